@@ -1,0 +1,18 @@
+package transport
+
+// A Codec serializes call arguments and results for one content type.
+//
+// Unmarshal into a *any or *[]any yields only these Go types, the same for
+// every codec: nil, bool, int64, uint64 (msgpack integers above
+// math.MaxInt64), float64, string, []byte (msgpack bin), []any and
+// map[string]any (map[any]any for msgpack maps whose keys are not all
+// strings). A JSON number with no fraction or exponent that fits int64
+// decodes as int64, any other number as float64.
+//
+// Marshal accepts those types and anything else the underlying encoder
+// does. JSON encodes []byte as a base64 string, as encoding/json does.
+type Codec interface {
+	ContentType() ContentType
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
