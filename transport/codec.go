@@ -1,13 +1,16 @@
 package transport
 
+import "fmt"
+
 // A Codec serializes call arguments and results for one content type.
 //
-// Unmarshal into a *any or *[]any yields only these Go types, the same for
-// every codec: nil, bool, int64, uint64 (msgpack integers above
-// math.MaxInt64), float64, string, []byte (msgpack bin), []any and
-// map[string]any (map[any]any for msgpack maps whose keys are not all
-// strings). A JSON number with no fraction or exponent that fits int64
-// decodes as int64, any other number as float64.
+// Unmarshal into a *any, *[]any or *map[string]any yields only these Go
+// types, the same for every codec: nil, bool, int64, uint64 (msgpack
+// integers above math.MaxInt64), float64, string, []byte (msgpack bin),
+// []any and map[string]any (map[any]any for msgpack maps whose keys are not
+// all strings). A JSON number with no fraction or exponent that fits int64
+// decodes as int64, any other number as float64. Data after the value is an
+// error. Unmarshal into any other type works as the underlying library does.
 //
 // Marshal accepts those types and anything else the underlying encoder
 // does. JSON encodes []byte as a base64 string, as encoding/json does.
@@ -15,4 +18,21 @@ type Codec interface {
 	ContentType() ContentType
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
+}
+
+// CodecFor returns the codec of codecs whose content type is ct. The error
+// wraps ErrUnknownContentType.
+func CodecFor(codecs []Codec, ct ContentType) (Codec, error) {
+	for _, c := range codecs {
+		if c.ContentType() == ct {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("%w %d", ErrUnknownContentType, uint8(ct))
+}
+
+// DefaultCodecs returns a new slice of the codecs servers and clients use
+// when configured with none: JSON and Msgpack.
+func DefaultCodecs() []Codec {
+	return []Codec{JSON, Msgpack}
 }

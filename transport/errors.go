@@ -119,7 +119,6 @@ var (
 	ErrUnknownPacketType  = errors.New("transport: unknown packet type")
 	ErrFieldTooLarge      = errors.New("transport: field too large")
 	ErrTooManyExtensions  = errors.New("transport: too many extensions")
-	ErrFrameTimeout       = errors.New("transport: frame not completed in time")
 )
 
 // Errors returned while encoding packets and serializing values.

@@ -1,0 +1,451 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn serves one peer. Its reader goroutine (serve) decodes packets and
+// starts a goroutine per call; one writer goroutine (writeLoop) writes
+// everything queued since its last write in one system call, so responses
+// are coalesced under load.
+type conn struct {
+	srv         *Server
+	nc          net.Conn
+	br          *bufio.Reader
+	dec         *Decoder
+	log         *slog.Logger
+	connectedAt time.Time
+
+	// ctx is cancelled when the connection is torn down, which cancels
+	// the calls still running.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Reader state shared with stopReading.
+	rmu      sync.Mutex
+	stopping bool // Shutdown asked the reader to stop at a frame boundary
+	idle     bool // the reader waits between frames
+
+	// Frame deadline state, owned by the reader goroutine.
+	midFrame bool
+	armed    bool
+
+	// Calls in flight, by tid.
+	cmu     sync.Mutex
+	calls   map[int32]context.CancelFunc
+	slots   chan struct{} // MaxInFlight tokens
+	running atomic.Int32
+	callWG  sync.WaitGroup
+
+	// Writer state.
+	wmu   sync.Mutex
+	wbuf  []byte // encoded frames not yet written
+	wdead bool   // a write failed: frames are dropped
+	wake  chan struct{}
+	wquit chan struct{}
+	wdone chan struct{}
+
+	hmu           sync.Mutex
+	clientName    string
+	clientVersion string
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		srv:         s,
+		nc:          nc,
+		log:         s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
+		connectedAt: time.Now(),
+		calls:       make(map[int32]context.CancelFunc),
+		slots:       make(chan struct{}, s.cfg.MaxInFlight),
+		wake:        make(chan struct{}, 1),
+		wquit:       make(chan struct{}),
+		wdone:       make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.br = bufio.NewReaderSize(frameReader{c}, 64<<10)
+	c.dec = NewDecoder(c.br, s.cfg.Limits)
+	return c
+}
+
+// frameReader arms the frame deadline when the decoder needs more bytes in
+// the middle of a frame, so a peer that promises bytes it never sends can't
+// hold the connection.
+type frameReader struct{ c *conn }
+
+func (r frameReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.midFrame && !c.armed {
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FrameTimeout))
+		c.armed = true
+	}
+	return c.nc.Read(p)
+}
+
+// serve runs the connection to its end: it reads until the peer goes away,
+// a frame is malformed, or Shutdown stops the reader; then it waits for the
+// calls in flight, flushes their responses and closes the connection.
+func (c *conn) serve() {
+	go c.writeLoop()
+	err := c.readLoop()
+	if err != nil {
+		// The peer is gone or its stream is broken: nobody will read the
+		// answers of the calls still running.
+		c.cancel()
+	}
+	c.callWG.Wait()
+	c.cancel()
+	close(c.wquit)
+	<-c.wdone
+	c.nc.Close()
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.log.Debug("connection closed")
+	default:
+		c.log.Info("connection closed", "err", err)
+	}
+}
+
+// stopReading makes the reader stop at the next frame boundary. A frame
+// already begun is read to its end and served.
+func (c *conn) stopReading() {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.stopping = true
+	if c.idle {
+		c.nc.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+// abort tears the connection down at once, cancelling its calls.
+func (c *conn) abort() {
+	c.cancel()
+	c.nc.Close()
+}
+
+// readLoop reads packets until an error, or until stopReading. It returns
+// nil when it was stopped.
+func (c *conn) readLoop() error {
+	var p Packet
+	for {
+		c.rmu.Lock()
+		if c.stopping {
+			c.rmu.Unlock()
+			return nil
+		}
+		c.idle = true
+		c.rmu.Unlock()
+
+		_, err := c.br.Peek(1)
+
+		c.rmu.Lock()
+		c.idle = false
+		stopping := c.stopping
+		c.rmu.Unlock()
+		if err != nil {
+			if stopping && errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil
+			}
+			return err
+		}
+		if stopping {
+			// stopReading may have set a past deadline just as this
+			// frame arrived: the next read re-arms the frame deadline.
+			c.armed = false
+		}
+
+		c.midFrame = true
+		err = c.dec.Decode(&p)
+		c.midFrame = false
+		if c.armed {
+			c.nc.SetReadDeadline(time.Time{})
+			c.armed = false
+		}
+		if err != nil {
+			c.frameFailed(err)
+			return err
+		}
+		c.handle(&p)
+	}
+}
+
+// frameFailed answers a frame that could not be decoded, where there is
+// someone to answer. Framing is lost either way: the caller closes.
+func (c *conn) frameFailed(err error) {
+	var fe *FrameError
+	if !errors.As(err, &fe) {
+		return
+	}
+	switch {
+	case errors.Is(err, ErrUnsupportedVersion):
+		c.sendError(V6, 0, CodeProtocolMismatch)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, os.ErrDeadlineExceeded), errors.Is(err, net.ErrClosed):
+		// The peer stopped sending or went away mid-frame.
+	case fe.HeaderRead:
+		c.sendError(fe.Version, fe.TID, CodeInvalidPacket)
+	}
+}
+
+func (c *conn) handle(p *Packet) {
+	switch p.Type {
+	case TypeRequest:
+		c.handleRequest(p)
+	case TypePing:
+		c.send(&Packet{Version: p.Version, TID: p.TID, Type: TypePong})
+	case TypeInterrupt:
+		c.cmu.Lock()
+		cancel := c.calls[p.TargetTID]
+		c.cmu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+	case TypeInspectReq:
+		c.handleInspect(p)
+	case TypeClientHello:
+		c.hmu.Lock()
+		c.clientName, c.clientVersion = p.ClientName, p.ClientVersion
+		c.hmu.Unlock()
+		c.send(&Packet{Version: p.Version, TID: p.TID, Type: TypeServerHello, ServerVersion: c.srv.cfg.Version})
+	case TypePong:
+		// An answer to nothing: harmless.
+	default:
+		// Packets only a server sends, and auth, which is not supported.
+		c.log.Debug("unexpected packet", "type", p.Type, "tid", p.TID)
+		c.sendError(p.Version, p.TID, CodeInvalidPacket)
+	}
+}
+
+// call is one request being served.
+type call struct {
+	version Version
+	tid     int32
+	codec   Codec
+	name    string
+	args    []any
+	exts    []Extension
+}
+
+func (c *conn) handleRequest(p *Packet) {
+	codec, err := CodecFor(c.srv.cfg.Codecs, p.ContentType)
+	if err != nil {
+		c.reject(p, err)
+		return
+	}
+	var args []any
+	if len(p.Body) > 0 {
+		if err := codec.Unmarshal(p.Body, &args); err != nil {
+			c.reject(p, fmt.Errorf("arguments: %w", err))
+			return
+		}
+	}
+	deadline, err := callDeadline(codec, p.Extensions)
+	if err != nil {
+		c.reject(p, err)
+		return
+	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		c.sendError(p.Version, p.TID, CodeCanceled)
+		return
+	}
+
+	// Wait for a slot: at MaxInFlight the reader stops reading.
+	select {
+	case c.slots <- struct{}{}:
+	case <-c.ctx.Done():
+		return
+	}
+	var ctx context.Context
+	var cancel context.CancelFunc
+	if deadline.IsZero() {
+		ctx, cancel = context.WithCancel(c.ctx)
+	} else {
+		ctx, cancel = context.WithDeadline(c.ctx, deadline)
+	}
+	c.cmu.Lock()
+	if _, dup := c.calls[p.TID]; dup {
+		c.cmu.Unlock()
+		cancel()
+		<-c.slots
+		c.reject(p, fmt.Errorf("tid %d is already in flight", p.TID))
+		return
+	}
+	c.calls[p.TID] = cancel
+	c.cmu.Unlock()
+
+	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions}
+	c.running.Add(1)
+	c.callWG.Add(1)
+	go c.run(ctx, cancel, cl)
+}
+
+// reject answers a request that can't be served with invalid-packet.
+func (c *conn) reject(p *Packet, err error) {
+	c.log.Debug("invalid request", "tid", p.TID, "name", p.Name, "err", err)
+	c.sendError(p.Version, p.TID, CodeInvalidPacket)
+}
+
+// callDeadline returns the deadline carried by a request's extensions, or
+// the zero time.
+func callDeadline(codec Codec, exts []Extension) (time.Time, error) {
+	for _, e := range exts {
+		if e.ID != DeadlineExtension {
+			continue
+		}
+		var v any
+		if err := codec.Unmarshal(e.Value, &v); err != nil {
+			return time.Time{}, fmt.Errorf("deadline extension: %w", err)
+		}
+		switch ms := v.(type) {
+		case int64:
+			return time.UnixMilli(ms), nil
+		case uint64:
+			return time.UnixMilli(int64(min(ms, 1<<62))), nil
+		case float64:
+			return time.UnixMilli(int64(ms)), nil
+		case nil:
+			return time.Time{}, nil
+		default:
+			return time.Time{}, fmt.Errorf("deadline extension: %T is not a number", v)
+		}
+	}
+	return time.Time{}, nil
+}
+
+func (c *conn) run(ctx context.Context, cancel context.CancelFunc, cl *call) {
+	defer func() {
+		c.cmu.Lock()
+		delete(c.calls, cl.tid)
+		c.cmu.Unlock()
+		cancel()
+		c.running.Add(-1)
+		<-c.slots
+		c.callWG.Done()
+	}()
+	res, err := c.invoke(ctx, cl)
+	if c.ctx.Err() != nil {
+		return // the connection is gone
+	}
+	c.respond(cl, res, err)
+}
+
+// invoke calls the handler, turning a panic into an exception.
+func (c *conn) invoke(ctx context.Context, cl *call) (res any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panicked", "name", cl.name, "panic", r)
+			res, err = nil, fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return c.srv.h.Call(ctx, cl.name, cl.args)
+}
+
+func (c *conn) respond(cl *call, res any, err error) {
+	code := CodeOf(err)
+	var body []byte
+	switch code {
+	case CodeSuccess:
+		var merr error
+		body, merr = cl.codec.Marshal(res)
+		if merr == nil && len(body) > c.srv.cfg.Limits.MaxBodySize {
+			merr = fmt.Errorf("%d bytes, limit %d", len(body), c.srv.cfg.Limits.MaxBodySize)
+		}
+		if merr != nil {
+			code = CodeException
+			body, _ = cl.codec.Marshal("cannot encode result: " + merr.Error())
+		}
+	case CodeException:
+		body, _ = cl.codec.Marshal(err.Error())
+	default:
+		c.sendError(cl.version, cl.tid, code)
+		return
+	}
+	p := Packet{Version: cl.version, TID: cl.tid, Type: TypeResponse, ContentType: cl.codec.ContentType(), Code: code, Body: body}
+	if cl.version == V6 {
+		p.Extensions = cl.exts
+	}
+	c.send(&p)
+}
+
+func (c *conn) sendError(v Version, tid int32, code Code) {
+	if v != V5 {
+		v = V6
+	}
+	c.send(&Packet{Version: v, TID: tid, Type: TypeError, Code: code})
+}
+
+// send queues p for the writer.
+func (c *conn) send(p *Packet) {
+	c.wmu.Lock()
+	if c.wdead {
+		c.wmu.Unlock()
+		return
+	}
+	n := len(c.wbuf)
+	b, err := AppendPacket(c.wbuf, p)
+	if err != nil {
+		c.wbuf = b[:n]
+		c.wmu.Unlock()
+		c.log.Error("cannot encode packet", "type", p.Type, "tid", p.TID, "err", err)
+		return
+	}
+	c.wbuf = b
+	c.wmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes queued frames, all that queued up since the last write
+// in one call, until serve closes wquit; then it writes what is left.
+func (c *conn) writeLoop() {
+	defer close(c.wdone)
+	var spare []byte
+	for {
+		quit := false
+		select {
+		case <-c.wake:
+		case <-c.wquit:
+			quit = true
+		}
+		c.wmu.Lock()
+		buf := c.wbuf
+		c.wbuf = spare[:0]
+		c.wmu.Unlock()
+		if len(buf) > 0 {
+			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			if _, err := c.nc.Write(buf); err != nil {
+				c.wmu.Lock()
+				c.wdead = true
+				c.wbuf = nil
+				c.wmu.Unlock()
+				c.log.Debug("write failed", "err", err)
+				c.abort()
+				return
+			}
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // don't keep a huge response's buffer
+		}
+		spare = buf
+		if quit {
+			return
+		}
+	}
+}
+
+func (c *conn) info() ClientInfo {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	return ClientInfo{Addr: c.nc.RemoteAddr().String(), Name: c.clientName, Version: c.clientVersion, ConnectedAt: c.connectedAt}
+}

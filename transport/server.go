@@ -1,0 +1,311 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ServerConfig configures a Server. The zero value works; each field says
+// what zero means.
+type ServerConfig struct {
+	// Limits bounds incoming frames. Zero fields take the defaults in
+	// limits.go.
+	Limits Limits
+	// Codecs are the content types the server accepts for calls.
+	// Nil means DefaultCodecs(): JSON and msgpack.
+	Codecs []Codec
+	// FrameTimeout is how long the rest of a frame may take to arrive once
+	// its first byte has. A peer that stops half way is disconnected.
+	// Zero means 10s. Idle connections, between frames, never time out.
+	FrameTimeout time.Duration
+	// WriteTimeout is how long one write to a peer may block. A peer that
+	// reads nothing for that long is disconnected. Zero means 30s.
+	WriteTimeout time.Duration
+	// MaxInFlight bounds the calls running at once for one connection.
+	// At the bound the server stops reading that connection until a call
+	// ends, so TCP pushes back on the peer. Zero means 4096.
+	MaxInFlight int
+	// Version is the server version sent in server-hello packets.
+	// Empty means "slacker-lua/" + ServerVersion.
+	Version string
+	// Logger receives connection-level events. Nil means no logging.
+	Logger *slog.Logger
+}
+
+// ServerVersion is the version of this server implementation.
+const ServerVersion = "0.1.0"
+
+// Server defaults.
+const (
+	DefaultFrameTimeout = 10 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+	DefaultMaxInFlight  = 4096
+)
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	c.Limits = c.Limits.withDefaults()
+	if c.Codecs == nil {
+		c.Codecs = DefaultCodecs()
+	}
+	if c.FrameTimeout == 0 {
+		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = DefaultMaxInFlight
+	}
+	if c.Version == "" {
+		c.Version = "slacker-lua/" + ServerVersion
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+func (c ServerConfig) validate() error {
+	switch {
+	case c.FrameTimeout < 0:
+		return errors.New("transport: negative FrameTimeout")
+	case c.WriteTimeout < 0:
+		return errors.New("transport: negative WriteTimeout")
+	case c.MaxInFlight < 0:
+		return errors.New("transport: negative MaxInFlight")
+	case len(c.Version) > DefaultMaxFieldSize:
+		return errors.New("transport: Version longer than 65535 bytes")
+	}
+	for _, cd := range c.Codecs {
+		if cd == nil {
+			return errors.New("transport: nil codec")
+		}
+	}
+	return nil
+}
+
+// Server serves a Handler over slacker's protocol. Create it with NewServer;
+// it may serve several listeners at once.
+type Server struct {
+	h       Handler
+	cfg     ServerConfig
+	started time.Time
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+	connsDone chan struct{} // closed when conns is empty while closing
+
+	wg sync.WaitGroup // Serve loops and connection goroutines
+}
+
+// NewServer returns a server that dispatches calls to h. It returns an error
+// if h is nil or cfg is invalid.
+func NewServer(h Handler, cfg ServerConfig) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("transport: nil handler")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Server{
+		h:         h,
+		cfg:       cfg.withDefaults(),
+		started:   time.Now(),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}, nil
+}
+
+// Serve accepts connections on ln and serves each in its own goroutines. It
+// returns ErrServerClosed after Shutdown or Close, or the listener's error.
+// Temporary accept errors are retried with a capped backoff.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+		ln.Close()
+	}()
+
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.cfg.Logger.Warn("accept failed; retrying", "err", err, "delay", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		if !s.track(nc) {
+			nc.Close()
+			return ErrServerClosed
+		}
+	}
+}
+
+// isTemporary reports whether an accept error is worth retrying: running
+// out of file descriptors or buffers, or a connection aborted before it was
+// accepted.
+func isTemporary(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// track registers a new connection and starts serving it. It reports false
+// when the server is closing.
+func (s *Server) track(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		c.serve()
+		s.forget(c)
+	}()
+	return true
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	if s.closing && len(s.conns) == 0 && s.connsDone != nil {
+		close(s.connsDone)
+		s.connsDone = nil
+	}
+}
+
+// beginClose stops the listeners and returns a channel closed once every
+// connection has finished. It is safe to call more than once.
+func (s *Server) beginClose() (done <-chan struct{}, conns []*conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		s.closing = true
+		for ln := range s.listeners {
+			ln.Close()
+		}
+	}
+	ch := make(chan struct{})
+	if len(s.conns) == 0 {
+		close(ch)
+	} else if s.connsDone != nil {
+		ch = s.connsDone
+	} else {
+		s.connsDone = ch
+	}
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return ch, conns
+}
+
+// Shutdown stops the server gracefully: it closes the listeners, stops
+// reading new requests, lets the calls already received finish and their
+// responses reach the peers, then closes the connections. If ctx ends
+// first, the remaining calls are cancelled, the connections closed, and
+// Shutdown returns ctx's error. Serve returns ErrServerClosed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done, conns := s.beginClose()
+	for _, c := range conns {
+		c.stopReading()
+	}
+	select {
+	case <-done:
+		s.wg.Wait()
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: it closes the listeners and every
+// connection, cancelling the calls in flight, and waits for its goroutines.
+// It is safe to call more than once.
+func (s *Server) Close() error {
+	_, conns := s.beginClose()
+	for _, c := range conns {
+		c.abort()
+	}
+	s.wg.Wait()
+	return nil
+}
+
+// ClientInfo describes a connected peer, as listed by the clients inspect
+// command.
+type ClientInfo struct {
+	Addr        string
+	Name        string
+	Version     string
+	ConnectedAt time.Time
+}
+
+// Clients returns the connected peers.
+func (s *Server) Clients() []ClientInfo {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	out := make([]ClientInfo, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, c.info())
+	}
+	return out
+}
+
+// InFlight returns the number of calls running on all connections.
+func (s *Server) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		n += int(c.running.Load())
+	}
+	return n
+}

@@ -1,0 +1,619 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// testHandler serves a few Go functions under the namespace "t".
+type testHandler struct {
+	started chan string // receives the name of every call that starts, if set
+	release chan struct{}
+	calls   atomic.Int64
+}
+
+func (h *testHandler) Call(ctx context.Context, name string, args []any) (any, error) {
+	h.calls.Add(1)
+	if h.started != nil {
+		h.started <- name
+	}
+	switch name {
+	case "t/add":
+		var sum int64
+		for _, a := range args {
+			n, ok := a.(int64)
+			if !ok {
+				return nil, fmt.Errorf("add: %T is not an integer", a)
+			}
+			sum += n
+		}
+		return sum, nil
+	case "t/echo":
+		if len(args) == 0 {
+			return nil, nil
+		}
+		return args[0], nil
+	case "t/block": // until ctx ends
+		<-ctx.Done()
+		return nil, ctx.Err()
+	case "t/wait": // until released
+		select {
+		case <-h.release:
+			return "released", nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	case "t/fail":
+		return nil, errors.New("kaboom")
+	case "t/panic":
+		panic("handler bug")
+	case "t/busy":
+		return nil, fmt.Errorf("t: %w", ErrThreadPoolFull)
+	case "t/unencodable":
+		return []any{1, struct{ C chan int }{}}, nil
+	}
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+}
+
+func (h *testHandler) Functions(prefix string) []string {
+	var out []string
+	for _, n := range []string{"t/add", "t/echo", "t/fail"} {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (h *testHandler) Meta(name string) (FuncMeta, bool) {
+	if name == "t/add" {
+		return FuncMeta{Name: "t/add", Doc: "Adds numbers.", Params: []string{"a", "b"}}, true
+	}
+	return FuncMeta{}, false
+}
+
+// checkGoroutines fails the test if goroutines started during it are still
+// running once it ends.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		var now int
+		waitFor(t, 5*time.Second, func() bool {
+			now = runtime.NumGoroutine()
+			return now <= before
+		}, func() string {
+			buf := make([]byte, 1<<16)
+			return fmt.Sprintf("goroutines: %d before, %d after\n%s", before, now, buf[:runtime.Stack(buf, true)])
+		})
+	})
+}
+
+func waitFor(t *testing.T, d time.Duration, ok func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func startServer(t *testing.T, h Handler, cfg ServerConfig) (*Server, string) {
+	t.Helper()
+	srv, err := NewServer(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return srv, ln.Addr().String()
+}
+
+// rawConn speaks packets to a server with no client logic in between.
+type rawConn struct {
+	t   *testing.T
+	nc  net.Conn
+	dec *Decoder
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawConn{t: t, nc: nc, dec: NewDecoder(nc, Limits{})}
+}
+
+func (r *rawConn) write(b []byte) {
+	r.t.Helper()
+	if _, err := r.nc.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawConn) send(p *Packet) {
+	r.t.Helper()
+	b, err := AppendPacket(nil, p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.write(b)
+}
+
+func (r *rawConn) recv() *Packet {
+	r.t.Helper()
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var p Packet
+	if err := r.dec.Decode(&p); err != nil {
+		r.t.Fatalf("reading a packet: %v", err)
+	}
+	return &p
+}
+
+// expectClosed checks that the server closes the connection.
+func (r *rawConn) expectClosed() {
+	r.t.Helper()
+	r.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var p Packet
+	err := r.dec.Decode(&p)
+	if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isConnReset(err) {
+		r.t.Fatalf("want the connection closed, got packet %+v, err %v", p, err)
+	}
+}
+
+func isConnReset(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne) && !ne.Timeout()
+}
+
+func request(v Version, tid int32, ct ContentType, name, body string, exts ...Extension) *Packet {
+	return &Packet{Version: v, TID: tid, Type: TypeRequest, ContentType: ct, Name: name, Body: []byte(body), Extensions: exts}
+}
+
+// callOK makes a call on r and checks its answer.
+func (r *rawConn) callOK(tid int32) {
+	r.t.Helper()
+	r.send(request(V6, tid, ContentJSON, "t/add", "[1,2]"))
+	p := r.recv()
+	if p.Type != TypeResponse || p.TID != tid || p.Code != CodeSuccess || string(p.Body) != "3" {
+		r.t.Fatalf("t/add: got %+v, body %q", p, p.Body)
+	}
+}
+
+func TestServerCalls(t *testing.T) {
+	checkGoroutines(t)
+	_, addr := startServer(t, &testHandler{}, ServerConfig{})
+	r := dialRaw(t, addr)
+
+	deadline := Extension{ID: DeadlineExtension, Value: fmt.Appendf(nil, "%d", time.Now().Add(time.Minute).UnixMilli())}
+	other := Extension{ID: 7, Value: []byte(`"x"`)}
+	tests := []struct {
+		name string
+		req  *Packet
+		want Packet
+	}{
+		{"v6 json", request(V6, 1, ContentJSON, "t/add", "[1,2]", deadline, other),
+			Packet{Version: V6, TID: 1, Type: TypeResponse, ContentType: ContentJSON, Body: []byte("3"), Extensions: []Extension{deadline, other}}},
+		{"v5 json", request(V5, 2, ContentJSON, "t/echo", `["hello"]`),
+			Packet{Version: V5, TID: 2, Type: TypeResponse, ContentType: ContentJSON, Body: []byte(`"hello"`)}},
+		{"msgpack", request(V6, 3, ContentMsgpack, "t/add", "\x92\x01\x02"),
+			Packet{Version: V6, TID: 3, Type: TypeResponse, ContentType: ContentMsgpack, Body: []byte{3}}},
+		{"no body", request(V6, 4, ContentJSON, "t/echo", ""),
+			Packet{Version: V6, TID: 4, Type: TypeResponse, ContentType: ContentJSON, Body: []byte("null")}},
+		{"exception", request(V6, 5, ContentJSON, "t/fail", "[]"),
+			Packet{Version: V6, TID: 5, Type: TypeResponse, ContentType: ContentJSON, Code: CodeException, Body: []byte(`"kaboom"`)}},
+		{"panic", request(V6, 6, ContentJSON, "t/panic", "[]"),
+			Packet{Version: V6, TID: 6, Type: TypeResponse, ContentType: ContentJSON, Code: CodeException, Body: []byte(`"internal error: handler bug"`)}},
+		{"not found", request(V6, 7, ContentJSON, "t/nope", "[]"),
+			Packet{Version: V6, TID: 7, Type: TypeError, Code: CodeNotFound}},
+		{"thread pool full", request(V6, 8, ContentJSON, "t/busy", "[]"),
+			Packet{Version: V6, TID: 8, Type: TypeError, Code: CodeThreadPoolFull}},
+		{"expired deadline", request(V6, 9, ContentJSON, "t/add", "[1,2]", Extension{ID: DeadlineExtension, Value: []byte("1000")}),
+			Packet{Version: V6, TID: 9, Type: TypeError, Code: CodeCanceled}},
+		{"result not encodable", request(V6, 10, ContentJSON, "t/unencodable", "[]"),
+			Packet{Version: V6, TID: 10, Type: TypeResponse, ContentType: ContentJSON, Code: CodeException}},
+		{"ping", &Packet{Version: V6, TID: 11, Type: TypePing}, Packet{Version: V6, TID: 11, Type: TypePong}},
+		{"v5 ping", &Packet{Version: V5, TID: 12, Type: TypePing}, Packet{Version: V5, TID: 12, Type: TypePong}},
+		{"hello", &Packet{Version: V6, TID: 13, Type: TypeClientHello, ClientVersion: "0.17.0", ClientName: "test"},
+			Packet{Version: V6, TID: 13, Type: TypeServerHello, ServerVersion: "slacker-lua/" + ServerVersion}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r.t = t
+			r.send(tt.req)
+			got := r.recv()
+			if tt.name == "result not encodable" {
+				if got.Code != CodeException || !strings.Contains(string(got.Body), "cannot encode result") {
+					t.Fatalf("got %+v body %q", got, got.Body)
+				}
+				return
+			}
+			if got.Version != tt.want.Version || got.TID != tt.want.TID || got.Type != tt.want.Type ||
+				got.ContentType != tt.want.ContentType || got.Code != tt.want.Code ||
+				string(got.Body) != string(tt.want.Body) || got.ServerVersion != tt.want.ServerVersion ||
+				!slices.EqualFunc(got.Extensions, tt.want.Extensions, func(a, b Extension) bool { return a.ID == b.ID && string(a.Value) == string(b.Value) }) {
+				t.Fatalf("got  %+v body %q\nwant %+v body %q", got, got.Body, tt.want, tt.want.Body)
+			}
+		})
+	}
+}
+
+// TestServerBadInput sends each kind of bad input and checks the answer, the
+// fate of the connection, and that other calls are unaffected.
+func TestServerBadInput(t *testing.T) {
+	checkGoroutines(t)
+	_, addr := startServer(t, &testHandler{}, ServerConfig{
+		FrameTimeout: 200 * time.Millisecond,
+		Limits:       Limits{MaxNameSize: 64, MaxBodySize: 1024, MaxExtensions: 2},
+	})
+	bystander := dialRaw(t, addr)
+
+	header := func(v Version, tid int32, typ PacketType) []byte {
+		return []byte{byte(v), byte(tid >> 24), byte(tid >> 16), byte(tid >> 8), byte(tid), byte(typ)}
+	}
+	ext := Extension{ID: 1, Value: []byte("1")}
+	tests := []struct {
+		name   string
+		send   func(r *rawConn)
+		want   *Packet // nil: no answer
+		closed bool
+	}{
+		{"unknown version", func(r *rawConn) { r.write([]byte{7, 0, 0, 0, 1, 0}) },
+			&Packet{Version: V6, TID: 0, Type: TypeError, Code: CodeProtocolMismatch}, true},
+		{"unknown packet type", func(r *rawConn) { r.write(header(V6, 21, 12)) },
+			&Packet{Version: V6, TID: 21, Type: TypeError, Code: CodeInvalidPacket}, true},
+		{"hello in v5", func(r *rawConn) { r.write(append(header(V5, 22, TypeClientHello), 0, 0, 0, 0)) },
+			&Packet{Version: V5, TID: 22, Type: TypeError, Code: CodeInvalidPacket}, true},
+		{"name over limit", func(r *rawConn) { r.send(request(V6, 23, ContentJSON, strings.Repeat("n", 65), "[]")) },
+			&Packet{Version: V6, TID: 23, Type: TypeError, Code: CodeInvalidPacket}, true},
+		{"body over limit", func(r *rawConn) {
+			// The frame claims 4 GiB; the server must answer without
+			// waiting for it.
+			b := append(header(V6, 24, TypeRequest), byte(ContentJSON), 0, 5)
+			b = append(b, "t/add"...)
+			r.write(append(b, 0xff, 0xff, 0xff, 0xff))
+		}, &Packet{Version: V6, TID: 24, Type: TypeError, Code: CodeInvalidPacket}, true},
+		{"too many extensions", func(r *rawConn) { r.send(request(V6, 25, ContentJSON, "t/add", "[]", ext, ext, ext)) },
+			&Packet{Version: V6, TID: 25, Type: TypeError, Code: CodeInvalidPacket}, true},
+		{"truncated frame", func(r *rawConn) { r.write(append(header(V6, 26, TypeRequest), byte(ContentJSON), 0, 5, 't')) },
+			nil, true},
+		{"unknown content type", func(r *rawConn) { r.send(request(V6, 27, 3, "t/add", "[1,2]")) },
+			&Packet{Version: V6, TID: 27, Type: TypeError, Code: CodeInvalidPacket}, false},
+		{"undecodable body", func(r *rawConn) { r.send(request(V6, 28, ContentJSON, "t/add", "[1,")) },
+			&Packet{Version: V6, TID: 28, Type: TypeError, Code: CodeInvalidPacket}, false},
+		{"body not an array", func(r *rawConn) { r.send(request(V6, 29, ContentJSON, "t/add", `{"a":1}`)) },
+			&Packet{Version: V6, TID: 29, Type: TypeError, Code: CodeInvalidPacket}, false},
+		{"bad deadline", func(r *rawConn) {
+			r.send(request(V6, 30, ContentJSON, "t/add", "[]", Extension{ID: DeadlineExtension, Value: []byte(`"soon"`)}))
+		}, &Packet{Version: V6, TID: 30, Type: TypeError, Code: CodeInvalidPacket}, false},
+		{"packet only servers send", func(r *rawConn) { r.send(&Packet{Version: V6, TID: 31, Type: TypeResponse, ContentType: ContentJSON}) },
+			&Packet{Version: V6, TID: 31, Type: TypeError, Code: CodeInvalidPacket}, false},
+		{"auth", func(r *rawConn) { r.send(&Packet{Version: V6, TID: 32, Type: TypeAuthReq, Token: "secret"}) },
+			&Packet{Version: V6, TID: 32, Type: TypeError, Code: CodeInvalidPacket}, false},
+		{"unknown inspect command", func(r *rawConn) { r.send(&Packet{Version: V6, TID: 33, Type: TypeInspectReq, Command: 9}) },
+			&Packet{Version: V6, TID: 33, Type: TypeError, Code: CodeInvalidPacket}, false},
+		{"bad inspect argument", func(r *rawConn) {
+			r.send(&Packet{Version: V6, TID: 34, Type: TypeInspectReq, Body: []byte(`"unterminated`)})
+		},
+			&Packet{Version: V6, TID: 34, Type: TypeError, Code: CodeInvalidPacket}, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := dialRaw(t, addr)
+			tt.send(r)
+			if tt.want != nil {
+				got := r.recv()
+				if got.Version != tt.want.Version || got.TID != tt.want.TID || got.Type != tt.want.Type || got.Code != tt.want.Code {
+					t.Fatalf("got %+v, want %+v", got, tt.want)
+				}
+			}
+			if tt.closed {
+				r.expectClosed()
+			} else {
+				r.callOK(100) // the same connection still works
+			}
+			bystander.t = t
+			bystander.callOK(int32(1000 + i)) // and so do the others
+		})
+	}
+}
+
+func TestServerDuplicateTID(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	_, addr := startServer(t, h, ServerConfig{})
+	r := dialRaw(t, addr)
+	r.send(request(V6, 1, ContentJSON, "t/wait", "[]"))
+	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 1 }, func() string { return "call did not start" })
+	r.send(request(V6, 1, ContentJSON, "t/add", "[1,2]"))
+	if p := r.recv(); p.Type != TypeError || p.Code != CodeInvalidPacket || p.TID != 1 {
+		t.Fatalf("duplicate tid: got %+v", p)
+	}
+	close(h.release)
+	if p := r.recv(); p.Type != TypeResponse || string(p.Body) != `"released"` {
+		t.Fatalf("first call: got %+v", p)
+	}
+}
+
+func TestServerInterruptAndDeadline(t *testing.T) {
+	checkGoroutines(t)
+	_, addr := startServer(t, &testHandler{}, ServerConfig{})
+	r := dialRaw(t, addr)
+
+	r.send(request(V6, 1, ContentJSON, "t/block", "[]"))
+	r.send(&Packet{Version: V6, TID: 0, Type: TypeInterrupt, TargetTID: 1})
+	if p := r.recv(); p.Type != TypeError || p.TID != 1 || p.Code != CodeCanceled {
+		t.Fatalf("interrupt: got %+v", p)
+	}
+
+	soon := fmt.Appendf(nil, "%d", time.Now().Add(100*time.Millisecond).UnixMilli())
+	start := time.Now()
+	r.send(request(V6, 2, ContentJSON, "t/block", "[]", Extension{ID: DeadlineExtension, Value: soon}))
+	if p := r.recv(); p.Type != TypeError || p.TID != 2 || p.Code != CodeCanceled {
+		t.Fatalf("deadline: got %+v", p)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("deadline honoured after %v", d)
+	}
+	// An interrupt for a call that doesn't exist is ignored.
+	r.send(&Packet{Version: V6, Type: TypeInterrupt, TargetTID: 99})
+	r.callOK(3)
+}
+
+func TestServerInspect(t *testing.T) {
+	_, addr := startServer(t, &testHandler{}, ServerConfig{})
+	r := dialRaw(t, addr)
+	r.send(&Packet{Version: V6, TID: 1, Type: TypeClientHello, ClientVersion: "0.17.0", ClientName: "inspector"})
+	r.recv()
+
+	tests := []struct {
+		cmd  InspectCommand
+		arg  string
+		want string
+	}{
+		{InspectFunctions, `"t/a"`, `["t/add"]`},
+		{InspectFunctions, `nil`, `["t/add" "t/echo" "t/fail"]`},
+		{InspectFunctions, ``, `["t/add" "t/echo" "t/fail"]`},
+		{InspectFunctions, `"zzz"`, `[]`},
+		{InspectMeta, `"t/nope"`, `nil`},
+	}
+	for i, tt := range tests {
+		r.send(&Packet{Version: V6, TID: int32(10 + i), Type: TypeInspectReq, Command: tt.cmd, Body: []byte(tt.arg)})
+		p := r.recv()
+		if p.Type != TypeInspectAck || p.TID != int32(10+i) {
+			t.Fatalf("inspect %d %s: got %+v", tt.cmd, tt.arg, p)
+		}
+		got, err := ParseEDN(p.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := ParseEDN([]byte(tt.want))
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("inspect %d %s: got %s, want %s", tt.cmd, tt.arg, p.Body, tt.want)
+		}
+	}
+
+	r.send(&Packet{Version: V6, TID: 20, Type: TypeInspectReq, Command: InspectMeta, Body: []byte(`"t/add"`)})
+	v, err := ParseEDN(r.recv().Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMetaEDN(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Name != "add" || m.Doc != "Adds numbers." || !slices.Equal(m.Params, []string{"a", "b"}) {
+		t.Errorf("meta: got %+v", m)
+	}
+
+	r.send(&Packet{Version: V6, TID: 21, Type: TypeInspectReq, Command: InspectClients})
+	if body := string(r.recv().Body); !strings.Contains(body, `"inspector"`) || !strings.Contains(body, `"0.17.0"`) {
+		t.Errorf("clients: got %s", body)
+	}
+}
+
+// TestServerConcurrentCalls runs many calls on one connection at once and
+// checks each gets its own answer, out of order.
+func TestServerConcurrentCalls(t *testing.T) {
+	checkGoroutines(t)
+	h := &testHandler{release: make(chan struct{})}
+	_, addr := startServer(t, h, ServerConfig{})
+	r := dialRaw(t, addr)
+	const n = 200
+	// The first call waits until all others have been answered.
+	r.send(request(V6, 0, ContentJSON, "t/wait", "[]"))
+	var batch []byte
+	for i := 1; i <= n; i++ {
+		var err error
+		batch, err = AppendPacket(batch, request(V6, int32(i), ContentJSON, "t/echo", fmt.Sprintf("[%d]", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.write(batch)
+	seen := make(map[int32]bool)
+	for range n {
+		p := r.recv()
+		if string(p.Body) != fmt.Sprint(p.TID) || seen[p.TID] {
+			t.Fatalf("tid %d answered %q (seen before: %v)", p.TID, p.Body, seen[p.TID])
+		}
+		seen[p.TID] = true
+	}
+	close(h.release)
+	if p := r.recv(); p.TID != 0 || string(p.Body) != `"released"` {
+		t.Fatalf("got %+v", p)
+	}
+}
+
+// countingConn counts the writes made to a connection.
+type countingListener struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return countingConn{c, &l.writes}, nil
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// TestServerCoalescesWrites checks that responses finishing together leave
+// in far fewer writes than responses.
+func TestServerCoalescesWrites(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	srv, err := NewServer(h, ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &countingListener{Listener: inner}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	r := dialRaw(t, inner.Addr().String())
+	const n = 500
+	var batch []byte
+	for i := range n {
+		batch, _ = AppendPacket(batch, request(V6, int32(i), ContentJSON, "t/wait", "[]"))
+	}
+	r.write(batch)
+	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == n }, func() string { return "calls did not start" })
+	close(h.release)
+	for range n {
+		r.recv()
+	}
+	if w := ln.writes.Load(); w > n/5 {
+		t.Fatalf("%d responses took %d writes", n, w)
+	} else {
+		t.Logf("%d responses in %d writes", n, w)
+	}
+}
+
+func TestServerMaxInFlight(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	srv, addr := startServer(t, h, ServerConfig{MaxInFlight: 4})
+	r := dialRaw(t, addr)
+	for i := range 6 {
+		r.send(request(V6, int32(i), ContentJSON, "t/wait", "[]"))
+	}
+	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 4 }, func() string { return "calls did not start" })
+	time.Sleep(50 * time.Millisecond) // give a wrongly started fifth call time to show
+	if n := srv.InFlight(); n != 4 {
+		t.Fatalf("%d calls in flight, want 4", n)
+	}
+	close(h.release)
+	for range 6 {
+		if p := r.recv(); p.Type != TypeResponse {
+			t.Fatalf("got %+v", p)
+		}
+	}
+}
+
+// TestServerGracefulShutdown checks that calls received before Shutdown
+// finish and are answered, and that new connections are refused.
+func TestServerGracefulShutdown(t *testing.T) {
+	checkGoroutines(t)
+	h := &testHandler{release: make(chan struct{})}
+	srv, addr := startServer(t, h, ServerConfig{})
+	const conns, perConn = 4, 16
+	var rs []*rawConn
+	for c := range conns {
+		r := dialRaw(t, addr)
+		for i := range perConn {
+			r.send(request(V6, int32(c*perConn+i), ContentJSON, "t/wait", "[]"))
+		}
+		rs = append(rs, r)
+	}
+	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == conns*perConn }, func() string { return "calls did not start" })
+
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	waitFor(t, 5*time.Second, func() bool {
+		nc, err := net.Dial("tcp", addr)
+		if err == nil {
+			nc.Close()
+		}
+		return err != nil
+	}, func() string { return "listener still accepting after Shutdown" })
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with calls in flight", err)
+	default:
+	}
+	close(h.release)
+	for _, r := range rs {
+		for range perConn {
+			if p := r.recv(); p.Type != TypeResponse || string(p.Body) != `"released"` {
+				t.Fatalf("in-flight call: got %+v", p)
+			}
+		}
+		r.expectClosed()
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+}
+
+func TestServerShutdownDeadline(t *testing.T) {
+	checkGoroutines(t)
+	h := &testHandler{release: make(chan struct{})}
+	srv, addr := startServer(t, h, ServerConfig{})
+	r := dialRaw(t, addr)
+	r.send(request(V6, 1, ContentJSON, "t/wait", "[]"))
+	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 1 }, func() string { return "call did not start" })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+	r.expectClosed()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewServerValidates(t *testing.T) {
+	if _, err := NewServer(nil, ServerConfig{}); err == nil {
+		t.Error("nil handler accepted")
+	}
+	if _, err := NewServer(&testHandler{}, ServerConfig{MaxInFlight: -1}); err == nil {
+		t.Error("negative MaxInFlight accepted")
+	}
+}
