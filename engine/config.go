@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Config configures how namespaces are run. Its zero value works; each
+// field's doc states its default. Load validates it.
+type Config struct {
+	// PoolSize is the number of Lua VMs per namespace, which is how many of
+	// its calls run at once. 0 means runtime.GOMAXPROCS(0). A file's
+	// _options.pool_size overrides it. At most 4096.
+	PoolSize int
+
+	// QueueSize is how many calls may wait for a free VM beyond the PoolSize
+	// that are running. Past it Call fails at once with ErrPoolFull.
+	// 0 means 256. A file's _options.queue_size overrides it.
+	QueueSize int
+
+	// Timeout is the deadline of a call whose ctx has none or a later one,
+	// and the time a file may take to load. 0 means 10s. A file's
+	// _options.timeout (seconds, a number, may be fractional) overrides it
+	// for calls.
+	Timeout time.Duration
+
+	// MaxStringSize bounds the strings Lua's library functions may build
+	// (string.rep, string.format, string.gsub, table.concat, load) and the
+	// size of a value converted from Lua (the bytes of its strings plus one
+	// for each other element; see the package documentation). 0 means
+	// 16 MiB.
+	MaxStringSize int
+
+	// MaxDepth bounds the nesting of tables converted either way between Go
+	// and Lua. 0 means 64.
+	MaxDepth int
+
+	// LibPath is the folder require loads modules from: require("a.b")
+	// loads LibPath/a/b.lua. "" means require finds nothing.
+	LibPath string
+
+	// UnsafeLibs opens Lua's io, os, debug and package libraries fully,
+	// with dofile and loadfile. Off by default: for trusted code only.
+	UnsafeLibs bool
+
+	// Logger receives slacker.log and print, with the attribute
+	// namespace=<name>. nil discards them.
+	Logger *slog.Logger
+
+	// Caller is the target of slacker.call. nil means slacker.call raises
+	// "slacker.call: no caller configured".
+	Caller Caller
+}
+
+// Caller runs a function of another namespace for slacker.call. name is
+// "namespace/function"; args and the result follow the conversion rules of
+// the package documentation. ctx is the context of the Lua call making the
+// request, with its deadline.
+type Caller interface {
+	Call(ctx context.Context, name string, args []any) (any, error)
+}
+
+// Defaults and bounds of Config.
+const (
+	DefaultQueueSize     = 256
+	DefaultTimeout       = 10 * time.Second
+	DefaultMaxStringSize = 16 << 20
+	DefaultMaxDepth      = 64
+
+	// MaxPoolSize bounds Config.PoolSize and _options.pool_size.
+	MaxPoolSize = 4096
+	// MaxQueueSize bounds Config.QueueSize and _options.queue_size.
+	MaxQueueSize = 1 << 20
+)
+
+// withDefaults validates c and fills in its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.PoolSize < 0 || c.PoolSize > MaxPoolSize:
+		return c, fmt.Errorf("engine: Config.PoolSize %d: want 0 to %d", c.PoolSize, MaxPoolSize)
+	case c.QueueSize < 0 || c.QueueSize > MaxQueueSize:
+		return c, fmt.Errorf("engine: Config.QueueSize %d: want 0 to %d", c.QueueSize, MaxQueueSize)
+	case c.Timeout < 0:
+		return c, fmt.Errorf("engine: Config.Timeout %v is negative", c.Timeout)
+	case c.MaxStringSize < 0:
+		return c, fmt.Errorf("engine: Config.MaxStringSize %d is negative", c.MaxStringSize)
+	case c.MaxDepth < 0:
+		return c, fmt.Errorf("engine: Config.MaxDepth %d is negative", c.MaxDepth)
+	}
+	if c.PoolSize == 0 {
+		c.PoolSize = min(runtime.GOMAXPROCS(0), MaxPoolSize)
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = DefaultQueueSize
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MaxStringSize == 0 {
+		c.MaxStringSize = DefaultMaxStringSize
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = DefaultMaxDepth
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// Options says how a namespace is run: Config merged with the file's
+// _options table.
+type Options struct {
+	PoolSize   int           // VMs; 1 when Stateful
+	QueueSize  int           // calls that may wait for a VM
+	Timeout    time.Duration // default deadline of a call
+	Stateful   bool          // one VM, calls one at a time, state kept
+	Idempotent bool          // calls may be retried after a failure
+}

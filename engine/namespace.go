@@ -1,0 +1,568 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// FuncInfo describes a public function of a namespace.
+type FuncInfo struct {
+	Name     string   // the key it is exported under
+	Doc      string   // the "---" comment lines right above its definition; "" if none
+	Params   []string // its named parameters ("self" first for a method)
+	Variadic bool     // it takes "..."
+	Line     int      // the line its definition starts on; 0 for a Go function
+}
+
+// Namespace is a loaded namespace file: its public functions and a pool of
+// VMs to run them. Its methods are safe for concurrent use.
+type Namespace struct {
+	name   string
+	script *Script
+	cfg    Config // with defaults
+	opts   Options
+	log    *slog.Logger // cfg.Logger with namespace=name
+
+	funcs     []FuncInfo     // sorted by name
+	index     map[string]int // name -> index in funcs and vm.fns
+	fromTable bool           // exported from the returned table, not from globals
+
+	// slots holds one entry per VM of the pool: an idle VM, or nil for a
+	// VM yet to be made. A call takes an entry and gives one back.
+	slots   chan *vm
+	pending atomic.Int64 // calls running or waiting for a VM
+	limit   int64        // PoolSize + QueueSize
+	closed  atomic.Bool
+	done    chan struct{} // closed by Close
+
+	mu       sync.Mutex
+	modules  map[string]*module // compiled modules by file, shared by the VMs
+	requires []string           // files of modules, in the order first required
+}
+
+// module is a compiled file loaded with require.
+type module struct {
+	proto *lua.FunctionProto
+	lines []string
+}
+
+// vm is one Lua state of a pool, used by one call at a time.
+type vm struct {
+	ns     *Namespace
+	L      *lua.LState
+	conv   *converter
+	fns    []*lua.LFunction      // the public functions, indexed like ns.funcs
+	loaded map[string]lua.LValue // require's modules by name; nil while loading
+}
+
+// Load runs a compiled namespace file in a first VM: it validates the file,
+// reads its _options and its public functions. A runtime error while
+// loading, or a load that takes longer than the timeout, is a *LoadError
+// with the file and line. The other VMs of the pool are made when calls
+// need them.
+func Load(s *Script, cfg Config) (*Namespace, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := &Namespace{
+		name:    s.Name,
+		script:  s,
+		cfg:     cfg,
+		log:     cfg.Logger.With("namespace", s.Name),
+		done:    make(chan struct{}),
+		modules: make(map[string]*module),
+	}
+	v := n.newVM()
+	before := make(map[string]bool)
+	v.L.G.Global.ForEach(func(k, _ lua.LValue) {
+		if s, ok := k.(lua.LString); ok {
+			before[string(s)] = true
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	defer cancel()
+	ret, err := v.start(ctx)
+	if err != nil {
+		v.close()
+		return nil, n.loadError(ctx, err)
+	}
+	if err := n.readExports(v, ret, before); err != nil {
+		v.close()
+		return nil, err
+	}
+	if err := n.bind(v, ret); err != nil {
+		v.close()
+		return nil, err
+	}
+	n.slots = make(chan *vm, n.opts.PoolSize)
+	n.slots <- v
+	for range n.opts.PoolSize - 1 {
+		n.slots <- nil
+	}
+	n.limit = int64(n.opts.PoolSize + n.opts.QueueSize)
+	return n, nil
+}
+
+// Name returns the namespace's name.
+func (n *Namespace) Name() string { return n.name }
+
+// Script returns the file the namespace was loaded from.
+func (n *Namespace) Script() *Script { return n.script }
+
+// Options returns how the namespace is run.
+func (n *Namespace) Options() Options { return n.opts }
+
+// Functions returns the public functions, sorted by name.
+func (n *Namespace) Functions() []FuncInfo {
+	out := slices.Clone(n.funcs)
+	for i := range out {
+		out[i].Params = slices.Clone(out[i].Params)
+	}
+	return out
+}
+
+// Requires returns the files of the modules the namespace required, while
+// loading and in its calls since, sorted. A namespace depends on them: when
+// one changes, it needs loading again.
+func (n *Namespace) Requires() []string {
+	n.mu.Lock()
+	out := slices.Clone(n.requires)
+	n.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+// Call calls the public function fn with args and returns its result (see
+// the conversion rules in the package documentation).
+//
+// The call runs until its deadline: the earlier of ctx's and now plus
+// Options.Timeout; waiting for a free VM counts. When ctx is done first, the
+// Lua code is stopped and Call returns an error wrapping ctx.Err() (also
+// when ctx is done while waiting). Other errors: ErrNotFound, ErrPoolFull
+// when PoolSize calls run and QueueSize wait, ErrClosed, a *LuaError for a
+// Lua runtime error, an error wrapping ErrValue for an argument or result
+// that can't be converted, a *LoadError when a new VM fails to load the file.
+func (n *Namespace) Call(ctx context.Context, fn string, args []any) (any, error) {
+	idx, ok := n.index[fn]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s/%s", ErrNotFound, n.name, fn)
+	}
+	if n.closed.Load() {
+		return nil, n.errClosed()
+	}
+	if n.pending.Add(1) > n.limit {
+		n.pending.Add(-1)
+		return nil, fmt.Errorf("%w: %s: %d calls running, %d waiting", ErrPoolFull, n.name, n.opts.PoolSize, n.opts.QueueSize)
+	}
+	defer n.pending.Add(-1)
+
+	deadline := time.Now().Add(n.opts.Timeout)
+	if d, ok := ctx.Deadline(); !ok || d.After(deadline) {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	v, err := n.acquire(ctx, fn)
+	if err != nil {
+		return nil, err
+	}
+	res, healthy, err := v.run(ctx, idx, args)
+	if !healthy {
+		v.close()
+		v = nil
+	}
+	n.release(v)
+	return res, err
+}
+
+// Close closes the namespace: idle VMs now, busy ones when their call ends.
+// Calls waiting for a VM, and later calls, fail with ErrClosed. Close waits
+// for nothing and may be called more than once.
+func (n *Namespace) Close() {
+	if n.closed.Swap(true) {
+		return
+	}
+	close(n.done)
+	n.drain()
+}
+
+func (n *Namespace) errClosed() error {
+	return fmt.Errorf("%w: %s", ErrClosed, n.name)
+}
+
+// acquire takes a VM from the pool, waiting for one as long as ctx allows,
+// and makes it if its slot is empty.
+func (n *Namespace) acquire(ctx context.Context, fn string) (*vm, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("engine: %s/%s: %w", n.name, fn, err)
+	}
+	var v *vm
+	select {
+	case v = <-n.slots:
+	default:
+		select {
+		case v = <-n.slots:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("engine: %s/%s: waiting for a VM: %w", n.name, fn, ctx.Err())
+		case <-n.done:
+			return nil, n.errClosed()
+		}
+	}
+	if n.closed.Load() {
+		if v != nil {
+			v.close()
+		}
+		n.release(nil)
+		return nil, n.errClosed()
+	}
+	if v == nil {
+		var err error
+		if v, err = n.replacement(ctx); err != nil {
+			n.release(nil)
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// release gives a pool slot back: an idle VM, or nil when the VM was
+// discarded.
+func (n *Namespace) release(v *vm) {
+	n.slots <- v // never blocks: the caller holds one of the slots
+	if n.closed.Load() {
+		n.drain()
+	}
+}
+
+// drain closes the idle VMs of a closed namespace.
+func (n *Namespace) drain() {
+	for {
+		select {
+		case v := <-n.slots:
+			if v != nil {
+				v.close()
+			}
+		default:
+			return
+		}
+	}
+}
+
+// replacement makes a VM for an empty slot: it runs the file again, under
+// the deadline of the call that needs the VM.
+func (n *Namespace) replacement(ctx context.Context) (*vm, error) {
+	v := n.newVM()
+	ret, err := v.start(ctx)
+	if err == nil {
+		err = n.bind(v, ret)
+	}
+	if err != nil {
+		v.close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("engine: %s: loading a new VM: %w", n.name, ctx.Err())
+		}
+		return nil, fmt.Errorf("engine: %s: loading a new VM: %w", n.name, n.loadError(ctx, err))
+	}
+	return v, nil
+}
+
+// newVM makes a VM with the sandbox and the slacker module, ready to run
+// the file.
+func (n *Namespace) newVM() *vm {
+	L := newState()
+	v := &vm{
+		ns:     n,
+		L:      L,
+		conv:   newConverter(L, n.cfg.MaxDepth, n.cfg.MaxStringSize),
+		loaded: make(map[string]lua.LValue),
+	}
+	v.openLibs()
+	v.openSlacker()
+	return v
+}
+
+func (v *vm) close() { v.L.Close() }
+
+// start runs the namespace's file in v under ctx and returns its first
+// result.
+func (v *vm) start(ctx context.Context) (ret lua.LValue, err error) {
+	L := v.L
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("Go panic: %v", r)
+		}
+	}()
+	L.SetContext(ctx)
+	defer L.RemoveContext()
+	L.Push(L.NewFunctionFromProto(v.ns.script.proto))
+	if err := L.PCall(0, 1, nil); err != nil {
+		return nil, err
+	}
+	ret = L.Get(-1)
+	L.SetTop(0)
+	return ret, nil
+}
+
+// run calls function idx of v with args under ctx. healthy is false when
+// the VM must not be used again: the call was stopped by ctx, or panicked.
+func (v *vm) run(ctx context.Context, idx int, args []any) (res any, healthy bool, err error) {
+	L := v.L
+	defer func() {
+		if r := recover(); r != nil {
+			res, healthy, err = nil, false, v.errorf(idx, fmt.Errorf("Go panic: %v", r))
+		}
+	}()
+	L.SetContext(ctx)
+	defer func() {
+		L.SetTop(0)
+		L.RemoveContext()
+	}()
+	L.Push(v.fns[idx])
+	for i, a := range args {
+		lv, err := v.conv.toLua(L, a, 0)
+		if err != nil {
+			return nil, true, v.errorf(idx, within(err, "argument "+itoa(i+1)))
+		}
+		L.Push(lv)
+	}
+	err = L.PCall(len(args), lua.MultRet, nil)
+	if ctx.Err() != nil {
+		// Also after a success: Lua code can swallow the context's error
+		// with pcall and return it from a Go function, in a tail call.
+		return nil, false, v.errorf(idx, ctx.Err())
+	}
+	if err != nil {
+		aerr, ok := err.(*lua.ApiError)
+		if !ok || aerr.Type == lua.ApiErrorPanic {
+			return nil, false, v.errorf(idx, fmt.Errorf("Go panic: %v", err))
+		}
+		return nil, true, &LuaError{Namespace: v.ns.name, Function: v.ns.funcs[idx].Name, Message: v.conv.errorMessage(aerr.Object)}
+	}
+	res, err = v.conv.results(L, L.GetTop())
+	if err != nil {
+		return nil, true, v.errorf(idx, err)
+	}
+	return res, true, nil
+}
+
+func (v *vm) errorf(idx int, err error) error {
+	return fmt.Errorf("engine: %s/%s: %w", v.ns.name, v.ns.funcs[idx].Name, err)
+}
+
+// readExports sets n's functions and options from the first VM, which ran
+// the file and returned ret. before holds the globals of a fresh sandbox.
+func (n *Namespace) readExports(v *vm, ret lua.LValue, before map[string]bool) error {
+	g := v.L.G.Global
+	src, opts := g, g.RawGetString("_options")
+	if t, ok := ret.(*lua.LTable); ok {
+		n.fromTable = true
+		src, opts = t, t.RawGetString("_options")
+		if !before["_options"] && g.RawGetString("_options") != lua.LNil {
+			return n.optionsError("a global _options is ignored when the file returns a table: make it a field of that table")
+		}
+	}
+	var err error
+	if n.opts, err = n.parseOptions(opts); err != nil {
+		return err
+	}
+	src.ForEach(func(k, val lua.LValue) {
+		name, ok := k.(lua.LString)
+		fn, isFn := val.(*lua.LFunction)
+		if !ok || !isFn || strings.HasPrefix(string(name), "_") || (!n.fromTable && before[string(name)]) {
+			return
+		}
+		n.funcs = append(n.funcs, n.funcInfo(string(name), fn))
+	})
+	slices.SortFunc(n.funcs, func(a, b FuncInfo) int { return strings.Compare(a.Name, b.Name) })
+	n.index = make(map[string]int, len(n.funcs))
+	for i, f := range n.funcs {
+		n.index[f.Name] = i
+	}
+	return nil
+}
+
+// bind finds the public functions in a VM that ran the file and returned
+// ret.
+func (n *Namespace) bind(v *vm, ret lua.LValue) error {
+	src := v.L.G.Global
+	if n.fromTable {
+		t, ok := ret.(*lua.LTable)
+		if !ok {
+			return fmt.Errorf("the file returned %s, not a table, this time", ret.Type())
+		}
+		src = t
+	}
+	v.fns = make([]*lua.LFunction, len(n.funcs))
+	for i, f := range n.funcs {
+		fn, ok := src.RawGetString(f.Name).(*lua.LFunction)
+		if !ok {
+			return fmt.Errorf("function %s is missing this time", f.Name)
+		}
+		v.fns[i] = fn
+	}
+	return nil
+}
+
+// funcInfo describes a public function from its compiled prototype.
+func (n *Namespace) funcInfo(name string, fn *lua.LFunction) FuncInfo {
+	fi := FuncInfo{Name: name, Params: []string{}}
+	p := fn.Proto
+	if p == nil { // a Go function, such as string.upper
+		return fi
+	}
+	for i := 0; i < int(p.NumParameters) && i < len(p.DbgLocals); i++ {
+		fi.Params = append(fi.Params, p.DbgLocals[i].Name)
+	}
+	fi.Variadic = p.IsVarArg&lua.VarArgIsVarArg != 0
+	fi.Line = p.LineDefined
+	lines := n.script.lines
+	if p.SourceName != n.script.Path {
+		n.mu.Lock()
+		mod := n.modules[p.SourceName]
+		n.mu.Unlock()
+		lines = nil
+		if mod != nil {
+			lines = mod.lines
+		}
+	}
+	fi.Doc = docAbove(lines, p.LineDefined)
+	return fi
+}
+
+// parseOptions merges the file's _options table over the configuration.
+func (n *Namespace) parseOptions(v lua.LValue) (Options, error) {
+	opts := Options{PoolSize: n.cfg.PoolSize, QueueSize: n.cfg.QueueSize, Timeout: n.cfg.Timeout}
+	if v == lua.LNil {
+		return opts, nil
+	}
+	t, ok := v.(*lua.LTable)
+	if !ok {
+		return opts, n.optionsError("_options: want a table, got %s", v.Type())
+	}
+	var keys []string
+	var bad lua.LValue
+	t.ForEach(func(k, _ lua.LValue) {
+		if s, ok := k.(lua.LString); ok {
+			keys = append(keys, string(s))
+		} else {
+			bad = k
+		}
+	})
+	if bad != nil {
+		return opts, n.optionsError("_options: unknown key %s", bad.String())
+	}
+	slices.Sort(keys)
+	poolSet := false
+	for _, k := range keys {
+		val := t.RawGetString(k)
+		switch k {
+		case "pool_size":
+			size, ok := integer(val)
+			if !ok || size < 1 || size > MaxPoolSize {
+				return opts, n.optionsError("_options.pool_size: want an integer from 1 to %d, got %s", MaxPoolSize, val)
+			}
+			opts.PoolSize, poolSet = int(size), true
+		case "queue_size":
+			size, ok := integer(val)
+			if !ok || size < 0 || size > MaxQueueSize {
+				return opts, n.optionsError("_options.queue_size: want an integer from 0 to %d, got %s", MaxQueueSize, val)
+			}
+			opts.QueueSize = int(size)
+		case "timeout":
+			sec, ok := val.(lua.LNumber)
+			if !ok || !(sec > 0) || float64(sec) > math.MaxInt64/float64(time.Second) {
+				return opts, n.optionsError("_options.timeout: want a positive number of seconds, got %s", val)
+			}
+			opts.Timeout = time.Duration(float64(sec) * float64(time.Second))
+		case "stateful", "idempotent":
+			b, ok := val.(lua.LBool)
+			if !ok {
+				return opts, n.optionsError("_options.%s: want a boolean, got %s", k, val)
+			}
+			if k == "stateful" {
+				opts.Stateful = bool(b)
+			} else {
+				opts.Idempotent = bool(b)
+			}
+		default:
+			return opts, n.optionsError("_options: unknown key %q (want pool_size, queue_size, timeout, stateful or idempotent)", k)
+		}
+	}
+	if opts.Stateful {
+		if poolSet && opts.PoolSize != 1 {
+			return opts, n.optionsError("_options.pool_size: a stateful namespace has one VM, got %d", opts.PoolSize)
+		}
+		opts.PoolSize = 1
+	}
+	return opts, nil
+}
+
+// integer returns v as an integer if it is an integral number.
+func integer(v lua.LValue) (int64, bool) {
+	n, ok := v.(lua.LNumber)
+	if !ok || float64(n) != math.Trunc(float64(n)) || math.Abs(float64(n)) > maxExactInt {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+// optionsError is a *LoadError about _options, on the first line of the
+// file that mentions it.
+func (n *Namespace) optionsError(format string, args ...any) error {
+	line := 0
+	for i, l := range n.script.lines {
+		l = strings.TrimSpace(l)
+		if strings.Contains(l, "_options") && !strings.HasPrefix(l, "--") {
+			line = i + 1
+			break
+		}
+	}
+	return &LoadError{Path: n.script.Path, Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// loadError turns an error running the file into a *LoadError, with the
+// file and line the Lua message starts with.
+func (n *Namespace) loadError(ctx context.Context, err error) error {
+	msg := err.Error()
+	if aerr, ok := err.(*lua.ApiError); ok {
+		msg = (&converter{maxDepth: n.cfg.MaxDepth, maxSize: n.cfg.MaxStringSize}).errorMessage(aerr.Object)
+	}
+	n.mu.Lock()
+	files := append([]string{n.script.Path}, n.requires...)
+	n.mu.Unlock()
+	le := &LoadError{Path: n.script.Path, Msg: msg}
+	for _, f := range files {
+		rest, ok := strings.CutPrefix(msg, f+":")
+		if !ok {
+			continue
+		}
+		end := 0
+		for end < len(rest) && rest[end] >= '0' && rest[end] <= '9' {
+			end++
+		}
+		if end == 0 || end == len(rest) || rest[end] != ':' {
+			continue
+		}
+		le.Path = f
+		le.Line, _ = strconv.Atoi(rest[:end])
+		le.Msg = strings.TrimPrefix(rest[end+1:], " ")
+		break
+	}
+	if ctx.Err() != nil {
+		le.Msg = fmt.Sprintf("loading took longer than %v: %s", n.cfg.Timeout, le.Msg)
+	}
+	return le
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
