@@ -1,0 +1,62 @@
+package namespaces
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// Sentinel errors of the package; check them with errors.Is.
+var (
+	// ErrBadName: a file or namespace name that is not a valid namespace
+	// name (see [NameOf]). The error says which name and why.
+	ErrBadName = errors.New("namespaces: invalid namespace name")
+	// ErrClosed: the registry was closed.
+	ErrClosed = errors.New("namespaces: registry closed")
+)
+
+// ClashError reports files that would serve the same namespace, such as
+// a/b.lua and a.b.lua. [Open] refuses to serve a folder with a clash.
+type ClashError struct {
+	Name  string   // the namespace
+	Paths []string // the files, slash paths under the folder, sorted
+}
+
+func (e *ClashError) Error() string {
+	var b strings.Builder
+	b.WriteString("namespaces: ")
+	b.WriteString(e.Name)
+	b.WriteString(" is defined by ")
+	if len(e.Paths) == 2 {
+		b.WriteString("both ")
+	}
+	for i, p := range e.Paths {
+		switch {
+		case i == 0:
+		case i == len(e.Paths)-1:
+			b.WriteString(" and ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// notFoundError is a call of a function the registry doesn't serve. It
+// wraps transport.ErrNotFound, so a server answers with the result code
+// not-found.
+type notFoundError struct{ name string }
+
+func notFound(name string) error { return &notFoundError{name} }
+
+func (e *notFoundError) Error() string { return "namespaces: no function " + e.name }
+func (e *notFoundError) Unwrap() error { return transport.ErrNotFound }
+
+// codeError gives err the result code of a transport sentinel, keeping
+// err's text and its chain: errors.Is matches both.
+type codeError struct{ code, err error }
+
+func (e *codeError) Error() string   { return e.err.Error() }
+func (e *codeError) Unwrap() []error { return []error{e.code, e.err} }

@@ -1,0 +1,260 @@
+package namespaces
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// Config configures a registry. Its zero value works.
+type Config struct {
+	// Engine configures the namespaces Open loads. Open sets its LibPath to
+	// DIR/_lib, and its Caller, when nil, to the registry, so that Lua's
+	// slacker.call reaches the namespaces of this registry. A nil
+	// Engine.Logger means Logger.
+	Engine engine.Config
+
+	// Logger receives the files Open skips or fails to load. nil discards
+	// them.
+	Logger *slog.Logger
+}
+
+// Failure is a namespace file Open could not serve.
+type Failure struct {
+	Path string // the file, a slash path under the folder
+	Name string // the namespace it would serve; "" when its name is invalid
+	Err  error  // why: a *engine.LoadError (file and line), an error wrapping ErrBadName, or an I/O error
+}
+
+// Registry holds the namespaces a server serves, Lua and Go, and dispatches
+// calls to them: it is a [transport.Handler], and the [engine.Caller] of the
+// namespaces Open loads. Create it with [New] or [Open]. Its methods are safe
+// for concurrent use; namespaces may be added, replaced and removed while
+// calls run.
+type Registry struct {
+	dir string
+	cfg Config
+	log *slog.Logger
+
+	// snap is what calls read: an immutable snapshot, replaced whole.
+	snap atomic.Pointer[snapshot]
+
+	mu       sync.Mutex // serializes changes to snap, closed and failures
+	closed   bool
+	failures []Failure
+}
+
+var (
+	_ transport.Handler = (*Registry)(nil)
+	_ engine.Caller     = (*Registry)(nil)
+)
+
+// snapshot is the registry's contents at one moment. It is never modified
+// once published: changes build a new one.
+type snapshot struct {
+	ns    map[string]*entry // by namespace name
+	names []string          // every "namespace/function", sorted
+}
+
+// entry is one served namespace: a Lua namespace, or Go functions.
+type entry struct {
+	lua  *engine.Namespace             // nil for a Go namespace
+	fns  map[string]*GoFunction        // a Go namespace's functions by name
+	meta map[string]transport.FuncMeta // by function name
+}
+
+func newSnapshot(ns map[string]*entry) *snapshot {
+	s := &snapshot{ns: ns}
+	for _, e := range ns {
+		for _, m := range e.meta {
+			s.names = append(s.names, m.Name)
+		}
+	}
+	slices.Sort(s.names)
+	return s
+}
+
+// New returns an empty registry, for servers of Go functions and for
+// namespaces loaded by hand and served with [Registry.Set]; such namespaces
+// reach the registry with slacker.call when loaded with the registry as
+// their engine.Config.Caller. cfg.Engine is used by Open only.
+func New(cfg Config) *Registry {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Logger
+	}
+	r := &Registry{cfg: cfg, log: cfg.Logger}
+	if r.cfg.Engine.Caller == nil {
+		r.cfg.Engine.Caller = r
+	}
+	r.snap.Store(newSnapshot(map[string]*entry{}))
+	return r
+}
+
+// Dir returns the folder Open serves, as an absolute path; "" for a
+// registry made by New.
+func (r *Registry) Dir() string { return r.dir }
+
+// Failures returns the files Open could not serve, in the order it found
+// them.
+func (r *Registry) Failures() []Failure {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.failures)
+}
+
+// Set serves ns under its name, ns.Name(), replacing the namespace served
+// under that name, if any. The registry owns ns from then on and closes it
+// when it is replaced or removed, or the registry is closed; after Close,
+// Set closes ns at once.
+//
+// Calls that are running on a replaced Lua namespace finish on it; calls
+// waiting for one of its VMs move to ns.
+func (r *Registry) Set(ns *engine.Namespace) {
+	old, err := r.put(ns.Name(), luaEntry(ns))
+	switch {
+	case err != nil:
+		ns.Close()
+	case old != nil && old.lua != ns:
+		old.close()
+	}
+}
+
+func luaEntry(ns *engine.Namespace) *entry {
+	fi := ns.Functions()
+	meta := make(map[string]transport.FuncMeta, len(fi))
+	for _, f := range fi {
+		params := f.Params
+		if f.Variadic {
+			params = append(params, "...")
+		}
+		meta[f.Name] = transport.FuncMeta{Name: ns.Name() + "/" + f.Name, Doc: f.Doc, Params: params}
+	}
+	return &entry{lua: ns, meta: meta}
+}
+
+// GoFunction is a function written in Go, served by [Registry.SetGo].
+type GoFunction struct {
+	Name   string   // the function's name: any non-empty string
+	Doc    string   // its documentation, for inspect requests
+	Params []string // its parameter names, for inspect requests; end with "..." for a variadic function
+
+	// Fn runs a call. args are the call's arguments as the request's codec
+	// decoded them (the types transport.Codec lists: integers are int64),
+	// or as slacker.call converted them from Lua. Its result goes to the
+	// codec, or back to Lua, as is. Its errors reach the caller as
+	// Registry.Call's do, and a panic is recovered into an error. Fn runs on
+	// the calling goroutine: there is no pool, so Fn bounds its own
+	// concurrency if it needs to.
+	Fn func(ctx context.Context, args []any) (any, error)
+}
+
+// SetGo serves the Go functions fns as the namespace name, beside the Lua
+// namespaces and called the same way, replacing the namespace served under
+// that name, if any. name must be a name [NameOf] could give; functions
+// need a name, unique in fns, and an Fn.
+func (r *Registry) SetGo(name string, fns []GoFunction) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	e := &entry{
+		fns:  make(map[string]*GoFunction, len(fns)),
+		meta: make(map[string]transport.FuncMeta, len(fns)),
+	}
+	for i, f := range fns {
+		switch {
+		case f.Name == "":
+			return fmt.Errorf("namespaces: %s: function %d has no name", name, i)
+		case f.Fn == nil:
+			return fmt.Errorf("namespaces: %s/%s: Fn is nil", name, f.Name)
+		case e.fns[f.Name] != nil:
+			return fmt.Errorf("namespaces: %s/%s: defined twice", name, f.Name)
+		}
+		f.Params = slices.Clone(f.Params)
+		if f.Params == nil {
+			f.Params = []string{}
+		}
+		e.fns[f.Name] = &f
+		e.meta[f.Name] = transport.FuncMeta{Name: name + "/" + f.Name, Doc: f.Doc, Params: f.Params}
+	}
+	old, err := r.put(name, e)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		old.close()
+	}
+	return nil
+}
+
+// Remove stops serving the namespace name and closes it. It reports whether
+// there was one. Calls running on it finish; calls waiting for one of its
+// VMs fail with not-found.
+func (r *Registry) Remove(name string) bool {
+	old, _ := r.put(name, nil)
+	if old == nil {
+		return false
+	}
+	old.close()
+	return true
+}
+
+// Namespaces returns the names of the served namespaces, sorted.
+func (r *Registry) Namespaces() []string {
+	return slices.Sorted(maps.Keys(r.snap.Load().ns))
+}
+
+// Close stops serving every namespace and closes the Lua ones: calls
+// running on them finish, later calls fail with not-found. Close may be
+// called more than once.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	old := r.snap.Swap(newSnapshot(map[string]*entry{}))
+	r.mu.Unlock()
+	for _, e := range old.ns {
+		e.close()
+	}
+}
+
+// put serves e as the namespace name, or stops serving name when e is nil,
+// and returns the entry it replaces. It fails once the registry is closed.
+func (r *Registry) put(name string, e *entry) (old *entry, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	cur := r.snap.Load()
+	old = cur.ns[name]
+	if e == nil && old == nil {
+		return nil, nil
+	}
+	ns := maps.Clone(cur.ns)
+	if e == nil {
+		delete(ns, name)
+	} else {
+		ns[name] = e
+	}
+	r.snap.Store(newSnapshot(ns))
+	return old, nil
+}
+
+func (e *entry) close() {
+	if e.lua != nil {
+		e.lua.Close()
+	}
+}
