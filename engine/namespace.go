@@ -46,7 +46,7 @@ type Namespace struct {
 	done    chan struct{} // closed by Close
 
 	mu       sync.Mutex
-	modules  map[string]*module // compiled modules by file, shared by the VMs
+	modules  map[string]*module // compiled modules by chunk name, shared by the VMs
 	requires []string           // files of modules, in the order first required
 }
 
@@ -538,8 +538,11 @@ func (n *Namespace) loadError(ctx context.Context, err error) error {
 	if aerr, ok := err.(*lua.ApiError); ok {
 		msg = (&converter{maxDepth: n.cfg.MaxDepth, maxSize: n.cfg.MaxStringSize}).errorMessage(aerr.Object)
 	}
+	files := []string{n.script.Path}
 	n.mu.Lock()
-	files := append([]string{n.script.Path}, n.requires...)
+	for chunk := range n.modules {
+		files = append(files, chunk)
+	}
 	n.mu.Unlock()
 	le := &LoadError{Path: n.script.Path, Msg: msg}
 	for _, f := range files {

@@ -294,10 +294,17 @@ func modulePath(libPath, name string) (string, error) {
 }
 
 // module returns the compiled module at path, compiling it on first use by
-// any VM of the namespace, and records path for Requires.
+// any VM of the namespace, and records path for Requires. Its chunk, the
+// name Lua's error messages show, is the path from the lib folder's parent
+// ("_lib/a/b.lua"), so messages reaching callers don't reveal where the
+// server keeps its files.
 func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
+	chunk := path
+	if rel, err := filepath.Rel(filepath.Dir(n.cfg.LibPath), path); err == nil {
+		chunk = filepath.ToSlash(rel)
+	}
 	n.mu.Lock()
-	mod, ok := n.modules[path]
+	mod, ok := n.modules[chunk]
 	n.mu.Unlock()
 	if ok {
 		return mod.proto, nil
@@ -306,16 +313,16 @@ func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, err
 	}
-	proto, err := compile(path, src)
+	proto, err := compile(chunk, src)
 	if err != nil {
 		return nil, err
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if mod, ok := n.modules[path]; ok { // another VM was quicker
+	if mod, ok := n.modules[chunk]; ok { // another VM was quicker
 		return mod.proto, nil
 	}
-	n.modules[path] = &module{proto: proto, lines: splitLines(src)}
+	n.modules[chunk] = &module{proto: proto, lines: splitLines(src)}
 	n.requires = append(n.requires, path)
 	return proto, nil
 }
