@@ -32,7 +32,13 @@ package engine
 //	                     may refuse them).
 //	string               string if valid UTF-8, else []byte
 //	table                []any when its keys are exactly 1..n (n >= 1), or
-//	                     when it is empty and has the array metatable;
+//	                     when it is empty and has the array metatable, or
+//	                     when it has the array metatable and only positive
+//	                     integer keys, not too sparse (the highest at most
+//	                     twice their number plus 64): holes become nil, so
+//	                     [1, null, 3] from the wire comes back the same;
+//	                     nils at the end of an array are lost, as Lua
+//	                     tables can't hold them;
 //	                     map[string]any{} when it is empty and has the map
 //	                     metatable; []any{} when it is empty otherwise;
 //	                     map[string]any in every other case (holes, other
@@ -436,6 +442,11 @@ func (c *converter) tableToGo(t *lua.LTable, depth int) (any, error) {
 		}
 		return out, nil
 	}
+	if t.Metatable == c.arrayMT {
+		if out, ok, err := c.arrayWithHoles(t, depth); ok {
+			return out, err
+		}
+	}
 	if n == 0 {
 		if k, _ := t.Next(lua.LNil); k == lua.LNil {
 			if t.Metatable == c.mapMT {
@@ -479,6 +490,43 @@ func (c *converter) tableToGo(t *lua.LTable, depth int) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// arrayWithHoles converts a table marked as an array whose keys are
+// positive integers but not exactly 1..n, as when an array from the wire
+// held a null: the holes become nils. It reports false when the keys are not
+// all positive integers, or so sparse (the highest more than twice their
+// number, plus 64) that the table is better sent as a map.
+func (c *converter) arrayWithHoles(t *lua.LTable, depth int) (any, bool, error) {
+	highest, count, ok := 0, 0, true
+	t.ForEach(func(k, _ lua.LValue) {
+		n, isNum := k.(lua.LNumber)
+		if !isNum || n < 1 || n > math.MaxInt32 || float64(n) != math.Trunc(float64(n)) {
+			ok = false
+			return
+		}
+		count++
+		highest = max(highest, int(n))
+	})
+	if !ok || highest > 2*count+64 {
+		return nil, false, nil
+	}
+	if !c.spend(highest) {
+		return nil, true, c.tooLarge()
+	}
+	out := make([]any, highest)
+	for i := range out {
+		v := t.RawGetInt(i + 1)
+		if v == lua.LNil {
+			continue
+		}
+		e, err := c.fromLua(v, depth+1)
+		if err != nil {
+			return nil, true, at(err, i+1)
+		}
+		out[i] = e
+	}
+	return out, true, nil
 }
 
 // isSequence reports whether the keys of t are exactly 1..n, given n =

@@ -95,7 +95,9 @@ func TestGoToLuaToGo(t *testing.T) {
 		{name: "non-UTF-8 bytes", in: []byte{0xff, 0, 0xfe}, want: []byte{0xff, 0, 0xfe}},
 		{name: "array", in: []any{int64(1), "a", true}, want: []any{int64(1), "a", true}},
 		{name: "empty array", in: []any{}, want: []any{}},
-		{name: "array with a hole", in: []any{int64(1), nil, int64(3)}, want: map[string]any{"1": int64(1), "3": int64(3)}},
+		{name: "array with a hole", in: []any{int64(1), nil, int64(3)}, want: []any{int64(1), nil, int64(3)}},
+		{name: "array ending in nil", in: []any{int64(1), nil}, want: []any{int64(1)}},
+		{name: "sparse array", in: sparseArray(), want: map[string]any{"1": int64(1), "200": int64(2)}},
 		{name: "[]string", in: []string{"a", "b"}, want: []any{"a", "b"}},
 		{name: "empty []string", in: []string{}, want: []any{}},
 		{name: "[]int", in: []int{1, 2}, want: []any{int64(1), int64(2)}},
@@ -323,4 +325,11 @@ func TestErrorMessageOfValues(t *testing.T) {
 			t.Errorf("%s: message %q, want %q", tt.src, got, tt.want)
 		}
 	}
+}
+
+// sparseArray is an array so sparse that it travels back as a map.
+func sparseArray() []any {
+	a := make([]any, 200)
+	a[0], a[199] = int64(1), int64(2)
+	return a
 }
