@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -418,6 +419,9 @@ func (c *conn) writeLoop() {
 		case <-c.wquit:
 			quit = true
 		}
+		// Let the calls finishing now queue their frames too, so they
+		// leave in this write rather than one write each.
+		runtime.Gosched()
 		c.wmu.Lock()
 		buf := c.wbuf
 		c.wbuf = spare[:0]
