@@ -1,0 +1,358 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// conn is one TCP connection to the server. Two goroutines run it:
+//
+//   - readLoop decodes packets and hands each reply to the pending call of
+//     its tid. When it stops, the connection has failed: every pending call
+//     fails at once.
+//   - writeLoop writes the frames callers queued, all that queued up since
+//     its last write in one system call, and sends keepalive pings.
+//
+// A conn is used once: after fail it is dead, and the Client dials a new one.
+type conn struct {
+	c           *Client
+	nc          net.Conn
+	connectedAt time.Time
+
+	// heard is set by the reader for every packet and cleared by the
+	// keepalive check.
+	heard atomic.Bool
+	// dead is closed by fail.
+	dead chan struct{}
+	// wake tells the writer that wbuf went from empty to not empty.
+	wake chan struct{}
+
+	mu      sync.Mutex
+	err     error              // why the connection ended; nil while it works
+	pending map[int32]*Pending // calls waiting for a reply, by tid
+	wbuf    []byte             // frames queued for the writer
+}
+
+// maxKeptBuffer is the largest write buffer the writer keeps for reuse; a
+// bigger one, left by a large request, goes to the garbage collector.
+const maxKeptBuffer = 1 << 20
+
+func newConn(c *Client, nc net.Conn) *conn {
+	cn := &conn{
+		c:           c,
+		nc:          nc,
+		connectedAt: time.Now(),
+		dead:        make(chan struct{}),
+		wake:        make(chan struct{}, 1),
+		pending:     make(map[int32]*Pending),
+	}
+	if c.cfg.Version == transport.V6 {
+		// slacker's clients say hello first, with tid 0; the server's
+		// answer is drained by the reader. The frame can't fail to encode:
+		// Config.validate bounds ClientName.
+		cn.wbuf, _ = transport.AppendPacket(nil, &transport.Packet{
+			Version:       transport.V6,
+			Type:          transport.TypeClientHello,
+			ClientVersion: clientVersion,
+			ClientName:    c.cfg.ClientName,
+		})
+		cn.wake <- struct{}{}
+	}
+	return cn
+}
+
+// start runs the connection's goroutines, counted in the client's WaitGroup.
+func (cn *conn) start() {
+	cn.c.wg.Add(2)
+	go cn.readLoop()
+	go cn.writeLoop()
+}
+
+// register gives p a tid, records it as pending and queues pkt, its
+// request, under that tid. It fails without sending when the connection
+// is dead or MaxPending calls are pending.
+func (cn *conn) register(p *Pending, pkt *transport.Packet) error {
+	cn.mu.Lock()
+	if cn.err != nil {
+		err := cn.err
+		cn.mu.Unlock()
+		return cn.c.unusable(err)
+	}
+	if len(cn.pending) >= cn.c.cfg.MaxPending {
+		cn.mu.Unlock()
+		return fmt.Errorf("%w (%d)", ErrTooManyPending, cn.c.cfg.MaxPending)
+	}
+	tid := cn.c.nextTID()
+	for cn.pending[tid] != nil {
+		tid = cn.c.nextTID() // after 2^32 calls, one is still waiting
+	}
+	pkt.TID = tid
+	wake, err := cn.queueLocked(pkt)
+	if err != nil {
+		cn.mu.Unlock()
+		return fmt.Errorf("client: %s: %w", p.name, err)
+	}
+	p.tid, p.cn = tid, cn
+	cn.pending[tid] = p
+	cn.mu.Unlock()
+	if wake {
+		cn.signal()
+	}
+	return nil
+}
+
+// queueLocked appends pkt to the write buffer; cn.mu is held. It reports
+// whether the buffer was empty, in which case the caller signals the
+// writer once it has released the lock.
+func (cn *conn) queueLocked(pkt *transport.Packet) (wake bool, err error) {
+	n := len(cn.wbuf)
+	b, err := transport.AppendPacket(cn.wbuf, pkt)
+	if err != nil {
+		return false, err
+	}
+	cn.wbuf = b
+	return n == 0, nil
+}
+
+// signal wakes the writer. The channel holds one token: a writer that has
+// not yet taken the last one will see this frame too.
+func (cn *conn) signal() {
+	select {
+	case cn.wake <- struct{}{}:
+	default:
+	}
+}
+
+// abandon fails p with err if it is still pending, and for a call tells the
+// server to stop it with an interrupt packet, which slacker's clients send
+// with tid 0. A p already answered is left alone.
+func (cn *conn) abandon(p *Pending, err error) {
+	cn.mu.Lock()
+	if cn.pending[p.tid] != p {
+		cn.mu.Unlock()
+		return
+	}
+	delete(cn.pending, p.tid)
+	var wake bool
+	if p.want == transport.TypeResponse {
+		wake, _ = cn.queueLocked(&transport.Packet{
+			Version:   cn.c.cfg.Version,
+			Type:      transport.TypeInterrupt,
+			TargetTID: p.tid,
+		})
+	}
+	cn.mu.Unlock()
+	if wake {
+		cn.signal()
+	}
+	p.finish(Result{}, err)
+}
+
+// fail ends the connection with err, the first error only: it closes the
+// socket, which stops the reader and writer, and fails every pending call
+// with err.
+func (cn *conn) fail(err error) {
+	cn.mu.Lock()
+	if cn.err != nil {
+		cn.mu.Unlock()
+		return
+	}
+	cn.err = err
+	pending := cn.pending
+	cn.pending = nil
+	cn.wbuf = nil
+	cn.mu.Unlock()
+
+	close(cn.dead)
+	cn.nc.Close()
+	for _, p := range pending {
+		p.finish(Result{}, err)
+	}
+}
+
+// cause returns why the connection ended, nil while it works.
+func (cn *conn) cause() error {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return cn.err
+}
+
+// lost is the error of calls pending on a connection that broke.
+func lost(cause error) error {
+	return fmt.Errorf("%w: %w", ErrConnLost, cause)
+}
+
+// readLoop reads packets until the connection fails.
+func (cn *conn) readLoop() {
+	defer cn.c.wg.Done()
+	dec := transport.NewDecoder(cn.nc, cn.c.cfg.Limits)
+	var p transport.Packet
+	for {
+		if err := dec.Decode(&p); err != nil {
+			cn.fail(lost(err))
+			return
+		}
+		if !cn.heard.Load() {
+			cn.heard.Store(true)
+		}
+		cn.dispatch(&p)
+	}
+}
+
+// dispatch delivers one packet from the server. Decode allocates a new
+// body for every packet, so the reply can be handed over as is.
+func (cn *conn) dispatch(p *transport.Packet) {
+	log := cn.c.cfg.Logger
+	switch p.Type {
+	case transport.TypeResponse, transport.TypeError, transport.TypeInspectAck:
+	case transport.TypePong:
+		if p.TID == 0 {
+			return // a keepalive ping's
+		}
+	case transport.TypeServerHello:
+		log.Debug("server hello", "addr", cn.c.addr, "version", p.ServerVersion)
+		return
+	default:
+		log.Debug("unexpected packet from the server", "addr", cn.c.addr, "type", p.Type, "tid", p.TID)
+		return
+	}
+
+	cn.mu.Lock()
+	pd := cn.pending[p.TID]
+	if pd != nil {
+		delete(cn.pending, p.TID)
+	}
+	cn.mu.Unlock()
+	if pd == nil {
+		if p.Type == transport.TypeError && p.TID == 0 {
+			log.Warn("server error", "addr", cn.c.addr, "code", p.Code)
+		} else {
+			// Most likely the answer of a call abandoned by its caller.
+			log.Debug("reply to no pending call", "addr", cn.c.addr, "type", p.Type, "tid", p.TID)
+		}
+		return
+	}
+	pd.finish(cn.c.reply(pd, p))
+}
+
+// writeLoop writes queued frames until the connection fails. Once per
+// PingInterval it checks that the server has sent something: when it has
+// not, it pings; when nothing came for two intervals after a ping, it
+// fails the connection.
+func (cn *conn) writeLoop() {
+	defer cn.c.wg.Done()
+	interval := cn.c.cfg.PingInterval
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	ping := transport.Packet{Version: cn.c.cfg.Version, Type: transport.TypePing}
+	var spare []byte
+	silent := 0 // intervals in a row in which nothing arrived
+	for {
+		select {
+		case <-cn.wake:
+		case <-tick.C:
+			if cn.heard.Swap(false) {
+				silent = 0
+				continue
+			}
+			silent++
+			if silent > 2 {
+				cn.fail(lost(errKeepalive))
+				return
+			}
+			cn.mu.Lock()
+			if cn.err == nil {
+				cn.queueLocked(&ping)
+			}
+			cn.mu.Unlock()
+		case <-cn.dead:
+			return
+		}
+
+		cn.mu.Lock()
+		buf := cn.wbuf
+		if cn.err == nil {
+			cn.wbuf = spare[:0]
+		}
+		cn.mu.Unlock()
+		if len(buf) > 0 {
+			// A server that reads nothing for as long as keepalive
+			// allows is as good as gone.
+			cn.nc.SetWriteDeadline(time.Now().Add(2 * interval))
+			if _, err := cn.nc.Write(buf); err != nil {
+				cn.fail(lost(err))
+				return
+			}
+		}
+		if cap(buf) > maxKeptBuffer {
+			buf = nil
+		}
+		spare = buf
+	}
+}
+
+// reply turns the packet answering pd into pd's result.
+func (c *Client) reply(pd *Pending, p *transport.Packet) (Result, error) {
+	if p.Type == transport.TypeError {
+		if p.Code == transport.CodeSuccess {
+			return Result{}, fmt.Errorf("%w: error packet with code success for %s", ErrUnexpectedReply, pd.name)
+		}
+		return Result{}, pd.remoteError(&RemoteError{Code: p.Code})
+	}
+	if p.Type != pd.want {
+		return Result{}, fmt.Errorf("%w: %v answering %s", ErrUnexpectedReply, p.Type, pd.name)
+	}
+	if p.Type != transport.TypeResponse {
+		return Result{body: p.Body}, nil // inspect-ack, pong
+	}
+	codec := c.codec
+	if p.ContentType != codec.ContentType() {
+		var err error
+		if codec, err = transport.CodecFor(c.cfg.Codecs, p.ContentType); err != nil {
+			return Result{}, fmt.Errorf("client: result of %s: %w", pd.name, err)
+		}
+	}
+	switch p.Code {
+	case transport.CodeSuccess:
+		return Result{body: p.Body, codec: codec}, nil
+	case transport.CodeException:
+		return Result{}, &RemoteError{Code: transport.CodeException, Message: exceptionMessage(codec, p.Body)}
+	}
+	return Result{}, pd.remoteError(&RemoteError{Code: p.Code})
+}
+
+// remoteError is the error of a call the server answered with re. A
+// "canceled" answer that comes once the deadline sent with the call has
+// passed is that deadline expiring: the error then matches
+// context.DeadlineExceeded as well as ErrCanceled, as it would had the
+// client's own timer fired first.
+func (pd *Pending) remoteError(re *RemoteError) error {
+	if re.Code == transport.CodeCanceled && !pd.deadline.IsZero() && !time.Now().Before(pd.deadline) {
+		return fmt.Errorf("client: %s: %w (%w)", pd.name, context.DeadlineExceeded, re)
+	}
+	return re
+}
+
+// exceptionMessage is the text of an exception's body: the string it
+// encodes, or the "msg" of slacker's debug-mode {:msg :stacktrace} map, or
+// else the body itself.
+func exceptionMessage(codec transport.Codec, body []byte) string {
+	var v any
+	if err := codec.Unmarshal(body, &v); err == nil {
+		switch v := v.(type) {
+		case string:
+			return v
+		case map[string]any:
+			if s, ok := v["msg"].(string); ok {
+				return s
+			}
+		}
+	}
+	return string(body)
+}

@@ -1,0 +1,55 @@
+package client
+
+import (
+	"errors"
+
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// RemoteError is an error the server answered a call with: its result code
+// and, for an exception, the message the function failed with. It matches
+// the sentinel of its code with errors.Is: a *RemoteError with Code
+// transport.CodeNotFound is ErrNotFound.
+type RemoteError = transport.RemoteError
+
+// Sentinel errors of the server's result codes. They are the transport
+// package's, so errors.Is works with either name.
+var (
+	ErrNotFound         = transport.ErrNotFound         // no such function; also Meta of a function not served
+	ErrException        = transport.ErrException        // the function failed; RemoteError.Message says why
+	ErrThreadPoolFull   = transport.ErrThreadPoolFull   // the server could not queue the call
+	ErrCanceled         = transport.ErrCanceled         // the server cancelled the call: interrupted, or past its deadline
+	ErrProtocolMismatch = transport.ErrProtocolMismatch // the server does not speak the client's version
+	ErrInvalidPacket    = transport.ErrInvalidPacket    // the server could not decode or serve the request
+	ErrACLReject        = transport.ErrACLReject        // the server's access rules refuse the call
+)
+
+// Errors of the client itself.
+var (
+	// ErrClosed is returned by calls on a closed client, and by the calls
+	// that were waiting when Close was called.
+	ErrClosed = errors.New("client: closed")
+
+	// ErrConnLost fails every call waiting for its answer when the
+	// connection breaks. The error wraps the cause too (io.EOF, a read or
+	// write error, a keepalive timeout). The call may or may not have run
+	// on the server.
+	ErrConnLost = errors.New("client: connection lost")
+
+	// ErrNotConnected is returned at once by calls made while the client
+	// is reconnecting; the call was not sent. The error also says why the
+	// last attempt to connect failed.
+	ErrNotConnected = errors.New("client: not connected")
+
+	// ErrTooManyPending is returned at once by a call made while
+	// Config.MaxPending calls wait for their answers; the call was not sent.
+	ErrTooManyPending = errors.New("client: too many pending calls")
+
+	// ErrUnexpectedReply fails a call the server answered with a packet of
+	// the wrong type for it, such as a pong to a request.
+	ErrUnexpectedReply = errors.New("client: unexpected reply")
+)
+
+// errKeepalive is the cause of a connection closed because the server
+// answered nothing, pings included, for two ping intervals.
+var errKeepalive = errors.New("client: no answer to keepalive pings")
