@@ -1,0 +1,21 @@
+# The whole test suite: formatting, vet, and every test with the race
+# detector (fuzz seed corpora included). This is what CI runs.
+.PHONY: test serve bench fuzz
+
+test:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	go test -race -count=1 -timeout 10m ./...
+
+# Serve the examples on 127.0.0.1:2104.
+serve:
+	go run ./cmd/slacker-lua serve examples/lua
+
+# The call benchmarks of the README's performance section.
+bench:
+	go test -run '^$$' -bench . -benchtime 2s ./tests/
+
+# A minute of fuzzing for each decoder.
+fuzz:
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./transport/
+	go test -run '^$$' -fuzz FuzzParseEDN -fuzztime 60s ./transport/

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// clientFlags are the flags of the commands that talk to a server.
+type clientFlags struct {
+	contentType string
+	timeout     time.Duration
+}
+
+func (f *clientFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire: json or msgpack")
+	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the server")
+}
+
+func (f *clientFlags) dial(ctx context.Context, addr string) (*client.Client, error) {
+	cfg := client.Config{Timeout: f.timeout, ClientName: "slacker-lua-cli"}
+	switch strings.ToLower(f.contentType) {
+	case "json":
+		cfg.ContentType = transport.ContentJSON
+	case "msgpack":
+		cfg.ContentType = transport.ContentMsgpack
+	default:
+		return nil, fmt.Errorf("bad --content-type %q: want json or msgpack", f.contentType)
+	}
+	dctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	return client.Dial(dctx, addr, cfg)
+}
+
+func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("call", "[flags] ADDR NAMESPACE/FUNCTION [ARG...]",
+		"Calls a function and prints its result as JSON. Each ARG is a JSON value;\n"+
+			"an ARG that is not valid JSON is passed as a string, so `echo hello` works.\n"+
+			"Exits 1 with the error on stderr if the call fails.", stderr)
+	var cf clientFlags
+	cf.register(fs)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() < 2 {
+		fmt.Fprintln(stderr, "slacker-lua call: want ADDR and NAMESPACE/FUNCTION")
+		fs.Usage()
+		return exitUsage
+	}
+	addr, name := fs.Arg(0), fs.Arg(1)
+	callArgs := make([]any, 0, fs.NArg()-2)
+	for _, a := range fs.Args()[2:] {
+		callArgs = append(callArgs, parseArg(a))
+	}
+
+	c, err := cf.dial(ctx, addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua call:", err)
+		return exitError
+	}
+	defer c.Close()
+	res, err := c.Call(ctx, name, callArgs...)
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua call:", err)
+		return exitError
+	}
+	v, err := res.Value()
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua call: decoding the result:", err)
+		return exitError
+	}
+	out, err := marshalJSON(v)
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua call: printing the result:", err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "%s\n", out)
+	return exitOK
+}
+
+// parseArg reads a command-line argument as JSON, or as a plain string when
+// it isn't JSON.
+func parseArg(s string) any {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return s
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return s
+	}
+	return normalizeNumbers(v)
+}
+
+// normalizeNumbers turns json.Numbers into int64 where they are integers and
+// float64 otherwise, so integers stay integers on the wire.
+func normalizeNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	case []any:
+		for i := range v {
+			v[i] = normalizeNumbers(v[i])
+		}
+	case map[string]any:
+		for k := range v {
+			v[k] = normalizeNumbers(v[k])
+		}
+	}
+	return v
+}
+
+// marshalJSON prints a result: byte strings and maps with non-string keys
+// (both possible with msgpack) get JSON's closest form.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(jsonable(v)); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func jsonable(v any) any {
+	switch v := v.(type) {
+	case []any:
+		out := make([]any, len(v))
+		for i := range v {
+			out[i] = jsonable(v[i])
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = jsonable(e)
+		}
+		return out
+	case map[any]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[fmt.Sprint(k)] = jsonable(e)
+		}
+		return out
+	case []byte:
+		return string(v)
+	}
+	return v
+}
+
+func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("inspect", "[flags] ADDR [PREFIX]",
+		"Lists the functions whose NAMESPACE/FUNCTION name starts with PREFIX (all when\n"+
+			"omitted), with their parameters and doc comments.", stderr)
+	var cf clientFlags
+	cf.register(fs)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		fmt.Fprintln(stderr, "slacker-lua inspect: want ADDR and at most one PREFIX")
+		fs.Usage()
+		return exitUsage
+	}
+	c, err := cf.dial(ctx, fs.Arg(0))
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua inspect:", err)
+		return exitError
+	}
+	defer c.Close()
+	names, err := c.Functions(ctx, fs.Arg(1))
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua inspect:", err)
+		return exitError
+	}
+	for _, n := range names {
+		m, err := c.Meta(ctx, n)
+		if err != nil {
+			fmt.Fprintf(stdout, "%s\n", n)
+			continue
+		}
+		fmt.Fprintf(stdout, "%s(%s)\n", n, strings.Join(m.Params, ", "))
+		for _, line := range strings.Split(m.Doc, "\n") {
+			if line != "" {
+				fmt.Fprintf(stdout, "    %s\n", line)
+			}
+		}
+	}
+	return exitOK
+}

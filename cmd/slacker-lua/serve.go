@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+const version = transport.ServerVersion
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("serve", "[flags] DIR",
+		"Serves every .lua file under DIR as a namespace: DIR/a/b/c.lua (or DIR/a.b.c.lua)\n"+
+			"serves namespace a.b.c. Modules for require live in DIR/"+namespaces.LibDir+".", stderr)
+	listen := fs.String("listen", "127.0.0.1:2104", "`address` to listen on; \":2104\" listens on every interface")
+	poolSize := fs.Int("pool-size", 0, "Lua VMs per namespace (0: one per CPU); a file's _options.pool_size wins")
+	queueSize := fs.Int("queue-size", 0, "calls that may wait for a busy namespace before thread-pool-full (0: 256)")
+	timeout := fs.Duration("timeout", 10*time.Second, "longest a call may run unless its namespace says otherwise")
+	maxBody := fs.Int("max-body", transport.DefaultMaxBodySize, "largest request or response body, in `bytes`")
+	maxString := fs.Int("max-string", 16<<20, "longest string Lua's string functions may build, in `bytes`")
+	maxInFlight := fs.Int("max-in-flight", transport.DefaultMaxInFlight, "calls running at once per connection before the server stops reading it")
+	unsafeLibs := fs.Bool("unsafe-libs", false, "open Lua's io, os, debug and package libraries (trusted code only)")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long calls in flight may take to finish on SIGINT or SIGTERM")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "slacker-lua serve: want exactly one folder to serve")
+		fs.Usage()
+		return exitUsage
+	}
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua serve:", err)
+		return exitUsage
+	}
+	dir := fs.Arg(0)
+
+	start := time.Now()
+	reg, err := namespaces.Open(dir, namespaces.Config{
+		Engine: engine.Config{
+			PoolSize:      *poolSize,
+			QueueSize:     *queueSize,
+			Timeout:       *timeout,
+			MaxStringSize: *maxString,
+			UnsafeLibs:    *unsafeLibs,
+			Logger:        log,
+		},
+		Logger: log,
+	})
+	if err != nil {
+		log.Error("cannot load namespaces", "dir", dir, "err", err)
+		return exitError
+	}
+	defer reg.Close()
+	log.Info("namespaces loaded", "dir", dir, "namespaces", len(reg.Namespaces()),
+		"failed", len(reg.Failures()), "took", time.Since(start).Round(time.Millisecond))
+
+	srv, err := transport.NewServer(reg, transport.ServerConfig{
+		Limits:      transport.Limits{MaxBodySize: *maxBody},
+		MaxInFlight: *maxInFlight,
+		Logger:      log,
+	})
+	if err != nil {
+		log.Error("bad server configuration", "err", err)
+		return exitUsage
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		return exitError
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "version", version)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		log.Error("server stopped", "err", err)
+		return exitError
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", *shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("calls cancelled at shutdown", "err", err)
+	}
+	if err := <-served; !errors.Is(err, transport.ErrServerClosed) {
+		log.Error("server stopped", "err", err)
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(format) {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}

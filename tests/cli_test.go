@@ -1,0 +1,237 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the slacker-lua command once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "slacker-lua-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "slacker-lua")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/slacker-lua").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// cliServer is `slacker-lua serve` running as a process.
+type cliServer struct {
+	cmd  *exec.Cmd
+	addr string
+	mu   sync.Mutex
+	logs bytes.Buffer
+	done chan error
+}
+
+var servingRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
+
+// startCLI runs `slacker-lua serve` on a free port and waits until it
+// listens. The process is stopped when the test ends.
+func startCLI(t *testing.T, args ...string) *cliServer {
+	t.Helper()
+	args = append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
+	s := &cliServer{cmd: exec.Command(binary(t), args...), done: make(chan error, 1)}
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			s.logs.WriteString(line + "\n")
+			s.mu.Unlock()
+			if m := servingRE.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+		s.done <- s.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+	})
+	select {
+	case s.addr = <-addr:
+	case err := <-s.done:
+		s.done <- err
+		t.Fatalf("serve exited: %v\n%s", err, s.log())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("serve did not start\n%s", s.log())
+	}
+	return s
+}
+
+func (s *cliServer) log() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.String()
+}
+
+// cli runs the command and returns its stdout, stderr and exit code.
+func cli(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func TestCLIServeAndCall(t *testing.T) {
+	s := startCLI(t, "../examples/lua")
+	tests := []struct {
+		args   []string
+		stdout string // a regexp
+		stderr string // a regexp
+		code   int
+	}{
+		{[]string{"slacker.example.api/echo", "hello"}, `^"hello"\n$`, `^$`, 0},
+		{[]string{"slacker.example.api/echo", `{"a":[1,2.5,null,"x"]}`}, `^\{"a":\[1,2.5,null,"x"\]\}\n$`, `^$`, 0},
+		{[]string{"slacker.example.api/echo", "1", "2"}, `^\[1,2\]\n$`, `^$`, 0},
+		{[]string{"slacker.example.api/timestamp"}, `^1[0-9]{12}\n$`, `^$`, 0},
+		{[]string{"--content-type", "msgpack", "slacker.example.api/rand-ints", "3"}, `^\[[0-9]+,[0-9]+,[0-9]+\]\n$`, `^$`, 0},
+		{[]string{"slacker.example.math/add", "1", "2"}, `^3\n$`, `^$`, 0},
+		{[]string{"slacker.example.math/wordcount", "a b c"}, `^3\n$`, `^$`, 0},
+		{[]string{"slacker.example.counter/inc", "5"}, `^5\n$`, `^$`, 0},
+		{[]string{"slacker.example.counter/stamp"}, `^\{"at":1[0-9]{12},"count":6\}\n$`, `^$`, 0},
+		{[]string{"slacker.example.api/make-error"}, `^$`, `remote exception: .*api.lua:\d+: Expected exception.`, 1},
+		{[]string{"slacker.example.api/nope"}, `^$`, `not-found`, 1},
+		{[]string{"--timeout", "300ms", "slacker.example.api/long-running"}, `^$`, `deadline exceeded`, 1},
+		{[]string{"slacker.example.api/return-nil"}, `^null\n$`, `^$`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			flags, rest := splitFlags(tt.args)
+			args := append(append(append([]string{"call"}, flags...), s.addr), rest...)
+			stdout, stderr, code := cli(t, args...)
+			if code != tt.code || !regexp.MustCompile(tt.stdout).MatchString(stdout) || !regexp.MustCompile(tt.stderr).MatchString(stderr) {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want exit %d, stdout %s, stderr %s", code, stdout, stderr, tt.code, tt.stdout, tt.stderr)
+			}
+		})
+	}
+
+	stdout, _, code := cli(t, "inspect", s.addr, "slacker.example.math/")
+	want := "slacker.example.math/add(a, b)\n    Returns a + b.\n"
+	if code != 0 || !strings.Contains(stdout, want) || !strings.Contains(stdout, "slacker.example.math/sum(...)") {
+		t.Fatalf("inspect: exit %d\n%s\nwant it to contain %q", code, stdout, want)
+	}
+
+	// SIGTERM stops the server cleanly.
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if err != nil {
+			t.Fatalf("serve exited with %v\n%s", err, s.log())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not stop on SIGTERM\n%s", s.log())
+	}
+	if !strings.Contains(s.log(), "msg=stopped") {
+		t.Fatalf("no stop logged:\n%s", s.log())
+	}
+}
+
+// splitFlags separates leading --flag value pairs from the arguments.
+func splitFlags(args []string) (flags, rest []string) {
+	for len(args) >= 2 && strings.HasPrefix(args[0], "--") {
+		flags = append(flags, args[0], args[1])
+		args = args[2:]
+	}
+	return flags, args
+}
+
+func TestCLIUsage(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		output string
+	}{
+		{nil, 2, "Commands:"},
+		{[]string{"help"}, 0, "serve"},
+		{[]string{"help", "serve"}, 0, "-listen"},
+		{[]string{"serve", "-h"}, 0, "-pool-size"},
+		{[]string{"bogus"}, 2, `unknown command "bogus"`},
+		{[]string{"serve"}, 2, "want exactly one folder"},
+		{[]string{"serve", "--log-format", "xml", "."}, 2, "bad --log-format"},
+		{[]string{"call", "127.0.0.1:1"}, 2, "want ADDR and NAMESPACE/FUNCTION"},
+		{[]string{"call", "127.0.0.1:1", "a/b"}, 1, "connection refused"},
+		{[]string{"version"}, 0, "slacker-lua 0."},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			stdout, stderr, code := cli(t, tt.args...)
+			if code != tt.code || !strings.Contains(stdout+stderr, tt.output) {
+				t.Fatalf("exit %d, output:\n%s%s\nwant exit %d and %q", code, stdout, stderr, tt.code, tt.output)
+			}
+		})
+	}
+}
+
+// TestCLIBrokenFile checks that a broken file is reported with its line and
+// the rest of the folder is served.
+func TestCLIBrokenFile(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"good.lua":   "function hi() return 'hi' end",
+		"broken.lua": "function oops(\n  return 1\nend",
+	})
+	s := startCLI(t, dir)
+	stdout, stderr, code := cli(t, "call", s.addr, "good/hi")
+	if code != 0 || stdout != "\"hi\"\n" {
+		t.Fatalf("good/hi: exit %d %q %q", code, stdout, stderr)
+	}
+	if !regexp.MustCompile(`broken.lua:\d`).MatchString(s.log()) {
+		t.Fatalf("the broken file is not reported with its line:\n%s", s.log())
+	}
+	if _, _, code := cli(t, "call", s.addr, "broken/oops"); code != 1 {
+		t.Fatalf("broken/oops: exit %d", code)
+	}
+}

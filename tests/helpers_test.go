@@ -1,0 +1,133 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// writeFiles writes files (slash paths relative to a new folder) and
+// returns the folder.
+func writeFiles(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range files {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// server is a real slacker-lua server on a loopback port.
+type server struct {
+	addr string
+	srv  *transport.Server
+	reg  *namespaces.Registry
+}
+
+// serveDir serves dir on 127.0.0.1 until the test ends.
+func serveDir(t testing.TB, dir string, ecfg engine.Config, scfg transport.ServerConfig) *server {
+	t.Helper()
+	reg, err := namespaces.Open(dir, namespaces.Config{Engine: ecfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := transport.NewServer(reg, scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-served; !errors.Is(err, transport.ErrServerClosed) {
+			t.Errorf("Serve: %v", err)
+		}
+		reg.Close()
+	})
+	return &server{addr: ln.Addr().String(), srv: srv, reg: reg}
+}
+
+func dial(t testing.TB, addr string, cfg client.Config) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitFor(t testing.TB, d time.Duration, ok func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// checkGoroutines fails the test if it leaves goroutines behind.
+func checkGoroutines(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}
+
+// callValue calls name and returns its result, failing the test on error.
+func callValue(t testing.TB, c *client.Client, name string, args ...any) any {
+	t.Helper()
+	res, err := c.Call(context.Background(), name, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	v, err := res.Value()
+	if err != nil {
+		t.Fatalf("%s: decoding the result: %v", name, err)
+	}
+	return v
+}
+
+// callAs calls name and decodes its result into a T, failing the test on
+// error.
+func callAs[T any](t testing.TB, c client.Caller, name string, args ...any) T {
+	t.Helper()
+	v, err := client.CallAs[T](context.Background(), c, name, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
