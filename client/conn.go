@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -275,6 +276,9 @@ func (cn *conn) writeLoop() {
 			return
 		}
 
+		// Let the other callers queue their frames too, so they leave in
+		// this write rather than one write each.
+		runtime.Gosched()
 		cn.mu.Lock()
 		buf := cn.wbuf
 		if cn.err == nil {
