@@ -25,7 +25,8 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the server")
 }
 
-func (f *clientFlags) dial(ctx context.Context, addr string) (*client.Client, error) {
+// config checks the flags and returns the client configuration they ask for.
+func (f *clientFlags) config() (client.Config, error) {
 	cfg := client.Config{Timeout: f.timeout, ClientName: "slacker-lua-cli"}
 	switch strings.ToLower(f.contentType) {
 	case "json":
@@ -33,9 +34,13 @@ func (f *clientFlags) dial(ctx context.Context, addr string) (*client.Client, er
 	case "msgpack":
 		cfg.ContentType = transport.ContentMsgpack
 	default:
-		return nil, fmt.Errorf("bad --content-type %q: want json or msgpack", f.contentType)
+		return cfg, fmt.Errorf("bad --content-type %q: want json or msgpack", f.contentType)
 	}
-	dctx, cancel := context.WithTimeout(ctx, f.timeout)
+	return cfg, nil
+}
+
+func dial(ctx context.Context, addr string, cfg client.Config) (*client.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	return client.Dial(dctx, addr, cfg)
 }
@@ -61,7 +66,12 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		callArgs = append(callArgs, parseArg(a))
 	}
 
-	c, err := cf.dial(ctx, addr)
+	cfg, err := cf.config()
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua call:", err)
+		return exitUsage
+	}
+	c, err := dial(ctx, addr, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "slacker-lua call:", err)
 		return exitError
@@ -175,7 +185,12 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fs.Usage()
 		return exitUsage
 	}
-	c, err := cf.dial(ctx, fs.Arg(0))
+	cfg, err := cf.config()
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua inspect:", err)
+		return exitUsage
+	}
+	c, err := dial(ctx, fs.Arg(0), cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "slacker-lua inspect:", err)
 		return exitError

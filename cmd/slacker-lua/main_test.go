@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestServeInProcess runs serve, call and inspect through run, and stops
+// the server by cancelling its context, as SIGTERM does.
+func TestServeInProcess(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json", "../../examples/lua"}, &logs, &logs)
+	}()
+	addrRE := regexp.MustCompile(`"msg":"serving","addr":"([^"]+)"`)
+	var addr string
+	deadline := time.Now().Add(10 * time.Second)
+	for addr == "" {
+		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		} else {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	var out, errs bytes.Buffer
+	if code := run(ctx, []string{"call", addr, "slacker.example.math/sum", "1", "2", "3.5"}, &out, &errs); code != 0 || out.String() != "6.5\n" {
+		t.Fatalf("call: exit %d, stdout %q, stderr %q", code, out.String(), errs.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"inspect", addr, "slacker.example.counter/"}, &out, &errs); code != 0 || !strings.Contains(out.String(), "slacker.example.counter/inc(amount)\n    Adds amount") {
+		t.Fatalf("inspect: exit %d, stdout %q, stderr %q", code, out.String(), errs.String())
+	}
+
+	cancel()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Fatalf("serve exited %d:\n%s", code, logs.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("serve did not stop when its context ended")
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	var out, errs bytes.Buffer
+	if code := run(context.Background(), nil, &out, &errs); code != exitUsage || !strings.Contains(errs.String(), "Commands:") {
+		t.Errorf("no arguments: exit %d, stderr %q", code, errs.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"version"}, &out, &errs); code != exitOK || out.String() != "slacker-lua "+version+"\n" {
+		t.Errorf("version: exit %d, stdout %q", code, out.String())
+	}
+	errs.Reset()
+	if code := run(context.Background(), []string{"call", "--content-type", "xml", "127.0.0.1:1", "a/b"}, &out, &errs); code != exitUsage || !strings.Contains(errs.String(), "bad --content-type") {
+		t.Errorf("bad content type: exit %d, stderr %q", code, errs.String())
+	}
+}
