@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -301,6 +302,12 @@ func callDeadline(codec Codec, exts []Extension) (time.Time, error) {
 	for _, e := range exts {
 		if e.ID != DeadlineExtension {
 			continue
+		}
+		if codec.ContentType() == ContentJSON {
+			// The common case, a JSON integer, without a JSON decoder.
+			if ms, err := strconv.ParseInt(string(e.Value), 10, 64); err == nil {
+				return time.UnixMilli(ms), nil
+			}
 		}
 		var v any
 		if err := codec.Unmarshal(e.Value, &v); err != nil {
