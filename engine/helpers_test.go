@@ -1,41 +1,21 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"time"
-)
 
-// writeFiles writes files (slash paths relative to a new folder) and
-// returns the folder.
-func writeFiles(t testing.TB, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+)
 
 // compileFile writes src as a namespace file named name.lua in a new
 // folder and compiles it.
 func compileFile(t testing.TB, name, src string) (*Script, error) {
 	t.Helper()
-	dir := writeFiles(t, map[string]string{name + ".lua": src})
+	dir := testutil.WriteFiles(t, map[string]string{name + ".lua": src})
 	path := filepath.Join(dir, name+".lua")
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -104,59 +84,6 @@ func loadError(t testing.TB, err error) *LoadError {
 		t.Fatalf("got %v (%T), want a *LoadError", err, err)
 	}
 	return le
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// logBuffer is a slog handler's output, safe for concurrent writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newLogger() (*slog.Logger, *logBuffer) {
-	b := &logBuffer{}
-	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
-}
-
-// checkGoroutines fails the test if it leaves goroutines behind.
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				n := runtime.Stack(buf, true)
-				t.Errorf("%d goroutines left behind (%d before):\n%s", runtime.NumGoroutine()-before, before,
-					strings.TrimSpace(string(buf[:n])))
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
 }
 
 // blockingCaller is a Caller whose calls block until released, to hold

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
 func TestOptions(t *testing.T) {
@@ -93,7 +95,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func TestLoadErrors(t *testing.T) {
-	lib := writeFiles(t, map[string]string{"lib/broken.lua": "local B = {}\nerror('broken module')\n"})
+	lib := testutil.WriteFiles(t, map[string]string{"lib/broken.lua": "local B = {}\nerror('broken module')\n"})
 	tests := []struct {
 		name string
 		src  string
@@ -286,7 +288,7 @@ func TestGoPanicReplacesVM(t *testing.T) {
 }
 
 func TestPoolBoundAndQueue(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	caller := newBlockingCaller()
 	ns := load(t, behaviourLua, Config{PoolSize: 2, QueueSize: 2, Caller: caller})
 	results := make(chan error, 4)
@@ -302,7 +304,7 @@ func TestPoolBoundAndQueue(t *testing.T) {
 	// Two run, two wait.
 	<-caller.started
 	<-caller.started
-	waitFor(t, 5*time.Second, func() bool { return ns.pending.Load() == 4 }, "4 calls pending")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return ns.pending.Load() == 4 }, "4 calls pending")
 	select {
 	case <-caller.started:
 		t.Fatal("a third call is running with a pool of 2")
@@ -392,7 +394,7 @@ function hold() slacker.call("hold") return count end
 			incs <- callResult(ns, "inc")
 		}()
 	}
-	waitFor(t, 5*time.Second, func() bool { return ns.pending.Load() == 51 }, "the calls to queue")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return ns.pending.Load() == 51 }, "the calls to queue")
 	if len(incs) != 0 {
 		t.Fatal("a call ran while the stateful VM was held")
 	}
@@ -418,7 +420,7 @@ function hold() slacker.call("hold") return count end
 }
 
 func TestConcurrentCalls(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	ns := load(t, behaviourLua, Config{PoolSize: 4})
 	var wg sync.WaitGroup
 	var failures atomic.Int64
@@ -449,7 +451,7 @@ func TestConcurrentCalls(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	caller := newBlockingCaller()
 	ns := load(t, behaviourLua, Config{PoolSize: 2, Caller: caller})
 	mustCall(t, ns, "add", int64(1), int64(1))
@@ -471,7 +473,7 @@ func TestClose(t *testing.T) {
 		_, err := call(t, ns, "add", int64(1), int64(1))
 		waiting <- err
 	}()
-	waitFor(t, 5*time.Second, func() bool { return ns.pending.Load() == 3 }, "a waiting call")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return ns.pending.Load() == 3 }, "a waiting call")
 
 	ns.Close()
 	ns.Close() // idempotent
@@ -486,7 +488,7 @@ func TestClose(t *testing.T) {
 	if err := <-running; err != nil {
 		t.Fatalf("running call: %v", err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return ns.pending.Load() == 0 }, "the calls to end")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return ns.pending.Load() == 0 }, "the calls to end")
 	if len(ns.slots) != 0 {
 		t.Fatalf("%d VMs left in the pool after Close", len(ns.slots))
 	}

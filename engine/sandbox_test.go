@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
 // evalLua is a namespace whose function eval runs Lua source and returns
@@ -161,7 +163,7 @@ func TestGsub(t *testing.T) {
 }
 
 func TestRequire(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"lib/util/text.lua": `
 runs = (runs or 0) + 1
 local name = ...
@@ -226,7 +228,7 @@ return M
 }
 
 func TestPrintAndLogGoToLogger(t *testing.T) {
-	logger, buf := newLogger()
+	logger, buf := testutil.NewLogger()
 	ns := load(t, `
 print("loading", 1, nil)
 return {

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
 func TestCompile(t *testing.T) {
@@ -175,7 +177,7 @@ function print() end      -- replaces a global of the sandbox: not exported
 }
 
 func TestDocFromModuleFunction(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"lib/util.lua": `
+	dir := testutil.WriteFiles(t, map[string]string{"lib/util.lua": `
 local U = {}
 --- Doubles x.
 function U.double(x) return 2 * x end

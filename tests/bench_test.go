@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+
 	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/namespaces"
@@ -19,7 +21,7 @@ import (
 //
 //	go test -run '^$' -bench Add -benchtime 2s ./tests/
 func BenchmarkAdd(b *testing.B) {
-	dir := writeFiles(b, map[string]string{"bench.lua": "function add(a, b) return a + b end"})
+	dir := testutil.WriteFiles(b, map[string]string{"bench.lua": "function add(a, b) return a + b end"})
 	s := serveDir(b, dir, engine.Config{}, transport.ServerConfig{})
 	err := s.reg.SetGo("gobench", []namespaces.GoFunction{{
 		Name:   "add",

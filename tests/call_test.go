@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+
 	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/namespaces"
@@ -40,7 +42,7 @@ var contentTypes = []transport.ContentType{transport.ContentJSON, transport.Cont
 // TestValueMapping sends every kind of value through a Lua echo function
 // and back, in each content type.
 func TestValueMapping(t *testing.T) {
-	s := serveDir(t, writeFiles(t, map[string]string{"v.lua": valuesLua}), engine.Config{}, transport.ServerConfig{})
+	s := serveDir(t, testutil.WriteFiles(t, map[string]string{"v.lua": valuesLua}), engine.Config{}, transport.ServerConfig{})
 	echo := []struct {
 		name string
 		in   any
@@ -168,8 +170,8 @@ function ok() return "ok" end
 `
 
 func TestCallErrors(t *testing.T) {
-	checkGoroutines(t)
-	dir := writeFiles(t, map[string]string{"b.lua": behaviourLua, "busy.lua": busyLua})
+	testutil.CheckGoroutines(t)
+	dir := testutil.WriteFiles(t, map[string]string{"b.lua": behaviourLua, "busy.lua": busyLua})
 	s := serveDir(t, dir, engine.Config{Timeout: 200 * time.Millisecond}, transport.ServerConfig{})
 	c := dial(t, s.addr, client.Config{})
 	ctx := context.Background()
@@ -208,7 +210,7 @@ func TestCallErrors(t *testing.T) {
 		t.Errorf("spin with caller deadline: got %v", err)
 	}
 	// busy has one VM: it answers again once the interrupt freed it.
-	waitFor(t, 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, func() bool {
 		_, err := c.Call(ctx, "busy/ok")
 		return err == nil
 	}, "busy/ok after interrupt")
@@ -222,7 +224,7 @@ func TestCallErrors(t *testing.T) {
 			defer wg.Done()
 			c.Call(spinCtx, "busy/spin")
 		}()
-		waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == i+1 }, "spin calls in flight")
+		testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == i+1 }, "spin calls in flight")
 	}
 	if _, err := c.Call(ctx, "busy/ok"); !errors.Is(err, client.ErrThreadPoolFull) {
 		t.Errorf("third call on a full namespace: got %v, want thread-pool-full", err)
@@ -234,7 +236,7 @@ func TestCallErrors(t *testing.T) {
 // TestInterrupt cancels a running Lua call from the client and checks the
 // server stops it long before its own deadline.
 func TestInterrupt(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"busy.lua": busyLua})
+	dir := testutil.WriteFiles(t, map[string]string{"busy.lua": busyLua})
 	s := serveDir(t, dir, engine.Config{Timeout: time.Minute}, transport.ServerConfig{})
 	c := dial(t, s.addr, client.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -243,12 +245,12 @@ func TestInterrupt(t *testing.T) {
 		_, err := c.Call(ctx, "busy/spin")
 		done <- err
 	}()
-	waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 1 }, "the call to start")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 1 }, "the call to start")
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 0 }, "the server to stop the call")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 0 }, "the server to stop the call")
 	if got := callAs[string](t, c, "busy/ok"); got != "ok" {
 		t.Fatalf("ok = %q", got)
 	}
@@ -257,8 +259,8 @@ func TestInterrupt(t *testing.T) {
 // TestConcurrentCallers runs 64 callers on one connection, each checking it
 // gets its own answers.
 func TestConcurrentCallers(t *testing.T) {
-	checkGoroutines(t)
-	dir := writeFiles(t, map[string]string{"v.lua": valuesLua})
+	testutil.CheckGoroutines(t)
+	dir := testutil.WriteFiles(t, map[string]string{"v.lua": valuesLua})
 	s := serveDir(t, dir, engine.Config{}, transport.ServerConfig{})
 	for _, ct := range contentTypes {
 		c := dial(t, s.addr, client.Config{ContentType: ct})
@@ -289,7 +291,7 @@ func TestConcurrentCallers(t *testing.T) {
 // TestGracefulShutdown checks that no call the server received is lost when
 // it shuts down.
 func TestGracefulShutdown(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"v.lua": valuesLua})
+	dir := testutil.WriteFiles(t, map[string]string{"v.lua": valuesLua})
 	s := serveDir(t, dir, engine.Config{}, transport.ServerConfig{})
 	release := make(chan struct{})
 	if err := s.reg.SetGo("slow", []namespaces.GoFunction{{
@@ -317,7 +319,7 @@ func TestGracefulShutdown(t *testing.T) {
 			results <- err
 		}()
 	}
-	waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == n }, "calls in flight")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == n }, "calls in flight")
 	shut := make(chan error, 1)
 	go func() { shut <- s.srv.Shutdown(context.Background()) }()
 	time.Sleep(50 * time.Millisecond) // Shutdown is now waiting for the calls

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
 var (
@@ -219,7 +221,7 @@ func TestCLIUsage(t *testing.T) {
 // TestCLIBrokenFile checks that a broken file is reported with its line and
 // the rest of the folder is served.
 func TestCLIBrokenFile(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"good.lua":   "function hi() return 'hi' end",
 		"broken.lua": "function oops(\n  return 1\nend",
 	})

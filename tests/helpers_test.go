@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -15,23 +12,6 @@ import (
 	"github.com/slacker-lua/slacker-lua/namespaces"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
-
-// writeFiles writes files (slash paths relative to a new folder) and
-// returns the folder.
-func writeFiles(t testing.TB, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for name, body := range files {
-		path := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // server is a real slacker-lua server on a loopback port.
 type server struct {
@@ -77,34 +57,6 @@ func dial(t testing.TB, addr string, cfg client.Config) *client.Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-func waitFor(t testing.TB, d time.Duration, ok func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// checkGoroutines fails the test if it leaves goroutines behind.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<16)
-				t.Errorf("goroutines: %d before, %d after\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	})
 }
 
 // callValue calls name and returns its result, failing the test on error.

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
 // testHandler serves a few Go functions under the namespace "t".
@@ -79,34 +80,6 @@ func (h *testHandler) Meta(name string) (FuncMeta, bool) {
 		return FuncMeta{Name: "t/add", Doc: "Adds numbers.", Params: []string{"a", "b"}}, true
 	}
 	return FuncMeta{}, false
-}
-
-// checkGoroutines fails the test if goroutines started during it are still
-// running once it ends.
-func checkGoroutines(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		waitFor(t, 5*time.Second, func() bool {
-			now = runtime.NumGoroutine()
-			return now <= before
-		}, func() string {
-			buf := make([]byte, 1<<16)
-			return fmt.Sprintf("goroutines: %d before, %d after\n%s", before, now, buf[:runtime.Stack(buf, true)])
-		})
-	})
-}
-
-func waitFor(t *testing.T, d time.Duration, ok func() bool, msg func() string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatal(msg())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func startServer(t *testing.T, h Handler, cfg ServerConfig) (*Server, string) {
@@ -204,7 +177,7 @@ func (r *rawConn) callOK(tid int32) {
 }
 
 func TestServerCalls(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	_, addr := startServer(t, &testHandler{}, ServerConfig{})
 	r := dialRaw(t, addr)
 
@@ -264,7 +237,7 @@ func TestServerCalls(t *testing.T) {
 // TestServerBadInput sends each kind of bad input and checks the answer, the
 // fate of the connection, and that other calls are unaffected.
 func TestServerBadInput(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	_, addr := startServer(t, &testHandler{}, ServerConfig{
 		FrameTimeout: 200 * time.Millisecond,
 		Limits:       Limits{MaxNameSize: 64, MaxBodySize: 1024, MaxExtensions: 2},
@@ -346,7 +319,7 @@ func TestServerDuplicateTID(t *testing.T) {
 	_, addr := startServer(t, h, ServerConfig{})
 	r := dialRaw(t, addr)
 	r.send(request(V6, 1, ContentJSON, "t/wait", "[]"))
-	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 1 }, func() string { return "call did not start" })
+	testutil.WaitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 1 }, "call did not start")
 	r.send(request(V6, 1, ContentJSON, "t/add", "[1,2]"))
 	if p := r.recv(); p.Type != TypeError || p.Code != CodeInvalidPacket || p.TID != 1 {
 		t.Fatalf("duplicate tid: got %+v", p)
@@ -358,7 +331,7 @@ func TestServerDuplicateTID(t *testing.T) {
 }
 
 func TestServerInterruptAndDeadline(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	_, addr := startServer(t, &testHandler{}, ServerConfig{})
 	r := dialRaw(t, addr)
 
@@ -437,7 +410,7 @@ func TestServerInspect(t *testing.T) {
 // TestServerConcurrentCalls runs many calls on one connection at once and
 // checks each gets its own answer, out of order.
 func TestServerConcurrentCalls(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	h := &testHandler{release: make(chan struct{})}
 	_, addr := startServer(t, h, ServerConfig{})
 	r := dialRaw(t, addr)
@@ -514,7 +487,7 @@ func TestServerCoalescesWrites(t *testing.T) {
 		batch, _ = AppendPacket(batch, request(V6, int32(i), ContentJSON, "t/wait", "[]"))
 	}
 	r.write(batch)
-	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == n }, func() string { return "calls did not start" })
+	testutil.WaitFor(t, 5*time.Second, func() bool { return h.calls.Load() == n }, "calls did not start")
 	close(h.release)
 	for range n {
 		r.recv()
@@ -533,7 +506,7 @@ func TestServerMaxInFlight(t *testing.T) {
 	for i := range 6 {
 		r.send(request(V6, int32(i), ContentJSON, "t/wait", "[]"))
 	}
-	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 4 }, func() string { return "calls did not start" })
+	testutil.WaitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 4 }, "calls did not start")
 	time.Sleep(50 * time.Millisecond) // give a wrongly started fifth call time to show
 	if n := srv.InFlight(); n != 4 {
 		t.Fatalf("%d calls in flight, want 4", n)
@@ -549,7 +522,7 @@ func TestServerMaxInFlight(t *testing.T) {
 // TestServerGracefulShutdown checks that calls received before Shutdown
 // finish and are answered, and that new connections are refused.
 func TestServerGracefulShutdown(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	h := &testHandler{release: make(chan struct{})}
 	srv, addr := startServer(t, h, ServerConfig{})
 	const conns, perConn = 4, 16
@@ -561,17 +534,17 @@ func TestServerGracefulShutdown(t *testing.T) {
 		}
 		rs = append(rs, r)
 	}
-	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == conns*perConn }, func() string { return "calls did not start" })
+	testutil.WaitFor(t, 5*time.Second, func() bool { return h.calls.Load() == conns*perConn }, "calls did not start")
 
 	shut := make(chan error, 1)
 	go func() { shut <- srv.Shutdown(context.Background()) }()
-	waitFor(t, 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, func() bool {
 		nc, err := net.Dial("tcp", addr)
 		if err == nil {
 			nc.Close()
 		}
 		return err != nil
-	}, func() string { return "listener still accepting after Shutdown" })
+	}, "listener still accepting after Shutdown")
 	select {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned %v with calls in flight", err)
@@ -592,12 +565,12 @@ func TestServerGracefulShutdown(t *testing.T) {
 }
 
 func TestServerShutdownDeadline(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	h := &testHandler{release: make(chan struct{})}
 	srv, addr := startServer(t, h, ServerConfig{})
 	r := dialRaw(t, addr)
 	r.send(request(V6, 1, ContentJSON, "t/wait", "[]"))
-	waitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 1 }, func() string { return "call did not start" })
+	testutil.WaitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 1 }, "call did not start")
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {

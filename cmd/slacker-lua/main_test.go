@@ -5,35 +5,18 @@ import (
 	"context"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestServeInProcess runs serve, call and inspect through run, and stops
 // the server by cancelling its context, as SIGTERM does.
 func TestServeInProcess(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs syncBuffer
+	var logs testutil.Buffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--log-format", "json", "../../examples/lua"}, &logs, &logs)
