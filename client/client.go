@@ -84,7 +84,10 @@ func (c *Client) Addr() string { return c.addr }
 // in version 6 it is sent to the server with the call. When ctx is done or
 // the timeout passes before the answer, Call sends the server an interrupt
 // for the call and returns an error wrapping ctx.Err() (or
-// context.DeadlineExceeded for the timeout).
+// context.DeadlineExceeded for the timeout). The server may give up at the
+// same moment and answer "canceled": once the sent deadline has passed,
+// that answer too is an error matching context.DeadlineExceeded (as well
+// as ErrCanceled), so callers have one thing to check for "out of time".
 //
 // Errors: a *RemoteError when the server refused or failed the call,
 // matching ErrNotFound, ErrException (its Message is the function's error),

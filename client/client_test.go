@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -27,7 +28,7 @@ func pendingCalls(c *Client) int {
 }
 
 func TestCall(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	for _, ct := range contentTypes {
 		for _, v := range []transport.Version{transport.V5, transport.V6} {
@@ -80,7 +81,7 @@ func TestCall(t *testing.T) {
 // TestDeadlineSent checks the deadline the server sees: ctx's, or
 // Config.Timeout from now, in v6; none in v5.
 func TestDeadlineSent(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	for _, ct := range contentTypes {
 		t.Run(ct.String(), func(t *testing.T) {
@@ -107,7 +108,7 @@ func TestDeadlineSent(t *testing.T) {
 }
 
 func TestRemoteErrors(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	tests := []struct {
 		name     string
@@ -151,7 +152,7 @@ func TestRemoteErrors(t *testing.T) {
 // error matching context.DeadlineExceeded, whether the client's timer or
 // the server's "canceled" answer comes first.
 func TestDeadlineExceeded(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	for _, v := range []transport.Version{transport.V5, transport.V6} {
 		c := dial(t, s.addr, Config{Version: v, Timeout: 20 * time.Millisecond})
@@ -167,7 +168,7 @@ func TestDeadlineExceeded(t *testing.T) {
 				t.Errorf("v%d, Timeout, try %d: got %v", v, i, err)
 			}
 		}
-		waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 0 }, "the server to stop the calls")
+		testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 0 }, "the server to stop the calls")
 		if n := pendingCalls(c); n != 0 {
 			t.Errorf("%d calls still pending", n)
 		}
@@ -178,7 +179,7 @@ func TestDeadlineExceeded(t *testing.T) {
 // ctx on the server was cancelled by the interrupt, long before the call's
 // deadline.
 func TestCancelInterruptsServer(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	started := make(chan struct{}, 1)
 	stopped := make(chan error, 1)
 	h := testFuncs()
@@ -245,7 +246,7 @@ func echoAnswer(fc *fakeConn, p *transport.Packet) {
 // out is interrupted, with tid 0 and the call's tid as target, and that a
 // late answer is dropped.
 func TestTimeoutSendsInterrupt(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	fs := startFake(t, func(fc *fakeConn, p *transport.Packet) {
 		fc.answerHousekeeping(p)
 		if p.Type == transport.TypeRequest && p.Name == "m/echo" {
@@ -263,7 +264,7 @@ func TestTimeoutSendsInterrupt(t *testing.T) {
 	if _, err := c.Call(ctx, "m/slow", 1); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want DeadlineExceeded", err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return len(interrupts()) == 1 }, "the interrupt")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return len(interrupts()) == 1 }, "the interrupt")
 	req, intr := requests("m/slow")[0], interrupts()[0]
 	if intr.TID != 0 || intr.TargetTID != req.TID || intr.Version != transport.V6 || req.TID == 0 {
 		t.Errorf("interrupt %+v for request tid %d", intr, req.TID)
@@ -281,7 +282,7 @@ func TestTimeoutSendsInterrupt(t *testing.T) {
 	} else if d := time.Since(start); d < 50*time.Millisecond {
 		t.Errorf("timed out after %v, before Timeout", d)
 	}
-	waitFor(t, 5*time.Second, func() bool { return len(interrupts()) == 2 }, "the second interrupt")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return len(interrupts()) == 2 }, "the second interrupt")
 	if req, intr := requests("m/slow")[1], interrupts()[1]; intr.TargetTID != req.TID {
 		t.Errorf("interrupt targets %d, want %d", intr.TargetTID, req.TID)
 	}
@@ -302,7 +303,7 @@ func TestTimeoutSendsInterrupt(t *testing.T) {
 
 // TestV5Wire checks that a v5 client sends no hello and no extensions.
 func TestV5Wire(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	fs := startFake(t, func(fc *fakeConn, p *transport.Packet) {
 		fc.answerHousekeeping(p)
 		if p.Type == transport.TypeRequest {
@@ -323,7 +324,7 @@ func TestV5Wire(t *testing.T) {
 
 // TestOutOfOrder has the server answer a batch of calls in reverse order.
 func TestOutOfOrder(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	const n = 16
 	var mu sync.Mutex
 	var held []transport.Packet
@@ -364,7 +365,7 @@ func TestOutOfOrder(t *testing.T) {
 // TestConcurrentCallers runs 64 callers on one client, each checking that
 // it gets its own answers.
 func TestConcurrentCallers(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	for _, ct := range contentTypes {
 		c := dial(t, s.addr, Config{ContentType: ct})
@@ -393,7 +394,7 @@ func TestConcurrentCallers(t *testing.T) {
 // TestConnLost kills the server under pending calls: they all fail at
 // once with ErrConnLost, long before their timeout.
 func TestConnLost(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	c := dial(t, s.addr, Config{Timeout: time.Minute})
 	const n = 20
@@ -401,7 +402,7 @@ func TestConnLost(t *testing.T) {
 	for i := range calls {
 		calls[i] = c.Go(context.Background(), "m/wait")
 	}
-	waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == n }, "the calls to run")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == n }, "the calls to run")
 
 	start := time.Now()
 	s.stop()
@@ -419,7 +420,7 @@ func TestConnLost(t *testing.T) {
 		t.Errorf("the calls failed after %v", d)
 	}
 	// Calls fail at once while the client can't reconnect.
-	waitFor(t, 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, func() bool {
 		_, err := c.Call(context.Background(), "m/add")
 		return errors.Is(err, ErrNotConnected)
 	}, "ErrNotConnected")
@@ -448,7 +449,7 @@ func isDone(p *Pending) bool {
 // TestReconnect restarts the server on the same address: the client comes
 // back by itself.
 func TestReconnect(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	c := dial(t, s.addr, Config{ClientName: "reconnecting"})
 	ctx := context.Background()
@@ -456,17 +457,17 @@ func TestReconnect(t *testing.T) {
 
 	for round := range 2 {
 		s.stop()
-		waitFor(t, 5*time.Second, func() bool {
+		testutil.WaitFor(t, 5*time.Second, func() bool {
 			_, err := c.Call(ctx, "m/add")
 			return errors.Is(err, ErrNotConnected)
 		}, "the client to see the server gone")
 		s = startServer(t, testFuncs(), s.addr)
-		waitFor(t, 5*time.Second, func() bool {
+		testutil.WaitFor(t, 5*time.Second, func() bool {
 			n, err := CallAs[int](ctx, c, "m/add", round, 1)
 			return err == nil && n == round+1
 		}, "calls to work again")
 		// The new connection said hello again.
-		waitFor(t, 5*time.Second, func() bool {
+		testutil.WaitFor(t, 5*time.Second, func() bool {
 			cl := s.srv.Clients()
 			return len(cl) == 1 && cl[0].Name == "reconnecting" && cl[0].Version == clientVersion
 		}, "the client-hello")
@@ -475,7 +476,7 @@ func TestReconnect(t *testing.T) {
 
 // TestMaxPending checks that calls past MaxPending fail at once.
 func TestMaxPending(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	c := dial(t, s.addr, Config{MaxPending: 3})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -483,7 +484,7 @@ func TestMaxPending(t *testing.T) {
 	for i := range calls {
 		calls[i] = c.Go(ctx, "m/wait")
 	}
-	waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 3 }, "the calls to run")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 3 }, "the calls to run")
 	if _, err := c.Call(context.Background(), "m/add"); !errors.Is(err, ErrTooManyPending) {
 		t.Errorf("call past MaxPending: %v", err)
 	}
@@ -500,11 +501,11 @@ func TestMaxPending(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	c := dial(t, s.addr, Config{})
 	p := c.Go(context.Background(), "m/wait")
-	waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 1 }, "the call to run")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 1 }, "the call to run")
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -531,16 +532,16 @@ func TestClose(t *testing.T) {
 		t.Errorf("Ping after Close: %v", err)
 	}
 	// The server sees the connection go and cancels the call.
-	waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 0 }, "the server to cancel the call")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 0 }, "the server to cancel the call")
 }
 
 // TestCloseWhileReconnecting closes a client that is waiting to reconnect.
 func TestCloseWhileReconnecting(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	c := dial(t, s.addr, Config{Reconnect: Backoff{Min: time.Hour}})
 	s.stop()
-	waitFor(t, 5*time.Second, func() bool { return c.cur.Load() == nil }, "the connection loss")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return c.cur.Load() == nil }, "the connection loss")
 	start := time.Now()
 	c.Close()
 	if d := time.Since(start); d > time.Second {
@@ -549,7 +550,7 @@ func TestCloseWhileReconnecting(t *testing.T) {
 }
 
 func TestInspect(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	h := testFuncs()
 	h["other/f"] = h["m/add"]
 	s := startServer(t, h, "")
@@ -583,7 +584,7 @@ func TestInspect(t *testing.T) {
 }
 
 func TestPing(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	for _, v := range []transport.Version{transport.V5, transport.V6} {
 		c := dial(t, s.addr, Config{Version: v})
@@ -594,7 +595,7 @@ func TestPing(t *testing.T) {
 }
 
 func TestGo(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	c := dial(t, s.addr, Config{Timeout: 30 * time.Millisecond})
 	ctx := context.Background()
@@ -623,17 +624,17 @@ func TestGo(t *testing.T) {
 	} else if _, err := p.Result(); !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v", err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 0 && pendingCalls(c) == 0 }, "no calls left")
+	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == 0 && pendingCalls(c) == 0 }, "no calls left")
 }
 
 // TestKeepalive checks that an idle client pings, and that a server that
 // stops answering is dropped and reconnected to.
 func TestKeepalive(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	t.Run("answered", func(t *testing.T) {
 		fs := startFake(t, nil)
 		dial(t, fs.addr, Config{PingInterval: 5 * time.Millisecond})
-		waitFor(t, 5*time.Second, func() bool { return len(fs.packets(ofType(transport.TypePing))) >= 5 }, "pings")
+		testutil.WaitFor(t, 5*time.Second, func() bool { return len(fs.packets(ofType(transport.TypePing))) >= 5 }, "pings")
 		for _, p := range fs.packets(ofType(transport.TypePing)) {
 			if p.TID != 0 {
 				t.Errorf("keepalive ping with tid %d", p.TID)
@@ -654,13 +655,13 @@ func TestKeepalive(t *testing.T) {
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("dropped after %v", d)
 		}
-		waitFor(t, 5*time.Second, func() bool { return fs.acceptedConns() >= 2 }, "a new connection")
+		testutil.WaitFor(t, 5*time.Second, func() bool { return fs.acceptedConns() >= 2 }, "a new connection")
 	})
 }
 
 // TestUnexpectedReply has the server answer a call with a pong.
 func TestUnexpectedReply(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	fs := startFake(t, func(fc *fakeConn, p *transport.Packet) {
 		fc.answerHousekeeping(p)
 		if p.Type == transport.TypeRequest {
@@ -674,7 +675,7 @@ func TestUnexpectedReply(t *testing.T) {
 }
 
 func TestDial(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	s := startServer(t, testFuncs(), "")
 	bad := []Config{
 		{Version: 4},

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -110,7 +110,7 @@ func startServer(t testing.TB, h transport.Handler, addr string) *testServer {
 	var ln net.Listener
 	var err error
 	// A port just released may take a moment to be free again.
-	waitFor(t, 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, func() bool {
 		ln, err = net.Listen("tcp", addr)
 		return err == nil
 	}, "listening on "+addr)
@@ -152,36 +152,6 @@ func dial(t testing.TB, addr string, cfg Config) *Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// waitFor polls ok until it holds, failing the test after d.
-func waitFor(t testing.TB, d time.Duration, ok func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// checkGoroutines fails the test if goroutines started during it are still
-// running once its cleanups (registered later, so run earlier) are done.
-// Call it first.
-func checkGoroutines(t *testing.T) {
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before {
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Fatalf("%d goroutines before the test, %d after:\n%s", before, runtime.NumGoroutine(), buf)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
-	})
 }
 
 // must checks a call's error: must(f())(t) is f's value, or fails t.
