@@ -145,7 +145,7 @@ func TestCLIServeAndCall(t *testing.T) {
 		{[]string{"slacker.example.counter/inc", "5"}, `^5\n$`, `^$`, 0},
 		{[]string{"slacker.example.counter/stamp"}, `^\{"at":1[0-9]{12},"count":6\}\n$`, `^$`, 0},
 		{[]string{"slacker.example.api/make-error"}, `^$`, `remote exception: .*api.lua:\d+: Expected exception.`, 1},
-		{[]string{"slacker.example.api/nope"}, `^$`, `not-found`, 1},
+		{[]string{"slacker.example.api/nope"}, `^$`, `slacker.example.api/nope: slacker: remote not-found`, 1},
 		{[]string{"--timeout", "300ms", "slacker.example.api/long-running"}, `^$`, `deadline exceeded`, 1},
 		{[]string{"slacker.example.api/return-nil"}, `^null\n$`, `^$`, 0},
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -79,7 +80,12 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer c.Close()
 	res, err := c.Call(ctx, name, callArgs...)
 	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua call:", err)
+		if re := (*client.RemoteError)(nil); errors.As(err, &re) {
+			// The server's answer: say which function it is about.
+			fmt.Fprintf(stderr, "slacker-lua call: %s: %v\n", name, err)
+		} else {
+			fmt.Fprintln(stderr, "slacker-lua call:", err)
+		}
 		return exitError
 	}
 	v, err := res.Value()
