@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+
 	"github.com/slacker-lua/slacker-lua/engine"
 )
 
 func TestOpen(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"top.lua":                     `function hi() return "hi" end`,
 		"slacker/example/api.lua":     "local text = require('util.text')\nlocal M = {}\nfunction M.shout(s) return text.upper(s) end\nreturn M",
 		"slacker.example.math.lua":    `function add(a, b) return a + b end`,
@@ -64,7 +66,7 @@ func TestOpen(t *testing.T) {
 }
 
 func TestOpenSymlinks(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"real/x.lua": `function f() return slacker.namespace end`,
 	})
 	for link, target := range map[string]string{
@@ -79,7 +81,7 @@ func TestOpenSymlinks(t *testing.T) {
 			t.Skipf("cannot make symbolic links: %v", err)
 		}
 	}
-	logger, logs := newLogger()
+	logger, logs := testutil.NewLogger()
 	r, err := Open(dir, Config{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +104,7 @@ func TestOpenSymlinks(t *testing.T) {
 }
 
 func TestOpenClash(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"slacker/example/api.lua": `function f() end`,
 		"slacker.example.api.lua": `function f() end`,
 		"a/b.lua":                 `function f() end`,
@@ -133,7 +135,7 @@ func TestOpenClash(t *testing.T) {
 }
 
 func TestOpenFailures(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
+	dir := testutil.WriteFiles(t, map[string]string{
 		"good.lua":         `function hi() return "hi" end`,
 		"syntax.lua":       "function oops(\n  return 1\nend",
 		"app/runtime.lua":  "local x = 1\nerror('cannot start')\n",
@@ -146,7 +148,7 @@ func TestOpenFailures(t *testing.T) {
 		"my namespace.lua": `function f() end`,
 		"also/good.lua":    `function hi() return "also" end`,
 	})
-	logger, logs := newLogger()
+	logger, logs := testutil.NewLogger()
 	r, err := Open(dir, Config{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
@@ -196,13 +198,13 @@ func TestOpenFailures(t *testing.T) {
 	if n := len(r.Failures()); n != len(wantLoad)+1 {
 		t.Errorf("%d failures, want %d: %v", n, len(wantLoad)+1, r.Failures())
 	}
-	if !strings.Contains(logs.String(), "level=ERROR") {
+	if !strings.Contains(logs.String(), `"level":"ERROR"`) {
 		t.Errorf("failures not logged at error level:\n%s", logs)
 	}
 }
 
 func TestOpenErrors(t *testing.T) {
-	dir := writeFiles(t, map[string]string{"a.lua": `function f() end`, "b.lua": `function f() end`})
+	dir := testutil.WriteFiles(t, map[string]string{"a.lua": `function f() end`, "b.lua": `function f() end`})
 	if r, err := Open(filepath.Join(dir, "nope"), Config{}); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a missing folder: %v, %v", r, err)
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+
 	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
@@ -279,7 +281,7 @@ func versionLua(v int) string {
 // goroutines call it: every call succeeds, on the old version or a newer
 // one, and each replaced version is closed.
 func TestSetWhileCalling(t *testing.T) {
-	checkGoroutines(t)
+	testutil.CheckGoroutines(t)
 	r := New(Config{})
 	defer r.Close()
 	first := loadNS(t, "v", versionLua(0), engine.Config{})
@@ -322,7 +324,7 @@ func TestSetWhileCalling(t *testing.T) {
 		ns := loadNS(t, "v", versionLua(v), engine.Config{})
 		r.Set(ns)
 		replaced = append(replaced, ns)
-		waitFor(t, 10*time.Second, func() bool { return newest.Load() >= int64(v) }, fmt.Sprintf("a call of version %d", v))
+		testutil.WaitFor(t, 10*time.Second, func() bool { return newest.Load() >= int64(v) }, fmt.Sprintf("a call of version %d", v))
 	}
 	close(stop)
 	wg.Wait()
@@ -374,7 +376,7 @@ func TestSetDrains(t *testing.T) {
 	// the second call waits: a third call is refused.
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
-	waitFor(t, 5*time.Second, func() bool {
+	testutil.WaitFor(t, 5*time.Second, func() bool {
 		_, err := r.Call(cancelled, "v/version", nil)
 		return errors.Is(err, transport.ErrThreadPoolFull)
 	}, "the second call to wait")
