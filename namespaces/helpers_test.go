@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slacker-lua/slacker-lua/internal/testutil"
-
 	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
 // openFiles writes files to a new folder and opens it; the registry is

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slacker-lua/slacker-lua/internal/testutil"
-
 	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
 func TestOpen(t *testing.T) {

@@ -11,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slacker-lua/slacker-lua/internal/testutil"
-
 	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 

@@ -7,10 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/slacker-lua/slacker-lua/internal/testutil"
-
 	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/namespaces"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
