@@ -335,7 +335,7 @@ func (v *vm) strRep(L *lua.LState) int {
 	s := L.CheckString(1)
 	n := float64(L.CheckNumber(2))
 	sep := L.OptString(3, "")
-	if n < 1 {
+	if !(n >= 1) { // NaN too
 		L.Push(lua.LString(""))
 		return 1
 	}

@@ -98,6 +98,7 @@ func TestStringLimits(t *testing.T) {
 		{src: `return ("ab"):rep(3)`, want: "ababab"},
 		{src: `return ("x"):rep(3, ", ")`, want: "x, x, x"},
 		{src: `return ("x"):rep(0), ("x"):rep(-1), (""):rep(1e18)`, want: []any{"", "", ""}},
+		{src: `return ("x"):rep(0/0), ("x"):rep(0/0, ",")`, want: []any{"", ""}}, // NaN repeats nothing
 		{src: `return #("x"):rep(1000)`, want: int64(1000)},
 		{src: `return ("x"):rep(1001)`, msg: "string too large"},
 		{src: `return ("x"):rep(1e18)`, msg: "string too large"},

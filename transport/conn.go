@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"runtime"
@@ -319,7 +320,10 @@ func callDeadline(codec Codec, exts []Extension) (time.Time, error) {
 		case uint64:
 			return time.UnixMilli(int64(min(ms, 1<<62))), nil
 		case float64:
-			return time.UnixMilli(int64(ms)), nil
+			if math.IsNaN(ms) {
+				return time.Time{}, errors.New("deadline extension: NaN")
+			}
+			return time.UnixMilli(int64(max(min(ms, 1<<62), -(1 << 62)))), nil
 		case nil:
 			return time.Time{}, nil
 		default:
@@ -331,15 +335,17 @@ func callDeadline(codec Codec, exts []Extension) (time.Time, error) {
 
 func (c *conn) run(ctx context.Context, cancel context.CancelFunc, cl *call) {
 	defer func() {
-		c.cmu.Lock()
-		delete(c.calls, cl.tid)
-		c.cmu.Unlock()
 		cancel()
 		c.running.Add(-1)
 		<-c.slots
 		c.callWG.Done()
 	}()
 	res, err := c.invoke(ctx, cl)
+	// Release the tid before answering: the peer may reuse it as soon as
+	// it has the answer.
+	c.cmu.Lock()
+	delete(c.calls, cl.tid)
+	c.cmu.Unlock()
 	if c.ctx.Err() != nil {
 		return // the connection is gone
 	}

@@ -247,7 +247,8 @@ func (s *Server) beginClose() (done <-chan struct{}, conns []*conn) {
 // reading new requests, lets the calls already received finish and their
 // responses reach the peers, then closes the connections. If ctx ends
 // first, the remaining calls are cancelled, the connections closed, and
-// Shutdown returns ctx's error. Serve returns ErrServerClosed.
+// Shutdown returns ctx's error at once, without waiting for functions that
+// ignore cancellation (Close waits for them). Serve returns ErrServerClosed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	done, conns := s.beginClose()
 	for _, c := range conns {
@@ -258,7 +259,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		return nil
 	case <-ctx.Done():
-		s.Close()
+		// Cancel what is left and return at once, as promised: a
+		// function that ignores cancellation must not hold Shutdown.
+		// Close waits for the goroutines.
+		_, conns := s.beginClose()
+		for _, c := range conns {
+			c.abort()
+		}
 		return ctx.Err()
 	}
 }

@@ -53,6 +53,9 @@ func (h *testHandler) Call(ctx context.Context, name string, args []any) (any, e
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	case "t/stubborn": // ignores ctx
+		<-h.release
+		return "released", nil
 	case "t/fail":
 		return nil, errors.New("kaboom")
 	case "t/panic":
@@ -577,6 +580,29 @@ func TestServerShutdownDeadline(t *testing.T) {
 		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
 	}
 	r.expectClosed()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServerShutdownIgnoredCancel checks that Shutdown returns when its
+// context ends even if a function ignores cancellation.
+func TestServerShutdownIgnoredCancel(t *testing.T) {
+	h := &testHandler{release: make(chan struct{})}
+	srv, addr := startServer(t, h, ServerConfig{})
+	r := dialRaw(t, addr)
+	r.send(request(V6, 1, ContentJSON, "t/stubborn", "[]"))
+	testutil.WaitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 1 }, "the call to start")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("Shutdown returned after %v", d)
+	}
+	close(h.release) // let the stubborn function end, so Close can wait for it
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}

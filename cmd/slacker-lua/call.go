@@ -28,6 +28,9 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 
 // config checks the flags and returns the client configuration they ask for.
 func (f *clientFlags) config() (client.Config, error) {
+	if f.timeout <= 0 {
+		return client.Config{}, fmt.Errorf("bad --timeout %v: want a positive duration", f.timeout)
+	}
 	cfg := client.Config{Timeout: f.timeout, ClientName: "slacker-lua-cli"}
 	switch strings.ToLower(f.contentType) {
 	case "json":

@@ -67,4 +67,8 @@ func TestRunUsage(t *testing.T) {
 	if code := run(context.Background(), []string{"call", "--content-type", "xml", "127.0.0.1:1", "a/b"}, &out, &errs); code != exitUsage || !strings.Contains(errs.String(), "bad --content-type") {
 		t.Errorf("bad content type: exit %d, stderr %q", code, errs.String())
 	}
+	errs.Reset()
+	if code := run(context.Background(), []string{"call", "--timeout", "0s", "127.0.0.1:1", "a/b"}, &out, &errs); code != exitUsage || !strings.Contains(errs.String(), "bad --timeout") {
+		t.Errorf("zero timeout: exit %d, stderr %q", code, errs.String())
+	}
 }
