@@ -51,9 +51,11 @@ type conn struct {
 	callWG  sync.WaitGroup
 
 	// Writer state.
-	wmu   sync.Mutex
-	wbuf  []byte // encoded frames not yet written
-	wdead bool   // a write failed: frames are dropped
+	wmu       sync.Mutex
+	wroom     *sync.Cond // signalled when wbuf empties or writing fails
+	wbuf      []byte     // encoded frames not yet written
+	wdead     bool       // a write failed: frames are dropped
+	maxQueued int        // bytes of wbuf past which the reader and calls wait
 	wake  chan struct{}
 	wquit chan struct{}
 	wdone chan struct{}
@@ -76,6 +78,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 		wdone:       make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wroom = sync.NewCond(&c.wmu)
+	c.maxQueued = 2 * s.cfg.Limits.MaxBodySize
 	c.br = bufio.NewReaderSize(frameReader{c}, 64<<10)
 	c.dec = NewDecoder(c.br, s.cfg.Limits)
 	return c
@@ -141,6 +145,8 @@ func (c *conn) abort() {
 func (c *conn) readLoop() error {
 	var p Packet
 	for {
+		// A peer that doesn't read its answers gets no more served.
+		c.waitForRoom()
 		c.rmu.Lock()
 		if c.stopping {
 			c.rmu.Unlock()
@@ -364,6 +370,7 @@ func (c *conn) invoke(ctx context.Context, cl *call) (res any, err error) {
 }
 
 func (c *conn) respond(cl *call, res any, err error) {
+	c.waitForRoom()
 	code := CodeOf(err)
 	var body []byte
 	switch code {
@@ -387,7 +394,7 @@ func (c *conn) respond(cl *call, res any, err error) {
 	if cl.version == V6 {
 		p.Extensions = cl.exts
 	}
-	c.send(&p)
+	c.queue(&p, true)
 }
 
 func (c *conn) sendError(v Version, tid int32, code Code) {
@@ -397,9 +404,30 @@ func (c *conn) sendError(v Version, tid int32, code Code) {
 	c.send(&Packet{Version: v, TID: tid, Type: TypeError, Code: code})
 }
 
+// waitForRoom waits while more than maxQueued bytes wait to be written, so
+// a peer that reads slowly or not at all can't make the server hold its
+// answers without bound. A peer that reads nothing for WriteTimeout fails
+// the writer, which releases the waiters.
+func (c *conn) waitForRoom() {
+	c.wmu.Lock()
+	for len(c.wbuf) > c.maxQueued && !c.wdead {
+		c.wroom.Wait()
+	}
+	c.wmu.Unlock()
+}
+
 // send queues p for the writer.
 func (c *conn) send(p *Packet) {
+	c.queue(p, false)
+}
+
+// queue queues p for the writer; with wait, only once the queue has room,
+// so that answers, which may be large, never pile up past maxQueued.
+func (c *conn) queue(p *Packet, wait bool) {
 	c.wmu.Lock()
+	for wait && len(c.wbuf) > c.maxQueued && !c.wdead {
+		c.wroom.Wait()
+	}
 	if c.wdead {
 		c.wmu.Unlock()
 		return
@@ -438,6 +466,7 @@ func (c *conn) writeLoop() {
 		c.wmu.Lock()
 		buf := c.wbuf
 		c.wbuf = spare[:0]
+		c.wroom.Broadcast()
 		c.wmu.Unlock()
 		if len(buf) > 0 {
 			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
@@ -445,6 +474,7 @@ func (c *conn) writeLoop() {
 				c.wmu.Lock()
 				c.wdead = true
 				c.wbuf = nil
+				c.wroom.Broadcast()
 				c.wmu.Unlock()
 				c.log.Debug("write failed", "err", err)
 				c.abort()

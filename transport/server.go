@@ -291,14 +291,20 @@ type ClientInfo struct {
 	ConnectedAt time.Time
 }
 
-// Clients returns the connected peers.
-func (s *Server) Clients() []ClientInfo {
+// snapshotConns returns the connections being served.
+func (s *Server) snapshotConns() []*conn {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	s.mu.Unlock()
+	return conns
+}
+
+// Clients returns the connected peers.
+func (s *Server) Clients() []ClientInfo {
+	conns := s.snapshotConns()
 	out := make([]ClientInfo, 0, len(conns))
 	for _, c := range conns {
 		out = append(out, c.info())

@@ -56,6 +56,8 @@ func (h *testHandler) Call(ctx context.Context, name string, args []any) (any, e
 	case "t/stubborn": // ignores ctx
 		<-h.release
 		return "released", nil
+	case "t/big": // half a megabyte
+		return strings.Repeat("x", 512<<10), nil
 	case "t/fail":
 		return nil, errors.New("kaboom")
 	case "t/panic":
@@ -605,6 +607,47 @@ func TestServerShutdownIgnoredCancel(t *testing.T) {
 	close(h.release) // let the stubborn function end, so Close can wait for it
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServerSlowReader checks that a peer that doesn't read its answers
+// stops being served once its queue is full, instead of the server holding
+// every answer in memory, and that it gets them all once it reads.
+func TestServerSlowReader(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	h := &testHandler{}
+	srv, addr := startServer(t, h, ServerConfig{Limits: Limits{MaxBodySize: 1 << 20}})
+	r := dialRaw(t, addr)
+	const n = 40 // 20 MB of answers: more than the queue and the socket buffers hold
+	var batch []byte
+	for i := range n {
+		batch, _ = AppendPacket(batch, request(V6, int32(i), ContentJSON, "t/big", "[]"))
+	}
+	r.write(batch)
+	// Wait until the calls in flight stop changing: without a bound they
+	// all finish, with it some wait for room.
+	last, since := -1, time.Now()
+	testutil.WaitFor(t, 20*time.Second, func() bool {
+		if n := srv.InFlight(); n != last {
+			last, since = n, time.Now()
+		}
+		return time.Since(since) > 300*time.Millisecond
+	}, "the calls in flight to settle")
+	if last == 0 {
+		t.Fatalf("all %d calls answered with nobody reading", n)
+	}
+	for _, c := range srv.snapshotConns() {
+		c.wmu.Lock()
+		queued, limit := len(c.wbuf), c.maxQueued
+		c.wmu.Unlock()
+		if queued > limit+(1<<20) {
+			t.Fatalf("%d bytes queued for a peer that doesn't read, limit %d", queued, limit)
+		}
+	}
+	for range n {
+		if p := r.recv(); p.Type != TypeResponse || len(p.Body) != 512<<10+2 {
+			t.Fatalf("got %+v (%d bytes)", p.Type, len(p.Body))
+		}
 	}
 }
 
