@@ -56,9 +56,9 @@ type conn struct {
 	wbuf      []byte     // encoded frames not yet written
 	wdead     bool       // a write failed: frames are dropped
 	maxQueued int        // bytes of wbuf past which the reader and calls wait
-	wake  chan struct{}
-	wquit chan struct{}
-	wdone chan struct{}
+	wake      chan struct{}
+	wquit     chan struct{}
+	wdone     chan struct{}
 
 	hmu           sync.Mutex
 	clientName    string
