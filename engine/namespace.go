@@ -47,7 +47,7 @@ type Namespace struct {
 
 	mu       sync.Mutex
 	modules  map[string]*module // compiled modules by chunk name, shared by the VMs
-	requires []string           // files of modules, in the order first required
+	requires []Module           // in the order first required
 }
 
 // module is a compiled file loaded with require.
@@ -132,14 +132,20 @@ func (n *Namespace) Functions() []FuncInfo {
 	return out
 }
 
-// Requires returns the files of the modules the namespace required, while
-// loading and in its calls since, sorted. A namespace depends on them: when
-// one changes, it needs loading again.
-func (n *Namespace) Requires() []string {
+// Module is a file a namespace loaded with require.
+type Module struct {
+	Path string // the file, in Config.LibPath
+	Hash string // hex SHA-256 of the source the namespace compiled
+}
+
+// Requires returns the modules the namespace required, while loading and in
+// its calls since, sorted by path. A namespace depends on them: when one
+// changes, it needs loading again.
+func (n *Namespace) Requires() []Module {
 	n.mu.Lock()
 	out := slices.Clone(n.requires)
 	n.mu.Unlock()
-	slices.Sort(out)
+	slices.SortFunc(out, func(a, b Module) int { return strings.Compare(a.Path, b.Path) })
 	return out
 }
 

@@ -323,7 +323,7 @@ func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
 		return mod.proto, nil
 	}
 	n.modules[chunk] = &module{proto: proto, lines: splitLines(src)}
-	n.requires = append(n.requires, path)
+	n.requires = append(n.requires, Module{Path: path, Hash: Hash(src)})
 	return proto, nil
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -188,8 +189,15 @@ return M
 	if got := mustCall(t, ns, "info"); !reflect.DeepEqual(got, []any{"util.text", "ABC", true, int64(1), true, true}) {
 		t.Fatalf("info = %#v", got)
 	}
-	if got, want := ns.Requires(), []string{filepath.Join(lib, "flag.lua"), filepath.Join(lib, "util", "text.lua")}; !reflect.DeepEqual(got, want) {
+	if got, want := requiredPaths(ns), []string{filepath.Join(lib, "flag.lua"), filepath.Join(lib, "util", "text.lua")}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("requires %v, want %v", got, want)
+	}
+	text, err := os.ReadFile(filepath.Join(lib, "util", "text.lua"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ns.Requires()[1].Hash, Hash(text); got != want {
+		t.Fatalf("util/text.lua's hash %s, want %s", got, want)
 	}
 	for _, tt := range []struct{ name, msg string }{
 		{"../secret", "invalid module name"},
@@ -216,13 +224,13 @@ return M
 		t.Fatalf("late = %#v", got)
 	}
 	// Files that failed to run were required too: fixing them matters.
-	if got := ns.Requires(); len(got) != 6 || !strings.HasSuffix(got[2], "late.lua") || !strings.HasSuffix(got[0], "broken.lua") {
+	if got := requiredPaths(ns); len(got) != 6 || !strings.HasSuffix(got[2], "late.lua") || !strings.HasSuffix(got[0], "broken.lua") {
 		t.Fatalf("requires after a call: %v", got)
 	}
 
 	// Without a lib path, require finds nothing.
 	ns = load(t, `return { req = function(n) return require(n) end }`, Config{})
-	_, err := call(t, ns, "req", "util.text")
+	_, err = call(t, ns, "req", "util.text")
 	if le := luaError(t, err); !strings.Contains(le.Message, "no lib path configured") {
 		t.Fatalf("require without a lib path: %q", le.Message)
 	}
@@ -272,4 +280,12 @@ func TestModulePathIsUnderLibPath(t *testing.T) {
 	if _, err := modulePath("/lib", "a/../b"); err == nil {
 		t.Error("a/../b accepted")
 	}
+}
+
+func requiredPaths(ns *Namespace) []string {
+	var out []string
+	for _, m := range ns.Requires() {
+		out = append(out, m.Path)
+	}
+	return out
 }

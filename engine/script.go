@@ -33,11 +33,10 @@ func Compile(name, path string, src []byte) (*Script, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(src)
 	return &Script{
 		Name:  name,
 		Path:  path,
-		Hash:  hex.EncodeToString(sum[:]),
+		Hash:  Hash(src),
 		proto: proto,
 		lines: splitLines(src),
 	}, nil
@@ -88,6 +87,13 @@ func syntaxError(path string, src []byte, err error) *LoadError {
 		return &LoadError{Path: path, Line: cerr.Line, Msg: cerr.Message}
 	}
 	return &LoadError{Path: path, Msg: err.Error()}
+}
+
+// Hash is the version of a file's source, as Script.Hash and Module.Hash
+// give it: its hex SHA-256.
+func Hash(src []byte) string {
+	sum := sha256.Sum256(src)
+	return hex.EncodeToString(sum[:])
 }
 
 func splitLines(src []byte) []string {

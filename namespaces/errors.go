@@ -14,19 +14,31 @@ var (
 	ErrBadName = errors.New("namespaces: invalid namespace name")
 	// ErrClosed: the registry was closed.
 	ErrClosed = errors.New("namespaces: registry closed")
+	// ErrWatched: Watch was called for a registry that has a Watcher.
+	ErrWatched = errors.New("namespaces: registry already watched")
 )
 
 // ClashError reports files that would serve the same namespace, such as
-// a/b.lua and a.b.lua. [Open] refuses to serve a folder with a clash.
+// a/b.lua and a.b.lua. [Open] refuses to serve a folder with a clash; a
+// [Watcher] keeps serving the file it served first and records the other
+// as a [Failure].
 type ClashError struct {
-	Name  string   // the namespace
-	Paths []string // the files, slash paths under the folder, sorted
+	Name string // the namespace
+	// Paths are the files, slash paths under the folder, sorted. A single
+	// path means the namespace is served by Set or SetGo.
+	Paths []string
 }
 
 func (e *ClashError) Error() string {
 	var b strings.Builder
 	b.WriteString("namespaces: ")
 	b.WriteString(e.Name)
+	if len(e.Paths) == 1 {
+		b.WriteString(" is defined by ")
+		b.WriteString(e.Paths[0])
+		b.WriteString(" and served by Set or SetGo")
+		return b.String()
+	}
 	b.WriteString(" is defined by ")
 	if len(e.Paths) == 2 {
 		b.WriteString("both ")

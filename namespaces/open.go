@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -39,25 +40,36 @@ func Open(dir string, cfg Config) (*Registry, error) {
 	r.dir = abs
 	r.cfg.Engine.LibPath = filepath.Join(abs, LibDir)
 
-	files, err := r.scan(abs)
+	t, err := scan(abs, r.log)
 	if err != nil {
 		return nil, err
 	}
-	if err := clashes(files); err != nil {
+	for _, f := range t.bad {
+		r.fail(f.Path, f.Name, f.Err)
+	}
+	if err := clashes(t.files); err != nil {
 		return nil, err
 	}
-	loaded := make(map[string]*entry, len(files))
-	for _, f := range files {
-		ns, err := r.load(abs, f.rel, f.name)
+	loaded := make(map[string]*entry, len(t.files))
+	for _, f := range t.files {
+		src, err := os.ReadFile(filepath.Join(abs, filepath.FromSlash(f.rel)))
 		if err != nil {
+			r.fail(f.rel, f.name, err)
+			continue
+		}
+		ns, err := r.load(f.rel, f.name, src)
+		var lerr *engine.LoadError
+		switch {
+		case errors.As(err, &lerr):
+			r.fail(f.rel, f.name, err)
+			continue
+		case err != nil:
 			for _, e := range loaded {
 				e.close()
 			}
-			return nil, err
+			return nil, fmt.Errorf("namespaces: loading %s: %w", f.rel, err)
 		}
-		if ns != nil {
-			loaded[f.name] = luaEntry(ns)
-		}
+		loaded[f.name] = fileEntry(ns, f.rel)
 	}
 	r.snap.Store(newSnapshot(loaded))
 	return r, nil
@@ -69,9 +81,17 @@ type file struct {
 	name string // the namespace
 }
 
-// scan lists the namespace files under dir, sorted by path. Files with
-// invalid names are recorded as failures.
-func (r *Registry) scan(dir string) ([]file, error) {
+// tree is what scan found in a folder.
+type tree struct {
+	files []file    // the namespace files, sorted by path
+	bad   []Failure // .lua files that can't be namespaces: invalid names, broken links
+	dirs  []string  // the folders looked through, absolute paths
+	libs  []string  // the files of LibDir, absolute paths, sorted
+}
+
+// scan looks through the folder dir, the absolute path of a served folder:
+// its namespace files, and the modules of its LibDir.
+func scan(dir string, log *slog.Logger) (*tree, error) {
 	root, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("namespaces: %w", err)
@@ -79,24 +99,41 @@ func (r *Registry) scan(dir string) ([]file, error) {
 	if !root.IsDir() {
 		return nil, fmt.Errorf("namespaces: %s is not a folder", dir)
 	}
-	var files []file
-	err = r.walk(dir, "", []os.FileInfo{root}, &files)
-	return files, err
+	w := walker{log: log, t: &tree{}}
+	if err := w.walk(dir, "", []os.FileInfo{root}); err != nil {
+		return nil, err
+	}
+	lib := filepath.Join(dir, LibDir)
+	if info, err := os.Stat(lib); err == nil && info.IsDir() {
+		w.lib = true
+		if err := w.walk(lib, LibDir, []os.FileInfo{info}); err != nil {
+			return nil, err
+		}
+	}
+	return w.t, nil
 }
 
-// walk adds the namespace files of the folder at abs, whose slash path
-// under the served folder is rel, to files. parents are the folders that
-// lead to it, to detect symbolic link loops.
-func (r *Registry) walk(abs, rel string, parents []os.FileInfo, files *[]file) error {
+// walker gathers a tree.
+type walker struct {
+	log *slog.Logger
+	lib bool // walking LibDir: every .lua file is a module
+	t   *tree
+}
+
+// walk adds what the folder at abs holds to the tree; rel is its slash path
+// under the served folder. parents are the folders that lead to it, to
+// detect symbolic link loops.
+func (w *walker) walk(abs, rel string, parents []os.FileInfo) error {
 	entries, err := os.ReadDir(abs)
 	if err != nil {
 		return fmt.Errorf("namespaces: %w", err)
 	}
+	w.t.dirs = append(w.t.dirs, abs)
 	for _, de := range entries {
 		name := de.Name()
 		p, q := filepath.Join(abs, name), path.Join(rel, name)
-		if name[0] == '.' || name[0] == '_' {
-			r.log.Debug("skipping", "file", q)
+		if name[0] == '.' || name[0] == '_' && !w.lib {
+			w.log.Debug("skipping", "file", q)
 			continue
 		}
 		isLua := strings.HasSuffix(name, ".lua")
@@ -104,10 +141,10 @@ func (r *Registry) walk(abs, rel string, parents []os.FileInfo, files *[]file) e
 		var info os.FileInfo
 		if mode&fs.ModeSymlink != 0 {
 			if info, err = os.Stat(p); err != nil {
-				if isLua {
-					r.fail(q, "", err)
+				if isLua && !w.lib {
+					w.t.bad = append(w.t.bad, Failure{Path: q, Err: err})
 				} else {
-					r.log.Warn("skipping a broken symbolic link", "file", q, "err", err)
+					w.log.Warn("skipping a broken symbolic link", "file", q, "err", err)
 				}
 				continue
 			}
@@ -121,19 +158,21 @@ func (r *Registry) walk(abs, rel string, parents []os.FileInfo, files *[]file) e
 				}
 			}
 			if slices.ContainsFunc(parents, func(fi os.FileInfo) bool { return os.SameFile(fi, info) }) {
-				r.log.Warn("skipping a symbolic link loop", "file", q)
+				w.log.Warn("skipping a symbolic link loop", "file", q)
 				continue
 			}
-			if err := r.walk(p, q, append(parents, info), files); err != nil {
+			if err := w.walk(p, q, append(parents, info)); err != nil {
 				return err
 			}
+		case mode.IsRegular() && isLua && w.lib:
+			w.t.libs = append(w.t.libs, p)
 		case mode.IsRegular() && isLua:
 			ns, err := NameOf(q)
 			if err != nil {
-				r.fail(q, "", err)
+				w.t.bad = append(w.t.bad, Failure{Path: q, Err: err})
 				continue
 			}
-			*files = append(*files, file{rel: q, name: ns})
+			w.t.files = append(w.t.files, file{rel: q, name: ns})
 		}
 	}
 	return nil
@@ -156,28 +195,18 @@ func clashes(files []file) error {
 	return errors.Join(errs...)
 }
 
-// load compiles and loads the namespace file rel of the folder dir. A file
-// that can't be served is recorded as a failure, and load returns nil, nil;
-// an error is an invalid engine configuration.
-func (r *Registry) load(dir, rel, name string) (*engine.Namespace, error) {
-	src, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
-	if err != nil {
-		r.fail(rel, name, err)
-		return nil, nil
-	}
+// load compiles src, the source of the namespace file rel, and loads it as
+// the namespace name. Its errors are why the file can't be served: a
+// *engine.LoadError with the file and line, or an invalid engine
+// configuration.
+func (r *Registry) load(rel, name string, src []byte) (*engine.Namespace, error) {
 	s, err := engine.Compile(name, rel, src)
 	if err != nil {
-		r.fail(rel, name, err)
-		return nil, nil
+		return nil, err
 	}
 	ns, err := engine.Load(s, r.cfg.Engine)
-	var lerr *engine.LoadError
-	switch {
-	case errors.As(err, &lerr):
-		r.fail(rel, name, err)
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("namespaces: loading %s: %w", rel, err)
+	if err != nil {
+		return nil, err
 	}
 	r.log.Debug("namespace loaded", "namespace", name, "file", rel, "functions", len(ns.Functions()))
 	return ns, nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/transport"
@@ -26,11 +27,14 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Failure is a namespace file Open could not serve.
+// Failure is a namespace file the registry could not serve, when Open
+// loaded the folder or when a [Watcher] reloaded the file.
 type Failure struct {
 	Path string // the file, a slash path under the folder
 	Name string // the namespace it would serve; "" when its name is invalid
-	Err  error  // why: a *engine.LoadError (file and line), an error wrapping ErrBadName, or an I/O error
+	// Err says why: a *engine.LoadError (file and line), an error wrapping
+	// ErrBadName, a *ClashError, or an I/O error.
+	Err error
 }
 
 // Registry holds the namespaces a server serves, Lua and Go, and dispatches
@@ -46,9 +50,11 @@ type Registry struct {
 	// snap is what calls read: an immutable snapshot, replaced whole.
 	snap atomic.Pointer[snapshot]
 
-	mu       sync.Mutex // serializes changes to snap, closed and failures
+	mu       sync.Mutex // serializes changes to snap and the fields below
 	closed   bool
-	failures []Failure
+	failures []Failure                  // one per path, in the order found
+	subs     map[*Subscription]struct{} // see Subscribe
+	watcher  *Watcher                   // the folder's watcher, if any
 }
 
 var (
@@ -68,6 +74,7 @@ type entry struct {
 	lua  *engine.Namespace             // nil for a Go namespace
 	fns  map[string]*GoFunction        // a Go namespace's functions by name
 	meta map[string]transport.FuncMeta // by function name
+	file string                        // the file under the folder it was loaded from; "" when set by Set or SetGo
 }
 
 func newSnapshot(ns map[string]*entry) *snapshot {
@@ -104,8 +111,10 @@ func New(cfg Config) *Registry {
 // registry made by New.
 func (r *Registry) Dir() string { return r.dir }
 
-// Failures returns the files Open could not serve, in the order it found
-// them.
+// Failures returns the files of the folder that are not served because
+// they failed, one per file, in the order they failed. A [Watcher] keeps
+// the list current: a file's failure is replaced when it fails again, and
+// cleared once it is served or removed.
 func (r *Registry) Failures() []Failure {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -119,8 +128,12 @@ func (r *Registry) Failures() []Failure {
 //
 // Calls that are running on a replaced Lua namespace finish on it; calls
 // waiting for one of its VMs move to ns.
+//
+// A namespace set by Set or SetGo is the program's, not the folder's: a
+// [Watcher] never replaces or removes it, and a file naming it fails with
+// a *[ClashError].
 func (r *Registry) Set(ns *engine.Namespace) {
-	old, err := r.put(ns.Name(), luaEntry(ns))
+	old, err := r.put(ns.Name(), luaEntry(ns), 0)
 	switch {
 	case err != nil:
 		ns.Close()
@@ -140,6 +153,13 @@ func luaEntry(ns *engine.Namespace) *entry {
 		meta[f.Name] = transport.FuncMeta{Name: ns.Name() + "/" + f.Name, Doc: f.Doc, Params: params}
 	}
 	return &entry{lua: ns, meta: meta}
+}
+
+// fileEntry is luaEntry for a namespace loaded from the file rel.
+func fileEntry(ns *engine.Namespace, rel string) *entry {
+	e := luaEntry(ns)
+	e.file = rel
+	return e
 }
 
 // GoFunction is a function written in Go, served by [Registry.SetGo].
@@ -186,7 +206,7 @@ func (r *Registry) SetGo(name string, fns []GoFunction) error {
 		e.fns[f.Name] = &f
 		e.meta[f.Name] = transport.FuncMeta{Name: name + "/" + f.Name, Doc: f.Doc, Params: f.Params}
 	}
-	old, err := r.put(name, e)
+	old, err := r.put(name, e, 0)
 	if err != nil {
 		return err
 	}
@@ -200,7 +220,7 @@ func (r *Registry) SetGo(name string, fns []GoFunction) error {
 // there was one. Calls running on it finish; calls waiting for one of its
 // VMs fail with not-found.
 func (r *Registry) Remove(name string) bool {
-	old, _ := r.put(name, nil)
+	old, _ := r.put(name, nil, 0)
 	if old == nil {
 		return false
 	}
@@ -213,10 +233,18 @@ func (r *Registry) Namespaces() []string {
 	return slices.Sorted(maps.Keys(r.snap.Load().ns))
 }
 
-// Close stops serving every namespace and closes the Lua ones: calls
-// running on them finish, later calls fail with not-found. Close may be
-// called more than once.
+// Close stops the folder's [Watcher], if any, and every subscription (see
+// [Registry.Subscribe]), stops serving every namespace and closes the Lua
+// ones: calls running on them finish, later calls fail with not-found.
+// Close may be called more than once.
 func (r *Registry) Close() {
+	r.mu.Lock()
+	w := r.watcher
+	r.mu.Unlock()
+	if w != nil {
+		w.Close()
+	}
+
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -224,33 +252,146 @@ func (r *Registry) Close() {
 	}
 	r.closed = true
 	old := r.snap.Swap(newSnapshot(map[string]*entry{}))
+	subs := r.subs
+	r.subs = nil
 	r.mu.Unlock()
 	for _, e := range old.ns {
 		e.close()
 	}
+	for s := range subs {
+		s.stop()
+	}
 }
 
 // put serves e as the namespace name, or stops serving name when e is nil,
-// and returns the entry it replaces. It fails once the registry is closed.
-func (r *Registry) put(name string, e *entry) (old *entry, err error) {
+// returns the entry it replaces and tells the subscribers. took is how long
+// e took to load, for the event. put fails once the registry is closed.
+func (r *Registry) put(name string, e *entry, took time.Duration) (old *entry, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, ErrClosed
 	}
+	return r.putLocked(name, e, took), nil
+}
+
+// putLocked is put with r.mu held and the registry open.
+func (r *Registry) putLocked(name string, e *entry, took time.Duration) (old *entry) {
 	cur := r.snap.Load()
 	old = cur.ns[name]
 	if e == nil && old == nil {
-		return nil, nil
+		return nil
 	}
 	ns := maps.Clone(cur.ns)
-	if e == nil {
+	ev := Event{Namespace: name, Took: took}
+	switch {
+	case e == nil:
 		delete(ns, name)
-	} else {
+		ev.Kind, ev.Path, ev.Hash = Removed, old.path(), old.hash()
+	case old == nil:
 		ns[name] = e
+		ev.Kind, ev.Path, ev.Hash = Added, e.path(), e.hash()
+	default:
+		ns[name] = e
+		ev.Kind, ev.Path, ev.Hash = Updated, e.path(), e.hash()
 	}
 	r.snap.Store(newSnapshot(ns))
-	return old, nil
+	r.emit(ev)
+	return old
+}
+
+// putFile serves e, loaded from file, as the namespace name, or, when e is
+// nil, stops serving name if file serves it. The namespace may be served
+// from file already, or from a file not in present (gone from the folder);
+// served from another file, or by Set or SetGo, it is a *ClashError. It
+// clears the file's failure, and returns the entry it replaces, if any.
+func (r *Registry) putFile(name, file string, e *entry, took time.Duration, present map[string]bool) (old *entry, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if cur := r.snap.Load().ns[name]; cur != nil && cur.file != file {
+		if e == nil {
+			return nil, nil
+		}
+		if cur.file == "" || present[cur.file] {
+			paths := []string{file}
+			if cur.file != "" {
+				paths = append(paths, cur.file)
+				slices.Sort(paths)
+			}
+			return nil, &ClashError{Name: name, Paths: paths}
+		}
+	}
+	r.clearFailureLocked(file)
+	return r.putLocked(name, e, took), nil
+}
+
+// fileEntries returns the served namespaces loaded from files, by file.
+func (r *Registry) fileEntries() map[string]*entry {
+	out := make(map[string]*entry)
+	for _, e := range r.snap.Load().ns {
+		if e.file != "" {
+			out[e.file] = e
+		}
+	}
+	return out
+}
+
+// setFailure records f as the failure of the file f.Path, replacing the
+// one recorded for it, and tells the subscribers, unless it is the failure
+// already recorded (the same namespace and message): it reports whether it
+// recorded f. hash and took are the event's.
+func (r *Registry) setFailure(f Failure, hash string, took time.Duration) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	i := slices.IndexFunc(r.failures, func(g Failure) bool { return g.Path == f.Path })
+	switch {
+	case i < 0:
+		r.failures = append(r.failures, f)
+	case r.failures[i].Name == f.Name && r.failures[i].Err.Error() == f.Err.Error():
+		return false
+	default:
+		r.failures[i] = f
+	}
+	if !r.closed {
+		r.emit(Event{Kind: Failed, Namespace: f.Name, Path: f.Path, Hash: hash, Err: f.Err, Took: took})
+	}
+	return true
+}
+
+// clearFailure forgets the failure of file, if any, and reports whether
+// there was one.
+func (r *Registry) clearFailure(file string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clearFailureLocked(file)
+}
+
+func (r *Registry) clearFailureLocked(file string) bool {
+	n := len(r.failures)
+	r.failures = slices.DeleteFunc(r.failures, func(f Failure) bool { return f.Path == file })
+	return len(r.failures) < n
+}
+
+// path is the file e was loaded from, or its script's path.
+func (e *entry) path() string {
+	switch {
+	case e.file != "":
+		return e.file
+	case e.lua != nil:
+		return e.lua.Script().Path
+	}
+	return ""
+}
+
+// hash is the hash of e's source; "" for Go functions.
+func (e *entry) hash() string {
+	if e.lua == nil {
+		return ""
+	}
+	return e.lua.Script().Hash
 }
 
 func (e *entry) close() {

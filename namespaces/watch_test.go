@@ -1,0 +1,135 @@
+package namespaces
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+)
+
+// watched opens files in a new folder and watches it; both are closed when
+// the test ends.
+func watched(t *testing.T, files map[string]string, cfg WatchConfig) (*Registry, *Watcher, string) {
+	t.Helper()
+	testutil.CheckGoroutines(t)
+	dir := testutil.WriteFiles(t, files)
+	r, err := Open(dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	w, err := r.Watch(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, w, dir
+}
+
+func write(t *testing.T, dir, rel, src string) {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// answers reports whether name answers want.
+func answers(r *Registry, name string, want any) func() bool {
+	return func() bool {
+		got, err := call(r, name)
+		return err == nil && got == want
+	}
+}
+
+// gone reports whether name is not found.
+func gone(r *Registry, name string) func() bool {
+	return func() bool {
+		_, err := call(r, name)
+		return err != nil && strings.Contains(err.Error(), "no function")
+	}
+}
+
+const wait = 5 * time.Second
+
+func TestWatchEvents(t *testing.T) {
+	r, _, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{})
+	sub := r.Subscribe()
+	defer sub.Close()
+
+	write(t, dir, "b/c.lua", `function v() return "c" end`)
+	testutil.WaitFor(t, wait, answers(r, "b.c/v", "c"), "b.c to be served")
+	write(t, dir, "a.lua", `function v() return 2 end`)
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(2)), "a's new version")
+	write(t, dir, "a.lua", `function v( return 3 end`)
+	testutil.WaitFor(t, wait, func() bool { return len(r.Failures()) == 1 }, "a's failure")
+	if got := mustCall(t, r, "a/v"); got != int64(2) {
+		t.Fatalf("a/v after a broken save = %v, want the version before", got)
+	}
+	var le *engine.LoadError
+	if f := r.Failures()[0]; f.Path != "a.lua" || f.Name != "a" || !errors.As(f.Err, &le) || le.Line != 1 {
+		t.Fatalf("failure %+v", f)
+	}
+	write(t, dir, "a.lua", `function v() return 4 end`)
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(4)), "a's fixed version")
+	if f := r.Failures(); len(f) != 0 {
+		t.Fatalf("failures after the fix: %v", f)
+	}
+	if err := os.Remove(filepath.Join(dir, "b", "c.lua")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, wait, gone(r, "b.c/v"), "b.c to go")
+
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for len(got) < 6 {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, ev.Kind.String()+" "+ev.Namespace+" "+ev.Path)
+		if ev.Kind != Removed && ev.Hash == "" {
+			t.Errorf("%v has no hash", ev)
+		}
+	}
+	want := []string{"added a a.lua", "added b.c b/c.lua", "updated a a.lua", "failed a a.lua", "updated a a.lua", "removed b.c b/c.lua"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestWatchLib(t *testing.T) {
+	r, _, dir := watched(t, map[string]string{
+		"_lib/util.lua": `return { n = 1 }`,
+		"a.lua":         `local u = require("util") function v() return u.n end`,
+	}, WatchConfig{})
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(1)), "a")
+	write(t, dir, "_lib/util.lua", `return { n = 2 }`)
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(2)), "a with util's new version")
+}
+
+func TestWatchPoll(t *testing.T) {
+	r, w, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{Poll: 20 * time.Millisecond})
+	write(t, dir, "a.lua", `function v() return 2 end`)
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(2)), "a's new version")
+	w.Close()
+	w.Close()
+	if err := w.Rescan(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Rescan after Close: %v", err)
+	}
+	if _, err := r.Watch(WatchConfig{}); err != nil {
+		t.Fatalf("Watch after the watcher closed: %v", err)
+	}
+	if _, err := r.Watch(WatchConfig{}); !errors.Is(err, ErrWatched) {
+		t.Fatalf("a second Watch: %v", err)
+	}
+}
