@@ -1,6 +1,7 @@
 // Package namespaces maps a folder of .lua files to the namespaces a server
-// serves: it names them, loads them through the engine, and keeps the
-// registry that dispatches calls to them.
+// serves: it names them, loads them through the engine, follows the folder
+// as its files change, and keeps the registry that dispatches calls to
+// them.
 //
 // # The folder
 //
@@ -18,7 +19,8 @@
 // while loading, an invalid name) is logged with its file and line,
 // recorded in [Registry.Failures], and skipped: the rest of the folder is
 // served. Two files naming the same namespace (a/b.lua and a.b.lua) are an
-// error from Open, a [*ClashError] naming both.
+// error from Open, a [*ClashError] naming both; once the folder is served,
+// a [Watcher] keeps serving the first and reports the second.
 //
 // # The registry
 //
@@ -41,6 +43,17 @@
 // and then closes the replaced namespace. Calls running on it finish on it;
 // calls still waiting for one of its VMs run on its replacement.
 //
+// # Hot reload
+//
+// [Registry.Watch] keeps a registry in step with its folder while it
+// serves: files added are served, files changed are reloaded, files gone
+// stop being served (see [Watcher] for how each case goes). A reload
+// compiles and loads the new version in full, then swaps it in with
+// [Registry.Set]'s atomic replacement; a version that fails leaves the old
+// one serving and is recorded in [Registry.Failures]. [Registry.Subscribe]
+// streams the changes, in order, as [Event] values: added, updated,
+// removed and failed.
+//
 // # Example
 //
 //	reg, err := namespaces.Open("lua", namespaces.Config{Logger: log})
@@ -49,5 +62,6 @@
 //	for _, f := range reg.Failures() {
 //		... // f.Path, f.Err: served without it
 //	}
+//	if _, err := reg.Watch(namespaces.WatchConfig{}); err != nil { ... } // follow the folder
 //	srv, err := transport.NewServer(reg, transport.ServerConfig{Logger: log})
 package namespaces

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -358,6 +359,10 @@ func (w *Watcher) sync(force bool) (next time.Duration) {
 		src, stable, err := readStable(filepath.Join(r.dir, filepath.FromSlash(f.rel)))
 		switch {
 		case err != nil:
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				pe.Path = f.rel // where the server keeps its files is its own business
+			}
 			if r.setFailure(Failure{Path: f.rel, Name: f.name, Err: err}, "", 0) {
 				w.log.Error("cannot serve namespace file", "file", f.rel, "namespace", f.name, "err", err)
 			}

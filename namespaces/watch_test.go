@@ -133,3 +133,108 @@ func TestWatchPoll(t *testing.T) {
 		t.Fatalf("a second Watch: %v", err)
 	}
 }
+
+// rescan looks through the folder now.
+func rescan(t *testing.T, w *Watcher) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := w.Rescan(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// manual is a configuration under which the watcher acts only when asked,
+// by Rescan, and takes missing and empty files at once.
+var manual = WatchConfig{Poll: time.Hour, Grace: time.Nanosecond}
+
+// TestWatchUnchanged checks that a file saved unchanged is not reloaded:
+// a stateful namespace keeps its state.
+func TestWatchUnchanged(t *testing.T) {
+	src := `_options = {stateful = true} n = 0 function inc() n = n + 1 return n end`
+	r, w, dir := watched(t, map[string]string{"s.lua": src}, manual)
+	mustCall(t, r, "s/inc")
+	write(t, dir, "s.lua", src)
+	rescan(t, w)
+	if got := mustCall(t, r, "s/inc"); got != int64(2) {
+		t.Fatalf("s/inc after an unchanged save = %v, want 2", got)
+	}
+}
+
+// TestWatchGrace checks that a served file that goes missing or empty
+// keeps serving for the grace period, and a new empty file is served once
+// it has been empty that long.
+func TestWatchGrace(t *testing.T) {
+	r, w, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{Poll: time.Hour, Grace: time.Hour})
+	write(t, dir, "a.lua", "")
+	rescan(t, w)
+	if got := mustCall(t, r, "a/v"); got != int64(1) {
+		t.Fatalf("a/v while a.lua is empty = %v", got)
+	}
+	if err := os.Remove(filepath.Join(dir, "a.lua")); err != nil {
+		t.Fatal(err)
+	}
+	rescan(t, w)
+	if got := mustCall(t, r, "a/v"); got != int64(1) {
+		t.Fatalf("a/v while a.lua is missing = %v", got)
+	}
+	write(t, dir, "a.lua", `function v() return 2 end`)
+	rescan(t, w)
+	if got := mustCall(t, r, "a/v"); got != int64(2) {
+		t.Fatalf("a/v once a.lua is back = %v", got)
+	}
+
+	r2, w2, dir2 := watched(t, nil, manual)
+	write(t, dir2, "e.lua", "")
+	rescan(t, w2)
+	testutil.WaitFor(t, wait, func() bool { return len(r2.Namespaces()) == 1 }, "the empty file to be served")
+}
+
+// TestWatchClash checks that a file naming a namespace that another file
+// or the program serves is a failure, and is served once the other file
+// is gone.
+func TestWatchClash(t *testing.T) {
+	r, w, dir := watched(t, map[string]string{"a/b.lua": `function v() return "dir" end`}, manual)
+	write(t, dir, "a.b.lua", `function v() return "dots" end`)
+	rescan(t, w)
+	var ce *ClashError
+	if f := r.Failures(); len(f) != 1 || f[0].Path != "a.b.lua" || !errors.As(f[0].Err, &ce) || ce.Error() != "namespaces: a.b is defined by both a.b.lua and a/b.lua" {
+		t.Fatalf("failures %v", f)
+	}
+	if got := mustCall(t, r, "a.b/v"); got != "dir" {
+		t.Fatalf("a.b/v = %v", got)
+	}
+	if err := os.Remove(filepath.Join(dir, "a", "b.lua")); err != nil {
+		t.Fatal(err)
+	}
+	rescan(t, w)
+	if got := mustCall(t, r, "a.b/v"); got != "dots" || len(r.Failures()) != 0 {
+		t.Fatalf("a.b/v = %v, failures %v", got, r.Failures())
+	}
+
+	if err := r.SetGo("g", []GoFunction{{Name: "v", Fn: func(context.Context, []any) (any, error) { return "go", nil }}}); err != nil {
+		t.Fatal(err)
+	}
+	write(t, dir, "g.lua", `function v() return "lua" end`)
+	rescan(t, w)
+	if f := r.Failures(); len(f) != 1 || !errors.As(f[0].Err, &ce) || ce.Error() != "namespaces: g is defined by g.lua and served by Set or SetGo" {
+		t.Fatalf("failures %v", f)
+	}
+	if got := mustCall(t, r, "g/v"); got != "go" {
+		t.Fatalf("g/v = %v", got)
+	}
+}
+
+// TestWatchRescanRetries checks that Rescan tries a failed file again even
+// when it is unchanged, and that a file whose module appears is served.
+func TestWatchRescanRetries(t *testing.T) {
+	r, w, dir := watched(t, map[string]string{"a.lua": `local m = require("m") function v() return m end`}, manual)
+	if len(r.Failures()) != 1 {
+		t.Fatalf("failures %v", r.Failures())
+	}
+	write(t, dir, "_lib/m.lua", `return "m"`)
+	rescan(t, w)
+	if got := mustCall(t, r, "a/v"); got != "m" || len(r.Failures()) != 0 {
+		t.Fatalf("a/v = %v, failures %v", got, r.Failures())
+	}
+}

@@ -204,6 +204,10 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
 		{[]string{"serve"}, 2, "want exactly one folder"},
 		{[]string{"serve", "--log-format", "xml", "."}, 2, "bad --log-format"},
+		{[]string{"serve", "--watch", "inotify", "."}, 2, "bad --watch"},
+		{[]string{"serve", "--watch", "poll", "--poll-interval", "0s", "."}, 2, "bad --poll-interval"},
+		{[]string{"status"}, 2, "want ADDR"},
+		{[]string{"status", "127.0.0.1:1"}, 1, "connection refused"},
 		{[]string{"call", "127.0.0.1:1"}, 2, "want ADDR and NAMESPACE/FUNCTION"},
 		{[]string{"call", "127.0.0.1:1", "a/b"}, 1, "connection refused"},
 		{[]string{"version"}, 0, "slacker-lua 0."},
@@ -235,5 +239,61 @@ func TestCLIBrokenFile(t *testing.T) {
 	}
 	if _, _, code := cli(t, "call", s.addr, "broken/oops"); code != 1 {
 		t.Fatalf("broken/oops: exit %d", code)
+	}
+}
+
+// TestCLIReload follows a file through a running `slacker-lua serve`: its
+// reloads are logged with the version and the time they took, a broken
+// version is reported by status and inspect while the old one serves, and
+// SIGHUP rescans. It runs once with file events and once polling.
+func TestCLIReload(t *testing.T) {
+	for _, watch := range [][]string{{"--watch", "events"}, {"--watch", "poll", "--poll-interval", "50ms"}} {
+		t.Run(watch[1], func(t *testing.T) {
+			dir := testutil.WriteFiles(t, map[string]string{"r.lua": "function v() return 1 end"})
+			s := startCLI(t, append(watch, dir)...)
+			callIs := func(name, want string) func() bool {
+				return func() bool {
+					stdout, _, code := cli(t, "call", s.addr, name)
+					return code == 0 && stdout == want+"\n"
+				}
+			}
+			path := filepath.Join(dir, "r.lua")
+			if err := os.WriteFile(path, []byte("function v() return 2 end"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			testutil.WaitFor(t, 10*time.Second, callIs("r/v", "2"), "r/v to answer 2")
+			if !regexp.MustCompile(`msg="namespace reloaded" namespace=r file=r.lua version=[0-9a-f]{12} functions=1 took=\S+`).MatchString(s.log()) {
+				t.Fatalf("the reload is not logged with its version and time:\n%s", s.log())
+			}
+
+			if err := os.WriteFile(path, []byte("function v()\n  return 3 +\nend"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			testutil.WaitFor(t, 10*time.Second, func() bool {
+				stdout, _, _ := cli(t, "status", s.addr)
+				return strings.Contains(stdout, "1 file(s) failed to load:\n  r.lua: r.lua:3:")
+			}, "status to report the broken file")
+			if stdout, _, _ := cli(t, "call", s.addr, "r/v"); stdout != "2\n" {
+				t.Fatalf("r/v with a broken file = %q, want the old version's 2", stdout)
+			}
+			if stdout, _, _ := cli(t, "inspect", s.addr, "r/"); !strings.Contains(stdout, "r/v()\n\n1 file(s) failed to load:\n  r.lua: r.lua:3:") {
+				t.Fatalf("inspect does not report the broken file:\n%s", stdout)
+			}
+			stdout, _, _ := cli(t, "status", s.addr)
+			if !regexp.MustCompile(`(?m)^r +[0-9a-f]{12} +1 +r.lua$`).MatchString(stdout) {
+				t.Fatalf("status does not list r with its version:\n%s", stdout)
+			}
+
+			if err := os.WriteFile(path, []byte("function v() return 4 end"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			testutil.WaitFor(t, 10*time.Second, callIs("r/v", "4"), "r/v to answer 4")
+			if stdout, _, _ := cli(t, "status", s.addr); strings.Contains(stdout, "failed") {
+				t.Fatalf("status still reports a failure:\n%s", stdout)
+			}
+
+			s.cmd.Process.Signal(syscall.SIGHUP)
+			testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log(), "msg=rescanned") }, "SIGHUP to rescan")
+		})
 	}
 }

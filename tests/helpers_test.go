@@ -47,6 +47,17 @@ func serveDir(t testing.TB, dir string, ecfg engine.Config, scfg transport.Serve
 	return &server{addr: ln.Addr().String(), srv: srv, reg: reg}
 }
 
+// serveWatched serves dir as serveDir does, and reloads its files as they
+// change.
+func serveWatched(t testing.TB, dir string, ecfg engine.Config, wcfg namespaces.WatchConfig) *server {
+	t.Helper()
+	s := serveDir(t, dir, ecfg, transport.ServerConfig{})
+	if _, err := s.reg.Watch(wcfg); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func dial(t testing.TB, addr string, cfg client.Config) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

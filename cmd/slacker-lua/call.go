@@ -183,7 +183,8 @@ func jsonable(v any) any {
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("inspect", "[flags] ADDR [PREFIX]",
 		"Lists the functions whose NAMESPACE/FUNCTION name starts with PREFIX (all when\n"+
-			"omitted), with their parameters and doc comments.", stderr)
+			"omitted), with their parameters and doc comments, then the files a slacker-lua\n"+
+			"server could not load.", stderr)
 	var cf clientFlags
 	cf.register(fs)
 	if code, done := parseFlags(fs, args); done {
@@ -222,6 +223,11 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 				fmt.Fprintf(stdout, "    %s\n", line)
 			}
 		}
+	}
+	// Other servers of the protocol have no failures to tell.
+	if fails, err := failures(ctx, c); err == nil && len(fails) > 0 {
+		fmt.Fprintln(stdout)
+		printFailures(stdout, fails)
 	}
 	return exitOK
 }

@@ -6,6 +6,7 @@
 //	slacker-lua serve [flags] DIR
 //	slacker-lua call [flags] ADDR NAMESPACE/FUNCTION [ARG...]
 //	slacker-lua inspect [flags] ADDR [PREFIX]
+//	slacker-lua status [flags] ADDR
 //	slacker-lua version
 //
 // Run "slacker-lua help COMMAND" for a command's flags.
@@ -46,6 +47,7 @@ var commands = []command{
 	{"serve", "serve a folder of Lua namespaces", runServe},
 	{"call", "call a function on a server and print the result as JSON", runCall},
 	{"inspect", "list the functions a server serves, with their docs", runInspect},
+	{"status", "list the namespaces a server serves, and the files it could not load", runStatus},
 	{"version", "print the version", runVersion},
 }
 

@@ -7,7 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/engine"
@@ -20,7 +23,12 @@ const version = transport.ServerVersion
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("serve", "[flags] DIR",
 		"Serves every .lua file under DIR as a namespace: DIR/a/b/c.lua (or DIR/a.b.c.lua)\n"+
-			"serves namespace a.b.c. Modules for require live in DIR/"+namespaces.LibDir+".", stderr)
+			"serves namespace a.b.c. Modules for require live in DIR/"+namespaces.LibDir+".\n\n"+
+			"Files added, changed, renamed or removed while serving are followed at once: a\n"+
+			"changed file is loaded in full, then swapped in; calls running finish on the old\n"+
+			"version. A file that fails to load is logged and leaves its old version serving;\n"+
+			"`slacker-lua status ADDR` lists such files. SIGHUP looks through DIR again and\n"+
+			"retries failed files. SIGINT and SIGTERM stop the server gracefully.", stderr)
 	listen := fs.String("listen", "127.0.0.1:2104", "`address` to listen on; \":2104\" listens on every interface")
 	poolSize := fs.Int("pool-size", 0, "Lua VMs per namespace (0: one per CPU); a file's _options.pool_size wins")
 	queueSize := fs.Int("queue-size", 0, "calls that may wait for a busy namespace before thread-pool-full (0: 256)")
@@ -30,6 +38,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	maxInFlight := fs.Int("max-in-flight", transport.DefaultMaxInFlight, "calls running at once per connection before the server stops reading it")
 	unsafeLibs := fs.Bool("unsafe-libs", false, "open Lua's io, os, debug and package libraries (trusted code only)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long calls in flight may take to finish on SIGINT or SIGTERM")
+	watch := fs.String("watch", "events", "how to follow changes to DIR: events (inotify), poll (for network mounts), or off")
+	pollInterval := fs.Duration("poll-interval", 2*time.Second, "how often --watch poll looks through DIR")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if code, done := parseFlags(fs, args); done {
@@ -43,6 +53,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintln(stderr, "slacker-lua serve:", err)
+		return exitUsage
+	}
+	var wcfg namespaces.WatchConfig
+	switch *watch {
+	case "events":
+	case "poll":
+		if *pollInterval <= 0 {
+			fmt.Fprintf(stderr, "slacker-lua serve: bad --poll-interval %v: want a positive duration\n", *pollInterval)
+			return exitUsage
+		}
+		wcfg.Poll = *pollInterval
+	case "off":
+	default:
+		fmt.Fprintf(stderr, "slacker-lua serve: bad --watch %q: want events, poll or off\n", *watch)
 		return exitUsage
 	}
 	dir := fs.Arg(0)
@@ -66,6 +90,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer reg.Close()
 	log.Info("namespaces loaded", "dir", dir, "namespaces", len(reg.Namespaces()),
 		"failed", len(reg.Failures()), "took", time.Since(start).Round(time.Millisecond))
+	if err := reg.ServeStatus(); err != nil {
+		log.Error("cannot serve the status namespace", "err", err)
+		return exitError
+	}
+	var watcher *namespaces.Watcher
+	if *watch != "off" {
+		if watcher, err = reg.Watch(wcfg); err != nil {
+			log.Error("cannot watch the folder; try --watch poll", "dir", dir, "err", err)
+			return exitError
+		}
+		log.Info("watching for changes", "dir", dir, "watch", *watch)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	srv, err := transport.NewServer(reg, transport.ServerConfig{
 		Limits:      transport.Limits{MaxBodySize: *maxBody},
@@ -85,11 +124,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		log.Error("server stopped", "err", err)
-		return exitError
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case err := <-served:
+			log.Error("server stopped", "err", err)
+			return exitError
+		case <-hup:
+			rescan(ctx, log, reg, watcher)
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	log.Info("shutting down", "timeout", *shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
@@ -102,6 +147,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// rescan looks through the served folder again, on SIGHUP.
+func rescan(ctx context.Context, log *slog.Logger, reg *namespaces.Registry, w *namespaces.Watcher) {
+	if w == nil {
+		log.Warn("SIGHUP: not watching the folder (--watch off); nothing to rescan")
+		return
+	}
+	start := time.Now()
+	if err := w.Rescan(ctx); err != nil {
+		log.Warn("SIGHUP: rescan", "err", err)
+		return
+	}
+	log.Info("rescanned", "namespaces", len(reg.Namespaces()), "failed", len(reg.Failures()),
+		"took", time.Since(start).Round(time.Microsecond))
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/namespaces"
+)
+
+// served and failed are the rows of the status namespace's answers.
+type served struct {
+	Namespace string `json:"namespace" msgpack:"namespace"`
+	File      string `json:"file" msgpack:"file"`
+	Version   string `json:"version" msgpack:"version"`
+	Functions int    `json:"functions" msgpack:"functions"`
+}
+
+type failed struct {
+	File      string `json:"file" msgpack:"file"`
+	Namespace string `json:"namespace" msgpack:"namespace"`
+	Error     string `json:"error" msgpack:"error"`
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("status", "[flags] ADDR",
+		"Lists the namespaces a slacker-lua server serves, with their files and versions\n"+
+			"(the first 12 digits of each file's SHA-256), then the files it could not load,\n"+
+			"with the errors. Exits 1 if the server can't be asked.", stderr)
+	var cf clientFlags
+	cf.register(fs)
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "slacker-lua status: want ADDR")
+		fs.Usage()
+		return exitUsage
+	}
+	cfg, err := cf.config()
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua status:", err)
+		return exitUsage
+	}
+	c, err := dial(ctx, fs.Arg(0), cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua status:", err)
+		return exitError
+	}
+	defer c.Close()
+	ns, err := client.CallAs[[]served](ctx, c, namespaces.StatusNamespace+"/namespaces")
+	if err != nil {
+		if errors.Is(err, client.ErrNotFound) {
+			err = fmt.Errorf("%w (the server does not serve %s: not a slacker-lua server?)", err, namespaces.StatusNamespace)
+		}
+		fmt.Fprintln(stderr, "slacker-lua status:", err)
+		return exitError
+	}
+	fails, err := failures(ctx, c)
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua status:", err)
+		return exitError
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tFUNCTIONS\tFILE")
+	for _, n := range ns {
+		version, file := n.Version[:min(12, len(n.Version))], n.File
+		if version == "" {
+			version = "-"
+		}
+		if file == "" {
+			file = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", n.Namespace, version, n.Functions, file)
+	}
+	tw.Flush()
+	if len(fails) > 0 {
+		fmt.Fprintln(stdout)
+		printFailures(stdout, fails)
+	}
+	return exitOK
+}
+
+// failures asks a server which files it could not load.
+func failures(ctx context.Context, c *client.Client) ([]failed, error) {
+	return client.CallAs[[]failed](ctx, c, namespaces.StatusNamespace+"/failures")
+}
+
+func printFailures(w io.Writer, fails []failed) {
+	fmt.Fprintf(w, "%d file(s) failed to load:\n", len(fails))
+	for _, f := range fails {
+		fmt.Fprintf(w, "  %s: %s\n", f.File, f.Error)
+	}
+}

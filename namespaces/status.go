@@ -1,0 +1,61 @@
+package namespaces
+
+import (
+	"context"
+	"slices"
+)
+
+// StatusNamespace is the namespace [Registry.ServeStatus] serves.
+const StatusNamespace = "slacker-lua.status"
+
+// ServeStatus serves, as the Go namespace [StatusNamespace], two functions
+// that tell operators what the registry serves, over the wire like any
+// other function (slacker-lua status calls them):
+//
+//	namespaces()  the served namespaces, sorted by name: each a map of
+//	              "namespace", "file" and "version" (the file's hash; both
+//	              "" for Go namespaces) and "functions" (how many)
+//	failures()    the files that are not served because they failed
+//	              (see [Registry.Failures]): each a map of "file",
+//	              "namespace" and "error", the message with file and line
+func (r *Registry) ServeStatus() error {
+	return r.SetGo(StatusNamespace, []GoFunction{
+		{
+			Name:   "namespaces",
+			Doc:    "The served namespaces, with their files, versions (content hashes) and function counts.",
+			Params: []string{},
+			Fn: func(context.Context, []any) (any, error) {
+				cur := r.snap.Load().ns
+				names := make([]string, 0, len(cur))
+				for name := range cur {
+					names = append(names, name)
+				}
+				slices.Sort(names)
+				out := make([]any, 0, len(names))
+				for _, name := range names {
+					e := cur[name]
+					out = append(out, map[string]any{
+						"namespace": name,
+						"file":      e.file,
+						"version":   e.hash(),
+						"functions": int64(len(e.meta)),
+					})
+				}
+				return out, nil
+			},
+		},
+		{
+			Name:   "failures",
+			Doc:    "The namespace files not served because they failed to load, with the errors.",
+			Params: []string{},
+			Fn: func(context.Context, []any) (any, error) {
+				fs := r.Failures()
+				out := make([]any, 0, len(fs))
+				for _, f := range fs {
+					out = append(out, map[string]any{"file": f.Path, "namespace": f.Name, "error": f.Err.Error()})
+				}
+				return out, nil
+			},
+		},
+	})
+}
