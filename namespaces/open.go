@@ -45,7 +45,7 @@ func Open(dir string, cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	for _, f := range t.bad {
-		r.fail(f.Path, f.Name, f.Err)
+		r.fail(f)
 	}
 	if err := clashes(t.files); err != nil {
 		return nil, err
@@ -54,14 +54,14 @@ func Open(dir string, cfg Config) (*Registry, error) {
 	for _, f := range t.files {
 		src, err := os.ReadFile(filepath.Join(abs, filepath.FromSlash(f.rel)))
 		if err != nil {
-			r.fail(f.rel, f.name, err)
+			r.fail(Failure{Path: f.rel, Name: f.name, Err: err})
 			continue
 		}
 		ns, err := r.load(f.rel, f.name, src)
 		var lerr *engine.LoadError
 		switch {
 		case errors.As(err, &lerr):
-			r.fail(f.rel, f.name, err)
+			r.fail(Failure{Path: f.rel, Name: f.name, Hash: engine.Hash(src), Err: err})
 			continue
 		case err != nil:
 			for _, e := range loaded {
@@ -213,9 +213,9 @@ func (r *Registry) load(rel, name string, src []byte) (*engine.Namespace, error)
 }
 
 // fail records a file that can't be served.
-func (r *Registry) fail(rel, name string, err error) {
-	r.log.Error("cannot serve namespace file", "file", rel, "namespace", name, "err", err)
+func (r *Registry) fail(f Failure) {
+	r.log.Error("cannot serve namespace file", "file", f.Path, "namespace", f.Name, "err", f.Err)
 	r.mu.Lock()
-	r.failures = append(r.failures, Failure{Path: rel, Name: name, Err: err})
+	r.failures = append(r.failures, f)
 	r.mu.Unlock()
 }

@@ -32,6 +32,7 @@ type Config struct {
 type Failure struct {
 	Path string // the file, a slash path under the folder
 	Name string // the namespace it would serve; "" when its name is invalid
+	Hash string // the version that failed, as Event.Hash; "" when the file could not be read
 	// Err says why: a *engine.LoadError (file and line), an error wrapping
 	// ErrBadName, a *ClashError, or an I/O error.
 	Err error
@@ -341,22 +342,22 @@ func (r *Registry) fileEntries() map[string]*entry {
 
 // setFailure records f as the failure of the file f.Path, replacing the
 // one recorded for it, and tells the subscribers, unless it is the failure
-// already recorded (the same namespace and message): it reports whether it
-// recorded f. hash and took are the event's.
-func (r *Registry) setFailure(f Failure, hash string, took time.Duration) bool {
+// already recorded (the same namespace, version and message): it reports
+// whether it recorded f. took is the event's.
+func (r *Registry) setFailure(f Failure, took time.Duration) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	i := slices.IndexFunc(r.failures, func(g Failure) bool { return g.Path == f.Path })
 	switch {
 	case i < 0:
 		r.failures = append(r.failures, f)
-	case r.failures[i].Name == f.Name && r.failures[i].Err.Error() == f.Err.Error():
+	case r.failures[i].Name == f.Name && r.failures[i].Hash == f.Hash && r.failures[i].Err.Error() == f.Err.Error():
 		return false
 	default:
 		r.failures[i] = f
 	}
 	if !r.closed {
-		r.emit(Event{Kind: Failed, Namespace: f.Name, Path: f.Path, Hash: hash, Err: f.Err, Took: took})
+		r.emit(Event{Kind: Failed, Namespace: f.Name, Path: f.Path, Hash: f.Hash, Err: f.Err, Took: took})
 	}
 	return true
 }

@@ -17,7 +17,8 @@ const StatusNamespace = "slacker-lua.status"
 //	              "" for Go namespaces) and "functions" (how many)
 //	failures()    the files that are not served because they failed
 //	              (see [Registry.Failures]): each a map of "file",
-//	              "namespace" and "error", the message with file and line
+//	              "namespace", "version" (the hash of the version that
+//	              failed) and "error", the message with file and line
 func (r *Registry) ServeStatus() error {
 	return r.SetGo(StatusNamespace, []GoFunction{
 		{
@@ -52,7 +53,7 @@ func (r *Registry) ServeStatus() error {
 				fs := r.Failures()
 				out := make([]any, 0, len(fs))
 				for _, f := range fs {
-					out = append(out, map[string]any{"file": f.Path, "namespace": f.Name, "error": f.Err.Error()})
+					out = append(out, map[string]any{"file": f.Path, "namespace": f.Name, "version": f.Hash, "error": f.Err.Error()})
 				}
 				return out, nil
 			},

@@ -144,6 +144,11 @@ func (r *Registry) Watch(cfg WatchConfig) (*Watcher, error) {
 		watched: make(map[string]bool),
 		files:   make(map[string]*fileState),
 	}
+	if cfg.Poll == 0 {
+		if w.fsw, err = fsnotify.NewWatcher(); err != nil {
+			return nil, fmt.Errorf("namespaces: watching %s: %w", r.dir, err)
+		}
+	}
 	r.mu.Lock()
 	switch {
 	case r.closed:
@@ -155,13 +160,10 @@ func (r *Registry) Watch(cfg WatchConfig) (*Watcher, error) {
 	}
 	r.mu.Unlock()
 	if err != nil {
-		return nil, err
-	}
-	if cfg.Poll == 0 {
-		if w.fsw, err = fsnotify.NewWatcher(); err != nil {
-			w.detach()
-			return nil, fmt.Errorf("namespaces: watching %s: %w", r.dir, err)
+		if w.fsw != nil {
+			w.fsw.Close()
 		}
+		return nil, err
 	}
 	next := w.sync(false)
 	go w.loop(next)
@@ -227,8 +229,8 @@ func (w *Watcher) loop(next time.Duration) {
 		defer t.Stop()
 		tick = t.C
 	}
-	timer := time.NewTimer(0)
-	<-timer.C
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
 	var due time.Time   // when the timer fires; zero when it is stopped
 	var first time.Time // the first change not synced yet; zero if none
@@ -343,7 +345,7 @@ func (w *Watcher) sync(force bool) (next time.Duration) {
 	w.libs = libs
 
 	for _, f := range t.bad {
-		if r.setFailure(f, "", 0) {
+		if r.setFailure(f, 0) {
 			w.log.Error("cannot serve namespace file", "file", f.Path, "err", f.Err)
 		}
 		delete(w.files, f.Path)
@@ -363,7 +365,7 @@ func (w *Watcher) sync(force bool) (next time.Duration) {
 			if errors.As(err, &pe) {
 				pe.Path = f.rel // where the server keeps its files is its own business
 			}
-			if r.setFailure(Failure{Path: f.rel, Name: f.name, Err: err}, "", 0) {
+			if r.setFailure(Failure{Path: f.rel, Name: f.name, Err: err}, 0) {
 				w.log.Error("cannot serve namespace file", "file", f.rel, "namespace", f.name, "err", err)
 			}
 			continue
@@ -501,7 +503,7 @@ func (w *Watcher) update(s *source, cur *entry, present map[string]bool, retry b
 
 // failed records that s can't be served, and logs it unless that was known.
 func (w *Watcher) failed(s *source, err error, took time.Duration) {
-	if w.r.setFailure(Failure{Path: s.rel, Name: s.name, Err: err}, s.hash, took) {
+	if w.r.setFailure(Failure{Path: s.rel, Name: s.name, Hash: s.hash, Err: err}, took) {
 		attrs := []any{"file", s.rel, "namespace", s.name, "version", short(s.hash), "err", err}
 		if e := w.r.snap.Load().ns[s.name]; e != nil && e.file == s.rel {
 			attrs = append(attrs, "serving", short(e.hash()))

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"time"
 
@@ -49,36 +50,72 @@ func dial(ctx context.Context, addr string, cfg client.Config) (*client.Client, 
 	return client.Dial(dctx, addr, cfg)
 }
 
+// clientCommand is a command that talks to the server named by its first
+// argument.
+type clientCommand struct {
+	name   string
+	fs     *flag.FlagSet
+	flags  clientFlags
+	stderr io.Writer
+}
+
+func newClientCommand(name, synopsis, about string, stderr io.Writer) *clientCommand {
+	c := &clientCommand{name: name, fs: newFlags(name, synopsis, about, stderr), stderr: stderr}
+	c.flags.register(c.fs)
+	return c
+}
+
+// parse parses args, which must leave minArgs to maxArgs arguments (want
+// says which), and reports the exit code to return at once, if any.
+func (c *clientCommand) parse(args []string, minArgs, maxArgs int, want string) (int, bool) {
+	if code, done := parseFlags(c.fs, args); done {
+		return code, true
+	}
+	if n := c.fs.NArg(); n < minArgs || n > maxArgs {
+		fmt.Fprintf(c.stderr, "slacker-lua %s: want %s\n", c.name, want)
+		c.fs.Usage()
+		return exitUsage, true
+	}
+	return 0, false
+}
+
+// connect dials the server; on failure it says why and returns the exit
+// code.
+func (c *clientCommand) connect(ctx context.Context) (*client.Client, int) {
+	cfg, err := c.flags.config()
+	if err != nil {
+		c.fail(err)
+		return nil, exitUsage
+	}
+	conn, err := dial(ctx, c.fs.Arg(0), cfg)
+	if err != nil {
+		c.fail(err)
+		return nil, exitError
+	}
+	return conn, exitOK
+}
+
+// fail prints err as the command's error.
+func (c *clientCommand) fail(err error) {
+	fmt.Fprintf(c.stderr, "slacker-lua %s: %v\n", c.name, err)
+}
+
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("call", "[flags] ADDR NAMESPACE/FUNCTION [ARG...]",
+	cmd := newClientCommand("call", "[flags] ADDR NAMESPACE/FUNCTION [ARG...]",
 		"Calls a function and prints its result as JSON. Each ARG is a JSON value;\n"+
 			"an ARG that is not valid JSON is passed as a string, so `echo hello` works.\n"+
 			"Exits 1 with the error on stderr if the call fails.", stderr)
-	var cf clientFlags
-	cf.register(fs)
-	if code, done := parseFlags(fs, args); done {
+	if code, done := cmd.parse(args, 2, math.MaxInt, "ADDR and NAMESPACE/FUNCTION"); done {
 		return code
 	}
-	if fs.NArg() < 2 {
-		fmt.Fprintln(stderr, "slacker-lua call: want ADDR and NAMESPACE/FUNCTION")
-		fs.Usage()
-		return exitUsage
-	}
-	addr, name := fs.Arg(0), fs.Arg(1)
-	callArgs := make([]any, 0, fs.NArg()-2)
-	for _, a := range fs.Args()[2:] {
+	name := cmd.fs.Arg(1)
+	callArgs := make([]any, 0, cmd.fs.NArg()-2)
+	for _, a := range cmd.fs.Args()[2:] {
 		callArgs = append(callArgs, parseArg(a))
 	}
-
-	cfg, err := cf.config()
-	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua call:", err)
-		return exitUsage
-	}
-	c, err := dial(ctx, addr, cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua call:", err)
-		return exitError
+	c, code := cmd.connect(ctx)
+	if c == nil {
+		return code
 	}
 	defer c.Close()
 	res, err := c.Call(ctx, name, callArgs...)
@@ -181,34 +218,21 @@ func jsonable(v any) any {
 }
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("inspect", "[flags] ADDR [PREFIX]",
+	cmd := newClientCommand("inspect", "[flags] ADDR [PREFIX]",
 		"Lists the functions whose NAMESPACE/FUNCTION name starts with PREFIX (all when\n"+
 			"omitted), with their parameters and doc comments, then the files a slacker-lua\n"+
 			"server could not load.", stderr)
-	var cf clientFlags
-	cf.register(fs)
-	if code, done := parseFlags(fs, args); done {
+	if code, done := cmd.parse(args, 1, 2, "ADDR and at most one PREFIX"); done {
 		return code
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		fmt.Fprintln(stderr, "slacker-lua inspect: want ADDR and at most one PREFIX")
-		fs.Usage()
-		return exitUsage
-	}
-	cfg, err := cf.config()
-	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua inspect:", err)
-		return exitUsage
-	}
-	c, err := dial(ctx, fs.Arg(0), cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua inspect:", err)
-		return exitError
+	c, code := cmd.connect(ctx)
+	if c == nil {
+		return code
 	}
 	defer c.Close()
-	names, err := c.Functions(ctx, fs.Arg(1))
+	names, err := c.Functions(ctx, cmd.fs.Arg(1))
 	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua inspect:", err)
+		cmd.fail(err)
 		return exitError
 	}
 	for _, n := range names {

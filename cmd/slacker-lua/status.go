@@ -26,29 +26,16 @@ type failed struct {
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("status", "[flags] ADDR",
+	cmd := newClientCommand("status", "[flags] ADDR",
 		"Lists the namespaces a slacker-lua server serves, with their files and versions\n"+
 			"(the first 12 digits of each file's SHA-256), then the files it could not load,\n"+
 			"with the errors. Exits 1 if the server can't be asked.", stderr)
-	var cf clientFlags
-	cf.register(fs)
-	if code, done := parseFlags(fs, args); done {
+	if code, done := cmd.parse(args, 1, 1, "ADDR"); done {
 		return code
 	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "slacker-lua status: want ADDR")
-		fs.Usage()
-		return exitUsage
-	}
-	cfg, err := cf.config()
-	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua status:", err)
-		return exitUsage
-	}
-	c, err := dial(ctx, fs.Arg(0), cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua status:", err)
-		return exitError
+	c, code := cmd.connect(ctx)
+	if c == nil {
+		return code
 	}
 	defer c.Close()
 	ns, err := client.CallAs[[]served](ctx, c, namespaces.StatusNamespace+"/namespaces")
@@ -56,12 +43,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if errors.Is(err, client.ErrNotFound) {
 			err = fmt.Errorf("%w (the server does not serve %s: not a slacker-lua server?)", err, namespaces.StatusNamespace)
 		}
-		fmt.Fprintln(stderr, "slacker-lua status:", err)
+		cmd.fail(err)
 		return exitError
 	}
 	fails, err := failures(ctx, c)
 	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua status:", err)
+		cmd.fail(err)
 		return exitError
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
