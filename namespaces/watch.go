@@ -31,8 +31,9 @@ type WatchConfig struct {
 	// 10ms.
 	Debounce time.Duration
 
-	// MaxDelay bounds how long a stream of changes may put a reload off.
-	// 0 means 100ms.
+	// MaxDelay bounds how long a stream of changes may put a reload off;
+	// a file written in the last Debounce is looked at again later all the
+	// same. 0 means 100ms, or Debounce if that is longer.
 	MaxDelay time.Duration
 
 	// Grace is how long a served file may be missing, or empty, before the
@@ -64,7 +65,7 @@ func (c WatchConfig) withDefaults() (WatchConfig, error) {
 		c.Debounce = DefaultDebounce
 	}
 	if c.MaxDelay == 0 {
-		c.MaxDelay = DefaultMaxDelay
+		c.MaxDelay = max(DefaultMaxDelay, c.Debounce)
 	}
 	if c.Grace == 0 {
 		c.Grace = DefaultGrace
@@ -117,8 +118,11 @@ type Watcher struct {
 
 // fileState is what the watcher knows of a namespace file.
 type fileState struct {
-	failed string    // the hash of the source that failed to load; "" if none
-	since  time.Time // when the file was first seen missing or empty; zero if neither
+	failed string // the hash of the source that failed to load; "" if none
+	// since is when the file was seen missing or empty, and nothing
+	// happened to it since; zero if neither. stamp is its modification time
+	// then, when empty.
+	since, stamp time.Time
 }
 
 // Watch starts watching the folder of a registry made by [Open], and
@@ -257,6 +261,13 @@ func (w *Watcher) loop(next time.Duration) {
 				continue
 			}
 			now := time.Now()
+			// Whatever happened to a missing or empty file, its grace
+			// starts again.
+			if rel, err := filepath.Rel(w.r.dir, ev.Name); err == nil {
+				if st := w.files[filepath.ToSlash(rel)]; st != nil && !st.since.IsZero() {
+					st.since = now
+				}
+			}
 			if first.IsZero() {
 				first = now
 			}
@@ -318,7 +329,8 @@ type source struct {
 }
 
 // sync brings the registry in step with the folder. force tries failed
-// files again even if unchanged. It returns how soon it must run again to
+// files again even if unchanged, and reads files however recently they
+// were written. It returns how soon it must run again to
 // act on a file that is missing or empty, or that changed while it was
 // read; 0 if it need not.
 func (w *Watcher) sync(force bool) (next time.Duration) {
@@ -358,7 +370,12 @@ func (w *Watcher) sync(force bool) (next time.Duration) {
 	for _, f := range t.files {
 		present[f.rel] = true
 		st := w.state(f.rel)
-		src, stable, err := readStable(filepath.Join(r.dir, filepath.FromSlash(f.rel)))
+		src, mtime, err := readStable(filepath.Join(r.dir, filepath.FromSlash(f.rel)))
+		// A file written less than Debounce ago may be being written still
+		// (a stream of changes, a write(2) caught half done): look again
+		// once it is quiet. A modification time in the future (another
+		// machine's clock) tells nothing.
+		age := now.Sub(mtime)
 		switch {
 		case err != nil:
 			var pe *fs.PathError
@@ -369,13 +386,15 @@ func (w *Watcher) sync(force bool) (next time.Duration) {
 				w.log.Error("cannot serve namespace file", "file", f.rel, "namespace", f.name, "err", err)
 			}
 			continue
-		case !stable:
-			// Being written: look again once it is quiet.
-			soon(w.cfg.Debounce)
+		case src == nil:
+			soon(w.cfg.Debounce) // it changed while read
+			continue
+		case !force && age >= 0 && age < w.cfg.Debounce:
+			soon(w.cfg.Debounce - age)
 			continue
 		case len(src) == 0:
-			if st.since.IsZero() {
-				st.since = now
+			if st.since.IsZero() || !st.stamp.Equal(mtime) {
+				st.since, st.stamp = now, mtime
 			}
 			if wait := w.cfg.Grace - now.Sub(st.since); wait > 0 {
 				soon(wait)
@@ -558,24 +577,28 @@ func (w *Watcher) scan() (*tree, error) {
 
 var discard = slog.New(slog.DiscardHandler)
 
-// readStable reads the file at path. stable is false when the file changed
-// while it was read.
-func readStable(path string) (src []byte, stable bool, err error) {
+// readStable reads the file at path, and returns its modification time.
+// src is nil, with no error, when the file changed while it was read.
+func readStable(path string) (src []byte, mtime time.Time, err error) {
 	before, err := os.Stat(path)
 	if err != nil {
-		return nil, false, err
+		return nil, mtime, err
 	}
-	src, err = os.ReadFile(path)
-	if err != nil {
-		return nil, false, err
+	if src, err = os.ReadFile(path); err != nil {
+		return nil, mtime, err
 	}
 	after, err := os.Stat(path)
 	if err != nil {
-		return nil, false, err
+		return nil, mtime, err
 	}
-	stable = os.SameFile(before, after) && before.ModTime().Equal(after.ModTime()) &&
-		before.Size() == after.Size() && int64(len(src)) == after.Size()
-	return src, stable, nil
+	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) ||
+		before.Size() != after.Size() || int64(len(src)) != after.Size() {
+		return nil, mtime, nil
+	}
+	if src == nil {
+		src = []byte{}
+	}
+	return src, after.ModTime(), nil
 }
 
 // modulesChanged reports whether a module ns required differs from its
