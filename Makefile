@@ -11,9 +11,11 @@ test:
 serve:
 	go run ./cmd/slacker-lua serve examples/lua
 
-# The call benchmarks of the README's performance section.
+# The benchmarks of the README's performance section: calls, and reloads
+# (300 of them, for a p99).
 bench:
-	go test -run '^$$' -bench . -benchtime 2s ./tests/
+	go test -run '^$$' -bench Add -benchtime 2s ./tests/
+	go test -run '^$$' -bench Reload -benchtime 300x ./tests/
 
 # A minute of fuzzing for each decoder.
 fuzz:
