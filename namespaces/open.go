@@ -85,7 +85,7 @@ type file struct {
 type tree struct {
 	files []file    // the namespace files, sorted by path
 	bad   []Failure // .lua files that can't be namespaces: invalid names, broken links
-	dirs  []string  // the folders looked through, absolute paths
+	dirs  []string  // the folders looked through, and those of files linked to, absolute paths
 	libs  []string  // the files of LibDir, absolute paths, sorted
 }
 
@@ -149,6 +149,12 @@ func (w *walker) walk(abs, rel string, parents []os.FileInfo) error {
 				continue
 			}
 			mode = info.Mode().Type()
+			if isLua && mode.IsRegular() {
+				// A file elsewhere changes where it is: watch there too.
+				if real, err := filepath.EvalSymlinks(p); err == nil {
+					w.t.dirs = append(w.t.dirs, filepath.Dir(real))
+				}
+			}
 		}
 		switch {
 		case mode.IsDir():

@@ -238,3 +238,17 @@ func TestWatchRescanRetries(t *testing.T) {
 		t.Fatalf("a/v = %v, failures %v", got, r.Failures())
 	}
 }
+
+// TestWatchLinkedFile checks that a file linked to from the folder is
+// reloaded when it changes where it is.
+func TestWatchLinkedFile(t *testing.T) {
+	elsewhere := t.TempDir()
+	write(t, elsewhere, "real.lua", `function v() return 1 end`)
+	r, _, dir := watched(t, nil, WatchConfig{})
+	if err := os.Symlink(filepath.Join(elsewhere, "real.lua"), filepath.Join(dir, "l.lua")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, wait, answers(r, "l/v", int64(1)), "the linked file to be served")
+	write(t, elsewhere, "real.lua", `function v() return 2 end`)
+	testutil.WaitFor(t, wait, answers(r, "l/v", int64(2)), "the linked file's new version")
+}
