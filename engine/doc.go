@@ -129,8 +129,9 @@
 // named), runs it in the same VM and sandbox with the module name as its
 // argument, and returns what it returned (true for nothing). A module runs
 // once per VM; each file is compiled once per namespace. A missing module
-// raises "module 'a.b' not found in lib path (tried <file>)". The files a
-// namespace required are listed by [Namespace.Requires].
+// raises "module 'a.b' not found in lib path (tried _lib/a/b.lua)", naming
+// the file from the lib folder's parent. The files a namespace required
+// are listed by [Namespace.Requires].
 //
 // With Config.UnsafeLibs, io, os, debug and package are open fully, with
 // dofile, loadfile, module and the real collectgarbage; print and require

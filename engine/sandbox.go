@@ -252,7 +252,7 @@ func (v *vm) require(L *lua.LState) int {
 	}
 	proto, err := v.ns.module(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		L.RaiseError("module '%s' not found in lib path (tried %s)", name, path)
+		L.RaiseError("module '%s' not found in lib path (tried %s)", name, v.ns.chunk(path))
 	}
 	if err != nil {
 		L.RaiseError("error loading module '%s': %s", name, err.Error())
@@ -299,10 +299,7 @@ func modulePath(libPath, name string) (string, error) {
 // ("_lib/a/b.lua"), so messages reaching callers don't reveal where the
 // server keeps its files.
 func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
-	chunk := path
-	if rel, err := filepath.Rel(filepath.Dir(n.cfg.LibPath), path); err == nil {
-		chunk = filepath.ToSlash(rel)
-	}
+	chunk := n.chunk(path)
 	n.mu.Lock()
 	mod, ok := n.modules[chunk]
 	n.mu.Unlock()
@@ -325,6 +322,15 @@ func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
 	n.modules[chunk] = &module{proto: proto, lines: splitLines(src)}
 	n.requires = append(n.requires, Module{Path: path, Hash: Hash(src)})
 	return proto, nil
+}
+
+// chunk is the name of the module file at path in messages: its path from
+// the lib folder's parent.
+func (n *Namespace) chunk(path string) string {
+	if rel, err := filepath.Rel(filepath.Dir(n.cfg.LibPath), path); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	return path
 }
 
 // ---- size-capped library functions ----

@@ -209,7 +209,7 @@ return M
 		{"a.", "invalid module name"},
 		{"c:x", "invalid module name"},
 		{"", "invalid module name"},
-		{"missing", "module 'missing' not found in lib path (tried " + filepath.Join(lib, "missing.lua") + ")"},
+		{"missing", "module 'missing' not found in lib path (tried lib/missing.lua)"},
 		{"broken", "broken.lua:2: module failed"},
 		{"broken", "broken.lua:2: module failed"}, // tried again, not cached
 		{"loop_a", "loop or previous error loading module 'loop_a'"},

@@ -20,6 +20,9 @@ const (
 	// Failed: a file of the folder failed to load as the namespace. The
 	// namespace's served version, if any, is still served.
 	Failed
+	// Cleared: the failure of a file is over: the file was served, went
+	// back to the version served, or is gone.
+	Cleared
 )
 
 func (k EventKind) String() string {
@@ -32,6 +35,8 @@ func (k EventKind) String() string {
 		return "removed"
 	case Failed:
 		return "failed"
+	case Cleared:
+		return "cleared"
 	}
 	return "unknown"
 }
@@ -40,13 +45,14 @@ func (k EventKind) String() string {
 // it.
 type Event struct {
 	Kind      EventKind
-	Namespace string // the namespace; "" for a Failed file whose name is invalid
+	Namespace string // the namespace; "" for a file whose name is invalid, and a folder that can't be read
 	// Path is the file, a slash path under the folder: the one served
 	// (Added, Updated), the one no longer served (Removed), or the one that
 	// failed. "" for Go namespaces.
 	Path string
 	// Hash is the version: the hex SHA-256 of the file's source, for Lua
-	// namespaces; "" for Go ones.
+	// namespaces; "" for Go ones, and for files that could not be read.
+	// For Cleared, the version whose failure is over.
 	Hash string
 	// Err says why the file failed, for Failed: see [Failure].
 	Err error
@@ -70,8 +76,10 @@ type Subscription struct {
 
 // Subscribe returns a subscription to the registry's events. Its first
 // events are an Added for each namespace served at that moment, in the
-// order of their names; then every change, in the order the registry made
-// them. Close the subscription when done with it; closing the registry
+// order of their names, and a Failed for each failure recorded (see
+// [Registry.Failures]); then every change, in the order the registry made
+// them. A subscription holds the events Next has not taken yet, however
+// many. Close the subscription when done with it; closing the registry
 // closes it too.
 func (r *Registry) Subscribe() *Subscription {
 	s := &Subscription{r: r, ready: make(chan struct{}, 1)}
@@ -90,6 +98,9 @@ func (r *Registry) Subscribe() *Subscription {
 	for _, name := range names {
 		e := cur.ns[name]
 		s.push(Event{Kind: Added, Namespace: name, Path: e.path(), Hash: e.hash()})
+	}
+	for _, f := range r.failures {
+		s.push(Event{Kind: Failed, Namespace: f.Name, Path: f.Path, Hash: f.Hash, Err: f.Err})
 	}
 	if r.subs == nil {
 		r.subs = make(map[*Subscription]struct{})

@@ -23,11 +23,11 @@ import (
 // and so are other files.
 //
 // A file that can't be served — its name is invalid, it can't be read, it
-// has a syntax error, it fails while loading — is logged at error level
+// has a syntax error, it fails while loading, another file names the same
+// namespace (a *[ClashError]: neither is served) — is logged at error level
 // with its file and line, recorded in [Registry.Failures] and skipped: the
-// rest of the folder is served. Open itself fails when two files would
-// serve the same namespace (a *[ClashError] naming both), when a folder
-// can't be read, and when cfg.Engine is invalid.
+// rest of the folder is served. So is a folder that can't be read. Open
+// itself fails when dir can't be read, and when cfg.Engine is invalid.
 //
 // The namespaces are served together once all are loaded: a slacker.call
 // made by a file while it loads finds none of them.
@@ -45,23 +45,20 @@ func Open(dir string, cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	for _, f := range t.bad {
-		r.fail(f)
-	}
-	if err := clashes(t.files); err != nil {
-		return nil, err
+		r.reportFailure(f, 0)
 	}
 	loaded := make(map[string]*entry, len(t.files))
-	for _, f := range t.files {
+	for _, f := range withoutClashes(r, t.files) {
 		src, err := os.ReadFile(filepath.Join(abs, filepath.FromSlash(f.rel)))
 		if err != nil {
-			r.fail(Failure{Path: f.rel, Name: f.name, Err: err})
+			r.reportFailure(newFailure(f.rel, f.name, "", err), 0)
 			continue
 		}
 		ns, err := r.load(f.rel, f.name, src)
 		var lerr *engine.LoadError
 		switch {
 		case errors.As(err, &lerr):
-			r.fail(Failure{Path: f.rel, Name: f.name, Hash: engine.Hash(src), Err: err})
+			r.reportFailure(Failure{Path: f.rel, Name: f.name, Hash: engine.Hash(src), Err: err}, 0)
 			continue
 		case err != nil:
 			for _, e := range loaded {
@@ -83,10 +80,17 @@ type file struct {
 
 // tree is what scan found in a folder.
 type tree struct {
-	files []file    // the namespace files, sorted by path
-	bad   []Failure // .lua files that can't be namespaces: invalid names, broken links
-	dirs  []string  // the folders looked through, and those of files linked to, absolute paths
-	libs  []string  // the files of LibDir, absolute paths, sorted
+	files      []file    // the namespace files, sorted by path
+	bad        []Failure // .lua files that can't be namespaces (invalid names, broken links), and folders that can't be read
+	unreadable []string  // the folders that can't be read, slash paths under the folder
+	dirs       []dir     // the folders looked through, and those of files linked to
+	libs       []string  // the files of LibDir, absolute paths, sorted
+}
+
+// dir is a folder scan found.
+type dir struct {
+	path string // absolute
+	info os.FileInfo
 }
 
 // scan looks through the folder dir, the absolute path of a served folder:
@@ -99,16 +103,15 @@ func scan(dir string, log *slog.Logger) (*tree, error) {
 	if !root.IsDir() {
 		return nil, fmt.Errorf("namespaces: %s is not a folder", dir)
 	}
-	w := walker{log: log, t: &tree{}}
-	if err := w.walk(dir, "", []os.FileInfo{root}); err != nil {
-		return nil, err
+	if _, err := os.ReadDir(dir); err != nil {
+		return nil, fmt.Errorf("namespaces: %w", err)
 	}
+	w := walker{log: log, t: &tree{}}
+	w.walk(dir, "", []os.FileInfo{root})
 	lib := filepath.Join(dir, LibDir)
 	if info, err := os.Stat(lib); err == nil && info.IsDir() {
 		w.lib = true
-		if err := w.walk(lib, LibDir, []os.FileInfo{info}); err != nil {
-			return nil, err
-		}
+		w.walk(lib, LibDir, []os.FileInfo{info})
 	}
 	return w.t, nil
 }
@@ -121,14 +124,16 @@ type walker struct {
 }
 
 // walk adds what the folder at abs holds to the tree; rel is its slash path
-// under the served folder. parents are the folders that lead to it, to
-// detect symbolic link loops.
-func (w *walker) walk(abs, rel string, parents []os.FileInfo) error {
+// under the served folder. parents are the folders that lead to it, the
+// last its own, to detect symbolic link loops.
+func (w *walker) walk(abs, rel string, parents []os.FileInfo) {
 	entries, err := os.ReadDir(abs)
 	if err != nil {
-		return fmt.Errorf("namespaces: %w", err)
+		w.t.unreadable = append(w.t.unreadable, rel)
+		w.t.bad = append(w.t.bad, newFailure(rel, "", "", err))
+		return
 	}
-	w.t.dirs = append(w.t.dirs, abs)
+	w.t.dirs = append(w.t.dirs, dir{abs, parents[len(parents)-1]})
 	for _, de := range entries {
 		name := de.Name()
 		p, q := filepath.Join(abs, name), path.Join(rel, name)
@@ -142,17 +147,18 @@ func (w *walker) walk(abs, rel string, parents []os.FileInfo) error {
 		if mode&fs.ModeSymlink != 0 {
 			if info, err = os.Stat(p); err != nil {
 				if isLua && !w.lib {
-					w.t.bad = append(w.t.bad, Failure{Path: q, Err: err})
+					ns, _ := NameOf(q)
+					w.t.bad = append(w.t.bad, newFailure(q, ns, "", err))
 				} else {
 					w.log.Warn("skipping a broken symbolic link", "file", q, "err", err)
 				}
 				continue
 			}
 			mode = info.Mode().Type()
-			if isLua && mode.IsRegular() {
+			if real, err := filepath.EvalSymlinks(p); err == nil && isLua && mode.IsRegular() {
 				// A file elsewhere changes where it is: watch there too.
-				if real, err := filepath.EvalSymlinks(p); err == nil {
-					w.t.dirs = append(w.t.dirs, filepath.Dir(real))
+				if di, err := os.Stat(filepath.Dir(real)); err == nil {
+					w.t.dirs = append(w.t.dirs, dir{filepath.Dir(real), di})
 				}
 			}
 		}
@@ -160,16 +166,16 @@ func (w *walker) walk(abs, rel string, parents []os.FileInfo) error {
 		case mode.IsDir():
 			if info == nil {
 				if info, err = de.Info(); err != nil {
-					return fmt.Errorf("namespaces: %w", err)
+					w.t.unreadable = append(w.t.unreadable, q)
+					w.t.bad = append(w.t.bad, newFailure(q, "", "", err))
+					continue
 				}
 			}
 			if slices.ContainsFunc(parents, func(fi os.FileInfo) bool { return os.SameFile(fi, info) }) {
 				w.log.Warn("skipping a symbolic link loop", "file", q)
 				continue
 			}
-			if err := w.walk(p, q, append(parents, info)); err != nil {
-				return err
-			}
+			w.walk(p, q, append(parents, info))
 		case mode.IsRegular() && isLua && w.lib:
 			w.t.libs = append(w.t.libs, p)
 		case mode.IsRegular() && isLua:
@@ -181,24 +187,38 @@ func (w *walker) walk(abs, rel string, parents []os.FileInfo) error {
 			w.t.files = append(w.t.files, file{rel: q, name: ns})
 		}
 	}
-	return nil
 }
 
-// clashes reports namespaces that more than one of files would serve.
-func clashes(files []file) error {
+// newFailure is the failure of the file rel, with the paths of err's
+// *fs.PathError made rel: where the server keeps its files is its own
+// business.
+func newFailure(rel, name, hash string, err error) Failure {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		pe.Path = rel
+	}
+	return Failure{Path: rel, Name: name, Hash: hash, Err: err}
+}
+
+// withoutClashes returns files without those that name the same namespace
+// as another, and reports those as failures: a *ClashError naming them
+// all.
+func withoutClashes(r *Registry, files []file) []file {
 	paths := make(map[string][]string, len(files))
 	for _, f := range files {
 		paths[f.name] = append(paths[f.name], f.rel)
 	}
-	var errs []error
+	var out []file
 	for _, f := range files {
-		if p := paths[f.name]; len(p) > 1 {
-			slices.Sort(p)
-			errs = append(errs, &ClashError{Name: f.name, Paths: p})
-			delete(paths, f.name)
+		p := paths[f.name]
+		if len(p) == 1 {
+			out = append(out, f)
+			continue
 		}
+		slices.Sort(p)
+		r.reportFailure(Failure{Path: f.rel, Name: f.name, Err: &ClashError{Name: f.name, Paths: p}}, 0)
 	}
-	return errors.Join(errs...)
+	return out
 }
 
 // load compiles src, the source of the namespace file rel, and loads it as
@@ -216,12 +236,4 @@ func (r *Registry) load(rel, name string, src []byte) (*engine.Namespace, error)
 	}
 	r.log.Debug("namespace loaded", "namespace", name, "file", rel, "functions", len(ns.Functions()))
 	return ns, nil
-}
-
-// fail records a file that can't be served.
-func (r *Registry) fail(f Failure) {
-	r.log.Error("cannot serve namespace file", "file", f.Path, "namespace", f.Name, "err", f.Err)
-	r.mu.Lock()
-	r.failures = append(r.failures, f)
-	r.mu.Unlock()
 }

@@ -114,22 +114,33 @@ func TestOpenClash(t *testing.T) {
 		"ok.lua":                  `function f() end`,
 	})
 	r, err := Open(dir, Config{})
-	if err == nil {
-		r.Close()
-		t.Fatal("Open succeeded")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{
-		"namespaces: slacker.example.api is defined by both slacker.example.api.lua and slacker/example/api.lua",
-		"namespaces: a.b is defined by both a.b.lua and a/b.lua",
-		"namespaces: a.b.c is defined by a.b/c.lua, a/b.c.lua and a/b/c.lua",
+	defer r.Close()
+	if got := r.Namespaces(); len(got) != 1 || got[0] != "ok" {
+		t.Errorf("served %v, want only ok: a namespace two files name is served from neither", got)
+	}
+	msgs := make(map[string]string)
+	for _, f := range r.Failures() {
+		var ce *ClashError
+		if !errors.As(f.Err, &ce) || !slices.Contains(ce.Paths, f.Path) || ce.Name != f.Name {
+			t.Errorf("failure %+v, want a *ClashError naming it", f)
+		}
+		msgs[f.Path] = f.Err.Error()
+	}
+	for path, want := range map[string]string{
+		"slacker/example/api.lua": "namespaces: slacker.example.api is defined by both slacker.example.api.lua and slacker/example/api.lua",
+		"slacker.example.api.lua": "namespaces: slacker.example.api is defined by both slacker.example.api.lua and slacker/example/api.lua",
+		"a.b.lua":                 "namespaces: a.b is defined by both a.b.lua and a/b.lua",
+		"a/b/c.lua":               "namespaces: a.b.c is defined by a.b/c.lua, a/b.c.lua and a/b/c.lua",
 	} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q\ndoes not say %q", err, want)
+		if msgs[path] != want {
+			t.Errorf("%s: %q, want %q", path, msgs[path], want)
 		}
 	}
-	var ce *ClashError
-	if !errors.As(err, &ce) || len(ce.Paths) < 2 {
-		t.Errorf("got %v (%T), want a *ClashError", err, err)
+	if len(msgs) != 7 {
+		t.Errorf("%d failures, want 7: %v", len(msgs), msgs)
 	}
 }
 

@@ -112,10 +112,11 @@ func New(cfg Config) *Registry {
 // registry made by New.
 func (r *Registry) Dir() string { return r.dir }
 
-// Failures returns the files of the folder that are not served because
-// they failed, one per file, in the order they failed. A [Watcher] keeps
-// the list current: a file's failure is replaced when it fails again, and
-// cleared once it is served or removed.
+// Failures returns the files of the folder whose version on disk failed,
+// one per file, in the order they failed; the version served before, if
+// any, is still served. A [Watcher] keeps the list current: a file's
+// failure is replaced when it fails again, and cleared once it is served
+// or gone.
 func (r *Registry) Failures() []Failure {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -220,6 +221,8 @@ func (r *Registry) SetGo(name string, fns []GoFunction) error {
 // Remove stops serving the namespace name and closes it. It reports whether
 // there was one. Calls running on it finish; calls waiting for one of its
 // VMs fail with not-found.
+// A [Watcher] serves a namespace removed so again at its next look through
+// the folder, if its file is still there.
 func (r *Registry) Remove(name string) bool {
 	old, _ := r.put(name, nil, 0)
 	if old == nil {
@@ -240,22 +243,19 @@ func (r *Registry) Namespaces() []string {
 // Close may be called more than once.
 func (r *Registry) Close() {
 	r.mu.Lock()
-	w := r.watcher
-	r.mu.Unlock()
-	if w != nil {
-		w.Close()
-	}
-
-	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return
 	}
 	r.closed = true
+	w := r.watcher
 	old := r.snap.Swap(newSnapshot(map[string]*entry{}))
 	subs := r.subs
 	r.subs = nil
 	r.mu.Unlock()
+	if w != nil {
+		w.Close()
+	}
 	for _, e := range old.ns {
 		e.close()
 	}
@@ -302,31 +302,48 @@ func (r *Registry) putLocked(name string, e *entry, took time.Duration) (old *en
 }
 
 // putFile serves e, loaded from file, as the namespace name, or, when e is
-// nil, stops serving name if file serves it. The namespace may be served
-// from file already, or from a file not in present (gone from the folder);
-// served from another file, or by Set or SetGo, it is a *ClashError. It
-// clears the file's failure, and returns the entry it replaces, if any.
+// nil, stops serving name if file serves it. See clash for when it is a
+// *ClashError. It clears the file's failure, and returns the entry it
+// replaces, if any.
 func (r *Registry) putFile(name, file string, e *entry, took time.Duration, present map[string]bool) (old *entry, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if cur := r.snap.Load().ns[name]; cur != nil && cur.file != file {
-		if e == nil {
+	if e == nil {
+		if cur := r.snap.Load().ns[name]; cur == nil || cur.file != file {
 			return nil, nil
 		}
-		if cur.file == "" || present[cur.file] {
-			paths := []string{file}
-			if cur.file != "" {
-				paths = append(paths, cur.file)
-				slices.Sort(paths)
-			}
-			return nil, &ClashError{Name: name, Paths: paths}
-		}
+	} else if err := r.clashLocked(name, file, present); err != nil {
+		return nil, err
 	}
+	old = r.putLocked(name, e, took)
 	r.clearFailureLocked(file)
-	return r.putLocked(name, e, took), nil
+	return old, nil
+}
+
+// clash reports whether the namespace name is served otherwise than from
+// file: from another file still in present, or by Set or SetGo. Then
+// serving file as name is a *ClashError. A namespace served from a file
+// gone from the folder can be served from file.
+func (r *Registry) clash(name, file string, present map[string]bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.clashLocked(name, file, present)
+}
+
+func (r *Registry) clashLocked(name, file string, present map[string]bool) error {
+	cur := r.snap.Load().ns[name]
+	switch {
+	case cur == nil, cur.file == file, cur.file != "" && !present[cur.file]:
+		return nil
+	case cur.file == "":
+		return &ClashError{Name: name, Paths: []string{file}}
+	}
+	paths := []string{file, cur.file}
+	slices.Sort(paths)
+	return &ClashError{Name: name, Paths: paths}
 }
 
 // fileEntries returns the served namespaces loaded from files, by file.
@@ -340,11 +357,11 @@ func (r *Registry) fileEntries() map[string]*entry {
 	return out
 }
 
-// setFailure records f as the failure of the file f.Path, replacing the
-// one recorded for it, and tells the subscribers, unless it is the failure
-// already recorded (the same namespace, version and message): it reports
-// whether it recorded f. took is the event's.
-func (r *Registry) setFailure(f Failure, took time.Duration) bool {
+// reportFailure records f as the failure of the file f.Path, replacing the
+// one recorded for it, logs it and tells the subscribers, unless it is
+// the failure already recorded (the same namespace, version and message).
+// took is the event's.
+func (r *Registry) reportFailure(f Failure, took time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	i := slices.IndexFunc(r.failures, func(g Failure) bool { return g.Path == f.Path })
@@ -352,14 +369,21 @@ func (r *Registry) setFailure(f Failure, took time.Duration) bool {
 	case i < 0:
 		r.failures = append(r.failures, f)
 	case r.failures[i].Name == f.Name && r.failures[i].Hash == f.Hash && r.failures[i].Err.Error() == f.Err.Error():
-		return false
+		return
 	default:
 		r.failures[i] = f
 	}
+	attrs := []any{"file", f.Path, "namespace", f.Name, "err", f.Err}
+	if f.Hash != "" {
+		attrs = append(attrs, "version", short(f.Hash))
+	}
+	if e := r.snap.Load().ns[f.Name]; e != nil && e.file == f.Path {
+		attrs = append(attrs, "serving", short(e.hash()))
+	}
+	r.log.Error("cannot serve namespace file", attrs...)
 	if !r.closed {
 		r.emit(Event{Kind: Failed, Namespace: f.Name, Path: f.Path, Hash: f.Hash, Err: f.Err, Took: took})
 	}
-	return true
 }
 
 // clearFailure forgets the failure of file, if any, and reports whether
@@ -371,9 +395,16 @@ func (r *Registry) clearFailure(file string) bool {
 }
 
 func (r *Registry) clearFailureLocked(file string) bool {
-	n := len(r.failures)
-	r.failures = slices.DeleteFunc(r.failures, func(f Failure) bool { return f.Path == file })
-	return len(r.failures) < n
+	i := slices.IndexFunc(r.failures, func(f Failure) bool { return f.Path == file })
+	if i < 0 {
+		return false
+	}
+	f := r.failures[i]
+	r.failures = slices.Delete(r.failures, i, i+1)
+	if !r.closed {
+		r.emit(Event{Kind: Cleared, Namespace: f.Name, Path: f.Path, Hash: f.Hash})
+	}
+	return true
 }
 
 // path is the file e was loaded from, or its script's path.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -18,33 +17,52 @@ import (
 	"github.com/slacker-lua/slacker-lua/engine"
 )
 
+// WatchMode says how a [Watcher] finds changes.
+type WatchMode int
+
+const (
+	// WatchEvents finds changes through the operating system's file
+	// events (inotify).
+	WatchEvents WatchMode = iota
+	// WatchPoll finds changes by looking through the folder every
+	// WatchConfig.Poll, for filesystems where file events don't arrive,
+	// such as network mounts.
+	WatchPoll
+	// WatchManual looks through the folder only when [Watcher.Rescan] is
+	// called, and acts on all it finds at once: Debounce and Grace don't
+	// apply.
+	WatchManual
+)
+
 // WatchConfig configures a [Watcher]. Its zero value works.
 type WatchConfig struct {
-	// Poll, when not 0, makes the watcher look for changes by scanning the
-	// folder every Poll, for filesystems where the operating system's file
-	// events (inotify) don't work, such as network mounts. 0 means file
-	// events.
+	// Mode says how changes are found. The zero value is WatchEvents.
+	Mode WatchMode
+
+	// Poll is how often WatchPoll looks through the folder. 0 means 2s.
 	Poll time.Duration
 
 	// Debounce is how long the folder must be quiet after a change before
-	// the watcher reloads, so that a burst of writes is read once. 0 means
+	// the watcher reloads, so that a burst of writes is read once; a file
+	// written less than Debounce ago is read once it is that old. 0 means
 	// 10ms.
 	Debounce time.Duration
 
-	// MaxDelay bounds how long a stream of changes may put a reload off;
-	// a file written in the last Debounce is looked at again later all the
-	// same. 0 means 100ms, or Debounce if that is longer.
+	// MaxDelay bounds how long a stream of changes may put a look through
+	// the folder off. 0 means 100ms, or Debounce if that is longer.
 	MaxDelay time.Duration
 
 	// Grace is how long a served file may be missing, or empty, before the
 	// watcher takes it away: editors and tools often replace a file by
-	// moving it away, or truncating it, and writing it again. A new empty
-	// file is served once it has been empty that long. 0 means 100ms.
+	// moving it away, or truncating it, and writing it again. Anything that
+	// happens to the file starts its grace again. A new empty file is
+	// served once it has been empty that long. 0 means 100ms.
 	Grace time.Duration
 }
 
 // Defaults of WatchConfig.
 const (
+	DefaultPoll     = 2 * time.Second
 	DefaultDebounce = 10 * time.Millisecond
 	DefaultMaxDelay = 100 * time.Millisecond
 	DefaultGrace    = 100 * time.Millisecond
@@ -52,6 +70,8 @@ const (
 
 func (c WatchConfig) withDefaults() (WatchConfig, error) {
 	switch {
+	case c.Mode < WatchEvents || c.Mode > WatchManual:
+		return c, fmt.Errorf("namespaces: WatchConfig.Mode %d is no WatchMode", c.Mode)
 	case c.Poll < 0:
 		return c, fmt.Errorf("namespaces: WatchConfig.Poll %v is negative", c.Poll)
 	case c.Debounce < 0:
@@ -60,6 +80,9 @@ func (c WatchConfig) withDefaults() (WatchConfig, error) {
 		return c, fmt.Errorf("namespaces: WatchConfig.MaxDelay %v is negative", c.MaxDelay)
 	case c.Grace < 0:
 		return c, fmt.Errorf("namespaces: WatchConfig.Grace %v is negative", c.Grace)
+	}
+	if c.Poll == 0 {
+		c.Poll = DefaultPoll
 	}
 	if c.Debounce == 0 {
 		c.Debounce = DefaultDebounce
@@ -79,47 +102,56 @@ func (c WatchConfig) withDefaults() (WatchConfig, error) {
 //
 // Each time the folder changes, the watcher looks through all of it, reads
 // every namespace file and module, and acts on what differs, by content
-// (see [Event.Hash]) from what is served:
+// (see [Event.Hash]), from what is served:
 //
 //   - A new file is loaded and served; a changed one is compiled and loaded
 //     in full, then swapped in at once. Calls already running finish on
 //     the old version, later ones run on the new. A namespace that
-//     requires a module of LibDir that changed is loaded again too.
+//     required a module of LibDir that changed is loaded again too.
 //   - A file that fails to load (a syntax error, an error while loading, a
 //     name served by another file) leaves the version served before, if
 //     any, serving. The error is logged with its file and line, and is in
 //     [Registry.Failures] until the file is served or gone.
-//   - A file that is gone stops being served: later calls get not-found,
-//     running ones finish.
+//   - A file that is gone stops being served, once it has been gone for
+//     WatchConfig.Grace: later calls get not-found, running ones finish.
+//     Files in a folder that can't be read are kept as they are.
 //   - A file left unchanged is not loaded again, so the state of its
 //     namespace survives.
 //
-// Hidden files and folders (".x"), editor backups ("x~", "#x#"), and
-// files not ending in ".lua" are no namespaces; changes to them cost a
-// look through the folder and nothing else. Changes reached through
-// symbolic links count, such as a Kubernetes ConfigMap's "..data" link
-// swapped to a new folder.
+// Hidden files and folders (".x"), editor backups ("x~", "#x#", ".swp")
+// and files not ending in ".lua" are no namespaces; changes to them cost
+// a look through the folder and nothing else. Folders and files reached
+// through symbolic links are watched where they are, so a Kubernetes
+// ConfigMap's "..data" link swapped to a new folder, a file linked from
+// elsewhere, and a served folder that is itself a link moved to a new
+// release are all followed.
+//
+// A file written in place is read once it has been left alone for
+// WatchConfig.Debounce: a writer that pauses longer than that in the
+// middle of a file may have the part it wrote read as a version. Tools
+// that write over slow links should write a temporary file and rename it
+// over the old one, as most editors, rsync and kubectl do.
 type Watcher struct {
 	r   *Registry
 	cfg WatchConfig
 	log *slog.Logger
-	fsw *fsnotify.Watcher // nil when polling
+	fsw *fsnotify.Watcher // nil unless WatchEvents
 
-	rescan  chan chan struct{}
+	rescan  chan chan error
 	done    chan struct{} // closed by Close
 	stopped chan struct{} // closed when the loop returns
 	once    sync.Once
 
 	// Owned by the loop.
-	watched map[string]bool       // the folders watched, absolute paths
-	files   map[string]*fileState // by slash path under the folder
-	libs    map[string]string     // the modules of LibDir: absolute path -> hash
+	watched map[string]os.FileInfo // the folders watched, by absolute path
+	files   map[string]*fileState  // by slash path under the folder
+	libs    map[string]string      // the modules of LibDir: absolute path -> hash
 }
 
 // fileState is what the watcher knows of a namespace file.
 type fileState struct {
 	failed string // the hash of the source that failed to load; "" if none
-	// since is when the file was seen missing or empty, and nothing
+	// since is when the file was seen missing or empty, and nothing has
 	// happened to it since; zero if neither. stamp is its modification time
 	// then, when empty.
 	since, stamp time.Time
@@ -142,13 +174,13 @@ func (r *Registry) Watch(cfg WatchConfig) (*Watcher, error) {
 		r:       r,
 		cfg:     cfg,
 		log:     r.log,
-		rescan:  make(chan chan struct{}),
+		rescan:  make(chan chan error),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
-		watched: make(map[string]bool),
+		watched: make(map[string]os.FileInfo),
 		files:   make(map[string]*fileState),
 	}
-	if cfg.Poll == 0 {
+	if cfg.Mode == WatchEvents {
 		if w.fsw, err = fsnotify.NewWatcher(); err != nil {
 			return nil, fmt.Errorf("namespaces: watching %s: %w", r.dir, err)
 		}
@@ -169,7 +201,7 @@ func (r *Registry) Watch(cfg WatchConfig) (*Watcher, error) {
 		}
 		return nil, err
 	}
-	next := w.sync(false)
+	next, _ := w.sync(false) // an error is logged, and the next change tries again
 	go w.loop(next)
 	return w, nil
 }
@@ -181,25 +213,22 @@ func (w *Watcher) Close() {
 	w.once.Do(func() {
 		close(w.done)
 		<-w.stopped
-		w.detach()
+		w.r.mu.Lock()
+		if w.r.watcher == w {
+			w.r.watcher = nil
+		}
+		w.r.mu.Unlock()
 	})
 }
 
-// detach forgets w as its registry's watcher.
-func (w *Watcher) detach() {
-	w.r.mu.Lock()
-	if w.r.watcher == w {
-		w.r.watcher = nil
-	}
-	w.r.mu.Unlock()
-}
-
-// Rescan looks through the whole folder now, as if every file had changed,
-// and returns once the registry is in step with it, or ctx is done. Files
-// that failed are tried again even if unchanged. It returns ErrClosed once
-// the watcher is closed.
+// Rescan looks through the whole folder now, and waits until it has acted
+// on what it found, or ctx is done. Files that failed are tried again even
+// if unchanged, and files are read however recently they were written;
+// files missing or empty are still taken away only after their grace. It
+// returns the error that stopped it looking through the folder, if any,
+// and ErrClosed once the watcher is closed.
 func (w *Watcher) Rescan(ctx context.Context) error {
-	reply := make(chan struct{})
+	reply := make(chan error, 1)
 	select {
 	case w.rescan <- reply:
 	case <-w.done:
@@ -208,8 +237,8 @@ func (w *Watcher) Rescan(ctx context.Context) error {
 		return ctx.Err()
 	}
 	select {
-	case <-reply:
-		return nil
+	case err := <-reply:
+		return err
 	case <-w.stopped:
 		return ErrClosed
 	case <-ctx.Done():
@@ -228,16 +257,17 @@ func (w *Watcher) loop(next time.Duration) {
 		events, errs = w.fsw.Events, w.fsw.Errors
 	}
 	var tick <-chan time.Time
-	if w.cfg.Poll > 0 {
+	if w.cfg.Mode == WatchPoll {
 		t := time.NewTicker(w.cfg.Poll)
 		defer t.Stop()
 		tick = t.C
 	}
+	// One timer for the debounce and for the files waited on; due is when
+	// it fires, zero when it is stopped.
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var due time.Time   // when the timer fires; zero when it is stopped
-	var first time.Time // the first change not synced yet; zero if none
+	var due time.Time
 	arm := func(at time.Time) {
 		if due.IsZero() || at.Before(due) {
 			timer.Reset(time.Until(at))
@@ -247,9 +277,10 @@ func (w *Watcher) loop(next time.Duration) {
 	if next > 0 {
 		arm(time.Now().Add(next))
 	}
+	var first time.Time // the first change not synced yet; zero if none
 	for {
 		var force bool
-		var reply chan struct{}
+		var reply chan error
 		select {
 		case <-w.done:
 			return
@@ -257,28 +288,25 @@ func (w *Watcher) loop(next time.Duration) {
 			if !ok {
 				return
 			}
+			if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+				w.unwatch(ev.Name)
+			}
 			if !relevant(ev) {
 				continue
 			}
 			now := time.Now()
-			// Whatever happened to a missing or empty file, its grace
-			// starts again.
-			if rel, err := filepath.Rel(w.r.dir, ev.Name); err == nil {
-				if st := w.files[filepath.ToSlash(rel)]; st != nil && !st.since.IsZero() {
-					st.since = now
-				}
-			}
+			w.touched(ev.Name, now)
 			if first.IsZero() {
 				first = now
 			}
 			// Quiet for Debounce, but no later than MaxDelay after the
 			// first change not synced yet.
-			timer.Stop()
-			due = time.Time{}
 			at := now.Add(w.cfg.Debounce)
 			if limit := first.Add(w.cfg.MaxDelay); limit.Before(at) {
 				at = limit
 			}
+			timer.Stop()
+			due = time.Time{}
 			arm(at)
 			continue
 		case err, ok := <-errs:
@@ -295,23 +323,22 @@ func (w *Watcher) loop(next time.Duration) {
 			force = true
 		}
 		first = time.Time{}
-		if next := w.sync(force); next > 0 {
+		next, err := w.sync(force)
+		if next > 0 {
 			arm(time.Now().Add(next))
 		}
 		if reply != nil {
-			close(reply)
+			reply <- err
 		}
 	}
 }
 
-// relevant reports whether ev may change what the folder serves. Writes to
-// files that aren't namespaces, editor backups and swap files, and changes
-// of mode are not.
+// relevant reports whether ev may change what the folder serves: writes
+// to files that aren't namespaces, and editor backups and swap files, do
+// not.
 func relevant(ev fsnotify.Event) bool {
 	base := filepath.Base(ev.Name)
 	switch {
-	case ev.Op == fsnotify.Chmod:
-		return false
 	case strings.HasSuffix(base, "~"), strings.HasPrefix(base, "#") && strings.HasSuffix(base, "#"),
 		strings.HasSuffix(base, ".swp"), strings.HasSuffix(base, ".swx"), base == "4913":
 		return false
@@ -319,6 +346,30 @@ func relevant(ev fsnotify.Event) bool {
 		return false
 	}
 	return true
+}
+
+// unwatch stops watching the folder at path, gone or moved away, and those
+// under it: the next look through the folder watches what is there now,
+// though a new folder may take the place, and even the inode, of the old.
+func (w *Watcher) unwatch(path string) {
+	for p := range w.watched {
+		if p == path || strings.HasPrefix(p, path+string(filepath.Separator)) {
+			_ = w.fsw.Remove(p) // fails when the folder is gone, which removed its watch
+			delete(w.watched, p)
+		}
+	}
+}
+
+// touched starts again the grace of the file at path, if it is missing or
+// empty: something happened to it.
+func (w *Watcher) touched(path string, now time.Time) {
+	rel, err := filepath.Rel(w.r.dir, path)
+	if err != nil {
+		return
+	}
+	if st := w.files[filepath.ToSlash(rel)]; st != nil && !st.since.IsZero() {
+		st.since = now
+	}
 }
 
 // source is a namespace file as sync read it.
@@ -330,123 +381,186 @@ type source struct {
 
 // sync brings the registry in step with the folder. force tries failed
 // files again even if unchanged, and reads files however recently they
-// were written. It returns how soon it must run again to
-// act on a file that is missing or empty, or that changed while it was
-// read; 0 if it need not.
-func (w *Watcher) sync(force bool) (next time.Duration) {
-	r := w.r
-	now := time.Now()
+// were written. It returns how soon it must run again, to act on files
+// missing, empty or written just now; 0 if it need not. Its error is why it
+// could not look through the folder.
+func (w *Watcher) sync(force bool) (next time.Duration, err error) {
+	force = force || w.cfg.Mode == WatchManual
 	t, err := w.scan()
 	if err != nil {
-		w.log.Error("cannot look through the namespace folder", "dir", r.dir, "err", err)
-		return 0
+		w.log.Error("cannot look through the namespace folder", "dir", w.r.dir, "err", err)
+		return 0, err
 	}
-	soon := func(d time.Duration) {
-		if next == 0 || d < next {
-			next = max(d, time.Millisecond)
-		}
+	retry := w.readLibs(t) || force
+	for _, f := range t.bad {
+		w.r.reportFailure(f, 0)
+		delete(w.files, f.Path)
 	}
+	now := time.Now()
+	byName, present, next := w.readFiles(t, now, force)
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		w.serve(name, byName[name], present, retry)
+	}
+	if d := w.retire(t, present, now); d > 0 && (next == 0 || d < next) {
+		next = d
+	}
+	return next, nil
+}
 
+// readLibs hashes the modules of LibDir, and reports whether any changed
+// since the last look.
+func (w *Watcher) readLibs(t *tree) (changed bool) {
 	libs := make(map[string]string, len(t.libs))
 	for _, p := range t.libs {
 		if src, err := os.ReadFile(p); err == nil {
 			libs[p] = engine.Hash(src)
 		}
 	}
-	libsChanged := w.libs != nil && !maps.Equal(libs, w.libs)
+	changed = w.libs != nil && !maps.Equal(libs, w.libs)
 	w.libs = libs
+	return changed
+}
 
-	for _, f := range t.bad {
-		if r.setFailure(f, 0) {
-			w.log.Error("cannot serve namespace file", "file", f.Path, "err", f.Err)
+// readFiles reads the namespace files of t and gathers them by namespace,
+// leaving out those it must look at again later: written less than
+// Debounce ago (unless force), changed while read, or empty for less than
+// Grace. present holds every file found. next is how soon to look again.
+func (w *Watcher) readFiles(t *tree, now time.Time, force bool) (byName map[string][]*source, present map[string]bool, next time.Duration) {
+	later := func(d time.Duration) {
+		d = max(d, time.Millisecond)
+		if next == 0 || d < next {
+			next = d
 		}
-		delete(w.files, f.Path)
 	}
-
-	// Read the files, and gather them by namespace.
-	present := make(map[string]bool, len(t.files))
-	byName := make(map[string][]*source)
-	var names []string
+	byName = make(map[string][]*source)
+	present = make(map[string]bool, len(t.files))
 	for _, f := range t.files {
 		present[f.rel] = true
 		st := w.state(f.rel)
-		src, mtime, err := readStable(filepath.Join(r.dir, filepath.FromSlash(f.rel)))
-		// A file written less than Debounce ago may be being written still
-		// (a stream of changes, a write(2) caught half done): look again
-		// once it is quiet. A modification time in the future (another
-		// machine's clock) tells nothing.
-		age := now.Sub(mtime)
-		switch {
-		case err != nil:
-			var pe *fs.PathError
-			if errors.As(err, &pe) {
-				pe.Path = f.rel // where the server keeps its files is its own business
-			}
-			if r.setFailure(Failure{Path: f.rel, Name: f.name, Err: err}, 0) {
-				w.log.Error("cannot serve namespace file", "file", f.rel, "namespace", f.name, "err", err)
-			}
+		src, mtime, changed, err := readStable(filepath.Join(w.r.dir, filepath.FromSlash(f.rel)))
+		if err != nil {
+			w.r.reportFailure(newFailure(f.rel, f.name, "", err), 0)
 			continue
-		case src == nil:
-			soon(w.cfg.Debounce) // it changed while read
+		}
+		// A file written less than Debounce ago may still be being
+		// written. A modification time in the future (another machine's
+		// clock) tells nothing.
+		age := time.Since(mtime)
+		switch {
+		case changed:
+			later(w.cfg.Debounce)
 			continue
 		case !force && age >= 0 && age < w.cfg.Debounce:
-			soon(w.cfg.Debounce - age)
+			later(w.cfg.Debounce - age)
 			continue
 		case len(src) == 0:
 			if st.since.IsZero() || !st.stamp.Equal(mtime) {
 				st.since, st.stamp = now, mtime
 			}
-			if wait := w.cfg.Grace - now.Sub(st.since); wait > 0 {
-				soon(wait)
+			if wait := w.grace() - now.Sub(st.since); wait > 0 {
+				later(wait)
 				continue
 			}
 		default:
 			st.since = time.Time{}
 		}
-		if byName[f.name] == nil {
-			names = append(names, f.name)
-		}
 		byName[f.name] = append(byName[f.name], &source{file: f, src: src, hash: engine.Hash(src)})
 	}
+	return byName, present, next
+}
 
-	cur := r.snap.Load().ns
-	for _, name := range names {
-		srcs := byName[name]
-		if len(srcs) > 1 {
-			// A clash: the file served keeps serving, if one is.
-			paths := make([]string, len(srcs))
-			var keep *source
-			for i, s := range srcs {
-				paths[i] = s.rel
-				if e := cur[name]; e != nil && e.file == s.rel {
-					keep = s
-				}
+// serve acts on the files srcs that name the namespace name: it serves the
+// one file of them if it differs from what is served, and reports a clash
+// when there are more. retry tries files again that failed unchanged.
+func (w *Watcher) serve(name string, srcs []*source, present map[string]bool, retry bool) {
+	r := w.r
+	cur := r.snap.Load().ns[name]
+	if len(srcs) > 1 {
+		// The file served keeps serving, if one of them is.
+		paths := make([]string, len(srcs))
+		var keep *source
+		for i, s := range srcs {
+			paths[i] = s.rel
+			if cur != nil && cur.file == s.rel {
+				keep = s
 			}
-			slices.Sort(paths)
-			for _, s := range srcs {
-				if s != keep {
-					w.failed(s, &ClashError{Name: name, Paths: paths}, 0)
-				}
-			}
-			if keep == nil {
-				continue
-			}
-			srcs = []*source{keep}
 		}
-		w.update(srcs[0], cur[name], present, force || libsChanged, libs)
+		slices.Sort(paths)
+		for _, s := range srcs {
+			if s != keep {
+				r.reportFailure(Failure{Path: s.rel, Name: name, Hash: s.hash, Err: &ClashError{Name: name, Paths: paths}}, 0)
+			}
+		}
+		if keep == nil {
+			return
+		}
+		srcs = []*source{keep}
+	}
+	s, st := srcs[0], w.state(srcs[0].rel)
+	if cur != nil && cur.file == s.rel && cur.hash() == s.hash && !modulesChanged(cur.lua, w.libs) {
+		if r.clearFailure(s.rel) {
+			w.log.Info("namespace file back to the version served", "namespace", name, "file", s.rel, "version", short(s.hash))
+		}
+		st.failed = ""
+		return
+	}
+	if err := r.clash(name, s.rel, present); err != nil {
+		r.reportFailure(Failure{Path: s.rel, Name: name, Hash: s.hash, Err: err}, 0)
+		return
+	}
+	if st.failed == s.hash && !retry {
+		return
 	}
 
-	// Files served but gone, and failures of files gone.
+	start := time.Now()
+	ns, err := r.load(s.rel, name, s.src)
+	took := time.Since(start)
+	if err != nil {
+		st.failed = s.hash
+		r.reportFailure(Failure{Path: s.rel, Name: name, Hash: s.hash, Err: err}, took)
+		return
+	}
+	st.failed = ""
+	old, err := r.putFile(name, s.rel, fileEntry(ns, s.rel), took, present)
+	if err != nil {
+		ns.Close()
+		if !errors.Is(err, ErrClosed) {
+			r.reportFailure(Failure{Path: s.rel, Name: name, Hash: s.hash, Err: err}, took)
+		}
+		return
+	}
+	msg := "namespace loaded"
+	if old != nil {
+		old.close()
+		msg = "namespace reloaded"
+	}
+	w.log.Info(msg, "namespace", name, "file", s.rel, "version", short(s.hash),
+		"functions", len(ns.Functions()), "took", took.Round(time.Microsecond))
+}
+
+// retire stops serving the files that are gone, once their grace is over,
+// and forgets the failures of files gone. Files under folders that could
+// not be read are kept. It returns how soon to look again for a grace to
+// end; 0 if none is running.
+func (w *Watcher) retire(t *tree, present map[string]bool, now time.Time) (next time.Duration) {
+	r := w.r
+	kept := func(rel string) bool {
+		return present[rel] || slices.ContainsFunc(t.unreadable, func(dir string) bool {
+			return strings.HasPrefix(rel, dir+"/")
+		})
+	}
 	for rel, e := range r.fileEntries() {
-		if present[rel] {
+		if kept(rel) {
 			continue
 		}
 		st := w.state(rel)
 		if st.since.IsZero() {
 			st.since = now
 		}
-		if wait := w.cfg.Grace - now.Sub(st.since); wait > 0 {
-			soon(wait)
+		if wait := w.grace() - now.Sub(st.since); wait > 0 {
+			if next == 0 || wait < next {
+				next = max(wait, time.Millisecond)
+			}
 			continue
 		}
 		name := e.lua.Name()
@@ -457,7 +571,7 @@ func (w *Watcher) sync(force bool) (next time.Duration) {
 		delete(w.files, rel)
 	}
 	for _, f := range r.Failures() {
-		if !present[f.Path] && !slices.ContainsFunc(t.bad, func(b Failure) bool { return b.Path == f.Path }) {
+		if !kept(f.Path) && !slices.ContainsFunc(t.bad, func(b Failure) bool { return b.Path == f.Path }) {
 			r.clearFailure(f.Path)
 			delete(w.files, f.Path)
 		}
@@ -465,70 +579,12 @@ func (w *Watcher) sync(force bool) (next time.Duration) {
 	return next
 }
 
-// update serves the source s as its namespace if it differs from what is
-// served, the entry cur (nil if none). retry tries s again even if it
-// failed unchanged; libs are the modules' hashes.
-func (w *Watcher) update(s *source, cur *entry, present map[string]bool, retry bool, libs map[string]string) {
-	r := w.r
-	st := w.state(s.rel)
-	if cur != nil && cur.file == s.rel {
-		if cur.hash() == s.hash && !modulesChanged(cur.lua, libs) {
-			if r.clearFailure(s.rel) {
-				w.log.Info("namespace file restored", "namespace", s.name, "file", s.rel, "version", short(s.hash))
-			}
-			st.failed = ""
-			return
-		}
+// grace is how long a file may be missing or empty before it is acted on.
+func (w *Watcher) grace() time.Duration {
+	if w.cfg.Mode == WatchManual {
+		return 0
 	}
-	if cur != nil && cur.file != s.rel && (cur.file == "" || present[cur.file]) {
-		paths := []string{s.rel}
-		if cur.file != "" {
-			paths = append(paths, cur.file)
-			slices.Sort(paths)
-		}
-		w.failed(s, &ClashError{Name: s.name, Paths: paths}, 0)
-		return
-	}
-	if st.failed == s.hash && !retry {
-		return
-	}
-
-	start := time.Now()
-	ns, err := r.load(s.rel, s.name, s.src)
-	took := time.Since(start)
-	if err != nil {
-		st.failed = s.hash
-		w.failed(s, err, took)
-		return
-	}
-	e := fileEntry(ns, s.rel)
-	old, err := r.putFile(s.name, s.rel, e, took, present)
-	if err != nil {
-		ns.Close()
-		if !errors.Is(err, ErrClosed) {
-			w.failed(s, err, took)
-		}
-		return
-	}
-	st.failed = ""
-	msg := "namespace loaded"
-	if old != nil {
-		old.close()
-		msg = "namespace reloaded"
-	}
-	w.log.Info(msg, "namespace", s.name, "file", s.rel, "version", short(s.hash),
-		"functions", len(ns.Functions()), "took", took.Round(time.Microsecond))
-}
-
-// failed records that s can't be served, and logs it unless that was known.
-func (w *Watcher) failed(s *source, err error, took time.Duration) {
-	if w.r.setFailure(Failure{Path: s.rel, Name: s.name, Hash: s.hash, Err: err}, took) {
-		attrs := []any{"file", s.rel, "namespace", s.name, "version", short(s.hash), "err", err}
-		if e := w.r.snap.Load().ns[s.name]; e != nil && e.file == s.rel {
-			attrs = append(attrs, "serving", short(e.hash()))
-		}
-		w.log.Error("cannot serve namespace file", attrs...)
-	}
+	return w.cfg.Grace
 }
 
 func (w *Watcher) state(rel string) *fileState {
@@ -541,33 +597,48 @@ func (w *Watcher) state(rel string) *fileState {
 }
 
 // scan looks through the folder, watching the folders it finds and
-// forgetting those gone. When it finds new folders, it looks again, so
-// that what was written in them before they were watched is seen.
+// forgetting those gone. A folder replaced by another under the same path
+// is watched anew; a folder reached by two paths is watched once. When it
+// watches new folders, it looks again, so that what was written in them
+// before they were watched is seen.
 func (w *Watcher) scan() (*tree, error) {
 	for {
 		t, err := scan(w.r.dir, discard) // Open logged what it skips
 		if err != nil || w.fsw == nil {
 			return t, err
 		}
-		dirs := make(map[string]bool, len(t.dirs))
+		// The served folder may be a link to a folder swapped at each
+		// release: watch the link's folder too.
+		if li, err := os.Lstat(w.r.dir); err == nil && li.Mode()&os.ModeSymlink != 0 {
+			parent := filepath.Dir(w.r.dir)
+			if info, err := os.Stat(parent); err == nil {
+				t.dirs = append(t.dirs, dir{parent, info})
+			}
+		}
+		want := make(map[string]os.FileInfo, len(t.dirs))
+		for _, d := range t.dirs {
+			want[d.path] = d.info
+		}
+		for p, info := range w.watched {
+			if cur, ok := want[p]; !ok || !os.SameFile(cur, info) {
+				_ = w.fsw.Remove(p) // fails when the folder is gone, which removed its watch
+				delete(w.watched, p)
+			}
+		}
 		added := false
 		for _, d := range t.dirs {
-			dirs[d] = true
-			if w.watched[d] {
+			if _, ok := w.watched[d.path]; ok {
 				continue
 			}
-			if err := w.fsw.Add(d); err != nil {
-				w.log.Warn("cannot watch a namespace folder", "dir", d, "err", err)
+			if w.watching(d.info) {
+				continue // by another path
+			}
+			if err := w.fsw.Add(d.path); err != nil {
+				w.log.Warn("cannot watch a namespace folder", "dir", d.path, "err", err)
 				continue
 			}
-			w.watched[d] = true
+			w.watched[d.path] = d.info
 			added = true
-		}
-		for d := range w.watched {
-			if !dirs[d] {
-				_ = w.fsw.Remove(d) // fails when the folder is gone, which removed its watch
-				delete(w.watched, d)
-			}
 		}
 		if !added {
 			return t, nil
@@ -575,30 +646,35 @@ func (w *Watcher) scan() (*tree, error) {
 	}
 }
 
+// watching reports whether the folder info is watched, by any path.
+func (w *Watcher) watching(info os.FileInfo) bool {
+	for _, wi := range w.watched {
+		if os.SameFile(wi, info) {
+			return true
+		}
+	}
+	return false
+}
+
 var discard = slog.New(slog.DiscardHandler)
 
 // readStable reads the file at path, and returns its modification time.
-// src is nil, with no error, when the file changed while it was read.
-func readStable(path string) (src []byte, mtime time.Time, err error) {
+// changed reports that the file changed while it was read.
+func readStable(path string) (src []byte, mtime time.Time, changed bool, err error) {
 	before, err := os.Stat(path)
 	if err != nil {
-		return nil, mtime, err
+		return nil, mtime, false, err
 	}
 	if src, err = os.ReadFile(path); err != nil {
-		return nil, mtime, err
+		return nil, mtime, false, err
 	}
 	after, err := os.Stat(path)
 	if err != nil {
-		return nil, mtime, err
+		return nil, mtime, false, err
 	}
-	if !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) ||
-		before.Size() != after.Size() || int64(len(src)) != after.Size() {
-		return nil, mtime, nil
-	}
-	if src == nil {
-		src = []byte{}
-	}
-	return src, after.ModTime(), nil
+	changed = !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) ||
+		before.Size() != after.Size() || int64(len(src)) != after.Size()
+	return src, after.ModTime(), changed, nil
 }
 
 // modulesChanged reports whether a module ns required differs from its

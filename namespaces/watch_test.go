@@ -3,6 +3,7 @@ package namespaces
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,7 +92,7 @@ func TestWatchEvents(t *testing.T) {
 	var got []string
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	for len(got) < 6 {
+	for len(got) < 7 {
 		ev, err := sub.Next(ctx)
 		if err != nil {
 			t.Fatalf("after %v: %v", got, err)
@@ -101,7 +102,7 @@ func TestWatchEvents(t *testing.T) {
 			t.Errorf("%v has no hash", ev)
 		}
 	}
-	want := []string{"added a a.lua", "added b.c b/c.lua", "updated a a.lua", "failed a a.lua", "updated a a.lua", "removed b.c b/c.lua"}
+	want := []string{"added a a.lua", "added b.c b/c.lua", "updated a a.lua", "failed a a.lua", "updated a a.lua", "cleared a a.lua", "removed b.c b/c.lua"}
 	if strings.Join(got, "; ") != strings.Join(want, "; ") {
 		t.Fatalf("events:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -118,7 +119,7 @@ func TestWatchLib(t *testing.T) {
 }
 
 func TestWatchPoll(t *testing.T) {
-	r, w, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{Poll: 20 * time.Millisecond})
+	r, w, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{Mode: WatchPoll, Poll: 20 * time.Millisecond})
 	write(t, dir, "a.lua", `function v() return 2 end`)
 	testutil.WaitFor(t, wait, answers(r, "a/v", int64(2)), "a's new version")
 	w.Close()
@@ -146,7 +147,7 @@ func rescan(t *testing.T, w *Watcher) {
 
 // manual is a configuration under which the watcher acts only when asked,
 // by Rescan, and takes missing and empty files at once.
-var manual = WatchConfig{Poll: time.Hour, Grace: time.Nanosecond}
+var manual = WatchConfig{Mode: WatchManual}
 
 // TestWatchUnchanged checks that a file saved unchanged is not reloaded:
 // a stateful namespace keeps its state.
@@ -165,7 +166,7 @@ func TestWatchUnchanged(t *testing.T) {
 // keeps serving for the grace period, and a new empty file is served once
 // it has been empty that long.
 func TestWatchGrace(t *testing.T) {
-	r, w, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{Poll: time.Hour, Grace: time.Hour})
+	r, w, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{Mode: WatchPoll, Poll: time.Hour, Grace: time.Hour})
 	write(t, dir, "a.lua", "")
 	rescan(t, w)
 	if got := mustCall(t, r, "a/v"); got != int64(1) {
@@ -184,7 +185,7 @@ func TestWatchGrace(t *testing.T) {
 		t.Fatalf("a/v once a.lua is back = %v", got)
 	}
 
-	r2, w2, dir2 := watched(t, nil, manual)
+	r2, w2, dir2 := watched(t, nil, WatchConfig{Mode: WatchPoll, Poll: time.Hour, Grace: time.Millisecond})
 	write(t, dir2, "e.lua", "")
 	rescan(t, w2)
 	testutil.WaitFor(t, wait, func() bool { return len(r2.Namespaces()) == 1 }, "the empty file to be served")
@@ -251,4 +252,166 @@ func TestWatchLinkedFile(t *testing.T) {
 	testutil.WaitFor(t, wait, answers(r, "l/v", int64(1)), "the linked file to be served")
 	write(t, elsewhere, "real.lua", `function v() return 2 end`)
 	testutil.WaitFor(t, wait, answers(r, "l/v", int64(2)), "the linked file's new version")
+}
+
+// TestWatchFolderReplaced checks that a folder replaced by another under
+// the same path is watched anew: removed and made again at once, swapped
+// by two renames, a link to a folder pointed elsewhere, and a served
+// folder that is itself a link, pointed at a new release.
+func TestWatchFolderReplaced(t *testing.T) {
+	edit := func(t *testing.T, r *Registry, dir, rel string) {
+		t.Helper()
+		for _, v := range []int64{7, 8} {
+			write(t, dir, rel, fmt.Sprintf("function v() return %d end", v))
+			testutil.WaitFor(t, wait, answers(r, "d.x/v", v), fmt.Sprintf("d.x/v to answer %d", v))
+		}
+	}
+	t.Run("remade", func(t *testing.T) {
+		r, _, dir := watched(t, map[string]string{"d/x.lua": `function v() return 1 end`}, WatchConfig{})
+		if err := os.RemoveAll(filepath.Join(dir, "d")); err != nil {
+			t.Fatal(err)
+		}
+		write(t, dir, "d/x.lua", `function v() return 2 end`)
+		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(2)), "the remade folder's file")
+		edit(t, r, dir, "d/x.lua")
+	})
+	t.Run("swapped", func(t *testing.T) {
+		r, _, dir := watched(t, map[string]string{"d/x.lua": `function v() return 1 end`}, WatchConfig{})
+		write(t, dir, "_next/x.lua", `function v() return 2 end`)
+		rename(t, filepath.Join(dir, "d"), filepath.Join(dir, "_old"))
+		rename(t, filepath.Join(dir, "_next"), filepath.Join(dir, "d"))
+		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(2)), "the swapped folder's file")
+		edit(t, r, dir, "d/x.lua")
+	})
+	t.Run("relinked", func(t *testing.T) {
+		r, _, dir := watched(t, map[string]string{"_a/x.lua": `function v() return 1 end`, "_b/x.lua": `function v() return 2 end`}, WatchConfig{})
+		symlink(t, "_a", filepath.Join(dir, "d"))
+		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(1)), "the linked folder's file")
+		symlink(t, "_b", filepath.Join(dir, ".d.tmp"))
+		rename(t, filepath.Join(dir, ".d.tmp"), filepath.Join(dir, "d"))
+		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(2)), "the file of the folder linked now")
+		edit(t, r, dir, "_b/x.lua")
+	})
+	t.Run("served folder relinked", func(t *testing.T) {
+		testutil.CheckGoroutines(t)
+		top := testutil.WriteFiles(t, map[string]string{"r1/d/x.lua": `function v() return 1 end`, "r2/d/x.lua": `function v() return 2 end`})
+		current := filepath.Join(top, "current")
+		symlink(t, "r1", current)
+		r, err := Open(current, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(r.Close)
+		if _, err := r.Watch(WatchConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		symlink(t, "r2", filepath.Join(top, ".current.tmp"))
+		rename(t, filepath.Join(top, ".current.tmp"), current)
+		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(2)), "the new release's file")
+		edit(t, r, filepath.Join(top, "r2"), "d/x.lua")
+	})
+}
+
+// TestWatchHidesPaths checks that failures name files by their paths under
+// the folder, never by where the folder is.
+func TestWatchHidesPaths(t *testing.T) {
+	r, w, dir := watched(t, map[string]string{"a.lua": `local m = require("nope") function v() end`}, manual)
+	symlink(t, "nowhere.lua", filepath.Join(dir, "broken.lua"))
+	rescan(t, w)
+	fs := r.Failures()
+	if len(fs) != 2 {
+		t.Fatalf("failures %v", fs)
+	}
+	for _, f := range fs {
+		if strings.Contains(f.Err.Error(), dir) {
+			t.Errorf("%s: %q names the folder", f.Path, f.Err)
+		}
+	}
+	if want := "stat broken.lua: no such file or directory"; fs[1].Path != "broken.lua" || fs[1].Name != "broken" || fs[1].Err.Error() != want {
+		t.Errorf("broken link: %+v, want %q", fs[1], want)
+	}
+	if want := "(tried _lib/nope.lua)"; !strings.Contains(fs[0].Err.Error(), want) {
+		t.Errorf("missing module: %q, want it to say %q", fs[0].Err, want)
+	}
+}
+
+// TestWatchFailureEvents checks that a subscription replays the failures
+// recorded, and hears when one is over.
+func TestWatchFailureEvents(t *testing.T) {
+	r, w, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`, "b.lua": `x(`}, manual)
+	sub := r.Subscribe()
+	defer sub.Close()
+	write(t, dir, "a.lua", `x(`)
+	rescan(t, w)
+	write(t, dir, "a.lua", `function v() return 1 end`) // back to the version served
+	if err := os.Remove(filepath.Join(dir, "b.lua")); err != nil {
+		t.Fatal(err)
+	}
+	rescan(t, w)
+	got := []string{}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for len(got) < 5 {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, ev.Kind.String()+" "+ev.Path)
+	}
+	want := "added a.lua; failed b.lua; failed a.lua; cleared a.lua; cleared b.lua"
+	if strings.Join(got, "; ") != want {
+		t.Fatalf("events: %s\nwant %s", strings.Join(got, "; "), want)
+	}
+}
+
+// TestWatchUnreadable checks, as an unprivileged user, that a folder that
+// can't be read is a failure whose files keep serving, that the rest of
+// the folder is still followed, and that making a file readable again
+// serves it.
+func TestWatchUnreadable(t *testing.T) {
+	if testutil.RunUnprivileged(t) {
+		return
+	}
+	r, _, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`, "p/x.lua": `function v() return "x" end`, "b.lua": `function v() return "b" end`}, WatchConfig{})
+	chmod(t, filepath.Join(dir, "p"), 0)
+	write(t, dir, "a.lua", `function v() return 2 end`)
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(2)), "a's new version")
+	if f := r.Failures(); len(f) != 1 || f[0].Path != "p" || !errors.Is(f[0].Err, os.ErrPermission) || strings.Contains(f[0].Err.Error(), dir) {
+		t.Fatalf("failures %v", f)
+	}
+	if got := mustCall(t, r, "p.x/v"); got != "x" {
+		t.Fatalf("p.x/v = %v", got)
+	}
+	chmod(t, filepath.Join(dir, "p"), 0o755)
+	testutil.WaitFor(t, wait, func() bool { return len(r.Failures()) == 0 }, "the folder's failure to clear")
+
+	chmod(t, filepath.Join(dir, "b.lua"), 0o200) // written, not read
+	write(t, dir, "b.lua", `function v() return "b2" end`)
+	testutil.WaitFor(t, wait, func() bool { return len(r.Failures()) == 1 }, "b's failure")
+	if got := mustCall(t, r, "b/v"); got != "b" {
+		t.Fatalf("b/v while b.lua can't be read = %v", got)
+	}
+	chmod(t, filepath.Join(dir, "b.lua"), 0o644)
+	testutil.WaitFor(t, wait, answers(r, "b/v", "b2"), "b once it can be read")
+}
+
+func rename(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func chmod(t *testing.T, path string, mode os.FileMode) {
+	t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -206,6 +206,7 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"serve", "--log-format", "xml", "."}, 2, "bad --log-format"},
 		{[]string{"serve", "--watch", "inotify", "."}, 2, "bad --watch"},
 		{[]string{"serve", "--watch", "poll", "--poll-interval", "0s", "."}, 2, "bad --poll-interval"},
+		{[]string{"serve", "--poll-interval", "1s", "."}, 2, "--poll-interval goes with --watch poll"},
 		{[]string{"status"}, 2, "want ADDR"},
 		{[]string{"status", "127.0.0.1:1"}, 1, "connection refused"},
 		{[]string{"call", "127.0.0.1:1"}, 2, "want ADDR and NAMESPACE/FUNCTION"},
@@ -271,12 +272,12 @@ func TestCLIReload(t *testing.T) {
 			}
 			testutil.WaitFor(t, 10*time.Second, func() bool {
 				stdout, _, _ := cli(t, "status", s.addr)
-				return strings.Contains(stdout, "1 file(s) failed to load:\n  r.lua: r.lua:3:")
+				return regexp.MustCompile(`1 file\(s\) failed to load:\n  r.lua \(version [0-9a-f]{12}\): r.lua:3:`).MatchString(stdout)
 			}, "status to report the broken file")
 			if stdout, _, _ := cli(t, "call", s.addr, "r/v"); stdout != "2\n" {
 				t.Fatalf("r/v with a broken file = %q, want the old version's 2", stdout)
 			}
-			if stdout, _, _ := cli(t, "inspect", s.addr, "r/"); !strings.Contains(stdout, "r/v()\n\n1 file(s) failed to load:\n  r.lua: r.lua:3:") {
+			if stdout, _, _ := cli(t, "inspect", s.addr, "r/"); !regexp.MustCompile(`r/v\(\)\n\n1 file\(s\) failed to load:\n  r.lua \(version [0-9a-f]{12}\): r.lua:3:`).MatchString(stdout) {
 				t.Fatalf("inspect does not report the broken file:\n%s", stdout)
 			}
 			stdout, _, _ := cli(t, "status", s.addr)
@@ -295,5 +296,29 @@ func TestCLIReload(t *testing.T) {
 			s.cmd.Process.Signal(syscall.SIGHUP)
 			testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log(), "msg=rescanned") }, "SIGHUP to rescan")
 		})
+	}
+}
+
+// TestCLIWatchOff checks that with --watch off the server serves the
+// folder as it was until SIGHUP, which looks through it once.
+func TestCLIWatchOff(t *testing.T) {
+	dir := testutil.WriteFiles(t, map[string]string{"r.lua": "function v() return 1 end"})
+	s := startCLI(t, "--watch", "off", dir)
+	if err := os.WriteFile(filepath.Join(dir, "r.lua"), []byte("function v() return 2 end"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "n.lua"), []byte("function v() return 'n' end"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // what a watcher would take to notice; this one must not
+	if stdout, _, _ := cli(t, "call", s.addr, "r/v"); stdout != "1\n" {
+		t.Fatalf("r/v before SIGHUP = %q, want the version at start", stdout)
+	}
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log(), "msg=rescanned") }, "SIGHUP to rescan")
+	for name, want := range map[string]string{"r/v": "2\n", "n/v": "\"n\"\n"} {
+		if stdout, stderr, _ := cli(t, "call", s.addr, name); stdout != want {
+			t.Errorf("%s after SIGHUP = %q %q, want %q", name, stdout, stderr, want)
+		}
 	}
 }

@@ -584,8 +584,8 @@ func TestReloadNameClash(t *testing.T) {
 }
 
 // TestReloadSubscribe proves that a subscription reports, in order, what a
-// sequence of file operations did: added, updated, failed and removed, each
-// with its namespace, file and version.
+// sequence of file operations did: added, updated, failed, cleared and
+// removed, each with its namespace, file and version.
 func TestReloadSubscribe(t *testing.T) {
 	s, _, dir := serveFolder(t, map[string]string{"a.lua": version("a1")})
 	c := dial(t, s.addr, client.Config{})
@@ -630,7 +630,7 @@ func TestReloadSubscribe(t *testing.T) {
 		what:   "fixing a.lua",
 		change: func() { renameOver(t, dir, "a.lua", version("a3")) },
 		wait:   func() { waitServes(t, c, "a/v", "a3") },
-		want:   []event{{namespaces.Updated, "a", "a.lua", version("a3")}},
+		want:   []event{{namespaces.Updated, "a", "a.lua", version("a3")}, {namespaces.Cleared, "a", "a.lua", broken}},
 	}, {
 		what: "deleting b.lua",
 		change: func() {

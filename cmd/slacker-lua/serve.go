@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,8 +39,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	maxInFlight := fs.Int("max-in-flight", transport.DefaultMaxInFlight, "calls running at once per connection before the server stops reading it")
 	unsafeLibs := fs.Bool("unsafe-libs", false, "open Lua's io, os, debug and package libraries (trusted code only)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long calls in flight may take to finish on SIGINT or SIGTERM")
-	watch := fs.String("watch", "events", "how to follow changes to DIR: events (inotify), poll (for network mounts), or off")
-	pollInterval := fs.Duration("poll-interval", 2*time.Second, "how often --watch poll looks through DIR")
+	watch := fs.String("watch", "events", "how to follow changes to DIR: events (inotify), poll (for network mounts), or off (only on SIGHUP)")
+	pollInterval := fs.Duration("poll-interval", namespaces.DefaultPoll, "how often --watch poll looks through DIR")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if code, done := parseFlags(fs, args); done {
@@ -58,17 +59,28 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var wcfg namespaces.WatchConfig
 	switch *watch {
 	case "events":
+		wcfg.Mode = namespaces.WatchEvents
 	case "poll":
-		if *pollInterval <= 0 {
-			fmt.Fprintf(stderr, "slacker-lua serve: bad --poll-interval %v: want a positive duration\n", *pollInterval)
-			return exitUsage
-		}
-		wcfg.Poll = *pollInterval
+		wcfg.Mode = namespaces.WatchPoll
 	case "off":
+		wcfg.Mode = namespaces.WatchManual
 	default:
 		fmt.Fprintf(stderr, "slacker-lua serve: bad --watch %q: want events, poll or off\n", *watch)
 		return exitUsage
 	}
+	switch {
+	case *pollInterval <= 0:
+		fmt.Fprintf(stderr, "slacker-lua serve: bad --poll-interval %v: want a positive duration\n", *pollInterval)
+		return exitUsage
+	case isSet(fs, "poll-interval") && wcfg.Mode != namespaces.WatchPoll:
+		fmt.Fprintln(stderr, "slacker-lua serve: --poll-interval goes with --watch poll")
+		return exitUsage
+	}
+	wcfg.Poll = *pollInterval
+	// From here on SIGHUP means rescan, not the end of the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	dir := fs.Arg(0)
 
 	start := time.Now()
@@ -94,17 +106,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot serve the status namespace", "err", err)
 		return exitError
 	}
-	var watcher *namespaces.Watcher
-	if *watch != "off" {
-		if watcher, err = reg.Watch(wcfg); err != nil {
-			log.Error("cannot watch the folder; try --watch poll", "dir", dir, "err", err)
-			return exitError
-		}
-		log.Info("watching for changes", "dir", dir, "watch", *watch)
+	watcher, err := reg.Watch(wcfg)
+	if err != nil {
+		log.Error("cannot watch the folder; try --watch poll", "dir", dir, "err", err)
+		return exitError
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	log.Info("watching for changes", "dir", dir, "watch", *watch)
 
 	srv, err := transport.NewServer(reg, transport.ServerConfig{
 		Limits:      transport.Limits{MaxBodySize: *maxBody},
@@ -151,17 +158,20 @@ wait:
 
 // rescan looks through the served folder again, on SIGHUP.
 func rescan(ctx context.Context, log *slog.Logger, reg *namespaces.Registry, w *namespaces.Watcher) {
-	if w == nil {
-		log.Warn("SIGHUP: not watching the folder (--watch off); nothing to rescan")
-		return
-	}
 	start := time.Now()
 	if err := w.Rescan(ctx); err != nil {
-		log.Warn("SIGHUP: rescan", "err", err)
+		log.Error("SIGHUP: cannot rescan", "err", err)
 		return
 	}
 	log.Info("rescanned", "namespaces", len(reg.Namespaces()), "failed", len(reg.Failures()),
 		"took", time.Since(start).Round(time.Microsecond))
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -22,6 +22,7 @@ type served struct {
 type failed struct {
 	File      string `json:"file" msgpack:"file"`
 	Namespace string `json:"namespace" msgpack:"namespace"`
+	Version   string `json:"version" msgpack:"version"`
 	Error     string `json:"error" msgpack:"error"`
 }
 
@@ -54,14 +55,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tVERSION\tFUNCTIONS\tFILE")
 	for _, n := range ns {
-		version, file := n.Version[:min(12, len(n.Version))], n.File
-		if version == "" {
-			version = "-"
-		}
-		if file == "" {
-			file = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", n.Namespace, version, n.Functions, file)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", n.Namespace, orDash(short(n.Version)), n.Functions, orDash(n.File))
 	}
 	tw.Flush()
 	if len(fails) > 0 {
@@ -79,6 +73,21 @@ func failures(ctx context.Context, c *client.Client) ([]failed, error) {
 func printFailures(w io.Writer, fails []failed) {
 	fmt.Fprintf(w, "%d file(s) failed to load:\n", len(fails))
 	for _, f := range fails {
-		fmt.Fprintf(w, "  %s: %s\n", f.File, f.Error)
+		if f.Version != "" {
+			fmt.Fprintf(w, "  %s (version %s): %s\n", f.File, short(f.Version), f.Error)
+		} else {
+			fmt.Fprintf(w, "  %s: %s\n", f.File, f.Error)
+		}
 	}
+}
+
+// short is a version as people read it: the first 12 hex digits of the
+// hash.
+func short(hash string) string { return hash[:min(12, len(hash))] }
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
