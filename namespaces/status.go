@@ -15,8 +15,8 @@ const StatusNamespace = "slacker-lua.status"
 //	namespaces()  the served namespaces, sorted by name: each a map of
 //	              "namespace", "file" and "version" (the file's hash; both
 //	              "" for Go namespaces) and "functions" (how many)
-//	failures()    the files that are not served because they failed
-//	              (see [Registry.Failures]): each a map of "file",
+//	failures()    the files whose version on disk failed to load (see
+//	              [Registry.Failures]): each a map of "file",
 //	              "namespace", "version" (the hash of the version that
 //	              failed) and "error", the message with file and line
 func (r *Registry) ServeStatus() error {
@@ -47,7 +47,7 @@ func (r *Registry) ServeStatus() error {
 		},
 		{
 			Name:   "failures",
-			Doc:    "The namespace files not served because they failed to load, with the errors.",
+			Doc:    "The namespace files whose version on disk failed to load, with the errors; the version before, if any, still serves.",
 			Params: []string{},
 			Fn: func(context.Context, []any) (any, error) {
 				fs := r.Failures()

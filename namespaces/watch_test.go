@@ -278,17 +278,17 @@ func TestWatchFolderReplaced(t *testing.T) {
 	t.Run("swapped", func(t *testing.T) {
 		r, _, dir := watched(t, map[string]string{"d/x.lua": `function v() return 1 end`}, WatchConfig{})
 		write(t, dir, "_next/x.lua", `function v() return 2 end`)
-		rename(t, filepath.Join(dir, "d"), filepath.Join(dir, "_old"))
-		rename(t, filepath.Join(dir, "_next"), filepath.Join(dir, "d"))
+		testutil.Rename(t, filepath.Join(dir, "d"), filepath.Join(dir, "_old"))
+		testutil.Rename(t, filepath.Join(dir, "_next"), filepath.Join(dir, "d"))
 		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(2)), "the swapped folder's file")
 		edit(t, r, dir, "d/x.lua")
 	})
 	t.Run("relinked", func(t *testing.T) {
 		r, _, dir := watched(t, map[string]string{"_a/x.lua": `function v() return 1 end`, "_b/x.lua": `function v() return 2 end`}, WatchConfig{})
-		symlink(t, "_a", filepath.Join(dir, "d"))
+		testutil.Symlink(t, "_a", filepath.Join(dir, "d"))
 		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(1)), "the linked folder's file")
-		symlink(t, "_b", filepath.Join(dir, ".d.tmp"))
-		rename(t, filepath.Join(dir, ".d.tmp"), filepath.Join(dir, "d"))
+		testutil.Symlink(t, "_b", filepath.Join(dir, ".d.tmp"))
+		testutil.Rename(t, filepath.Join(dir, ".d.tmp"), filepath.Join(dir, "d"))
 		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(2)), "the file of the folder linked now")
 		edit(t, r, dir, "_b/x.lua")
 	})
@@ -296,7 +296,7 @@ func TestWatchFolderReplaced(t *testing.T) {
 		testutil.CheckGoroutines(t)
 		top := testutil.WriteFiles(t, map[string]string{"r1/d/x.lua": `function v() return 1 end`, "r2/d/x.lua": `function v() return 2 end`})
 		current := filepath.Join(top, "current")
-		symlink(t, "r1", current)
+		testutil.Symlink(t, "r1", current)
 		r, err := Open(current, Config{})
 		if err != nil {
 			t.Fatal(err)
@@ -305,8 +305,8 @@ func TestWatchFolderReplaced(t *testing.T) {
 		if _, err := r.Watch(WatchConfig{}); err != nil {
 			t.Fatal(err)
 		}
-		symlink(t, "r2", filepath.Join(top, ".current.tmp"))
-		rename(t, filepath.Join(top, ".current.tmp"), current)
+		testutil.Symlink(t, "r2", filepath.Join(top, ".current.tmp"))
+		testutil.Rename(t, filepath.Join(top, ".current.tmp"), current)
 		testutil.WaitFor(t, wait, answers(r, "d.x/v", int64(2)), "the new release's file")
 		edit(t, r, filepath.Join(top, "r2"), "d/x.lua")
 	})
@@ -316,7 +316,7 @@ func TestWatchFolderReplaced(t *testing.T) {
 // the folder, never by where the folder is.
 func TestWatchHidesPaths(t *testing.T) {
 	r, w, dir := watched(t, map[string]string{"a.lua": `local m = require("nope") function v() end`}, manual)
-	symlink(t, "nowhere.lua", filepath.Join(dir, "broken.lua"))
+	testutil.Symlink(t, "nowhere.lua", filepath.Join(dir, "broken.lua"))
 	rescan(t, w)
 	fs := r.Failures()
 	if len(fs) != 2 {
@@ -393,20 +393,6 @@ func TestWatchUnreadable(t *testing.T) {
 	}
 	chmod(t, filepath.Join(dir, "b.lua"), 0o644)
 	testutil.WaitFor(t, wait, answers(r, "b/v", "b2"), "b once it can be read")
-}
-
-func rename(t *testing.T, from, to string) {
-	t.Helper()
-	if err := os.Rename(from, to); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func symlink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func chmod(t *testing.T, path string, mode os.FileMode) {

@@ -78,7 +78,7 @@ func TestReloadFileOperations(t *testing.T) {
 		name:  "rename",
 		files: map[string]string{"a.lua": version("a1")},
 		change: func(t *testing.T, dir string) {
-			rename(t, filepath.Join(dir, "a.lua"), filepath.Join(dir, "b.lua"))
+			testutil.Rename(t, filepath.Join(dir, "a.lua"), filepath.Join(dir, "b.lua"))
 		},
 		want: map[string]any{"a/v": client.ErrNotFound, "b/v": "a1"},
 	}, {
@@ -86,14 +86,14 @@ func TestReloadFileOperations(t *testing.T) {
 		files: map[string]string{"a.lua": version("a1")},
 		change: func(t *testing.T, dir string) {
 			src := writeFile(t, t.TempDir(), "b.lua", version("b1"))
-			rename(t, src, filepath.Join(dir, "b.lua"))
+			testutil.Rename(t, src, filepath.Join(dir, "b.lua"))
 		},
 		want: map[string]any{"b/v": "b1", "a/v": "a1"},
 	}, {
 		name:  "move out to another folder",
 		files: map[string]string{"a.lua": version("a1"), "b.lua": version("b1")},
 		change: func(t *testing.T, dir string) {
-			rename(t, filepath.Join(dir, "a.lua"), filepath.Join(t.TempDir(), "a.lua"))
+			testutil.Rename(t, filepath.Join(dir, "a.lua"), filepath.Join(t.TempDir(), "a.lua"))
 		},
 		want: map[string]any{"a/v": client.ErrNotFound, "b/v": "b1"},
 	}, {
@@ -114,7 +114,7 @@ func TestReloadFileOperations(t *testing.T) {
 				"pkg/y/z.lua":     version("z"),
 				"pkg/y/w/q.r.lua": version("q"),
 			})
-			rename(t, filepath.Join(other, "pkg"), filepath.Join(dir, "pkg"))
+			testutil.Rename(t, filepath.Join(other, "pkg"), filepath.Join(dir, "pkg"))
 		},
 		want: map[string]any{"pkg.x/v": "x", "pkg.y.z/v": "z", "pkg.y.w.q.r/v": "q", "a/v": "a1"},
 	}, {
@@ -300,7 +300,7 @@ func TestReloadVimBackup(t *testing.T) {
 			t.Fatal(err)
 		}
 		step()
-		rename(t, p, p+"~")
+		testutil.Rename(t, p, p+"~")
 		step()
 		writeFile(t, dir, "api.lua", version("v2"))
 		step()
@@ -366,8 +366,8 @@ func TestReloadConfigMap(t *testing.T) {
 	dir := t.TempDir()
 	const ts = "..2026_12_01_00_00_00.1"
 	writeFile(t, dir, ts+"/api.lua", version("v1"))
-	symlink(t, ts, filepath.Join(dir, "..data"))
-	symlink(t, "..data/api.lua", filepath.Join(dir, "api.lua"))
+	testutil.Symlink(t, ts, filepath.Join(dir, "..data"))
+	testutil.Symlink(t, "..data/api.lua", filepath.Join(dir, "api.lua"))
 
 	s, w := serveWatcher(t, dir)
 	c := dial(t, s.addr, client.Config{})
@@ -380,8 +380,8 @@ func TestReloadConfigMap(t *testing.T) {
 	for i, v := range []string{"v2", "v3"} {
 		next := fmt.Sprintf("..2026_12_01_00_0%d_00.%d", i+1, i+2)
 		writeFile(t, dir, next+"/api.lua", version(v))
-		symlink(t, next, filepath.Join(dir, "..data_tmp"))
-		rename(t, filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data"))
+		testutil.Symlink(t, next, filepath.Join(dir, "..data_tmp"))
+		testutil.Rename(t, filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data"))
 		if err := os.RemoveAll(filepath.Join(dir, old)); err != nil {
 			t.Fatal(err)
 		}
@@ -1073,21 +1073,7 @@ func renameOver(t *testing.T, dir, rel, body string) {
 	if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rename(t, tmp, p)
-}
-
-func rename(t *testing.T, from, to string) {
-	t.Helper()
-	if err := os.Rename(from, to); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func symlink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
+	testutil.Rename(t, tmp, p)
 }
 
 // run runs a command, failing the test if it fails.

@@ -33,6 +33,23 @@ func WriteFiles(t testing.TB, files map[string]string) string {
 	return dir
 }
 
+// Rename renames from to to, failing the test if it can't.
+func Rename(t testing.TB, from, to string) {
+	t.Helper()
+	if err := os.Rename(from, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Symlink makes link a symbolic link to target, failing the test if it
+// can't.
+func Symlink(t testing.TB, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // WaitFor polls cond until it holds, failing the test with what it waited
 // for if timeout passes first. Call it from the test goroutine only.
 func WaitFor(t testing.TB, timeout time.Duration, cond func() bool, what string) {
