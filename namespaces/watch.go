@@ -146,7 +146,21 @@ type Watcher struct {
 	watched map[string]os.FileInfo // the folders watched, by absolute path
 	files   map[string]*fileState  // by slash path under the folder
 	libs    map[string]string      // the modules of LibDir: absolute path -> hash
+	read    map[string]stamp       // the files read, by absolute path
 }
+
+// stamp is what a file was when the watcher last read it.
+type stamp struct {
+	info   os.FileInfo
+	readAt time.Time
+	hash   string
+}
+
+// racy is how long after a file's modification time a read must come for
+// the file to count as unchanged while its size, modification time and
+// identity stay the same. File clocks are coarse: a write in the same
+// tick as the read before leaves the modification time as it was.
+const racy = time.Second
 
 // fileState is what the watcher knows of a namespace file.
 type fileState struct {
@@ -170,16 +184,7 @@ func (r *Registry) Watch(cfg WatchConfig) (*Watcher, error) {
 	if r.dir == "" {
 		return nil, errors.New("namespaces: Watch needs a registry made by Open")
 	}
-	w := &Watcher{
-		r:       r,
-		cfg:     cfg,
-		log:     r.log,
-		rescan:  make(chan chan error),
-		done:    make(chan struct{}),
-		stopped: make(chan struct{}),
-		watched: make(map[string]os.FileInfo),
-		files:   make(map[string]*fileState),
-	}
+	w := newWatcher(r, cfg)
 	if cfg.Mode == WatchEvents {
 		if w.fsw, err = fsnotify.NewWatcher(); err != nil {
 			return nil, fmt.Errorf("namespaces: watching %s: %w", r.dir, err)
@@ -204,6 +209,21 @@ func (r *Registry) Watch(cfg WatchConfig) (*Watcher, error) {
 	next, _ := w.sync(false) // an error is logged, and the next change tries again
 	go w.loop(next)
 	return w, nil
+}
+
+// newWatcher returns a watcher of r that watches nothing yet.
+func newWatcher(r *Registry, cfg WatchConfig) *Watcher {
+	return &Watcher{
+		r:       r,
+		cfg:     cfg,
+		log:     r.log,
+		rescan:  make(chan chan error),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		watched: make(map[string]os.FileInfo),
+		files:   make(map[string]*fileState),
+		read:    make(map[string]stamp),
+	}
 }
 
 // Close stops the watcher and waits for it to finish the reload it is
@@ -372,11 +392,11 @@ func (w *Watcher) touched(path string, now time.Time) {
 	}
 }
 
-// source is a namespace file as sync read it.
+// source is a namespace file as sync found it.
 type source struct {
 	file
-	src  []byte
 	hash string
+	src  []byte // nil when the file was not read again: see Watcher.hash
 }
 
 // sync brings the registry in step with the folder. force tries failed
@@ -391,7 +411,7 @@ func (w *Watcher) sync(force bool) (next time.Duration, err error) {
 		w.log.Error("cannot look through the namespace folder", "dir", w.r.dir, "err", err)
 		return 0, err
 	}
-	retry := w.readLibs(t) || force
+	retry := w.readLibs(t, force) || force
 	for _, f := range t.bad {
 		w.r.reportFailure(f, 0)
 		delete(w.files, f.Path)
@@ -409,11 +429,11 @@ func (w *Watcher) sync(force bool) (next time.Duration, err error) {
 
 // readLibs hashes the modules of LibDir, and reports whether any changed
 // since the last look.
-func (w *Watcher) readLibs(t *tree) (changed bool) {
+func (w *Watcher) readLibs(t *tree, force bool) (changed bool) {
 	libs := make(map[string]string, len(t.libs))
 	for _, p := range t.libs {
-		if src, err := os.ReadFile(p); err == nil {
-			libs[p] = engine.Hash(src)
+		if c, err := w.hash(p, force); err == nil && !c.changed {
+			libs[p] = c.hash
 		}
 	}
 	changed = w.libs != nil && !maps.Equal(libs, w.libs)
@@ -437,7 +457,7 @@ func (w *Watcher) readFiles(t *tree, now time.Time, force bool) (byName map[stri
 	for _, f := range t.files {
 		present[f.rel] = true
 		st := w.state(f.rel)
-		src, mtime, changed, err := readStable(filepath.Join(w.r.dir, filepath.FromSlash(f.rel)))
+		c, err := w.hash(filepath.Join(w.r.dir, filepath.FromSlash(f.rel)), force)
 		if err != nil {
 			w.r.reportFailure(newFailure(f.rel, f.name, "", err), 0)
 			continue
@@ -445,17 +465,17 @@ func (w *Watcher) readFiles(t *tree, now time.Time, force bool) (byName map[stri
 		// A file written less than Debounce ago may still be being
 		// written. A modification time in the future (another machine's
 		// clock) tells nothing.
-		age := time.Since(mtime)
+		age := time.Since(c.mtime)
 		switch {
-		case changed:
+		case c.changed:
 			later(w.cfg.Debounce)
 			continue
 		case !force && age >= 0 && age < w.cfg.Debounce:
 			later(w.cfg.Debounce - age)
 			continue
-		case len(src) == 0:
-			if st.since.IsZero() || !st.stamp.Equal(mtime) {
-				st.since, st.stamp = now, mtime
+		case c.size == 0:
+			if st.since.IsZero() || !st.stamp.Equal(c.mtime) {
+				st.since, st.stamp = now, c.mtime
 			}
 			if wait := w.grace() - now.Sub(st.since); wait > 0 {
 				later(wait)
@@ -464,7 +484,7 @@ func (w *Watcher) readFiles(t *tree, now time.Time, force bool) (byName map[stri
 		default:
 			st.since = time.Time{}
 		}
-		byName[f.name] = append(byName[f.name], &source{file: f, src: src, hash: engine.Hash(src)})
+		byName[f.name] = append(byName[f.name], &source{file: f, hash: c.hash, src: c.src})
 	}
 	return byName, present, next
 }
@@ -512,6 +532,14 @@ func (w *Watcher) serve(name string, srcs []*source, present map[string]bool, re
 		return
 	}
 
+	if s.src == nil {
+		// Unchanged since it was last read: read it again to load it.
+		c, err := w.hash(filepath.Join(r.dir, filepath.FromSlash(s.rel)), true)
+		if err != nil || c.changed || c.hash != s.hash {
+			return // changed since: the look that change brings will see to it
+		}
+		s.src = c.src
+	}
 	start := time.Now()
 	ns, err := r.load(s.rel, name, s.src)
 	took := time.Since(start)
@@ -658,23 +686,50 @@ func (w *Watcher) watching(info os.FileInfo) bool {
 
 var discard = slog.New(slog.DiscardHandler)
 
-// readStable reads the file at path, and returns its modification time.
-// changed reports that the file changed while it was read.
-func readStable(path string) (src []byte, mtime time.Time, changed bool, err error) {
+// content is a file as Watcher.hash found it.
+type content struct {
+	hash    string
+	src     []byte // nil when the file was not read
+	size    int64
+	mtime   time.Time
+	changed bool // the file changed while it was read: the rest is not to be trusted
+}
+
+// hash returns the hash of the file at path. It reads the file, and
+// returns its source, unless the file is as it was when last read (see
+// racy) and force is false.
+func (w *Watcher) hash(path string, force bool) (content, error) {
 	before, err := os.Stat(path)
 	if err != nil {
-		return nil, mtime, false, err
+		delete(w.read, path)
+		return content{}, err
 	}
-	if src, err = os.ReadFile(path); err != nil {
-		return nil, mtime, false, err
+	c := content{size: before.Size(), mtime: before.ModTime()}
+	if last, ok := w.read[path]; ok && !force && os.SameFile(last.info, before) &&
+		last.info.Size() == before.Size() && last.info.ModTime().Equal(before.ModTime()) &&
+		last.readAt.Sub(before.ModTime()) > racy {
+		c.hash = last.hash
+		return c, nil
+	}
+	readAt := time.Now()
+	if c.src, err = os.ReadFile(path); err != nil {
+		delete(w.read, path)
+		return content{}, err
 	}
 	after, err := os.Stat(path)
 	if err != nil {
-		return nil, mtime, false, err
+		delete(w.read, path)
+		return content{}, err
 	}
-	changed = !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) ||
-		before.Size() != after.Size() || int64(len(src)) != after.Size()
-	return src, after.ModTime(), changed, nil
+	c.changed = !os.SameFile(before, after) || !before.ModTime().Equal(after.ModTime()) ||
+		before.Size() != after.Size() || int64(len(c.src)) != after.Size()
+	if c.changed {
+		delete(w.read, path)
+		return c, nil
+	}
+	c.hash = engine.Hash(c.src)
+	w.read[path] = stamp{info: after, readAt: readAt, hash: c.hash}
+	return c, nil
 }
 
 // modulesChanged reports whether a module ns required differs from its
