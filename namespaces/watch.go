@@ -424,7 +424,30 @@ func (w *Watcher) sync(force bool) (next time.Duration, err error) {
 	if d := w.retire(t, present, now); d > 0 && (next == 0 || d < next) {
 		next = d
 	}
+	w.forget(t, present)
 	return next, nil
+}
+
+// forget drops what the watcher knows of files no longer in the folder.
+func (w *Watcher) forget(t *tree, present map[string]bool) {
+	served := w.r.fileEntries()
+	for rel := range w.files {
+		if !present[rel] && served[rel] == nil {
+			delete(w.files, rel)
+		}
+	}
+	keep := make(map[string]bool, len(t.files)+len(t.libs))
+	for _, f := range t.files {
+		keep[filepath.Join(w.r.dir, filepath.FromSlash(f.rel))] = true
+	}
+	for _, p := range t.libs {
+		keep[p] = true
+	}
+	for p := range w.read {
+		if !keep[p] {
+			delete(w.read, p)
+		}
+	}
 }
 
 // readLibs hashes the modules of LibDir, and reports whether any changed
