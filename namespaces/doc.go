@@ -18,9 +18,10 @@
 // [Open] loads the folder. A file it cannot serve (a syntax error, an error
 // while loading, an invalid name) is logged with its file and line,
 // recorded in [Registry.Failures], and skipped: the rest of the folder is
-// served. Two files naming the same namespace (a/b.lua and a.b.lua) are an
-// error from Open, a [*ClashError] naming both; once the folder is served,
-// a [Watcher] keeps serving the first and reports the second.
+// served. Two files naming the same namespace (a/b.lua and a.b.lua) are
+// both failures, a [*ClashError] naming them, and neither is served; once
+// the folder is served, a [Watcher] keeps serving the first and reports
+// the second.
 //
 // # The registry
 //
@@ -52,12 +53,12 @@
 // [Registry.Set]'s atomic replacement; a version that fails leaves the old
 // one serving and is recorded in [Registry.Failures]. [Registry.Subscribe]
 // streams the changes, in order, as [Event] values: added, updated,
-// removed and failed.
+// removed, failed and cleared.
 //
 // # Example
 //
 //	reg, err := namespaces.Open("lua", namespaces.Config{Logger: log})
-//	if err != nil { ... } // a name clash, an unreadable folder, an invalid config
+//	if err != nil { ... } // an unreadable folder, an invalid config
 //	defer reg.Close()
 //	for _, f := range reg.Failures() {
 //		... // f.Path, f.Err: served without it

@@ -19,9 +19,8 @@ var (
 )
 
 // ClashError reports files that would serve the same namespace, such as
-// a/b.lua and a.b.lua. [Open] refuses to serve a folder with a clash; a
-// [Watcher] keeps serving the file it served first and records the other
-// as a [Failure].
+// a/b.lua and a.b.lua, as the Err of a [Failure] of each. [Open] serves
+// none of them; a [Watcher] keeps serving the file it served first.
 type ClashError struct {
 	Name string // the namespace
 	// Paths are the files, slash paths under the folder, sorted. A single

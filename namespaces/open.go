@@ -216,7 +216,11 @@ func withoutClashes(r *Registry, files []file) []file {
 			continue
 		}
 		slices.Sort(p)
-		r.reportFailure(Failure{Path: f.rel, Name: f.name, Err: &ClashError{Name: f.name, Paths: p}}, 0)
+		var hash string
+		if src, err := os.ReadFile(filepath.Join(r.dir, filepath.FromSlash(f.rel))); err == nil {
+			hash = engine.Hash(src)
+		}
+		r.reportFailure(Failure{Path: f.rel, Name: f.name, Hash: hash, Err: &ClashError{Name: f.name, Paths: p}}, 0)
 	}
 	return out
 }

@@ -301,9 +301,9 @@ func (r *Registry) putLocked(name string, e *entry, took time.Duration) (old *en
 	return old
 }
 
-// putFile serves e, loaded from file, as the namespace name, or, when e is
-// nil, stops serving name if file serves it. See clash for when it is a
-// *ClashError. It clears the file's failure, and returns the entry it
+// putFile serves e, loaded from file, as the namespace name, and clears
+// the file's failure; or, when e is nil, stops serving name if file serves
+// it. See clash for when it is a *ClashError. It returns the entry it
 // replaces, if any.
 func (r *Registry) putFile(name, file string, e *entry, took time.Duration, present map[string]bool) (old *entry, err error) {
 	r.mu.Lock()
@@ -315,7 +315,9 @@ func (r *Registry) putFile(name, file string, e *entry, took time.Duration, pres
 		if cur := r.snap.Load().ns[name]; cur == nil || cur.file != file {
 			return nil, nil
 		}
-	} else if err := r.clashLocked(name, file, present); err != nil {
+		return r.putLocked(name, nil, 0), nil
+	}
+	if err := r.clashLocked(name, file, present); err != nil {
 		return nil, err
 	}
 	old = r.putLocked(name, e, took)

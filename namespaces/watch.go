@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -30,7 +31,8 @@ const (
 	WatchPoll
 	// WatchManual looks through the folder only when [Watcher.Rescan] is
 	// called, and acts on all it finds at once: Debounce and Grace don't
-	// apply.
+	// apply. A file found changing while it was read is left for the next
+	// Rescan.
 	WatchManual
 )
 
@@ -101,8 +103,9 @@ func (c WatchConfig) withDefaults() (WatchConfig, error) {
 // serving them as they go. Make one with [Registry.Watch].
 //
 // Each time the folder changes, the watcher looks through all of it, reads
-// every namespace file and module, and acts on what differs, by content
-// (see [Event.Hash]), from what is served:
+// the namespace files and modules that changed (by size, times or
+// identity), and acts on what differs, by content (see [Event.Hash]), from
+// what is served:
 //
 //   - A new file is loaded and served; a changed one is compiled and loaded
 //     in full, then swapped in at once. Calls already running finish on
@@ -114,7 +117,9 @@ func (c WatchConfig) withDefaults() (WatchConfig, error) {
 //     [Registry.Failures] until the file is served or gone.
 //   - A file that is gone stops being served, once it has been gone for
 //     WatchConfig.Grace: later calls get not-found, running ones finish.
-//     Files in a folder that can't be read are kept as they are.
+//     Files in a folder that can't be read are kept as they are, and so
+//     is everything while the served folder itself is gone. A module is
+//     given the same grace, and the same wait while it is being written.
 //   - A file left unchanged is not loaded again, so the state of its
 //     namespace survives.
 //
@@ -144,9 +149,10 @@ type Watcher struct {
 
 	// Owned by the loop.
 	watched map[string]os.FileInfo // the folders watched, by absolute path
-	files   map[string]*fileState  // by slash path under the folder
+	files   map[string]*fileState  // by slash path under the folder, LibDir's too
 	libs    map[string]string      // the modules of LibDir: absolute path -> hash
 	read    map[string]stamp       // the files read, by absolute path
+	scanErr string                 // why the last look through the folder failed; "" if it did not
 }
 
 // stamp is what a file was when the watcher last read it.
@@ -156,13 +162,16 @@ type stamp struct {
 	hash   string
 }
 
-// racy is how long after a file's modification time a read must come for
-// the file to count as unchanged while its size, modification time and
-// identity stay the same. File clocks are coarse: a write in the same
-// tick as the read before leaves the modification time as it was.
+// racy is how long after a file's last change a read must come for the
+// file to count as unchanged while its size, times and identity stay the
+// same. File clocks are coarse: a write in the same tick as the read
+// before leaves the times as they were. The change time (see changeTime)
+// can't be set by tools that restore modification times, as cp -p and
+// unpacking an archive do.
 const racy = time.Second
 
-// fileState is what the watcher knows of a namespace file.
+// fileState is what the watcher knows of a file: a namespace file, or a
+// module of LibDir.
 type fileState struct {
 	failed string // the hash of the source that failed to load; "" if none
 	// since is when the file was seen missing or empty, and nothing has
@@ -213,7 +222,7 @@ func (r *Registry) Watch(cfg WatchConfig) (*Watcher, error) {
 
 // newWatcher returns a watcher of r that watches nothing yet.
 func newWatcher(r *Registry, cfg WatchConfig) *Watcher {
-	return &Watcher{
+	w := &Watcher{
 		r:       r,
 		cfg:     cfg,
 		log:     r.log,
@@ -224,6 +233,14 @@ func newWatcher(r *Registry, cfg WatchConfig) *Watcher {
 		files:   make(map[string]*fileState),
 		read:    make(map[string]stamp),
 	}
+	// The versions Open failed to load are not loaded again unchanged.
+	for _, f := range r.Failures() {
+		var ce *ClashError
+		if f.Hash != "" && !errors.As(f.Err, &ce) {
+			w.state(f.Path).failed = f.Hash
+		}
+	}
+	return w
 }
 
 // Close stops the watcher and waits for it to finish the reload it is
@@ -383,80 +400,153 @@ func (w *Watcher) unwatch(path string) {
 // touched starts again the grace of the file at path, if it is missing or
 // empty: something happened to it.
 func (w *Watcher) touched(path string, now time.Time) {
-	rel, err := filepath.Rel(w.r.dir, path)
-	if err != nil {
-		return
-	}
-	if st := w.files[filepath.ToSlash(rel)]; st != nil && !st.since.IsZero() {
+	if st := w.files[w.rel(path)]; st != nil && !st.since.IsZero() {
 		st.since = now
 	}
 }
 
-// source is a namespace file as sync found it.
-type source struct {
-	file
-	hash string
-	src  []byte // nil when the file was not read again: see Watcher.hash
+// pass is one look through the folder.
+type pass struct {
+	now     time.Time
+	force   bool            // see sync
+	next    time.Duration   // how soon to look again; 0 for not
+	pending map[string]bool // modules seen for the first time, not settled yet
+}
+
+// later asks for another look in d.
+func (p *pass) later(d time.Duration) {
+	d = max(d, time.Millisecond)
+	if p.next == 0 || d < p.next {
+		p.next = d
+	}
 }
 
 // sync brings the registry in step with the folder. force tries failed
 // files again even if unchanged, and reads files however recently they
 // were written. It returns how soon it must run again, to act on files
-// missing, empty or written just now; 0 if it need not. Its error is why it
-// could not look through the folder.
+// missing, empty or written just now, or on a folder it could not look
+// through; 0 if it need not. Its error is why it could not look through
+// the folder.
 func (w *Watcher) sync(force bool) (next time.Duration, err error) {
-	force = force || w.cfg.Mode == WatchManual
+	manual := w.cfg.Mode == WatchManual
+	p := &pass{now: time.Now(), force: force || manual, pending: make(map[string]bool)}
 	t, err := w.scan()
 	if err != nil {
-		w.log.Error("cannot look through the namespace folder", "dir", w.r.dir, "err", err)
-		return 0, err
+		if msg := err.Error(); msg != w.scanErr {
+			w.log.Error("cannot look through the namespace folder; serving what was served", "dir", w.r.dir, "err", err)
+			w.scanErr = msg
+		}
+		if manual {
+			return 0, err
+		}
+		return w.cfg.Grace, err // the folder may be on its way back
 	}
-	retry := w.readLibs(t, force) || force
+	if w.scanErr != "" {
+		w.log.Info("looking through the namespace folder again", "dir", w.r.dir)
+		w.scanErr = ""
+	}
+	retry := w.readLibs(t, p) || p.force
 	for _, f := range t.bad {
 		w.r.reportFailure(f, 0)
-		delete(w.files, f.Path)
+		w.state(f.Path).failed = ""
 	}
-	now := time.Now()
-	byName, present, next := w.readFiles(t, now, force)
+	byName, present := w.readFiles(t, p)
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
-		w.serve(name, byName[name], present, retry)
+		if w.closing() {
+			return 0, nil
+		}
+		w.serve(p, name, byName[name], present, retry)
 	}
-	if d := w.retire(t, present, now); d > 0 && (next == 0 || d < next) {
-		next = d
-	}
+	w.retire(t, present, p)
 	w.forget(t, present)
-	return next, nil
+	if manual {
+		return 0, nil // until the next Rescan
+	}
+	return p.next, nil
 }
 
-// forget drops what the watcher knows of files no longer in the folder.
-func (w *Watcher) forget(t *tree, present map[string]bool) {
-	served := w.r.fileEntries()
-	for rel := range w.files {
-		if !present[rel] && served[rel] == nil {
-			delete(w.files, rel)
+// closing reports whether Close was called.
+func (w *Watcher) closing() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// settled hashes the file at path, rel under the folder, and reports
+// whether it is settled enough to act on: written at least Debounce ago
+// (unless the pass is forced), not changing while read, and not empty, or
+// empty for its grace. If it is not, it asks for a look once it may be.
+func (w *Watcher) settled(p *pass, path, rel string) (c content, ok bool, err error) {
+	st := w.state(rel)
+	c, err = w.hash(path, p.force)
+	// A modification time in the future (another machine's clock) tells
+	// nothing.
+	age := time.Since(c.mtime)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		p.later(w.cfg.Debounce) // gone since the folder was listed
+		return c, false, nil
+	case err != nil:
+		return c, false, err
+	case c.changed:
+		p.later(w.cfg.Debounce)
+		return c, false, nil
+	case !p.force && age >= 0 && age < w.cfg.Debounce:
+		p.later(w.cfg.Debounce - age)
+		return c, false, nil
+	case c.size == 0:
+		if st.since.IsZero() || !st.stamp.Equal(c.mtime) {
+			st.since, st.stamp = p.now, c.mtime
 		}
-	}
-	keep := make(map[string]bool, len(t.files)+len(t.libs))
-	for _, f := range t.files {
-		keep[filepath.Join(w.r.dir, filepath.FromSlash(f.rel))] = true
-	}
-	for _, p := range t.libs {
-		keep[p] = true
-	}
-	for p := range w.read {
-		if !keep[p] {
-			delete(w.read, p)
+		if wait := w.grace() - p.now.Sub(st.since); wait > 0 {
+			p.later(wait)
+			return c, false, nil
 		}
+		return c, true, nil
 	}
+	st.since = time.Time{}
+	return c, true, nil
+}
+
+// gone reports whether the file rel, no longer in the folder, has been
+// gone for its grace. If not, it asks for a look once it has.
+func (w *Watcher) gone(p *pass, rel string) bool {
+	st := w.state(rel)
+	if st.since.IsZero() {
+		st.since = p.now
+	}
+	if wait := w.grace() - p.now.Sub(st.since); wait > 0 {
+		p.later(wait)
+		return false
+	}
+	return true
 }
 
 // readLibs hashes the modules of LibDir, and reports whether any changed
-// since the last look.
-func (w *Watcher) readLibs(t *tree, force bool) (changed bool) {
+// since the last look. A module being written, or missing or empty for
+// less than its grace, counts as it was; one seen for the first time so is
+// pending, and changes nothing yet.
+func (w *Watcher) readLibs(t *tree, p *pass) (changed bool) {
 	libs := make(map[string]string, len(t.libs))
-	for _, p := range t.libs {
-		if c, err := w.hash(p, force); err == nil && !c.changed {
-			libs[p] = c.hash
+	for _, path := range t.libs {
+		c, ok, err := w.settled(p, path, w.rel(path))
+		switch {
+		case ok:
+			libs[path] = c.hash
+		case err == nil:
+			if h, had := w.libs[path]; had {
+				libs[path] = h
+			} else {
+				p.pending[path] = true
+			}
+		}
+	}
+	for path, h := range w.libs {
+		if _, found := libs[path]; !found && !slices.Contains(t.libs, path) && !w.gone(p, w.rel(path)) {
+			libs[path] = h
 		}
 	}
 	changed = w.libs != nil && !maps.Equal(libs, w.libs)
@@ -464,58 +554,36 @@ func (w *Watcher) readLibs(t *tree, force bool) (changed bool) {
 	return changed
 }
 
-// readFiles reads the namespace files of t and gathers them by namespace,
-// leaving out those it must look at again later: written less than
-// Debounce ago (unless force), changed while read, or empty for less than
-// Grace. present holds every file found. next is how soon to look again.
-func (w *Watcher) readFiles(t *tree, now time.Time, force bool) (byName map[string][]*source, present map[string]bool, next time.Duration) {
-	later := func(d time.Duration) {
-		d = max(d, time.Millisecond)
-		if next == 0 || d < next {
-			next = d
-		}
-	}
+// source is a namespace file as sync found it.
+type source struct {
+	file
+	hash string
+}
+
+// readFiles hashes the namespace files of t and gathers the settled ones
+// by namespace. present holds every file found.
+func (w *Watcher) readFiles(t *tree, p *pass) (byName map[string][]*source, present map[string]bool) {
 	byName = make(map[string][]*source)
 	present = make(map[string]bool, len(t.files))
 	for _, f := range t.files {
 		present[f.rel] = true
-		st := w.state(f.rel)
-		c, err := w.hash(filepath.Join(w.r.dir, filepath.FromSlash(f.rel)), force)
+		c, ok, err := w.settled(p, w.abs(f.rel), f.rel)
 		if err != nil {
+			w.state(f.rel).failed = "" // to be loaded again once it can be read
 			w.r.reportFailure(newFailure(f.rel, f.name, "", err), 0)
 			continue
 		}
-		// A file written less than Debounce ago may still be being
-		// written. A modification time in the future (another machine's
-		// clock) tells nothing.
-		age := time.Since(c.mtime)
-		switch {
-		case c.changed:
-			later(w.cfg.Debounce)
-			continue
-		case !force && age >= 0 && age < w.cfg.Debounce:
-			later(w.cfg.Debounce - age)
-			continue
-		case c.size == 0:
-			if st.since.IsZero() || !st.stamp.Equal(c.mtime) {
-				st.since, st.stamp = now, c.mtime
-			}
-			if wait := w.grace() - now.Sub(st.since); wait > 0 {
-				later(wait)
-				continue
-			}
-		default:
-			st.since = time.Time{}
+		if ok {
+			byName[f.name] = append(byName[f.name], &source{file: f, hash: c.hash})
 		}
-		byName[f.name] = append(byName[f.name], &source{file: f, hash: c.hash, src: c.src})
 	}
-	return byName, present, next
+	return byName, present
 }
 
 // serve acts on the files srcs that name the namespace name: it serves the
 // one file of them if it differs from what is served, and reports a clash
 // when there are more. retry tries files again that failed unchanged.
-func (w *Watcher) serve(name string, srcs []*source, present map[string]bool, retry bool) {
+func (w *Watcher) serve(p *pass, name string, srcs []*source, present map[string]bool, retry bool) {
 	r := w.r
 	cur := r.snap.Load().ns[name]
 	if len(srcs) > 1 {
@@ -540,7 +608,7 @@ func (w *Watcher) serve(name string, srcs []*source, present map[string]bool, re
 		srcs = []*source{keep}
 	}
 	s, st := srcs[0], w.state(srcs[0].rel)
-	if cur != nil && cur.file == s.rel && cur.hash() == s.hash && !modulesChanged(cur.lua, w.libs) {
+	if cur != nil && cur.file == s.rel && cur.hash() == s.hash && !w.modulesChanged(p, cur.lua) {
 		if r.clearFailure(s.rel) {
 			w.log.Info("namespace file back to the version served", "namespace", name, "file", s.rel, "version", short(s.hash))
 		}
@@ -555,20 +623,22 @@ func (w *Watcher) serve(name string, srcs []*source, present map[string]bool, re
 		return
 	}
 
-	if s.src == nil {
-		// Unchanged since it was last read: read it again to load it.
-		c, err := w.hash(filepath.Join(r.dir, filepath.FromSlash(s.rel)), true)
-		if err != nil || c.changed || c.hash != s.hash {
-			return // changed since: the look that change brings will see to it
-		}
-		s.src = c.src
+	// Read it again, to load what it holds now.
+	c, err := w.hash(w.abs(s.rel), true)
+	switch {
+	case err != nil:
+		p.later(w.cfg.Debounce)
+		return
+	case c.changed:
+		p.later(w.cfg.Debounce)
+		return
 	}
 	start := time.Now()
-	ns, err := r.load(s.rel, name, s.src)
+	ns, err := r.load(s.rel, name, c.src)
 	took := time.Since(start)
 	if err != nil {
-		st.failed = s.hash
-		r.reportFailure(Failure{Path: s.rel, Name: name, Hash: s.hash, Err: err}, took)
+		st.failed = c.hash
+		r.reportFailure(Failure{Path: s.rel, Name: name, Hash: c.hash, Err: err}, took)
 		return
 	}
 	st.failed = ""
@@ -576,7 +646,7 @@ func (w *Watcher) serve(name string, srcs []*source, present map[string]bool, re
 	if err != nil {
 		ns.Close()
 		if !errors.Is(err, ErrClosed) {
-			r.reportFailure(Failure{Path: s.rel, Name: name, Hash: s.hash, Err: err}, took)
+			r.reportFailure(Failure{Path: s.rel, Name: name, Hash: c.hash, Err: err}, took)
 		}
 		return
 	}
@@ -585,49 +655,96 @@ func (w *Watcher) serve(name string, srcs []*source, present map[string]bool, re
 		old.close()
 		msg = "namespace reloaded"
 	}
-	w.log.Info(msg, "namespace", name, "file", s.rel, "version", short(s.hash),
+	w.log.Info(msg, "namespace", name, "file", s.rel, "version", short(c.hash),
 		"functions", len(ns.Functions()), "took", took.Round(time.Microsecond))
 }
 
-// retire stops serving the files that are gone, once their grace is over,
-// and forgets the failures of files gone. Files under folders that could
-// not be read are kept. It returns how soon to look again for a grace to
-// end; 0 if none is running.
-func (w *Watcher) retire(t *tree, present map[string]bool, now time.Time) (next time.Duration) {
+// retire stops serving the files that are gone, and forgets their
+// failures, once they have been gone for their grace. Files under folders
+// that could not be read count as there; so do the failures of files in
+// the folder that can't be namespaces (t.bad), such as broken links.
+func (w *Watcher) retire(t *tree, present map[string]bool, p *pass) {
 	r := w.r
-	kept := func(rel string) bool {
+	there := func(rel string) bool {
 		return present[rel] || slices.ContainsFunc(t.unreadable, func(dir string) bool {
 			return strings.HasPrefix(rel, dir+"/")
 		})
 	}
-	for rel, e := range r.fileEntries() {
-		if kept(rel) {
-			continue
+	bad := func(rel string) bool {
+		return slices.ContainsFunc(t.bad, func(f Failure) bool { return f.Path == rel })
+	}
+	served := r.fileEntries()
+	var gone []string
+	for rel := range served {
+		if !there(rel) {
+			gone = append(gone, rel)
 		}
-		st := w.state(rel)
-		if st.since.IsZero() {
-			st.since = now
-		}
-		if wait := w.grace() - now.Sub(st.since); wait > 0 {
-			if next == 0 || wait < next {
-				next = max(wait, time.Millisecond)
-			}
-			continue
-		}
-		name := e.lua.Name()
-		if old, _ := r.putFile(name, rel, nil, 0, nil); old != nil {
-			old.close()
-			w.log.Info("namespace removed", "namespace", name, "file", rel)
-		}
-		delete(w.files, rel)
 	}
 	for _, f := range r.Failures() {
-		if !kept(f.Path) && !slices.ContainsFunc(t.bad, func(b Failure) bool { return b.Path == f.Path }) {
-			r.clearFailure(f.Path)
-			delete(w.files, f.Path)
+		if !there(f.Path) && !bad(f.Path) && served[f.Path] == nil {
+			gone = append(gone, f.Path)
 		}
 	}
-	return next
+	slices.Sort(gone)
+	for _, rel := range gone {
+		if w.closing() || !w.gone(p, rel) {
+			continue
+		}
+		if e := served[rel]; e != nil {
+			name := e.lua.Name()
+			if old, _ := r.putFile(name, rel, nil, 0, nil); old != nil {
+				old.close()
+				w.log.Info("namespace removed", "namespace", name, "file", rel)
+			}
+		}
+		if !bad(rel) {
+			r.clearFailure(rel)
+			delete(w.files, rel)
+		}
+	}
+}
+
+// forget drops what the watcher knows of files no longer in the folder,
+// served or failed.
+func (w *Watcher) forget(t *tree, present map[string]bool) {
+	keep := make(map[string]bool)
+	for rel := range present {
+		keep[rel] = true
+	}
+	for rel := range w.r.fileEntries() {
+		keep[rel] = true
+	}
+	for _, f := range w.r.Failures() {
+		keep[f.Path] = true
+	}
+	for _, path := range t.libs {
+		keep[w.rel(path)] = true
+	}
+	for path := range w.libs {
+		keep[w.rel(path)] = true
+	}
+	for rel := range w.files {
+		if !keep[rel] {
+			delete(w.files, rel)
+		}
+	}
+	for path := range w.read {
+		if !keep[w.rel(path)] {
+			delete(w.read, path)
+		}
+	}
+}
+
+// abs is the absolute path of the file rel under the folder.
+func (w *Watcher) abs(rel string) string { return filepath.Join(w.r.dir, filepath.FromSlash(rel)) }
+
+// rel is the slash path under the folder of the file at path.
+func (w *Watcher) rel(path string) string {
+	rel, err := filepath.Rel(w.r.dir, path)
+	if err != nil {
+		return path
+	}
+	return filepath.ToSlash(rel)
 }
 
 // grace is how long a file may be missing or empty before it is acted on.
@@ -730,7 +847,7 @@ func (w *Watcher) hash(path string, force bool) (content, error) {
 	c := content{size: before.Size(), mtime: before.ModTime()}
 	if last, ok := w.read[path]; ok && !force && os.SameFile(last.info, before) &&
 		last.info.Size() == before.Size() && last.info.ModTime().Equal(before.ModTime()) &&
-		last.readAt.Sub(before.ModTime()) > racy {
+		changeTime(last.info).Equal(changeTime(before)) && last.readAt.Sub(changeTime(before)) > racy {
 		c.hash = last.hash
 		return c, nil
 	}
@@ -756,10 +873,10 @@ func (w *Watcher) hash(path string, force bool) (content, error) {
 }
 
 // modulesChanged reports whether a module ns required differs from its
-// file in libs now.
-func modulesChanged(ns *engine.Namespace, libs map[string]string) bool {
+// file now. Modules pending change nothing.
+func (w *Watcher) modulesChanged(p *pass, ns *engine.Namespace) bool {
 	for _, m := range ns.Requires() {
-		if libs[m.Path] != m.Hash {
+		if !p.pending[m.Path] && w.libs[m.Path] != m.Hash {
 			return true
 		}
 	}

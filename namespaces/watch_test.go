@@ -411,12 +411,7 @@ func BenchmarkSync(b *testing.B) {
 		files[fmt.Sprintf("ns%d/f%d.lua", i%10, i)] = strings.Repeat("-- a comment line of about forty bytes\n", 50) + fmt.Sprintf("function v() return %d end\n", i)
 	}
 	dir := testutil.WriteFiles(b, files)
-	old := time.Now().Add(-time.Hour) // written well before they are read
-	for name := range files {
-		if err := os.Chtimes(filepath.Join(dir, name), old, old); err != nil {
-			b.Fatal(err)
-		}
-	}
+	time.Sleep(racy + 100*time.Millisecond) // files read this long after they changed are not read again
 	r, err := Open(dir, Config{})
 	if err != nil {
 		b.Fatal(err)
@@ -435,5 +430,212 @@ func BenchmarkSync(b *testing.B) {
 				b.Fatalf("%d namespaces served", got)
 			}
 		})
+	}
+}
+
+// TestWatchPreservedTimes checks that a new version of the same size
+// whose modification time was set back to the old one's (cp -p, rsync -t,
+// unpacking an archive) is read all the same.
+func TestWatchPreservedTimes(t *testing.T) {
+	r, _, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{})
+	p := filepath.Join(dir, "a.lua")
+	old := time.Now().Add(-time.Hour)
+	chtimes(t, p, old)
+	write(t, dir, "b.lua", `function v() return 1 end`) // a look that reads a.lua, long after its modification time
+	testutil.WaitFor(t, wait, answers(r, "b/v", int64(1)), "b")
+	write(t, dir, "a.lua", `function v() return 2 end`)
+	chtimes(t, p, old)
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(2)), "a's new version, with the old times")
+}
+
+// TestWatchFailureAfterReadError checks that a file whose version failed
+// to load, then could not be read for a while, fails to load again once
+// it can be read.
+func TestWatchFailureAfterReadError(t *testing.T) {
+	if testutil.RunUnprivileged(t) {
+		return
+	}
+	r, _, dir := watched(t, map[string]string{"a.lua": `function v() return 1 end`}, WatchConfig{})
+	loadFailed := func() bool {
+		var le *engine.LoadError
+		f := r.Failures()
+		return len(f) == 1 && errors.As(f[0].Err, &le)
+	}
+	write(t, dir, "a.lua", `function v( return 2 end`)
+	testutil.WaitFor(t, wait, loadFailed, "the load failure")
+	chmod(t, filepath.Join(dir, "a.lua"), 0o200)
+	testutil.WaitFor(t, wait, func() bool { f := r.Failures(); return len(f) == 1 && errors.Is(f[0].Err, os.ErrPermission) }, "the read failure")
+	chmod(t, filepath.Join(dir, "a.lua"), 0o644)
+	testutil.WaitFor(t, wait, loadFailed, "the load failure again, once a.lua can be read")
+}
+
+// TestWatchLibSettles checks that a module truncated, or moved away, for
+// less than its grace reloads nothing.
+func TestWatchLibSettles(t *testing.T) {
+	r, w, dir := watched(t, map[string]string{
+		"_lib/util.lua": `return { n = 1 }`,
+		"a.lua":         `local u = require("util") function v() return u.n + require("util").n end`,
+	}, WatchConfig{Mode: WatchPoll, Poll: time.Hour, Grace: time.Hour})
+	lib := filepath.Join(dir, "_lib", "util.lua")
+	if err := os.Truncate(lib, 0); err != nil {
+		t.Fatal(err)
+	}
+	rescan(t, w)
+	if got, err := call(r, "a/v"); got != int64(2) {
+		t.Fatalf("a/v while util.lua is empty = %v, %v", got, err)
+	}
+	testutil.Rename(t, lib, lib+"~")
+	rescan(t, w)
+	if got, err := call(r, "a/v"); got != int64(2) {
+		t.Fatalf("a/v while util.lua is moved away = %v, %v", got, err)
+	}
+	write(t, dir, "_lib/util.lua", `return { n = 5 }`)
+	rescan(t, w)
+	if got, err := call(r, "a/v"); got != int64(10) {
+		t.Fatalf("a/v with util.lua's new version = %v, %v", got, err)
+	}
+}
+
+// TestWatchServedFolderRemade checks that the served folder removed and
+// made again is followed again.
+func TestWatchServedFolderRemade(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	top := testutil.WriteFiles(t, map[string]string{"lua/a.lua": `function v() return 1 end`})
+	dir := filepath.Join(top, "lua")
+	r, err := Open(dir, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	w, err := r.Watch(WatchConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := w.Rescan(ctx); err == nil {
+		t.Fatal("Rescan of a folder gone: no error")
+	}
+	if got := mustCall(t, r, "a/v"); got != int64(1) {
+		t.Fatalf("a/v while the folder is gone = %v, want what was served", got)
+	}
+	write(t, dir, "a.lua", `function v() return 2 end`)
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(2)), "the remade folder's file")
+	write(t, dir, "a.lua", `function v() return 3 end`)
+	testutil.WaitFor(t, wait, answers(r, "a/v", int64(3)), "an edit in the remade folder")
+}
+
+// TestWatchBrokenLink checks that a served file that becomes a broken link
+// stops being served after its grace, stays a failure, and leaves the
+// watcher idle.
+func TestWatchBrokenLink(t *testing.T) {
+	r := openFiles(t, map[string]string{"a.lua": `function v() return 1 end`}, Config{})
+	cfg, _ := WatchConfig{Mode: WatchPoll, Grace: 20 * time.Millisecond}.withDefaults()
+	w := newWatcher(r, cfg)
+	w.sync(false)
+	if err := os.Remove(filepath.Join(r.Dir(), "a.lua")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Symlink(t, "nowhere.lua", filepath.Join(r.Dir(), "a.lua"))
+	if next, _ := w.sync(false); next == 0 {
+		t.Fatal("no look asked for at the end of the grace")
+	}
+	time.Sleep(30 * time.Millisecond) // past the grace
+	if next, _ := w.sync(false); next != 0 {
+		t.Fatalf("another look asked for in %v", next)
+	}
+	if got := r.Namespaces(); len(got) != 0 {
+		t.Fatalf("served %v after the grace", got)
+	}
+	if f := r.Failures(); len(f) != 1 || f[0].Path != "a.lua" {
+		t.Fatalf("failures %v", f)
+	}
+	if next, _ := w.sync(false); next != 0 || len(r.Failures()) != 1 {
+		t.Fatalf("next look: %v, failures %v", next, r.Failures())
+	}
+}
+
+// TestWatchFailedThenGone checks that a file whose new version failed, then
+// deleted, keeps its failure for its grace and is gone after one grace.
+func TestWatchFailedThenGone(t *testing.T) {
+	r := openFiles(t, map[string]string{"a.lua": `function v() return 1 end`}, Config{})
+	cfg, _ := WatchConfig{Mode: WatchPoll, Grace: 50 * time.Millisecond}.withDefaults()
+	w := newWatcher(r, cfg)
+	write(t, r.Dir(), "a.lua", `x(`)
+	w.sync(true)
+	if len(r.Failures()) != 1 {
+		t.Fatal(r.Failures())
+	}
+	if err := os.Remove(filepath.Join(r.Dir(), "a.lua")); err != nil {
+		t.Fatal(err)
+	}
+	w.sync(false)
+	if len(r.Failures()) != 1 || len(r.Namespaces()) != 1 {
+		t.Fatalf("within the grace: failures %v, namespaces %v", r.Failures(), r.Namespaces())
+	}
+	time.Sleep(60 * time.Millisecond) // past the grace
+	w.sync(false)
+	if len(r.Failures()) != 0 || len(r.Namespaces()) != 0 {
+		t.Fatalf("after the grace: failures %v, namespaces %v", r.Failures(), r.Namespaces())
+	}
+}
+
+// TestWatchCloseDuringLook checks that Close doesn't wait for a look to
+// load every file it found.
+func TestWatchCloseDuringLook(t *testing.T) {
+	r, _, dir := watched(t, nil, WatchConfig{})
+	sub := r.Subscribe()
+	defer sub.Close()
+	const files = 20
+	slow := `local t = os.clock() while os.clock() - t < 0.05 do end function v() return 1 end`
+	for i := range files {
+		write(t, dir, fmt.Sprintf("f%02d.lua", i), slow)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := sub.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	added := 1
+	for {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			break
+		}
+		if ev.Kind == Added {
+			added++
+		}
+	}
+	if added == files {
+		t.Fatalf("all %d files were loaded: Close waited for the whole look", files)
+	}
+}
+
+// TestOpenClashReportedOnce checks that a clash found by Open is not
+// reported again by the watcher's first look.
+func TestOpenClashReportedOnce(t *testing.T) {
+	log, logs := testutil.NewLogger()
+	dir := testutil.WriteFiles(t, map[string]string{"a/b.lua": `function v() end`, "a.b.lua": `function v() end`, "c.lua": `x(`})
+	r, err := Open(dir, Config{Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Watch(WatchConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "cannot serve namespace file"); n != 3 {
+		t.Fatalf("%d failures logged for 3 files:\n%s", n, logs)
+	}
+}
+
+func chtimes(t *testing.T, path string, at time.Time) {
+	t.Helper()
+	if err := os.Chtimes(path, at, at); err != nil {
+		t.Fatal(err)
 	}
 }
