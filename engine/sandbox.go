@@ -307,6 +307,10 @@ func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
 		return mod.proto, nil
 	}
 	src, err := os.ReadFile(path)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		pe.Path = chunk // where the server keeps its files is its own business
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -305,7 +305,7 @@ func (r *Registry) putLocked(name string, e *entry, took time.Duration) (old *en
 // the file's failure; or, when e is nil, stops serving name if file serves
 // it. See clash for when it is a *ClashError. It returns the entry it
 // replaces, if any.
-func (r *Registry) putFile(name, file string, e *entry, took time.Duration, present map[string]bool) (old *entry, err error) {
+func (r *Registry) putFile(name, file string, e *entry, took time.Duration) (old *entry, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -317,7 +317,7 @@ func (r *Registry) putFile(name, file string, e *entry, took time.Duration, pres
 		}
 		return r.putLocked(name, nil, 0), nil
 	}
-	if err := r.clashLocked(name, file, present); err != nil {
+	if err := r.clashLocked(name, file); err != nil {
 		return nil, err
 	}
 	old = r.putLocked(name, e, took)
@@ -326,19 +326,19 @@ func (r *Registry) putFile(name, file string, e *entry, took time.Duration, pres
 }
 
 // clash reports whether the namespace name is served otherwise than from
-// file: from another file still in present, or by Set or SetGo. Then
-// serving file as name is a *ClashError. A namespace served from a file
-// gone from the folder can be served from file.
-func (r *Registry) clash(name, file string, present map[string]bool) error {
+// file: from another file, or by Set or SetGo. Then serving file as name
+// is a *ClashError. (A file gone from the folder serves until a Watcher
+// retires it, at the end of its grace.)
+func (r *Registry) clash(name, file string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.clashLocked(name, file, present)
+	return r.clashLocked(name, file)
 }
 
-func (r *Registry) clashLocked(name, file string, present map[string]bool) error {
+func (r *Registry) clashLocked(name, file string) error {
 	cur := r.snap.Load().ns[name]
 	switch {
-	case cur == nil, cur.file == file, cur.file != "" && !present[cur.file]:
+	case cur == nil, cur.file == file:
 		return nil
 	case cur.file == "":
 		return &ClashError{Name: name, Paths: []string{file}}

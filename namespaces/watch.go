@@ -151,6 +151,7 @@ type Watcher struct {
 	watched map[string]os.FileInfo // the folders watched, by absolute path
 	files   map[string]*fileState  // by slash path under the folder, LibDir's too
 	libs    map[string]string      // the modules of LibDir: absolute path -> hash
+	held    map[string]bool        // the modules the last look held at their versions before (see readLibs)
 	read    map[string]stamp       // the files read, by absolute path
 	scanErr string                 // why the last look through the folder failed; "" if it did not
 }
@@ -222,6 +223,9 @@ func (r *Registry) Watch(cfg WatchConfig) (*Watcher, error) {
 
 // newWatcher returns a watcher of r that watches nothing yet.
 func newWatcher(r *Registry, cfg WatchConfig) *Watcher {
+	// The first look tries again the files Open failed to load: what they
+	// needed (a module, a namespace to call while loading) may be there
+	// now. A failure found again the same is not reported again.
 	w := &Watcher{
 		r:       r,
 		cfg:     cfg,
@@ -232,12 +236,15 @@ func newWatcher(r *Registry, cfg WatchConfig) *Watcher {
 		watched: make(map[string]os.FileInfo),
 		files:   make(map[string]*fileState),
 		read:    make(map[string]stamp),
+		libs:    make(map[string]string),
 	}
-	// The versions Open failed to load are not loaded again unchanged.
-	for _, f := range r.Failures() {
-		var ce *ClashError
-		if f.Hash != "" && !errors.As(f.Err, &ce) {
-			w.state(f.Path).failed = f.Hash
+	// The modules are first taken to be the versions the namespaces
+	// served were loaded with.
+	for _, e := range r.snap.Load().ns {
+		if e.lua != nil {
+			for _, m := range e.lua.Requires() {
+				w.libs[m.Path] = m.Hash
+			}
 		}
 	}
 	return w
@@ -451,13 +458,15 @@ func (w *Watcher) sync(force bool) (next time.Duration, err error) {
 		w.state(f.Path).failed = ""
 	}
 	byName, present := w.readFiles(t, p)
+	// Files gone first: a file that takes a namespace over from a file
+	// gone is served in the same look as the other is retired.
+	w.retire(t, present, p)
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		if w.closing() {
 			return 0, nil
 		}
-		w.serve(p, name, byName[name], present, retry)
+		w.serve(p, name, byName[name], retry)
 	}
-	w.retire(t, present, p)
 	w.forget(t, present)
 	if manual {
 		return 0, nil // until the next Rescan
@@ -515,8 +524,8 @@ func (w *Watcher) settled(p *pass, path, rel string) (c content, ok bool, err er
 // gone for its grace. If not, it asks for a look once it has.
 func (w *Watcher) gone(p *pass, rel string) bool {
 	st := w.state(rel)
-	if st.since.IsZero() {
-		st.since = p.now
+	if st.since.IsZero() || !st.stamp.IsZero() { // the clock counted how long it was empty
+		st.since, st.stamp = p.now, time.Time{}
 	}
 	if wait := w.grace() - p.now.Sub(st.since); wait > 0 {
 		p.later(wait)
@@ -526,31 +535,45 @@ func (w *Watcher) gone(p *pass, rel string) bool {
 }
 
 // readLibs hashes the modules of LibDir, and reports whether any changed
-// since the last look. A module being written, or missing or empty for
-// less than its grace, counts as it was; one seen for the first time so is
-// pending, and changes nothing yet.
+// since the last look (or, at the first, since the served namespaces
+// required them). A module being
+// written, missing or empty for less than its grace, unreadable, or in a
+// folder that can't be read is held at its version before; one not
+// settled at first sight is pending, and changes nothing yet. A module
+// held that settles or goes counts as a change, even at the version it
+// was held at: namespaces may have failed without it meanwhile.
 func (w *Watcher) readLibs(t *tree, p *pass) (changed bool) {
 	libs := make(map[string]string, len(t.libs))
-	for _, path := range t.libs {
-		c, ok, err := w.settled(p, path, w.rel(path))
-		switch {
-		case ok:
-			libs[path] = c.hash
-		case err == nil:
-			if h, had := w.libs[path]; had {
-				libs[path] = h
-			} else {
-				p.pending[path] = true
-			}
-		}
-	}
-	for path, h := range w.libs {
-		if _, found := libs[path]; !found && !slices.Contains(t.libs, path) && !w.gone(p, w.rel(path)) {
+	held := make(map[string]bool)
+	hold := func(path string) {
+		if h, had := w.libs[path]; had {
 			libs[path] = h
+			held[path] = true
+		} else {
+			p.pending[path] = true
 		}
 	}
-	changed = w.libs != nil && !maps.Equal(libs, w.libs)
-	w.libs = libs
+	for _, path := range t.libs {
+		if c, ok, _ := w.settled(p, path, w.rel(path)); ok {
+			libs[path] = c.hash
+		} else {
+			hold(path) // an error too: it is the namespaces' to report
+		}
+	}
+	for path := range w.libs {
+		if _, found := libs[path]; found || slices.Contains(t.libs, path) {
+			continue
+		}
+		rel := w.rel(path)
+		if slices.ContainsFunc(t.unreadable, func(dir string) bool { return strings.HasPrefix(rel, dir+"/") }) || !w.gone(p, rel) {
+			hold(path)
+		}
+	}
+	changed = !maps.Equal(libs, w.libs)
+	for path := range w.held {
+		changed = changed || !held[path]
+	}
+	w.libs, w.held = libs, held
 	return changed
 }
 
@@ -583,7 +606,7 @@ func (w *Watcher) readFiles(t *tree, p *pass) (byName map[string][]*source, pres
 // serve acts on the files srcs that name the namespace name: it serves the
 // one file of them if it differs from what is served, and reports a clash
 // when there are more. retry tries files again that failed unchanged.
-func (w *Watcher) serve(p *pass, name string, srcs []*source, present map[string]bool, retry bool) {
+func (w *Watcher) serve(p *pass, name string, srcs []*source, retry bool) {
 	r := w.r
 	cur := r.snap.Load().ns[name]
 	if len(srcs) > 1 {
@@ -615,7 +638,7 @@ func (w *Watcher) serve(p *pass, name string, srcs []*source, present map[string
 		st.failed = ""
 		return
 	}
-	if err := r.clash(name, s.rel, present); err != nil {
+	if err := r.clash(name, s.rel); err != nil {
 		r.reportFailure(Failure{Path: s.rel, Name: name, Hash: s.hash, Err: err}, 0)
 		return
 	}
@@ -623,13 +646,10 @@ func (w *Watcher) serve(p *pass, name string, srcs []*source, present map[string
 		return
 	}
 
-	// Read it again, to load what it holds now.
+	// Read it again, to load it: if it changed since it settled, it is
+	// being written, and it is loaded once it settles again.
 	c, err := w.hash(w.abs(s.rel), true)
-	switch {
-	case err != nil:
-		p.later(w.cfg.Debounce)
-		return
-	case c.changed:
+	if err != nil || c.changed || c.hash != s.hash {
 		p.later(w.cfg.Debounce)
 		return
 	}
@@ -642,7 +662,7 @@ func (w *Watcher) serve(p *pass, name string, srcs []*source, present map[string
 		return
 	}
 	st.failed = ""
-	old, err := r.putFile(name, s.rel, fileEntry(ns, s.rel), took, present)
+	old, err := r.putFile(name, s.rel, fileEntry(ns, s.rel), took)
 	if err != nil {
 		ns.Close()
 		if !errors.Is(err, ErrClosed) {
@@ -692,7 +712,7 @@ func (w *Watcher) retire(t *tree, present map[string]bool, p *pass) {
 		}
 		if e := served[rel]; e != nil {
 			name := e.lua.Name()
-			if old, _ := r.putFile(name, rel, nil, 0, nil); old != nil {
+			if old, _ := r.putFile(name, rel, nil, 0); old != nil {
 				old.close()
 				w.log.Info("namespace removed", "namespace", name, "file", rel)
 			}

@@ -358,7 +358,7 @@ func TestWatchFailureEvents(t *testing.T) {
 		}
 		got = append(got, ev.Kind.String()+" "+ev.Path)
 	}
-	want := "added a.lua; failed b.lua; failed a.lua; cleared a.lua; cleared b.lua"
+	want := "added a.lua; failed b.lua; failed a.lua; cleared b.lua; cleared a.lua"
 	if strings.Join(got, "; ") != want {
 		t.Fatalf("events: %s\nwant %s", strings.Join(got, "; "), want)
 	}
@@ -639,3 +639,5 @@ func chtimes(t *testing.T, path string, at time.Time) {
 		t.Fatal(err)
 	}
 }
+
+func removeFile(dir, rel string) error { return os.Remove(filepath.Join(dir, filepath.FromSlash(rel))) }
