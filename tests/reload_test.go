@@ -214,7 +214,14 @@ func TestReloadTruncateThenWrite(t *testing.T) {
 // the namespace not-found, even when the first write's content lasts too
 // little for the watcher to see it.
 func TestReloadSlowWritesBackToBack(t *testing.T) {
-	s, w, dir := serveFolder(t, map[string]string{"a.lua": version("v1")})
+	const grace = 400 * time.Millisecond // each write leaves the file empty for less, both for more
+	testutil.CheckGoroutines(t)
+	dir := testutil.WriteFiles(t, map[string]string{"a.lua": version("v1")})
+	s := serveDir(t, dir, engine.Config{}, transport.ServerConfig{})
+	w, err := s.reg.Watch(namespaces.WatchConfig{Grace: grace})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := dial(t, s.addr, client.Config{})
 	k := startCaller(t, c, "a/v", "v1", "v2", "v3")
 	k.waitCalls(t, 10)
@@ -242,13 +249,13 @@ func TestReloadSlowWritesBackToBack(t *testing.T) {
 	}
 	// The watcher sees the file empty at once, and not the first version's
 	// content, which the second write empties again within microseconds.
-	e1 := slowWrite(version("v2"), 70*time.Millisecond, func() { rescan(t, w) })
-	e2 := slowWrite(version("v3"), 50*time.Millisecond, func() {})
+	e1 := slowWrite(version("v2"), 250*time.Millisecond, func() { rescan(t, w) })
+	e2 := slowWrite(version("v3"), 200*time.Millisecond, func() {})
 	waitServes(t, c, "a/v", "v3")
-	if grace := namespaces.DefaultGrace; e1 >= grace-10*time.Millisecond || e2 >= grace-10*time.Millisecond {
-		t.Skipf("the file was empty %v, then %v: too close to the grace of %v to prove anything", e1, e2, grace)
+	t.Logf("a.lua empty %v, then %v; the grace is %v", e1.Round(time.Millisecond), e2.Round(time.Millisecond), grace)
+	if e1 >= grace || e2 >= grace {
+		t.Fatalf("the file was empty %v, then %v: a write stalled past the grace of %v, so the test proves nothing", e1, e2, grace)
 	}
-	t.Logf("a.lua empty %v, then %v", e1.Round(time.Millisecond), e2.Round(time.Millisecond))
 	k.check(t)
 }
 
