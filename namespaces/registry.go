@@ -30,8 +30,8 @@ type Config struct {
 // Failure is a namespace file the registry could not serve, when Open
 // loaded the folder or when a [Watcher] reloaded the file.
 type Failure struct {
-	Path string // the file, a slash path under the folder
-	Name string // the namespace it would serve; "" when its name is invalid
+	Path string // the file, or a folder that can't be read: a slash path under the folder
+	Name string // the namespace it would serve; "" when its name is invalid, and for a folder
 	Hash string // the version that failed, as Event.Hash; "" when the file could not be read
 	// Err says why: a *engine.LoadError (file and line), an error wrapping
 	// ErrBadName, a *ClashError, or an I/O error.
@@ -221,6 +221,7 @@ func (r *Registry) SetGo(name string, fns []GoFunction) error {
 // Remove stops serving the namespace name and closes it. It reports whether
 // there was one. Calls running on it finish; calls waiting for one of its
 // VMs fail with not-found.
+//
 // A [Watcher] serves a namespace removed so again at its next look through
 // the folder, if its file is still there.
 func (r *Registry) Remove(name string) bool {
