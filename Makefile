@@ -1,8 +1,11 @@
 # The whole test suite: formatting, vet, and every test with the race
-# detector (fuzz seed corpora included). This is what CI runs.
+# detector (fuzz seed corpora included). This is what CI runs. The cluster
+# tests start real ZooKeeper servers: scripts/install-zookeeper installs
+# Debian's zookeeper package first if it is missing.
 .PHONY: test serve bench fuzz
 
 test:
+	@scripts/install-zookeeper
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	go test -race -count=1 -timeout 10m ./...

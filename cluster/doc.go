@@ -1,0 +1,27 @@
+// Package cluster registers the namespaces a server serves in Apache
+// ZooKeeper, as slacker cluster does, so that clients can find the servers
+// of a namespace.
+//
+// # The layout
+//
+// Under a root ([DefaultRoot], "/slacker") and the cluster's name:
+//
+//	<root>/<cluster>/servers/<host:port>                ephemeral; data: the server, as JSON (ServerData)
+//	<root>/<cluster>/namespaces/<ns>                    persistent, one per namespace ever served
+//	<root>/<cluster>/namespaces/<ns>/<host:port>        ephemeral, one per server serving ns
+//
+// so that `ls <root>/<cluster>/namespaces` lists the namespaces, and the
+// children of one the servers that serve it. Children whose names start
+// with "_" are never servers. A root of "/slacker/cluster" gives the
+// layout of the original slacker cluster.
+//
+// # Membership
+//
+// [Join] makes a [Member]: a server's session with ZooKeeper, which
+// registers the server and the namespaces it is told of with
+// [Member.Register] and [Member.Unregister]. ZooKeeper trouble never
+// stops the server: a Member registers once ZooKeeper can be reached,
+// keeps its registrations through lost connections, registers everything
+// again in a new session when its session expires, and takes over nodes
+// of its address left by a session of its own before.
+package cluster

@@ -1,0 +1,387 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// ErrClosed: the member was closed.
+var ErrClosed = errors.New("cluster: member closed")
+
+// Config configures a [Member]. ZooKeeper, Cluster and Addr are required;
+// the other fields' zero values work.
+type Config struct {
+	// ZooKeeper lists the ensemble's servers, host:port.
+	ZooKeeper []string
+	// Layout says where the cluster's nodes are.
+	Layout Layout
+	// Addr is the address clients reach this server at, host:port. It
+	// names the server's nodes, so it must not be a wildcard address.
+	Addr string
+	// Data is published with the server, in ServerData.Data.
+	Data map[string]any
+	// Weight is the server's share of calls for clients that weigh servers.
+	// 0 means 1.
+	Weight int
+	// Version is the server's version, published in ServerData.
+	Version string
+	// SessionTimeout is how long ZooKeeper keeps the session, and so the
+	// server's nodes, while the server can't be reached. 0 means 10s.
+	SessionTimeout time.Duration
+	// Logger receives what happens to the session. nil discards it.
+	Logger *slog.Logger
+}
+
+// ServerData is the data of a server's node, as JSON.
+type ServerData struct {
+	Version   string         `json:"version"`
+	StartedAt time.Time      `json:"started_at"`
+	Weight    int            `json:"weight"`
+	Data      map[string]any `json:"data,omitempty"`
+}
+
+// DefaultSessionTimeout is Config.SessionTimeout's default.
+const DefaultSessionTimeout = 10 * time.Second
+
+// recheck is how often a member checks its session even when ZooKeeper
+// tells it nothing: the client drops events when its channel is full.
+const recheck = time.Second
+
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case len(c.ZooKeeper) == 0:
+		return c, errors.New("cluster: Config.ZooKeeper names no server")
+	case c.Layout.Cluster == "" || strings.ContainsAny(c.Layout.Cluster, "/"):
+		return c, fmt.Errorf("cluster: Config.Layout.Cluster %q: want a name without slashes", c.Layout.Cluster)
+	case c.Layout.Root != "" && (!strings.HasPrefix(c.Layout.Root, "/") || path.Clean(c.Layout.Root) != c.Layout.Root || c.Layout.Root == "/"):
+		return c, fmt.Errorf("cluster: Config.Layout.Root %q: want an absolute znode path, such as %s", c.Layout.Root, DefaultRoot)
+	case c.Weight < 0:
+		return c, fmt.Errorf("cluster: Config.Weight %d is negative", c.Weight)
+	case c.SessionTimeout < 0:
+		return c, fmt.Errorf("cluster: Config.SessionTimeout %v is negative", c.SessionTimeout)
+	}
+	if err := checkAddr(c.Addr); err != nil {
+		return c, err
+	}
+	if c.Weight == 0 {
+		c.Weight = 1
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = DefaultSessionTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// checkAddr checks that addr is a host:port clients can reach.
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("cluster: Config.Addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() || port == "" || port == "0" {
+		return fmt.Errorf("cluster: Config.Addr %q: want the address clients reach the server at, not a wildcard", addr)
+	}
+	return nil
+}
+
+// Member is a server's membership of a cluster: its session with
+// ZooKeeper, and the nodes that say what it serves. Its methods are safe
+// for concurrent use.
+type Member struct {
+	cfg     Config
+	conn    *zk.Conn
+	events  <-chan zk.Event
+	data    []byte // the server node's
+	changed chan struct{}
+	done    chan struct{} // closed by Close
+	stopped chan struct{} // closed when the loop returns
+	once    sync.Once
+
+	mu      sync.Mutex
+	want    map[string]bool // the namespaces to register
+	gen     uint64          // counts the changes to want
+	synced  uint64          // the gen the nodes were last brought in step with
+	settled chan struct{}   // closed, and replaced, each time the nodes are in step
+
+	// Owned by the loop.
+	session int64           // the session the nodes below were made in
+	server  bool            // the server's node is there
+	have    map[string]bool // the namespace nodes there
+	lastErr string          // the last error logged
+}
+
+// Join connects to ZooKeeper and registers the server. It does not wait
+// for ZooKeeper: a server starts and serves whether or not ZooKeeper can be
+// reached, and registers once it can (see [Member.Sync]).
+func Join(cfg Config) (*Member, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	data, err := json.Marshal(ServerData{Version: cfg.Version, StartedAt: time.Now().UTC(), Weight: cfg.Weight, Data: cfg.Data})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: Config.Data: %w", err)
+	}
+	conn, events, err := zk.Connect(cfg.ZooKeeper, cfg.SessionTimeout, zk.WithLogger(zkLogger{cfg.Logger}))
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	m := &Member{
+		cfg:     cfg,
+		conn:    conn,
+		events:  events,
+		data:    data,
+		changed: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		stopped: make(chan struct{}),
+		want:    make(map[string]bool),
+		settled: make(chan struct{}),
+		have:    make(map[string]bool),
+	}
+	go m.loop()
+	return m, nil
+}
+
+// Register registers the server as one serving the namespace ns, now or
+// once ZooKeeper can be reached.
+func (m *Member) Register(ns string) error {
+	if err := checkNamespace(ns); err != nil {
+		return err
+	}
+	m.set(ns, true)
+	return nil
+}
+
+// Unregister takes back the server's registration for ns, if any.
+func (m *Member) Unregister(ns string) {
+	if checkNamespace(ns) == nil {
+		m.set(ns, false)
+	}
+}
+
+func checkNamespace(ns string) error {
+	if ns == "" || strings.HasPrefix(ns, "_") || strings.ContainsAny(ns, "/") || ns == "." || ns == ".." {
+		return fmt.Errorf("cluster: namespace %q can't name a znode", ns)
+	}
+	return nil
+}
+
+func (m *Member) set(ns string, on bool) {
+	m.mu.Lock()
+	if m.want[ns] != on {
+		if on {
+			m.want[ns] = true
+		} else {
+			delete(m.want, ns)
+		}
+		m.gen++
+	}
+	m.mu.Unlock()
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Sync waits until ZooKeeper holds the registrations made before it was
+// called, or ctx is done.
+func (m *Member) Sync(ctx context.Context) error {
+	select {
+	case <-m.stopped:
+		return ErrClosed
+	default:
+	}
+	m.mu.Lock()
+	gen := m.gen
+	m.mu.Unlock()
+	for {
+		m.mu.Lock()
+		ok, settled := m.synced >= gen, m.settled
+		m.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-settled:
+		case <-m.stopped:
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: registering in ZooKeeper: %w", ctx.Err())
+		}
+	}
+}
+
+// Close ends the member's session: ZooKeeper deletes the server's nodes at
+// once. Close may be called more than once.
+func (m *Member) Close() {
+	m.once.Do(func() {
+		close(m.done)
+		<-m.stopped
+		m.conn.Close()
+	})
+}
+
+// loop keeps the nodes in step with what the member is told, in whatever
+// session it has.
+func (m *Member) loop() {
+	defer close(m.stopped)
+	tick := time.NewTicker(recheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-m.done:
+			return
+		case ev := <-m.events:
+			if ev.Type == zk.EventSession {
+				m.cfg.Logger.Debug("zookeeper session", "state", ev.State.String(), "server", ev.Server)
+			}
+		case <-m.changed:
+		case <-tick.C:
+		}
+		m.reconcile()
+	}
+}
+
+// reconcile brings the nodes in step with m.want, if the member has a
+// session. A failure is logged, and tried again at the next change or
+// check.
+func (m *Member) reconcile() {
+	if m.conn.State() != zk.StateHasSession {
+		return
+	}
+	if sid := m.conn.SessionID(); sid != m.session {
+		if m.session != 0 {
+			m.cfg.Logger.Info("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
+		}
+		m.session, m.server, m.have = sid, false, make(map[string]bool)
+		m.mu.Lock()
+		m.synced = 0
+		m.mu.Unlock()
+	}
+	m.mu.Lock()
+	want, gen := maps.Clone(m.want), m.gen
+	m.mu.Unlock()
+
+	l, addr := m.cfg.Layout, m.cfg.Addr
+	err := func() error {
+		if !m.server {
+			if err := m.ephemeral(l.Server(addr), m.data); err != nil {
+				return err
+			}
+			m.server = true
+			m.cfg.Logger.Info("registered in zookeeper", "node", l.Server(addr))
+		}
+		for _, ns := range slices.Sorted(maps.Keys(want)) {
+			if m.have[ns] {
+				continue
+			}
+			if err := m.ephemeral(l.NamespaceServer(ns, addr), nil); err != nil {
+				return err
+			}
+			m.have[ns] = true
+		}
+		for _, ns := range slices.Sorted(maps.Keys(m.have)) {
+			if want[ns] {
+				continue
+			}
+			if err := m.conn.Delete(l.NamespaceServer(ns, addr), -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+				return fmt.Errorf("deleting %s: %w", l.NamespaceServer(ns, addr), err)
+			}
+			delete(m.have, ns)
+		}
+		return nil
+	}()
+	if err != nil {
+		if msg := err.Error(); msg != m.lastErr {
+			m.cfg.Logger.Warn("cannot register in zookeeper; trying again", "err", err)
+			m.lastErr = msg
+		}
+		return
+	}
+	m.lastErr = ""
+	m.mu.Lock()
+	if gen > m.synced {
+		m.synced = gen
+	}
+	close(m.settled)
+	m.settled = make(chan struct{})
+	m.mu.Unlock()
+}
+
+// ephemeral makes the ephemeral node p with data in the member's session,
+// making its parents as persistent nodes. A node p left by another
+// session (an earlier one of this server) is taken over.
+func (m *Member) ephemeral(p string, data []byte) error {
+	for range 3 {
+		_, err := m.conn.Create(p, data, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, zk.ErrNoNode):
+			if err := m.parents(p); err != nil {
+				return err
+			}
+		case errors.Is(err, zk.ErrNodeExists):
+			_, st, err := m.conn.Get(p)
+			switch {
+			case errors.Is(err, zk.ErrNoNode):
+				continue
+			case err != nil:
+				return fmt.Errorf("reading %s: %w", p, err)
+			case st.EphemeralOwner == m.conn.SessionID():
+				return nil
+			}
+			if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
+				return fmt.Errorf("deleting %s, left by another session: %w", p, err)
+			}
+		default:
+			return fmt.Errorf("creating %s: %w", p, err)
+		}
+	}
+	return fmt.Errorf("creating %s: it keeps changing", p)
+}
+
+// parents makes the parents of the node p that are missing.
+func (m *Member) parents(p string) error {
+	dir := path.Dir(p)
+	var missing []string
+	for ; dir != "/"; dir = path.Dir(dir) {
+		ok, _, err := m.conn.Exists(dir)
+		if err != nil {
+			return fmt.Errorf("looking for %s: %w", dir, err)
+		}
+		if ok {
+			break
+		}
+		missing = append(missing, dir)
+	}
+	for _, d := range slices.Backward(missing) {
+		if _, err := m.conn.Create(d, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// zkLogger sends the ZooKeeper client's log to a slog.Logger, at debug
+// level: the member logs what matters itself.
+type zkLogger struct{ log *slog.Logger }
+
+func (l zkLogger) Printf(format string, args ...any) {
+	l.log.Debug("zookeeper: " + fmt.Sprintf(format, args...))
+}

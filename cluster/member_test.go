@@ -1,0 +1,257 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+	"github.com/slacker-lua/slacker-lua/internal/zktest"
+)
+
+const wait = 10 * time.Second
+
+// join makes a member of the cluster "test" with the ZooKeeper at zkAddr,
+// closed when the test ends.
+func join(t *testing.T, zkAddr, addr string) *Member {
+	t.Helper()
+	m, err := Join(Config{
+		ZooKeeper:      []string{zkAddr},
+		Layout:         Layout{Cluster: "test"},
+		Addr:           addr,
+		Data:           map[string]any{"zone": "a"},
+		Version:        "0.1.0",
+		SessionTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// look is a plain ZooKeeper client, to read back what members wrote.
+func look(t *testing.T, zks *zktest.Server) *zk.Conn {
+	t.Helper()
+	c, _, err := zk.Connect([]string{zks.Addr}, 2*time.Second, zk.WithLogInfo(false), zk.WithLogger(zkLogger{discard}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func settle(t *testing.T, m *Member) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := m.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// children lists the children of p, sorted; nil if p is missing.
+func children(c *zk.Conn, p string) []string {
+	kids, _, err := c.Children(p)
+	if err != nil {
+		return nil
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+func has(c *zk.Conn, p string, want ...string) func() bool {
+	return func() bool { return slices.Equal(children(c, p), want) }
+}
+
+var l = Layout{Cluster: "test"}
+
+var discard = slog.New(slog.DiscardHandler)
+
+// TestMemberLayout checks the nodes of two members, read back with a plain
+// client, as namespaces come and go and a member leaves.
+func TestMemberLayout(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	c := look(t, zks)
+	a, b := join(t, zks.Addr, "127.0.0.1:2104"), join(t, zks.Addr, "127.0.0.2:2104")
+	for _, ns := range []string{"slacker.example.api", "math"} {
+		if err := a.Register(ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Register("math"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, a)
+	settle(t, b)
+	if got := children(c, "/slacker/test/namespaces"); !slices.Equal(got, []string{"math", "slacker.example.api"}) {
+		t.Fatalf("namespaces %v", got)
+	}
+	if got := children(c, l.Namespace("math")); !slices.Equal(got, []string{"127.0.0.1:2104", "127.0.0.2:2104"}) {
+		t.Fatalf("math's servers %v", got)
+	}
+	if got := children(c, l.Servers()); !slices.Equal(got, []string{"127.0.0.1:2104", "127.0.0.2:2104"}) {
+		t.Fatalf("servers %v", got)
+	}
+	raw, st, err := c.Get(l.Server("127.0.0.1:2104"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sd ServerData
+	if err := json.Unmarshal(raw, &sd); err != nil || sd.Version != "0.1.0" || sd.Weight != 1 || sd.Data["zone"] != "a" || time.Since(sd.StartedAt) > time.Minute {
+		t.Fatalf("server data %s: %+v, %v", raw, sd, err)
+	}
+	if st.EphemeralOwner == 0 {
+		t.Fatal("the server's node is not ephemeral")
+	}
+
+	a.Unregister("math")
+	a.Unregister("never registered")
+	settle(t, a)
+	if got := children(c, l.Namespace("math")); !slices.Equal(got, []string{"127.0.0.2:2104"}) {
+		t.Fatalf("math's servers after a unregistered it: %v", got)
+	}
+	b.Close()
+	b.Close()
+	testutil.WaitFor(t, wait, has(c, l.Namespace("math")), "b's nodes to go with its session")
+	if got := children(c, l.Servers()); !slices.Equal(got, []string{"127.0.0.1:2104"}) {
+		t.Fatalf("servers after b left: %v", got)
+	}
+	if err := b.Sync(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Sync after Close: %v", err)
+	}
+}
+
+// TestMemberZooKeeperLater checks that a member made while ZooKeeper is
+// down registers once it is up, and that its nodes survive a restart of
+// ZooKeeper within the session timeout.
+func TestMemberZooKeeperLater(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	zks.Stop()
+	m := join(t, zks.Addr, "127.0.0.1:2104")
+	if err := m.Register("a"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := m.Sync(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sync with ZooKeeper down: %v", err)
+	}
+	zks.Restart(false)
+	settle(t, m)
+	c := look(t, zks)
+	if got := children(c, l.Namespace("a")); !slices.Equal(got, []string{"127.0.0.1:2104"}) {
+		t.Fatalf("a's servers %v", got)
+	}
+
+	zks.Restart(false)
+	if err := m.Register("b"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, m)
+	c = look(t, zks)
+	if !has(c, l.Namespace("a"), "127.0.0.1:2104")() || !has(c, l.Namespace("b"), "127.0.0.1:2104")() {
+		t.Fatalf("after a restart: a %v, b %v", children(c, l.Namespace("a")), children(c, l.Namespace("b")))
+	}
+}
+
+// TestMemberSessionExpired checks that a member whose session expired
+// registers everything again in its new session.
+func TestMemberSessionExpired(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	proxy := zktest.NewProxy(t, zks.Addr)
+	m := join(t, proxy.Addr, "127.0.0.1:2104")
+	for _, ns := range []string{"a", "b"} {
+		if err := m.Register(ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, m)
+	c := look(t, zks)
+	proxy.Block()
+	testutil.WaitFor(t, wait, has(c, l.Servers()), "the session to expire, and its nodes to go")
+	proxy.Unblock()
+	testutil.WaitFor(t, wait, func() bool {
+		return has(c, l.Namespace("a"), "127.0.0.1:2104")() && has(c, l.Namespace("b"), "127.0.0.1:2104")() &&
+			has(c, l.Servers(), "127.0.0.1:2104")()
+	}, "the nodes to be made again")
+}
+
+// TestMemberTakesOver checks that a node of the member's address left by
+// another session is replaced by the member's own.
+func TestMemberTakesOver(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	c := look(t, zks)
+	testutil.WaitFor(t, wait, func() bool { return c.State() == zk.StateHasSession }, "a session")
+	for _, p := range []string{"/slacker", "/slacker/test", l.Namespaces(), l.Namespace("a")} {
+		if _, err := c.Create(p, nil, 0, zk.WorldACL(zk.PermAll)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Create(l.NamespaceServer("a", "127.0.0.1:2104"), nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
+		t.Fatal(err)
+	}
+	m := join(t, zks.Addr, "127.0.0.1:2104")
+	if err := m.Register("a"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, m)
+	_, st, err := c.Get(l.NamespaceServer("a", "127.0.0.1:2104"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.EphemeralOwner == c.SessionID() {
+		t.Fatal("the node is still the other session's")
+	}
+}
+
+func TestConfig(t *testing.T) {
+	ok := Config{ZooKeeper: []string{"127.0.0.1:2181"}, Layout: Layout{Cluster: "c"}, Addr: "10.0.0.1:2104"}
+	for _, tt := range []struct {
+		change func(*Config)
+		msg    string
+	}{
+		{func(c *Config) { c.ZooKeeper = nil }, "names no server"},
+		{func(c *Config) { c.Layout.Cluster = "" }, "want a name without slashes"},
+		{func(c *Config) { c.Layout.Cluster = "a/b" }, "want a name without slashes"},
+		{func(c *Config) { c.Layout.Root = "slacker" }, "want an absolute znode path"},
+		{func(c *Config) { c.Layout.Root = "/slacker/" }, "want an absolute znode path"},
+		{func(c *Config) { c.Addr = "0.0.0.0:2104" }, "not a wildcard"},
+		{func(c *Config) { c.Addr = ":2104" }, "not a wildcard"},
+		{func(c *Config) { c.Addr = "[::]:2104" }, "not a wildcard"},
+		{func(c *Config) { c.Addr = "10.0.0.1:0" }, "not a wildcard"},
+		{func(c *Config) { c.Addr = "10.0.0.1" }, "missing port"},
+		{func(c *Config) { c.Weight = -1 }, "is negative"},
+		{func(c *Config) { c.SessionTimeout = -1 }, "is negative"},
+	} {
+		cfg := ok
+		tt.change(&cfg)
+		if _, err := Join(cfg); err == nil || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("%+v: %v, want %q", cfg, err, tt.msg)
+		}
+	}
+	got, err := ok.withDefaults()
+	if err != nil || got.Weight != 1 || got.SessionTimeout != DefaultSessionTimeout || got.Logger == nil {
+		t.Fatalf("defaults %+v, %v", got, err)
+	}
+	if got := (Layout{Root: "/slacker/cluster", Cluster: "c"}).NamespaceServer("a.b", "h:1"); got != "/slacker/cluster/c/namespaces/a.b/h:1" {
+		t.Fatalf("the original layout: %s", got)
+	}
+	for _, ns := range []string{"", "_leader", "a/b", ".", ".."} {
+		m := &Member{}
+		if err := m.Register(ns); err == nil {
+			t.Errorf("Register(%q) succeeded", ns)
+		}
+	}
+}
