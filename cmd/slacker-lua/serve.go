@@ -29,7 +29,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			"changed file is loaded in full, then swapped in; calls running finish on the old\n"+
 			"version. A file that fails to load is logged and leaves its old version serving;\n"+
 			"`slacker-lua status ADDR` lists such files. SIGHUP looks through DIR again and\n"+
-			"retries failed files. SIGINT and SIGTERM stop the server gracefully.", stderr)
+			"retries failed files. SIGINT and SIGTERM stop the server gracefully.\n\n"+
+			"With --zk and --cluster, the server registers in ZooKeeper each namespace it\n"+
+			"serves, as it serves it, under ZK-ROOT/CLUSTER/namespaces/NS/HOST:PORT.", stderr)
 	listen := fs.String("listen", "127.0.0.1:2104", "`address` to listen on; \":2104\" listens on every interface")
 	poolSize := fs.Int("pool-size", 0, "Lua VMs per namespace (0: one per CPU); a file's _options.pool_size wins")
 	queueSize := fs.Int("queue-size", 0, "calls that may wait for a busy namespace before thread-pool-full (0: 256)")
@@ -41,6 +43,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long calls in flight may take to finish on SIGINT or SIGTERM")
 	watch := fs.String("watch", "events", "how to follow changes to DIR: events (inotify), poll (for network mounts), or off (only on SIGHUP)")
 	pollInterval := fs.Duration("poll-interval", namespaces.DefaultPoll, "how often --watch poll looks through DIR")
+	var cf clusterFlags
+	cf.register(fs)
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if code, done := parseFlags(fs, args); done {
@@ -53,6 +57,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua serve:", err)
+		return exitUsage
+	}
+	if err := cf.check(); err != nil {
 		fmt.Fprintln(stderr, "slacker-lua serve:", err)
 		return exitUsage
 	}
@@ -127,6 +135,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot listen", "err", err)
 		return exitError
 	}
+	var member *membership
+	if cf.zk != "" {
+		if member, err = joinCluster(&cf, ln.Addr(), reg, log); err != nil {
+			ln.Close()
+			log.Error("cannot join the cluster", "err", err)
+			return exitUsage
+		}
+	}
 	log.Info("serving", "addr", ln.Addr().String(), "version", version)
 
 	served := make(chan error, 1)
@@ -146,6 +162,9 @@ wait:
 	log.Info("shutting down", "timeout", *shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
+	if member != nil {
+		member.leave(sctx)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("calls cancelled at shutdown", "err", err)
 	}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/cluster"
+	"github.com/slacker-lua/slacker-lua/namespaces"
+)
+
+// clusterFlags are serve's flags for joining a cluster.
+type clusterFlags struct {
+	zk         string
+	cluster    string
+	root       string
+	advertise  string
+	leaveDelay time.Duration
+}
+
+func (f *clusterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.zk, "zk", "", "ZooKeeper servers, `host:port[,host:port...]`: register the namespaces served there (needs --cluster)")
+	fs.StringVar(&f.cluster, "cluster", "", "the cluster's `name`, with --zk")
+	fs.StringVar(&f.root, "zk-root", cluster.DefaultRoot, "the znode the clusters are registered under; /slacker/cluster gives slacker cluster's layout")
+	fs.StringVar(&f.advertise, "advertise", "", "the `host:port` clients reach this server at, with --zk (default: the --listen address, or an address of this host when that is a wildcard)")
+	fs.DurationVar(&f.leaveDelay, "leave-delay", time.Second, "on SIGINT or SIGTERM, how long to go on serving after leaving the cluster, for clients to see it")
+}
+
+// check reports flags that don't go together.
+func (f *clusterFlags) check() error {
+	switch {
+	case f.zk == "" && f.cluster != "":
+		return errors.New("--cluster goes with --zk")
+	case f.zk != "" && f.cluster == "":
+		return errors.New("--zk needs --cluster")
+	case f.zk == "" && f.advertise != "":
+		return errors.New("--advertise goes with --zk")
+	case f.leaveDelay < 0:
+		return fmt.Errorf("bad --leave-delay %v: want 0 or more", f.leaveDelay)
+	}
+	return nil
+}
+
+// membership is a serving registry's place in a cluster: a member, told
+// of the namespaces as they come and go.
+type membership struct {
+	m     *cluster.Member
+	sub   *namespaces.Subscription
+	done  chan struct{} // closed when follow returns
+	delay time.Duration
+	log   *slog.Logger
+}
+
+// joinCluster joins the cluster the flags name, as the server listening
+// at ln, and registers reg's namespaces as they are served.
+func joinCluster(f *clusterFlags, ln net.Addr, reg *namespaces.Registry, log *slog.Logger) (*membership, error) {
+	addr, derived, err := advertised(f.advertise, ln)
+	if err != nil {
+		return nil, err
+	}
+	m, err := cluster.Join(cluster.Config{
+		ZooKeeper: strings.Split(f.zk, ","),
+		Layout:    cluster.Layout{Root: f.root, Cluster: f.cluster},
+		Addr:      addr,
+		Version:   version,
+		Logger:    log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	attrs := []any{"zk", f.zk, "cluster", f.cluster, "root", f.root, "addr", addr}
+	if derived {
+		attrs = append(attrs, "advertise", "derived from --listen "+ln.String()+"; set --advertise to choose")
+	}
+	log.Info("joining the cluster", attrs...)
+	ms := &membership{m: m, sub: reg.Subscribe(), done: make(chan struct{}), delay: f.leaveDelay, log: log}
+	go ms.follow()
+	return ms, nil
+}
+
+// follow registers the namespaces the registry serves, as it serves them,
+// and unregisters them as it stops, until the subscription is closed.
+// The status namespace is each server's own.
+func (ms *membership) follow() {
+	defer close(ms.done)
+	for {
+		ev, err := ms.sub.Next(context.Background())
+		if err != nil {
+			return
+		}
+		if ev.Namespace == namespaces.StatusNamespace {
+			continue
+		}
+		switch ev.Kind {
+		case namespaces.Added:
+			if err := ms.m.Register(ev.Namespace); err != nil {
+				ms.log.Error("cannot register namespace", "namespace", ev.Namespace, "err", err)
+			}
+		case namespaces.Removed:
+			ms.m.Unregister(ev.Namespace)
+		}
+	}
+}
+
+// leave takes the server out of the cluster, then goes on serving for the
+// leave delay, so that clients stop sending calls before the server stops
+// taking them.
+func (ms *membership) leave(ctx context.Context) {
+	ms.sub.Close()
+	<-ms.done
+	ms.m.Close()
+	ms.log.Info("left the cluster", "serving for", ms.delay)
+	select {
+	case <-time.After(ms.delay):
+	case <-ctx.Done():
+	}
+}
+
+// advertised returns the address clients reach the server at: flag if
+// set, else the listener's address, or, when that is a wildcard, an
+// address of one of this host's interfaces (derived).
+func advertised(flag string, ln net.Addr) (addr string, derived bool, err error) {
+	if flag != "" {
+		return flag, false, nil
+	}
+	host, port, err := net.SplitHostPort(ln.String())
+	if err != nil {
+		return "", false, err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		return ln.String(), false, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", false, fmt.Errorf("listening on every interface, and cannot list them to choose an address to advertise (set --advertise): %w", err)
+	}
+	var v6 string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || !ipn.IP.IsGlobalUnicast() {
+			continue
+		}
+		if ipn.IP.To4() != nil {
+			return net.JoinHostPort(ipn.IP.String(), port), true, nil
+		}
+		if v6 == "" {
+			v6 = net.JoinHostPort(ipn.IP.String(), port)
+		}
+	}
+	if v6 != "" {
+		return v6, true, nil
+	}
+	return net.JoinHostPort("127.0.0.1", port), true, nil
+}

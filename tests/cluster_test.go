@@ -1,0 +1,88 @@
+package tests
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+	"github.com/slacker-lua/slacker-lua/internal/zktest"
+)
+
+// TestCLIClusterRegistration runs `slacker-lua serve --zk` against a real
+// ZooKeeper and reads the znodes back with a plain client: the namespaces
+// served are registered, a file added is registered once served, a file
+// removed is unregistered, and SIGTERM takes the server out.
+func TestCLIClusterRegistration(t *testing.T) {
+	zks := zktest.Start(t)
+	c, _, err := zk.Connect([]string{zks.Addr}, 2*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir := testutil.WriteFiles(t, map[string]string{
+		"a.lua":         "function v() return 1 end",
+		"b/c.lua":       "function v() return 2 end",
+		"_lib/util.lua": "return {}",
+	})
+	s := startCLI(t, "--zk", zks.Addr, "--cluster", "test", "--leave-delay", "0s", dir)
+	kids := func(p string) []string {
+		k, _, err := c.Children(p)
+		if err != nil {
+			return nil
+		}
+		slices.Sort(k)
+		return k
+	}
+	nodes := func(p string, want ...string) func() bool {
+		return func() bool { return slices.Equal(kids(p), want) }
+	}
+	const ns = "/slacker/test/namespaces"
+	testutil.WaitFor(t, 10*time.Second, nodes(ns, "a", "b.c"), "a and b.c to be registered")
+	for _, n := range []string{"a", "b.c"} {
+		if got := kids(ns + "/" + n); !slices.Equal(got, []string{s.addr}) {
+			t.Fatalf("%s's servers: %v, want [%s]", n, got, s.addr)
+		}
+	}
+	if got := kids("/slacker/test/servers"); !slices.Equal(got, []string{s.addr}) {
+		t.Fatalf("servers %v", got)
+	}
+	if !strings.Contains(s.log(), `msg="joining the cluster" zk=`+zks.Addr+" cluster=test root=/slacker addr="+s.addr) {
+		t.Fatalf("joining is not logged:\n%s", s.log())
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "d.lua"), []byte("function v() return 4 end"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, nodes(ns+"/d", s.addr), "d to be registered")
+	if stdout, _, _ := cli(t, "call", s.addr, "d/v"); stdout != "4\n" {
+		t.Fatalf("d/v once registered = %q", stdout)
+	}
+	if err := os.Remove(filepath.Join(dir, "a.lua")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, nodes(ns+"/a"), "a to be unregistered")
+
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if err != nil {
+			t.Fatalf("serve exited with %v\n%s", err, s.log())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not stop on SIGTERM\n%s", s.log())
+	}
+	if got := kids("/slacker/test/servers"); len(got) != 0 {
+		t.Fatalf("servers after SIGTERM: %v", got)
+	}
+	if got := kids(ns + "/b.c"); len(got) != 0 {
+		t.Fatalf("b.c's servers after SIGTERM: %v", got)
+	}
+}
