@@ -54,4 +54,21 @@
 //
 // [Client.Close] fails the waiting calls with [ErrClosed], stops every
 // goroutine of the client and waits for them.
+//
+// # Clusters
+//
+// A [Cluster] calls the functions of a slacker cluster: it finds the
+// servers of each namespace in ZooKeeper, keeps the list current with a
+// watch, and spreads the calls over them with a [Picker] ([Random], the
+// default, or [RoundRobin]). Like Client, it is a [Caller]:
+//
+//	c, err := client.NewCluster(ctx, client.ClusterConfig{
+//		ZooKeeper: []string{"zk1:2181"},
+//		Layout:    cluster.Layout{Cluster: "example-cluster"},
+//	})
+//	if err != nil { ... }
+//	defer c.Close()
+//	sum, err := client.CallAs[int](ctx, c, "slacker.example.math/add", 1, 2)
+//
+// A namespace no server serves is [ErrNotFound] at once.
 package client

@@ -378,8 +378,11 @@ func (m *Member) parents(p string) error {
 	return nil
 }
 
-// zkLogger sends the ZooKeeper client's log to a slog.Logger, at debug
-// level: the member logs what matters itself.
+// ZooKeeperLogger returns a logger for the ZooKeeper client (zk.WithLogger)
+// that writes to log at debug level: what matters is logged by those who
+// use the client.
+func ZooKeeperLogger(log *slog.Logger) zk.Logger { return zkLogger{log} }
+
 type zkLogger struct{ log *slog.Logger }
 
 func (l zkLogger) Printf(format string, args ...any) {

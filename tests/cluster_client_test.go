@@ -1,0 +1,189 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/cluster"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+	"github.com/slacker-lua/slacker-lua/internal/zktest"
+	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// node is a server of a cluster: a folder served and watched, registered
+// in ZooKeeper as its namespaces come and go.
+type node struct {
+	addr   string
+	dir    string
+	srv    *transport.Server
+	reg    *namespaces.Registry
+	member *cluster.Member
+	served chan error
+	follow chan struct{} // closed when the registration loop ends
+}
+
+var testLayout = cluster.Layout{Cluster: "test"}
+
+// startNode serves files on 127.0.0.1 as a server of the cluster "test"
+// whose ZooKeeper is at zkAddr, until stopped or the test ends.
+func startNode(t *testing.T, zkAddr string, files map[string]string) *node {
+	t.Helper()
+	n := &node{dir: testutil.WriteFiles(t, files), served: make(chan error, 1), follow: make(chan struct{})}
+	var err error
+	if n.reg, err = namespaces.Open(n.dir, namespaces.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.reg.Watch(namespaces.WatchConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if n.srv, err = transport.NewServer(n.reg, transport.ServerConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.addr = ln.Addr().String()
+	go func() { n.served <- n.srv.Serve(ln) }()
+	n.member, err = cluster.Join(cluster.Config{ZooKeeper: []string{zkAddr}, Layout: testLayout, Addr: n.addr, SessionTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := n.reg.Subscribe()
+	go func() {
+		defer close(n.follow)
+		for {
+			ev, err := sub.Next(context.Background())
+			if err != nil {
+				return
+			}
+			switch ev.Kind {
+			case namespaces.Added:
+				n.member.Register(ev.Namespace)
+			case namespaces.Removed:
+				n.member.Unregister(ev.Namespace)
+			}
+		}
+	}()
+	t.Cleanup(n.stop)
+	return n
+}
+
+// stop takes the node out of the cluster and stops it. It may be called
+// more than once.
+func (n *node) stop() {
+	n.member.Close()
+	n.srv.Close()
+	n.reg.Close() // ends the subscription too
+	<-n.follow
+	select {
+	case <-n.served:
+	default:
+	}
+}
+
+// newCluster is a cluster client of the cluster "test", closed when the
+// test ends.
+func newCluster(t *testing.T, zkAddr string, picker client.Picker) *client.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.NewCluster(ctx, client.ClusterConfig{ZooKeeper: []string{zkAddr}, Layout: testLayout, Picker: picker, SessionTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func whoFile(i int) map[string]string {
+	return map[string]string{"who.lua": fmt.Sprintf("function am_i() return %d end", i)}
+}
+
+// TestClusterSpreads checks that a cluster client finds the servers of a
+// namespace in ZooKeeper and spreads calls over all three, in turn with
+// RoundRobin.
+func TestClusterSpreads(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	for i := range 3 {
+		startNode(t, zks.Addr, whoFile(i))
+	}
+	for _, picker := range []client.Picker{client.Random{}, &client.RoundRobin{}} {
+		c := newCluster(t, zks.Addr, picker)
+		testutil.WaitFor(t, 10*time.Second, func() bool {
+			servers, err := c.Servers(context.Background(), "who")
+			return err == nil && len(servers) == 3
+		}, "who's three servers")
+		counts := make([]int, 3)
+		for range 300 {
+			counts[callAs[int](t, c, "who/am_i")]++
+		}
+		if slices.Contains(counts, 0) {
+			t.Fatalf("%T: calls by server %v", picker, counts)
+		}
+		if _, ok := picker.(*client.RoundRobin); ok && !slices.Equal(counts, []int{100, 100, 100}) {
+			t.Fatalf("round robin: calls by server %v", counts)
+		}
+	}
+}
+
+// TestClusterFollows checks that a cluster client follows the namespaces
+// as files come and go on the servers, without restarting, that a
+// namespace no server serves is not-found at once, and that calls move
+// off a server that leaves.
+func TestClusterFollows(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	a := startNode(t, zks.Addr, whoFile(0))
+	b := startNode(t, zks.Addr, whoFile(1))
+	c := newCluster(t, zks.Addr, nil)
+
+	start := time.Now()
+	if _, err := c.Call(context.Background(), "later/v"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("a namespace nobody serves: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("not-found took %v", took)
+	}
+	if err := os.WriteFile(filepath.Join(a.dir, "later.lua"), []byte("function v() return 'later' end"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		got, err := client.CallAs[string](context.Background(), c, "later/v")
+		return err == nil && got == "later"
+	}, "later/v through the cluster client")
+
+	for _, n := range []*node{a, b} {
+		if err := os.Remove(filepath.Join(n.dir, "who.lua")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		_, err := c.Call(context.Background(), "who/am_i")
+		return errors.Is(err, client.ErrNotFound)
+	}, "who to be not-found once no server serves it")
+
+	if err := os.WriteFile(filepath.Join(b.dir, "later.lua"), []byte("function v() return 'later' end"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		s, _ := c.Servers(context.Background(), "later")
+		return len(s) == 2
+	}, "later to be served by both")
+	a.stop()
+	for i := range 50 {
+		if got, err := client.CallAs[string](context.Background(), c, "later/v"); err != nil || got != "later" {
+			t.Fatalf("call %d after a left: %v, %v", i, got, err)
+		}
+	}
+}
