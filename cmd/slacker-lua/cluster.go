@@ -21,6 +21,7 @@ type clusterFlags struct {
 	root       string
 	advertise  string
 	leaveDelay time.Duration
+	session    time.Duration
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet) {
@@ -29,6 +30,7 @@ func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.root, "zk-root", cluster.DefaultRoot, "the znode the clusters are registered under; /slacker/cluster gives slacker cluster's layout")
 	fs.StringVar(&f.advertise, "advertise", "", "the `host:port` clients reach this server at, with --zk (default: the --listen address, or an address of this host when that is a wildcard)")
 	fs.DurationVar(&f.leaveDelay, "leave-delay", time.Second, "on SIGINT or SIGTERM, how long to go on serving after leaving the cluster, for clients to see it")
+	fs.DurationVar(&f.session, "zk-session-timeout", cluster.DefaultSessionTimeout, "how long ZooKeeper keeps the server's registrations when it can't reach the server")
 }
 
 // check reports flags that don't go together.
@@ -42,6 +44,8 @@ func (f *clusterFlags) check() error {
 		return errors.New("--advertise goes with --zk")
 	case f.leaveDelay < 0:
 		return fmt.Errorf("bad --leave-delay %v: want 0 or more", f.leaveDelay)
+	case f.session <= 0:
+		return fmt.Errorf("bad --zk-session-timeout %v: want a positive duration", f.session)
 	}
 	return nil
 }
@@ -64,11 +68,12 @@ func joinCluster(f *clusterFlags, ln net.Addr, reg *namespaces.Registry, log *sl
 		return nil, err
 	}
 	m, err := cluster.Join(cluster.Config{
-		ZooKeeper: strings.Split(f.zk, ","),
-		Layout:    cluster.Layout{Root: f.root, Cluster: f.cluster},
-		Addr:      addr,
-		Version:   version,
-		Logger:    log,
+		ZooKeeper:      strings.Split(f.zk, ","),
+		Layout:         cluster.Layout{Root: f.root, Cluster: f.cluster},
+		Addr:           addr,
+		Version:        version,
+		SessionTimeout: f.session,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,151 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+	"github.com/slacker-lua/slacker-lua/internal/zktest"
+)
+
+// loadCallers calls who/am_i through c from n goroutines without pause,
+// counting answers by server and errors, until stopped.
+type loadCallers struct {
+	mu      sync.Mutex
+	answers map[int]int       // by server
+	lastAt  map[int]time.Time // the last answer of each server
+	errs    []error
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+func startCallers(c client.Caller, n int) *loadCallers {
+	lc := &loadCallers{answers: map[int]int{}, lastAt: map[int]time.Time{}, stop: make(chan struct{})}
+	for range n {
+		lc.wg.Go(func() {
+			for {
+				select {
+				case <-lc.stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				who, err := client.CallAs[int](ctx, c, "who/am_i")
+				cancel()
+				lc.mu.Lock()
+				if err != nil {
+					lc.errs = append(lc.errs, err)
+				} else {
+					lc.answers[who]++
+					lc.lastAt[who] = time.Now()
+				}
+				lc.mu.Unlock()
+			}
+		})
+	}
+	return lc
+}
+
+// halt stops the callers and waits for them. It may be called more than
+// once.
+func (lc *loadCallers) halt() {
+	lc.once.Do(func() { close(lc.stop) })
+	lc.wg.Wait()
+}
+
+// failed returns the errors so far, and forgets them.
+func (lc *loadCallers) failed() []error {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	errs := lc.errs
+	lc.errs = nil
+	return errs
+}
+
+func (lc *loadCallers) count(who int) int {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	return lc.answers[who]
+}
+
+// TestClusterUnderLoad runs three `slacker-lua serve --zk` processes and
+// 64 callers of a cluster client without pause, and checks that a server
+// joining gets calls, that one leaving gracefully fails no call, and that
+// one killed with SIGKILL fails only the calls already written to it. It
+// reports how long each took to show in the calls.
+func TestClusterUnderLoad(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	const session = 2 * time.Second
+	serve := func(i int) *cliServer {
+		dir := testutil.WriteFiles(t, whoFile(i))
+		return startCLI(t, "--zk", zks.Addr, "--cluster", "test", "--zk-session-timeout", session.String(), "--leave-delay", "500ms", dir)
+	}
+	servers := []*cliServer{serve(0), serve(1)}
+	c := newCluster(t, zks.Addr, nil)
+	servesWho := func(n int) func() bool {
+		return func() bool {
+			s, err := c.Servers(context.Background(), "who")
+			return err == nil && len(s) == n
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, servesWho(2), "who's two servers")
+	lc := startCallers(c, 64)
+	defer lc.halt()
+	testutil.WaitFor(t, 10*time.Second, func() bool { return lc.count(0) > 100 && lc.count(1) > 100 }, "calls to both servers")
+
+	// A server joins: calls reach it.
+	joined := time.Now()
+	servers = append(servers, serve(2))
+	testutil.WaitFor(t, 10*time.Second, func() bool { return lc.count(2) > 0 }, "a call to the new server")
+	toNew := time.Since(joined)
+
+	// A server leaves gracefully: no call fails.
+	servers[0].cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-servers[0].done; err != nil {
+		t.Fatalf("server 0 exited with %v\n%s", err, servers[0].log())
+	}
+	servers[0].done <- nil
+	before := lc.count(1) + lc.count(2)
+	testutil.WaitFor(t, 10*time.Second, func() bool { return lc.count(1)+lc.count(2) > before+1000 }, "calls after server 0 left")
+	if errs := lc.failed(); len(errs) > 0 {
+		t.Fatalf("%d calls failed while server 0 left gracefully; the first: %v", len(errs), errs[0])
+	}
+
+	// A server is killed: only calls already written to it fail.
+	killed := time.Now()
+	servers[1].cmd.Process.Signal(syscall.SIGKILL)
+	testutil.WaitFor(t, 10*time.Second, servesWho(1), "the killed server's registration to expire")
+	dropped := time.Since(killed)
+	lc.mu.Lock()
+	lastToDead := lc.lastAt[1].Sub(killed)
+	lc.mu.Unlock()
+	before = lc.count(2)
+	testutil.WaitFor(t, 10*time.Second, func() bool { return lc.count(2) > before+1000 }, "calls after the kill")
+	lc.halt()
+	errs := lc.failed()
+	var lost, other []string
+	for _, err := range errs {
+		if errors.Is(err, client.ErrConnLost) {
+			lost = append(lost, err.Error())
+		} else {
+			other = append(other, err.Error())
+		}
+	}
+	if len(other) > 0 {
+		t.Errorf("%d calls failed otherwise than by the connection lost with them: %s", len(other), strings.Join(slices.Compact(other)[:min(3, len(slices.Compact(other)))], "; "))
+	}
+	if len(lost) > 64 {
+		t.Errorf("%d calls lost with the killed server, more than the 64 that can be in flight", len(lost))
+	}
+	t.Logf("calls by server %v; a new server's first call %v after it started; after SIGKILL: %d calls lost (in flight), the last answer from the killed server %v after, its registration gone %v after (session timeout %v); no call sent to it after the kill failed",
+		map[int]int{0: lc.count(0), 1: lc.count(1), 2: lc.count(2)}, toNew.Round(time.Millisecond), len(lost), lastToDead.Round(time.Millisecond), dropped.Round(time.Millisecond), session)
+}
