@@ -80,13 +80,14 @@ func (r *RoundRobin) Pick(servers []string) (string, error) {
 // serving the namespace does until its registration is gone; a call that
 // may have run is never sent twice.
 type Cluster struct {
-	cfg    ClusterConfig
-	picker Picker
-	log    *slog.Logger
-	zk     *zk.Conn
-	done   chan struct{} // closed by Close
-	wg     sync.WaitGroup
-	once   sync.Once
+	cfg     ClusterConfig
+	picker  Picker
+	timeout time.Duration // of a first look-up without a deadline
+	log     *slog.Logger
+	zk      *zk.Conn
+	done    chan struct{} // closed by Close
+	wg      sync.WaitGroup
+	once    sync.Once
 
 	mu      sync.Mutex
 	closed  bool
@@ -113,10 +114,11 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	switch {
 	case len(cfg.ZooKeeper) == 0:
 		return nil, errors.New("client: ClusterConfig.ZooKeeper names no server")
-	case cfg.Layout.Cluster == "" || strings.Contains(cfg.Layout.Cluster, "/"):
-		return nil, fmt.Errorf("client: ClusterConfig.Layout.Cluster %q: want a name without slashes", cfg.Layout.Cluster)
 	case cfg.SessionTimeout < 0:
 		return nil, fmt.Errorf("client: ClusterConfig.SessionTimeout %v is negative", cfg.SessionTimeout)
+	}
+	if err := cfg.Layout.Check(); err != nil {
+		return nil, fmt.Errorf("client: ClusterConfig: %w", err)
 	}
 	if err := cfg.Client.validate(); err != nil {
 		return nil, err
@@ -138,6 +140,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if c.picker == nil {
 		c.picker = Random{}
 	}
+	c.timeout = cfg.Client.withDefaults().Timeout
 	conn, events, err := zk.Connect(cfg.ZooKeeper, cfg.SessionTimeout, zk.WithLogger(cluster.ZooKeeperLogger(c.log)))
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -183,7 +186,7 @@ func (c *Cluster) Call(ctx context.Context, name string, args ...any) (Result, e
 			}
 		}
 		// Not sent, or not served there: another server may do.
-		if !errors.Is(err, ErrNotConnected) && !errors.Is(err, errDial) && !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, ErrNotConnected) && !errors.Is(err, errDial) && !errors.Is(err, ErrTooManyPending) && !errors.Is(err, ErrNotFound) {
 			return Result{}, err
 		}
 		if ctx.Err() != nil {
@@ -198,10 +201,17 @@ func (c *Cluster) Call(ctx context.Context, name string, args ...any) (Result, e
 }
 
 // Servers returns the addresses of the servers of the namespace ns,
-// sorted, looking them up if this is the first call about ns.
+// sorted, looking them up if this is the first call about ns. The first
+// look-up waits as long as ctx allows, and no longer than
+// ClusterConfig.Client.Timeout when ctx has no deadline.
 func (c *Cluster) Servers(ctx context.Context, ns string) ([]string, error) {
-	if ns == "" || strings.HasPrefix(ns, "_") || strings.Contains(ns, "/") {
-		return nil, fmt.Errorf("client: no namespace %q: %w", ns, ErrNotFound)
+	if err := cluster.CheckNamespace(ns); err != nil {
+		return nil, fmt.Errorf("client: %w: %w", ErrNotFound, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -223,7 +233,7 @@ func (c *Cluster) Servers(ctx context.Context, ns string) ([]string, error) {
 	case <-c.done:
 		return nil, ErrClosed
 	}
-	return *l.servers.Load(), nil
+	return slices.Clone(*l.servers.Load()), nil
 }
 
 // watch keeps l current with the servers of ns until Close.
@@ -234,6 +244,13 @@ func (c *Cluster) watch(ns string, l *lookup) {
 	var first sync.Once
 	for {
 		kids, ch, err := c.children(p)
+		if errors.Is(err, zk.ErrInvalidPath) || errors.Is(err, zk.ErrBadArguments) {
+			// No node can have that path: no server serves ns.
+			none := []string{}
+			l.servers.Store(&none)
+			first.Do(func() { close(l.ready) })
+			return
+		}
 		if err != nil {
 			// ZooKeeper can't be asked: the last list stays.
 			c.log.Debug("looking up a namespace", "namespace", ns, "err", err)
@@ -293,7 +310,8 @@ func (c *Cluster) client(ctx context.Context, addr string) (*Client, error) {
 		d = &serverConn{ready: make(chan struct{})}
 		c.clients[addr] = d
 		c.mu.Unlock()
-		d.c, d.err = Dial(ctx, addr, c.cfg.Client)
+		// Shared by the calls that wait for it: not bound to this one's ctx.
+		d.c, d.err = Dial(context.Background(), addr, c.cfg.Client)
 		if d.err != nil {
 			d.err = fmt.Errorf("%w to %s: %w", errDial, addr, d.err)
 			c.mu.Lock()

@@ -45,7 +45,8 @@ func TestClusterConfig(t *testing.T) {
 		msg string
 	}{
 		{ClusterConfig{Layout: cluster.Layout{Cluster: "c"}}, "names no server"},
-		{ClusterConfig{ZooKeeper: []string{"127.0.0.1:1"}}, "want a name without slashes"},
+		{ClusterConfig{ZooKeeper: []string{"127.0.0.1:1"}}, "can't name a znode"},
+		{ClusterConfig{ZooKeeper: []string{"127.0.0.1:1"}, Layout: cluster.Layout{Root: "slacker", Cluster: "c"}}, "want an absolute znode path"},
 		{ClusterConfig{ZooKeeper: []string{"127.0.0.1:1"}, Layout: cluster.Layout{Cluster: "c"}, SessionTimeout: -1}, "is negative"},
 	} {
 		if _, err := NewCluster(ctx, tt.cfg); err == nil || !strings.Contains(err.Error(), tt.msg) {

@@ -23,5 +23,6 @@
 // stops the server: a Member registers once ZooKeeper can be reached,
 // keeps its registrations through lost connections, registers everything
 // again in a new session when its session expires, and takes over nodes
-// of its address left by a session of its own before.
+// of its address left by another session, such as an earlier one of its
+// own (it warns: another server may be advertising the same address).
 package cluster

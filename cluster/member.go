@@ -10,7 +10,6 @@ import (
 	"net"
 	"path"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -63,14 +62,13 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case len(c.ZooKeeper) == 0:
 		return c, errors.New("cluster: Config.ZooKeeper names no server")
-	case c.Layout.Cluster == "" || strings.ContainsAny(c.Layout.Cluster, "/"):
-		return c, fmt.Errorf("cluster: Config.Layout.Cluster %q: want a name without slashes", c.Layout.Cluster)
-	case c.Layout.Root != "" && (!strings.HasPrefix(c.Layout.Root, "/") || path.Clean(c.Layout.Root) != c.Layout.Root || c.Layout.Root == "/"):
-		return c, fmt.Errorf("cluster: Config.Layout.Root %q: want an absolute znode path, such as %s", c.Layout.Root, DefaultRoot)
 	case c.Weight < 0:
 		return c, fmt.Errorf("cluster: Config.Weight %d is negative", c.Weight)
 	case c.SessionTimeout < 0:
 		return c, fmt.Errorf("cluster: Config.SessionTimeout %v is negative", c.SessionTimeout)
+	}
+	if err := c.Layout.Check(); err != nil {
+		return c, err
 	}
 	if err := checkAddr(c.Addr); err != nil {
 		return c, err
@@ -112,11 +110,12 @@ type Member struct {
 	stopped chan struct{} // closed when the loop returns
 	once    sync.Once
 
-	mu      sync.Mutex
-	want    map[string]bool // the namespaces to register
-	gen     uint64          // counts the changes to want
-	synced  uint64          // the gen the nodes were last brought in step with
-	settled chan struct{}   // closed, and replaced, each time the nodes are in step
+	mu       sync.Mutex
+	want     map[string]bool // the namespaces to register
+	gen      uint64          // counts the changes to want; 1 for the server's node alone
+	synced   uint64          // the gen the nodes were last brought in step with, in session syncedIn
+	syncedIn int64
+	settled  chan struct{} // closed, and replaced, each time the nodes are in step
 
 	// Owned by the loop.
 	session int64           // the session the nodes below were made in
@@ -150,6 +149,7 @@ func Join(cfg Config) (*Member, error) {
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
 		want:    make(map[string]bool),
+		gen:     1,
 		settled: make(chan struct{}),
 		have:    make(map[string]bool),
 	}
@@ -160,7 +160,7 @@ func Join(cfg Config) (*Member, error) {
 // Register registers the server as one serving the namespace ns, now or
 // once ZooKeeper can be reached.
 func (m *Member) Register(ns string) error {
-	if err := checkNamespace(ns); err != nil {
+	if err := CheckNamespace(ns); err != nil {
 		return err
 	}
 	m.set(ns, true)
@@ -169,16 +169,9 @@ func (m *Member) Register(ns string) error {
 
 // Unregister takes back the server's registration for ns, if any.
 func (m *Member) Unregister(ns string) {
-	if checkNamespace(ns) == nil {
+	if CheckNamespace(ns) == nil {
 		m.set(ns, false)
 	}
-}
-
-func checkNamespace(ns string) error {
-	if ns == "" || strings.HasPrefix(ns, "_") || strings.ContainsAny(ns, "/") || ns == "." || ns == ".." {
-		return fmt.Errorf("cluster: namespace %q can't name a znode", ns)
-	}
-	return nil
 }
 
 func (m *Member) set(ns string, on bool) {
@@ -198,8 +191,9 @@ func (m *Member) set(ns string, on bool) {
 	}
 }
 
-// Sync waits until ZooKeeper holds the registrations made before it was
-// called, or ctx is done.
+// Sync waits until ZooKeeper holds the server's node and the
+// registrations made before Sync was called, in the member's session now,
+// or ctx is done.
 func (m *Member) Sync(ctx context.Context) error {
 	select {
 	case <-m.stopped:
@@ -211,13 +205,15 @@ func (m *Member) Sync(ctx context.Context) error {
 	m.mu.Unlock()
 	for {
 		m.mu.Lock()
-		ok, settled := m.synced >= gen, m.settled
+		ok := m.synced >= gen && m.syncedIn == m.conn.SessionID() && m.conn.State() == zk.StateHasSession
+		settled := m.settled
 		m.mu.Unlock()
 		if ok {
 			return nil
 		}
 		select {
 		case <-settled:
+		case <-time.After(recheck / 10): // the session may have changed meanwhile
 		case <-m.stopped:
 			return ErrClosed
 		case <-ctx.Done():
@@ -226,8 +222,9 @@ func (m *Member) Sync(ctx context.Context) error {
 	}
 }
 
-// Close ends the member's session: ZooKeeper deletes the server's nodes at
-// once. Close may be called more than once.
+// Close ends the member's session. ZooKeeper deletes the server's nodes at
+// once if it can be reached, else when the session times out. Close may be
+// called more than once.
 func (m *Member) Close() {
 	m.once.Do(func() {
 		close(m.done)
@@ -269,44 +266,43 @@ func (m *Member) reconcile() {
 			m.cfg.Logger.Info("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
 		}
 		m.session, m.server, m.have = sid, false, make(map[string]bool)
-		m.mu.Lock()
-		m.synced = 0
-		m.mu.Unlock()
 	}
 	m.mu.Lock()
 	want, gen := maps.Clone(m.want), m.gen
 	m.mu.Unlock()
 
 	l, addr := m.cfg.Layout, m.cfg.Addr
-	err := func() error {
-		if !m.server {
-			if err := m.ephemeral(l.Server(addr), m.data); err != nil {
-				return err
-			}
+	var errs []error
+	if !m.server {
+		if err := m.ephemeral(l.Server(addr), m.data); err != nil {
+			errs = append(errs, err)
+		} else {
 			m.server = true
 			m.cfg.Logger.Info("registered in zookeeper", "node", l.Server(addr))
 		}
-		for _, ns := range slices.Sorted(maps.Keys(want)) {
-			if m.have[ns] {
-				continue
-			}
-			if err := m.ephemeral(l.NamespaceServer(ns, addr), nil); err != nil {
-				return err
-			}
-			m.have[ns] = true
+	}
+	// Each namespace on its own: one that fails holds none of the others up.
+	for _, ns := range slices.Sorted(maps.Keys(want)) {
+		if m.have[ns] || m.stopping() {
+			continue
 		}
-		for _, ns := range slices.Sorted(maps.Keys(m.have)) {
-			if want[ns] {
-				continue
-			}
-			if err := m.conn.Delete(l.NamespaceServer(ns, addr), -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-				return fmt.Errorf("deleting %s: %w", l.NamespaceServer(ns, addr), err)
-			}
-			delete(m.have, ns)
+		if err := m.ephemeral(l.NamespaceServer(ns, addr), nil); err != nil {
+			errs = append(errs, err)
+			continue
 		}
-		return nil
-	}()
-	if err != nil {
+		m.have[ns] = true
+	}
+	for _, ns := range slices.Sorted(maps.Keys(m.have)) {
+		if want[ns] || m.stopping() {
+			continue
+		}
+		if err := m.conn.Delete(l.NamespaceServer(ns, addr), -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			errs = append(errs, fmt.Errorf("deleting %s: %w", l.NamespaceServer(ns, addr), err))
+			continue
+		}
+		delete(m.have, ns)
+	}
+	if err := errors.Join(errs...); err != nil {
 		if msg := err.Error(); msg != m.lastErr {
 			m.cfg.Logger.Warn("cannot register in zookeeper; trying again", "err", err)
 			m.lastErr = msg
@@ -315,12 +311,22 @@ func (m *Member) reconcile() {
 	}
 	m.lastErr = ""
 	m.mu.Lock()
-	if gen > m.synced {
-		m.synced = gen
+	if gen > m.synced || m.syncedIn != m.session {
+		m.synced, m.syncedIn = gen, m.session
 	}
 	close(m.settled)
 	m.settled = make(chan struct{})
 	m.mu.Unlock()
+}
+
+// stopping reports whether Close was called.
+func (m *Member) stopping() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // ephemeral makes the ephemeral node p with data in the member's session,
@@ -346,6 +352,7 @@ func (m *Member) ephemeral(p string, data []byte) error {
 			case st.EphemeralOwner == m.conn.SessionID():
 				return nil
 			}
+			m.cfg.Logger.Warn("taking over a node of another session: an earlier one of this server's, or another server advertising the same address", "node", p)
 			if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
 				return fmt.Errorf("deleting %s, left by another session: %w", p, err)
 			}

@@ -57,18 +57,33 @@ func settle(t *testing.T, m *Member) {
 	}
 }
 
-// children lists the children of p, sorted; nil if p is missing.
+// children lists the children of p, sorted; none if p is missing.
 func children(c *zk.Conn, p string) []string {
-	kids, _, err := c.Children(p)
-	if err != nil {
-		return nil
-	}
-	slices.Sort(kids)
+	kids, _ := list(c, p)
 	return kids
 }
 
+// list lists the children of p, sorted: none if p is missing, and ok false
+// if ZooKeeper could not be asked.
+func list(c *zk.Conn, p string) (kids []string, ok bool) {
+	kids, _, err := c.Children(p)
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return []string{}, true
+	case err != nil:
+		return nil, false
+	}
+	slices.Sort(kids)
+	return kids, true
+}
+
+// has reports whether the children of p are want: an answer from
+// ZooKeeper, not a failure to ask it.
 func has(c *zk.Conn, p string, want ...string) func() bool {
-	return func() bool { return slices.Equal(children(c, p), want) }
+	return func() bool {
+		kids, ok := list(c, p)
+		return ok && slices.Equal(kids, want)
+	}
 }
 
 var l = Layout{Cluster: "test"}
@@ -121,7 +136,8 @@ func TestMemberLayout(t *testing.T) {
 	}
 	b.Close()
 	b.Close()
-	testutil.WaitFor(t, wait, has(c, l.Namespace("math")), "b's nodes to go with its session")
+	// At once, not after the session timeout of 2s.
+	testutil.WaitFor(t, time.Second, has(c, l.Namespace("math")), "b's nodes to go with its session")
 	if got := children(c, l.Servers()); !slices.Equal(got, []string{"127.0.0.1:2104"}) {
 		t.Fatalf("servers after b left: %v", got)
 	}
@@ -223,8 +239,9 @@ func TestConfig(t *testing.T) {
 		msg    string
 	}{
 		{func(c *Config) { c.ZooKeeper = nil }, "names no server"},
-		{func(c *Config) { c.Layout.Cluster = "" }, "want a name without slashes"},
-		{func(c *Config) { c.Layout.Cluster = "a/b" }, "want a name without slashes"},
+		{func(c *Config) { c.Layout.Cluster = "" }, "can't name a znode"},
+		{func(c *Config) { c.Layout.Cluster = "a/b" }, "can't name a znode"},
+		{func(c *Config) { c.Layout.Root = "/a/../b" }, "want an absolute znode path"},
 		{func(c *Config) { c.Layout.Root = "slacker" }, "want an absolute znode path"},
 		{func(c *Config) { c.Layout.Root = "/slacker/" }, "want an absolute znode path"},
 		{func(c *Config) { c.Addr = "0.0.0.0:2104" }, "not a wildcard"},
@@ -248,10 +265,30 @@ func TestConfig(t *testing.T) {
 	if got := (Layout{Root: "/slacker/cluster", Cluster: "c"}).NamespaceServer("a.b", "h:1"); got != "/slacker/cluster/c/namespaces/a.b/h:1" {
 		t.Fatalf("the original layout: %s", got)
 	}
-	for _, ns := range []string{"", "_leader", "a/b", ".", ".."} {
+	for _, ns := range []string{"", "_leader", "a/b", ".", "..", "a\x01b", "a\u007fb"} {
 		m := &Member{}
 		if err := m.Register(ns); err == nil {
 			t.Errorf("Register(%q) succeeded", ns)
 		}
+	}
+}
+
+// TestMemberSync checks that Sync waits for the server's node even with
+// no namespaces.
+func TestMemberSync(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	zks.Stop()
+	m := join(t, zks.Addr, "127.0.0.1:2104")
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := m.Sync(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sync with ZooKeeper down and no namespaces: %v", err)
+	}
+	zks.Restart(false)
+	settle(t, m)
+	c := look(t, zks)
+	if !has(c, l.Servers(), "127.0.0.1:2104")() {
+		t.Fatalf("servers %v", children(c, l.Servers()))
 	}
 }

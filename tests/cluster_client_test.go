@@ -187,3 +187,34 @@ func TestClusterFollows(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterLookupBounds checks that a namespace no znode can name is
+// not-found at once, and that a first look-up ZooKeeper doesn't answer
+// ends at the client's timeout.
+func TestClusterLookupBounds(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.NewCluster(ctx, client.ClusterConfig{
+		ZooKeeper: []string{zks.Addr}, Layout: testLayout, SessionTimeout: 2 * time.Second,
+		Client: client.Config{Timeout: 300 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, name := range []string{"a\x01b/f", "./f", "../f", "_leader/f"} {
+		if _, err := c.Call(context.Background(), name); !errors.Is(err, client.ErrNotFound) {
+			t.Errorf("%q: %v, want not-found", name, err)
+		}
+	}
+	zks.Stop()
+	start := time.Now()
+	if _, err := c.Call(context.Background(), "who/am_i"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a first look-up with ZooKeeper down: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("it took %v", took)
+	}
+}

@@ -116,14 +116,20 @@ func (ms *membership) follow() {
 // leave delay, so that clients stop sending calls before the server stops
 // taking them.
 func (ms *membership) leave(ctx context.Context) {
-	ms.sub.Close()
-	<-ms.done
-	ms.m.Close()
+	ms.close()
 	ms.log.Info("left the cluster", "serving for", ms.delay)
 	select {
 	case <-time.After(ms.delay):
 	case <-ctx.Done():
 	}
+}
+
+// close takes the server out of the cluster at once. It may be called
+// more than once.
+func (ms *membership) close() {
+	ms.sub.Close()
+	<-ms.done
+	ms.m.Close()
 }
 
 // advertised returns the address clients reach the server at: flag if

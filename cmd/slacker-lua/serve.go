@@ -142,6 +142,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			log.Error("cannot join the cluster", "err", err)
 			return exitUsage
 		}
+		defer member.close() // also when serving fails
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "version", version)
 

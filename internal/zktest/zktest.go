@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -75,7 +76,9 @@ func (s *Server) Stop() {
 }
 
 // Restart starts the stopped server again, on the same port. With wipe,
-// its data is gone, as if the ensemble were new: every session expires.
+// its data is gone, as if the ensemble were new. (ZooKeeper then refuses
+// the clients that saw the old data's transactions, until it has as many
+// of its own.)
 func (s *Server) Restart(wipe bool) {
 	s.t.Helper()
 	s.Stop()
@@ -93,6 +96,7 @@ func (s *Server) start() {
 	defer s.mu.Unlock()
 	cmd := exec.Command("java", "-Xmx256m", "-cp", Jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", "zoo.cfg")
 	cmd.Dir = s.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // killed with the test binary
 	log, err := os.Create(filepath.Join(s.dir, "zookeeper.log"))
 	if err != nil {
 		s.t.Fatal(err)
