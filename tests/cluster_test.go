@@ -70,6 +70,12 @@ func TestCLIClusterRegistration(t *testing.T) {
 	if stdout, _, _ := cli(t, "call", s.addr, "d/v"); stdout != "4\n" {
 		t.Fatalf("d/v once registered = %q", stdout)
 	}
+	if stdout, stderr, code := cli(t, "call", "--zk", zks.Addr, "--cluster", "test", "d/v"); code != 0 || stdout != "4\n" {
+		t.Fatalf("call --zk d/v: exit %d, %q %q", code, stdout, stderr)
+	}
+	if _, stderr, code := cli(t, "call", "--zk", zks.Addr, "--cluster", "test", "nope/v"); code != 1 || !strings.Contains(stderr, "no server serves nope") {
+		t.Fatalf("call --zk nope/v: exit %d, %q", code, stderr)
+	}
 	if err := os.Remove(filepath.Join(dir, "a.lua")); err != nil {
 		t.Fatal(err)
 	}

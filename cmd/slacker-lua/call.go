@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -101,21 +102,63 @@ func (c *clientCommand) fail(err error) {
 }
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newClientCommand("call", "[flags] ADDR NAMESPACE/FUNCTION [ARG...]",
+	cmd := newClientCommand("call", "[flags] ADDR NAMESPACE/FUNCTION [ARG...]\n       slacker-lua call [flags] --zk HOST:PORT,... --cluster NAME NAMESPACE/FUNCTION [ARG...]",
 		"Calls a function and prints its result as JSON. Each ARG is a JSON value;\n"+
 			"an ARG that is not valid JSON is passed as a string, so `echo hello` works.\n"+
+			"With --zk and --cluster, the function is called on a server of its namespace\n"+
+			"found in ZooKeeper instead of at ADDR.\n"+
 			"Exits 1 with the error on stderr if the call fails.", stderr)
-	if code, done := cmd.parse(args, 2, math.MaxInt, "ADDR and NAMESPACE/FUNCTION"); done {
+	zkServers := cmd.fs.String("zk", "", "ZooKeeper's `host:port,...`: call a server of the --cluster found there")
+	clusterName := cmd.fs.String("cluster", "", "the cluster's `name`, with --zk")
+	zkRoot := cmd.fs.String("zk-root", cluster.DefaultRoot, "the znode the clusters are registered under, with --zk")
+	if code, done := cmd.parse(args, 1, math.MaxInt, "ADDR and NAMESPACE/FUNCTION"); done {
 		return code
 	}
-	name := cmd.fs.Arg(1)
-	callArgs := make([]any, 0, cmd.fs.NArg()-2)
-	for _, a := range cmd.fs.Args()[2:] {
+	rest := cmd.fs.Args()
+	if *zkServers == "" {
+		if len(rest) < 2 {
+			fmt.Fprintln(stderr, "slacker-lua call: want ADDR and NAMESPACE/FUNCTION")
+			cmd.fs.Usage()
+			return exitUsage
+		}
+		rest = rest[1:]
+	} else if *clusterName == "" {
+		fmt.Fprintln(stderr, "slacker-lua call: --zk needs --cluster")
+		return exitUsage
+	}
+	name := rest[0]
+	callArgs := make([]any, 0, len(rest)-1)
+	for _, a := range rest[1:] {
 		callArgs = append(callArgs, parseArg(a))
 	}
-	c, code := cmd.connect(ctx)
-	if c == nil {
-		return code
+	var c interface {
+		client.Caller
+		Close() error
+	}
+	if *zkServers != "" {
+		cfg, err := cmd.flags.config()
+		if err != nil {
+			cmd.fail(err)
+			return exitUsage
+		}
+		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+		cl, err := client.NewCluster(cctx, client.ClusterConfig{
+			ZooKeeper: strings.Split(*zkServers, ","),
+			Layout:    cluster.Layout{Root: *zkRoot, Cluster: *clusterName},
+			Client:    cfg,
+		})
+		if err != nil {
+			cmd.fail(err)
+			return exitError
+		}
+		c = cl
+	} else {
+		cl, code := cmd.connect(ctx)
+		if cl == nil {
+			return code
+		}
+		c = cl
 	}
 	defer c.Close()
 	res, err := c.Call(ctx, name, callArgs...)
