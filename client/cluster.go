@@ -85,6 +85,8 @@ type Cluster struct {
 	timeout time.Duration // of a first look-up without a deadline
 	log     *slog.Logger
 	zk      *zk.Conn
+	ctx     context.Context // of the dials; cancelled by Close
+	cancel  context.CancelFunc
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
 	once    sync.Once
@@ -141,6 +143,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		c.picker = Random{}
 	}
 	c.timeout = cfg.Client.withDefaults().Timeout
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	conn, events, err := zk.Connect(cfg.ZooKeeper, cfg.SessionTimeout, zk.WithLogger(cluster.ZooKeeperLogger(c.log)))
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -298,7 +301,8 @@ func (c *Cluster) children(p string) ([]string, <-chan zk.Event, error) {
 var errDial = errors.New("client: cannot connect")
 
 // client returns the connection to the server at addr, making it if need
-// be. A connection that failed is made again at the next call.
+// be, as long as ctx allows. The connection is made once, for every call
+// that waits for it; one that failed is made again at the next call.
 func (c *Cluster) client(ctx context.Context, addr string) (*Client, error) {
 	c.mu.Lock()
 	if c.closed {
@@ -309,25 +313,33 @@ func (c *Cluster) client(ctx context.Context, addr string) (*Client, error) {
 	if d == nil {
 		d = &serverConn{ready: make(chan struct{})}
 		c.clients[addr] = d
-		c.mu.Unlock()
-		// Shared by the calls that wait for it: not bound to this one's ctx.
-		d.c, d.err = Dial(context.Background(), addr, c.cfg.Client)
-		if d.err != nil {
-			d.err = fmt.Errorf("%w to %s: %w", errDial, addr, d.err)
-			c.mu.Lock()
-			delete(c.clients, addr)
-			c.mu.Unlock()
-		}
-		close(d.ready)
-	} else {
-		c.mu.Unlock()
+		c.wg.Add(1)
+		go c.dial(addr, d)
 	}
+	c.mu.Unlock()
 	select {
 	case <-d.ready:
 		return d.c, d.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-c.done:
+		return nil, ErrClosed
 	}
+}
+
+// dial connects d to the server at addr, until Close.
+func (c *Cluster) dial(addr string, d *serverConn) {
+	defer c.wg.Done()
+	d.c, d.err = Dial(c.ctx, addr, c.cfg.Client)
+	if d.err != nil {
+		d.err = fmt.Errorf("%w to %s: %w", errDial, addr, d.err)
+		c.mu.Lock()
+		if c.clients[addr] == d {
+			delete(c.clients, addr)
+		}
+		c.mu.Unlock()
+	}
+	close(d.ready)
 }
 
 // Close closes the connections to the servers and the ZooKeeper session,
@@ -340,6 +352,7 @@ func (c *Cluster) Close() error {
 		clients := maps.Clone(c.clients)
 		c.mu.Unlock()
 		close(c.done)
+		c.cancel()   // ends the dials
 		c.zk.Close() // ends the requests the watches wait for
 		c.wg.Wait()
 		for _, d := range clients {

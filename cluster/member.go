@@ -302,6 +302,9 @@ func (m *Member) reconcile() {
 		}
 		delete(m.have, ns)
 	}
+	if m.stopping() {
+		return // cut short: not in step
+	}
 	if err := errors.Join(errs...); err != nil {
 		if msg := err.Error(); msg != m.lastErr {
 			m.cfg.Logger.Warn("cannot register in zookeeper; trying again", "err", err)

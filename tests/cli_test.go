@@ -216,6 +216,7 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"call", "127.0.0.1:1"}, 2, "want ADDR and NAMESPACE/FUNCTION"},
 		{[]string{"call", "127.0.0.1:1", "a/b"}, 1, "connection refused"},
 		{[]string{"call", "--zk", "127.0.0.1:1", "a/b"}, 2, "--zk needs --cluster"},
+		{[]string{"call", "--cluster", "c", "127.0.0.1:1", "a/b"}, 2, "--cluster and --zk-root go with --zk"},
 		{[]string{"version"}, 0, "slacker-lua 0."},
 	}
 	for _, tt := range tests {

@@ -218,3 +218,62 @@ func TestClusterLookupBounds(t *testing.T) {
 		t.Fatalf("it took %v", took)
 	}
 }
+
+// TestClusterDialBound checks that a call to a server that never accepts
+// the connection ends at the call's deadline, not the dial timeout.
+func TestClusterDialBound(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	// A server that registers but whose address takes no connection: a
+	// listener that is never accepted from, with its backlog full.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var fill []net.Conn
+	defer func() {
+		for _, c := range fill {
+			c.Close()
+		}
+	}()
+	full := false
+	for range 70000 {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 50*time.Millisecond)
+		if err != nil {
+			full = true
+			break
+		}
+		fill = append(fill, c)
+	}
+	if !full {
+		t.Fatalf("%d connections and the listener's backlog is not full", len(fill))
+	}
+	m, err := cluster.Join(cluster.Config{ZooKeeper: []string{zks.Addr}, Layout: testLayout, Addr: ln.Addr().String(), SessionTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Register("stuck"); err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, zks.Addr, nil)
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		s, _ := c.Servers(context.Background(), "stuck")
+		return len(s) == 1
+	}, "stuck's server")
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := c.Call(ctx, "stuck/f"); err == nil {
+		t.Fatal("a call to a server that takes no connection succeeded")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("the call took %v, past its deadline of 200ms", took)
+	}
+	closed := time.Now()
+	c.Close()
+	if took := time.Since(closed); took > 2*time.Second {
+		t.Fatalf("Close took %v", took)
+	}
+}

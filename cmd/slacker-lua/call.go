@@ -33,7 +33,7 @@ func (f *clientFlags) config() (client.Config, error) {
 	if f.timeout <= 0 {
 		return client.Config{}, fmt.Errorf("bad --timeout %v: want a positive duration", f.timeout)
 	}
-	cfg := client.Config{Timeout: f.timeout, ClientName: "slacker-lua-cli"}
+	cfg := client.Config{Timeout: f.timeout, DialTimeout: min(f.timeout, client.DefaultDialTimeout), ClientName: "slacker-lua-cli"}
 	switch strings.ToLower(f.contentType) {
 	case "json":
 		cfg.ContentType = transport.ContentJSON
@@ -124,6 +124,10 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rest = rest[1:]
 	} else if *clusterName == "" {
 		fmt.Fprintln(stderr, "slacker-lua call: --zk needs --cluster")
+		return exitUsage
+	}
+	if *zkServers == "" && (*clusterName != "" || isSet(cmd.fs, "zk-root")) {
+		fmt.Fprintln(stderr, "slacker-lua call: --cluster and --zk-root go with --zk")
 		return exitUsage
 	}
 	name := rest[0]
