@@ -23,6 +23,11 @@ const (
 	// Cleared: the failure of a file is over: the file was served, went
 	// back to the version served, or is gone.
 	Cleared
+	// Leaving: the namespace's file is gone, and the namespace is served
+	// for WatchConfig.Drain more, then Removed, unless Kept.
+	Leaving
+	// Kept: the file of a namespace Leaving is back; it is served on.
+	Kept
 )
 
 func (k EventKind) String() string {
@@ -37,6 +42,10 @@ func (k EventKind) String() string {
 		return "failed"
 	case Cleared:
 		return "cleared"
+	case Leaving:
+		return "leaving"
+	case Kept:
+		return "kept"
 	}
 	return "unknown"
 }
@@ -172,6 +181,15 @@ func (s *Subscription) signal() {
 	select {
 	case s.ready <- struct{}{}:
 	default:
+	}
+}
+
+// announce tells every subscription of ev, unless the registry is closed.
+func (r *Registry) announce(ev Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed {
+		r.emit(ev)
 	}
 }
 

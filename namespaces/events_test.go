@@ -106,7 +106,7 @@ func TestWatchConfig(t *testing.T) {
 	if _, err := r.Watch(WatchConfig{}); err == nil || !strings.Contains(err.Error(), "made by Open") {
 		t.Fatalf("Watch of a registry made by New: %v", err)
 	}
-	for _, cfg := range []WatchConfig{{Mode: -1}, {Mode: 3}, {Poll: -1}, {Debounce: -1}, {MaxDelay: -1}, {Grace: -1}} {
+	for _, cfg := range []WatchConfig{{Mode: -1}, {Mode: 3}, {Poll: -1}, {Debounce: -1}, {MaxDelay: -1}, {Grace: -1}, {Drain: -1}} {
 		if _, err := r.Watch(cfg); err == nil || !strings.Contains(err.Error(), "is negative") && !strings.Contains(err.Error(), "is no WatchMode") {
 			t.Errorf("Watch(%+v): %v", cfg, err)
 		}

@@ -60,6 +60,13 @@ type WatchConfig struct {
 	// happens to the file starts its grace again. A new empty file is
 	// served once it has been empty that long. 0 means 100ms.
 	Grace time.Duration
+
+	// Drain is how long a namespace whose file is gone (its grace over) is
+	// served on, after a Leaving event says it goes, so that subscribers
+	// who tell others where it is served, such as a cluster's members, can
+	// take it out first. 0 means no drain: it is removed at once. With
+	// WatchManual, there is no drain either.
+	Drain time.Duration
 }
 
 // Defaults of WatchConfig.
@@ -82,6 +89,8 @@ func (c WatchConfig) withDefaults() (WatchConfig, error) {
 		return c, fmt.Errorf("namespaces: WatchConfig.MaxDelay %v is negative", c.MaxDelay)
 	case c.Grace < 0:
 		return c, fmt.Errorf("namespaces: WatchConfig.Grace %v is negative", c.Grace)
+	case c.Drain < 0:
+		return c, fmt.Errorf("namespaces: WatchConfig.Drain %v is negative", c.Drain)
 	}
 	if c.Poll == 0 {
 		c.Poll = DefaultPoll
@@ -179,6 +188,9 @@ type fileState struct {
 	// happened to it since; zero if neither. stamp is its modification time
 	// then, when empty.
 	since, stamp time.Time
+	// leaving is when the namespace of the file, gone, was said to be
+	// leaving (see WatchConfig.Drain); zero if it was not.
+	leaving time.Time
 }
 
 // Watch starts watching the folder of a registry made by [Open], and
@@ -631,6 +643,12 @@ func (w *Watcher) serve(p *pass, name string, srcs []*source, retry bool) {
 		srcs = []*source{keep}
 	}
 	s, st := srcs[0], w.state(srcs[0].rel)
+	if !st.leaving.IsZero() && cur != nil && cur.file == s.rel {
+		// Back while its namespace was leaving: it stays.
+		st.leaving = time.Time{}
+		r.announce(Event{Kind: Kept, Namespace: name, Path: s.rel, Hash: cur.hash()})
+		w.log.Info("namespace kept: its file is back", "namespace", name, "file", s.rel)
+	}
 	if cur != nil && cur.file == s.rel && cur.hash() == s.hash && !w.modulesChanged(p, cur.lua) {
 		if r.clearFailure(s.rel) {
 			w.log.Info("namespace file back to the version served", "namespace", name, "file", s.rel, "version", short(s.hash))
@@ -712,6 +730,9 @@ func (w *Watcher) retire(t *tree, present map[string]bool, p *pass) {
 		}
 		if e := served[rel]; e != nil {
 			name := e.lua.Name()
+			if !w.drained(p, name, rel, e) {
+				continue
+			}
 			if old, _ := r.putFile(name, rel, nil, 0); old != nil {
 				old.close()
 				w.log.Info("namespace removed", "namespace", name, "file", rel)
@@ -722,6 +743,26 @@ func (w *Watcher) retire(t *tree, present map[string]bool, p *pass) {
 			delete(w.files, rel)
 		}
 	}
+}
+
+// drained reports whether the namespace name, served from the file rel
+// that is gone, has been drained: said to be leaving for WatchConfig.Drain.
+// It says so first, and asks for a look at the end of the drain.
+func (w *Watcher) drained(p *pass, name, rel string, e *entry) bool {
+	if w.cfg.Drain == 0 || w.cfg.Mode == WatchManual {
+		return true
+	}
+	st := w.state(rel)
+	if st.leaving.IsZero() {
+		st.leaving = p.now
+		w.r.announce(Event{Kind: Leaving, Namespace: name, Path: rel, Hash: e.hash()})
+		w.log.Info("namespace leaving: its file is gone", "namespace", name, "file", rel, "drain", w.cfg.Drain)
+	}
+	if wait := w.cfg.Drain - p.now.Sub(st.leaving); wait > 0 {
+		p.later(wait)
+		return false
+	}
+	return true
 }
 
 // forget drops what the watcher knows of files no longer in the folder,

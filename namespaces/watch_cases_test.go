@@ -1,7 +1,9 @@
 package namespaces
 
 import (
+	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,4 +183,47 @@ func TestWatchModuleBackEvents(t *testing.T) {
 	testutil.WaitFor(t, wait, func() bool { return len(r.Failures()) == 1 }, "b's failure")
 	testutil.Rename(t, lib+".tmp", lib)
 	testutil.WaitFor(t, wait, answers(r, "b/v", int64(2)), "b once util.lua is back")
+}
+
+// TestWatchDrain checks that with a drain, a namespace whose file is gone
+// is said to be leaving, served on for the drain, then removed; and that
+// one whose file comes back while it is leaving is kept.
+func TestWatchDrain(t *testing.T) {
+	r := openFiles(t, map[string]string{"a.lua": `function v() return 1 end`, "b.lua": `function v() return 2 end`}, Config{})
+	sub := r.Subscribe()
+	defer sub.Close()
+	w := newWatcher(r, polling(t, WatchConfig{Grace: time.Nanosecond, Drain: 50 * time.Millisecond}))
+	w.sync(false)
+	for _, f := range []string{"a.lua", "b.lua"} {
+		if err := removeFile(r.Dir(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.sync(false) // their grace starts
+	time.Sleep(time.Millisecond)
+	if next, _ := w.sync(false); next == 0 { // their grace is over: they leave
+		t.Fatal("no look asked for at the end of the drain")
+	}
+	if got := mustCall(t, r, "a/v"); got != int64(1) {
+		t.Fatalf("a/v while leaving = %v", got)
+	}
+	write(t, r.Dir(), "b.lua", `function v() return 2 end`) // back, unchanged
+	time.Sleep(60 * time.Millisecond)                       // past the drain, and b.lua settled
+	w.sync(false)
+	if got := r.Namespaces(); len(got) != 1 || got[0] != "b" {
+		t.Fatalf("served after the drain: %v", got)
+	}
+	var got []string
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for len(got) < 6 {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, ev.Kind.String()+" "+ev.Namespace)
+	}
+	if want := "added a; added b; leaving a; leaving b; removed a; kept b"; strings.Join(got, "; ") != want {
+		t.Fatalf("events: %s\nwant %s", strings.Join(got, "; "), want)
+	}
 }

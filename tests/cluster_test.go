@@ -32,7 +32,7 @@ func TestCLIClusterRegistration(t *testing.T) {
 		"b/c.lua":       "function v() return 2 end",
 		"_lib/util.lua": "return {}",
 	})
-	s := startCLI(t, "--zk", zks.Addr, "--cluster", "test", "--leave-delay", "0s", dir)
+	s := startCLI(t, "--zk", zks.Addr, "--cluster", "test", "--leave-delay", "500ms", dir)
 	// kids lists the children of p, sorted: none if p is missing, nil if
 	// ZooKeeper could not be asked.
 	kids := func(p string) []string {
@@ -80,6 +80,14 @@ func TestCLIClusterRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 10*time.Second, nodes(ns+"/a"), "a to be unregistered")
+	// Unregistered first, then drained, then dropped.
+	if stdout, stderr, code := cli(t, "call", s.addr, "a/v"); code != 0 || stdout != "1\n" {
+		t.Fatalf("a/v just after a was unregistered: exit %d, %q %q; want it still served for the drain", code, stdout, stderr)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		_, _, code := cli(t, "call", s.addr, "a/v")
+		return code == 1
+	}, "a to be dropped after the drain")
 
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {

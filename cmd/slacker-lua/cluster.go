@@ -29,7 +29,7 @@ func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cluster, "cluster", "", "the cluster's `name`, with --zk")
 	fs.StringVar(&f.root, "zk-root", cluster.DefaultRoot, "the znode the clusters are registered under; /slacker/cluster gives slacker cluster's layout")
 	fs.StringVar(&f.advertise, "advertise", "", "the `host:port` clients reach this server at, with --zk (default: the --listen address, or an address of this host when that is a wildcard)")
-	fs.DurationVar(&f.leaveDelay, "leave-delay", time.Second, "on SIGINT or SIGTERM, how long to go on serving after leaving the cluster, for clients to see it")
+	fs.DurationVar(&f.leaveDelay, "leave-delay", time.Second, "how long to go on serving after leaving the cluster on SIGINT or SIGTERM, and a namespace after unregistering it when its file is gone, for clients to see it")
 	fs.DurationVar(&f.session, "zk-session-timeout", cluster.DefaultSessionTimeout, "how long ZooKeeper keeps the server's registrations when it can't reach the server")
 }
 
@@ -89,8 +89,10 @@ func joinCluster(f *clusterFlags, ln net.Addr, reg *namespaces.Registry, log *sl
 }
 
 // follow registers the namespaces the registry serves, as it serves them,
-// and unregisters them as it stops, until the subscription is closed.
-// The status namespace is each server's own.
+// and unregisters them as they leave (then they are drained) or are
+// removed, until the subscription is closed. Registering again a
+// namespace registered is nothing. The status namespace is each server's
+// own.
 func (ms *membership) follow() {
 	defer close(ms.done)
 	for {
@@ -102,11 +104,11 @@ func (ms *membership) follow() {
 			continue
 		}
 		switch ev.Kind {
-		case namespaces.Added:
+		case namespaces.Added, namespaces.Updated, namespaces.Kept:
 			if err := ms.m.Register(ev.Namespace); err != nil {
 				ms.log.Error("cannot register namespace", "namespace", ev.Namespace, "err", err)
 			}
-		case namespaces.Removed:
+		case namespaces.Leaving, namespaces.Removed:
 			ms.m.Unregister(ev.Namespace)
 		}
 	}

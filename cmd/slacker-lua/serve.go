@@ -85,6 +85,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	wcfg.Poll = *pollInterval
+	if cf.zk != "" {
+		wcfg.Drain = cf.leaveDelay // unregistered, then drained, then dropped
+	}
 	// From here on SIGHUP means rescan, not the end of the process.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
