@@ -53,7 +53,7 @@
 // [Registry.Set]'s atomic replacement; a version that fails leaves the old
 // one serving and is recorded in [Registry.Failures]. [Registry.Subscribe]
 // streams the changes, in order, as [Event] values: added, updated,
-// removed, failed and cleared.
+// removed, failed, cleared, leaving and kept.
 //
 // # Example
 //
