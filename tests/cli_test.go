@@ -105,6 +105,22 @@ func startCLI(t *testing.T, args ...string) *cliServer {
 	return s
 }
 
+// terminate stops the server with SIGTERM, and fails the test unless it
+// exits cleanly within 10s.
+func (s *cliServer) terminate(t *testing.T) {
+	t.Helper()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		s.done <- err
+		if err != nil {
+			t.Fatalf("serve exited with %v\n%s", err, s.log())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not stop on SIGTERM\n%s", s.log())
+	}
+}
+
 func (s *cliServer) log() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -167,16 +183,7 @@ func TestCLIServeAndCall(t *testing.T) {
 	}
 
 	// SIGTERM stops the server cleanly.
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		s.done <- err
-		if err != nil {
-			t.Fatalf("serve exited with %v\n%s", err, s.log())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("serve did not stop on SIGTERM\n%s", s.log())
-	}
+	s.terminate(t)
 	if !strings.Contains(s.log(), "msg=stopped") {
 		t.Fatalf("no stop logged:\n%s", s.log())
 	}

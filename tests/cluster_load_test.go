@@ -107,11 +107,7 @@ func TestClusterUnderLoad(t *testing.T) {
 	toNew := time.Since(joined)
 
 	// A server leaves gracefully: no call fails.
-	servers[0].cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-servers[0].done; err != nil {
-		t.Fatalf("server 0 exited with %v\n%s", err, servers[0].log())
-	}
-	servers[0].done <- nil
+	servers[0].terminate(t)
 	before := lc.count(1) + lc.count(2)
 	testutil.WaitFor(t, 10*time.Second, func() bool { return lc.count(1)+lc.count(2) > before+1000 }, "calls after server 0 left")
 	if errs := lc.failed(); len(errs) > 0 {

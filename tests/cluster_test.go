@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -89,16 +88,7 @@ func TestCLIClusterRegistration(t *testing.T) {
 		return code == 1
 	}, "a to be dropped after the drain")
 
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-s.done:
-		s.done <- err
-		if err != nil {
-			t.Fatalf("serve exited with %v\n%s", err, s.log())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("serve did not stop on SIGTERM\n%s", s.log())
-	}
+	s.terminate(t)
 	if !nodes("/slacker/test/servers")() || !nodes(ns+"/b.c")() {
 		t.Fatalf("after SIGTERM: servers %v, b.c's servers %v", kids("/slacker/test/servers"), kids(ns+"/b.c"))
 	}
