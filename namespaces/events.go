@@ -85,7 +85,8 @@ type Subscription struct {
 
 // Subscribe returns a subscription to the registry's events. Its first
 // events are an Added for each namespace served at that moment, in the
-// order of their names, and a Failed for each failure recorded (see
+// order of their names (followed by a Leaving for one that is leaving),
+// and a Failed for each failure recorded (see
 // [Registry.Failures]); then every change, in the order the registry made
 // them. A subscription holds the events Next has not taken yet, however
 // many. Close the subscription when done with it; closing the registry
@@ -107,6 +108,9 @@ func (r *Registry) Subscribe() *Subscription {
 	for _, name := range names {
 		e := cur.ns[name]
 		s.push(Event{Kind: Added, Namespace: name, Path: e.path(), Hash: e.hash()})
+		if r.leaving[name] {
+			s.push(Event{Kind: Leaving, Namespace: name, Path: e.path(), Hash: e.hash()})
+		}
 	}
 	for _, f := range r.failures {
 		s.push(Event{Kind: Failed, Namespace: f.Name, Path: f.Path, Hash: f.Hash, Err: f.Err})
@@ -184,13 +188,24 @@ func (s *Subscription) signal() {
 	}
 }
 
-// announce tells every subscription of ev, unless the registry is closed.
+// announce tells every subscription of ev, a Leaving or a Kept, unless
+// the registry is closed.
 func (r *Registry) announce(ev Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.closed {
-		r.emit(ev)
+	if r.closed {
+		return
 	}
+	switch ev.Kind {
+	case Leaving:
+		if r.leaving == nil {
+			r.leaving = make(map[string]bool)
+		}
+		r.leaving[ev.Namespace] = true
+	case Kept:
+		delete(r.leaving, ev.Namespace)
+	}
+	r.emit(ev)
 }
 
 // emit tells every subscription of ev. r.mu is held, which orders the

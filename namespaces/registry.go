@@ -55,6 +55,7 @@ type Registry struct {
 	closed   bool
 	failures []Failure                  // one per path, in the order found
 	subs     map[*Subscription]struct{} // see Subscribe
+	leaving  map[string]bool            // the namespaces said to be Leaving, and not Kept or removed since
 	watcher  *Watcher                   // the folder's watcher, if any
 }
 
@@ -285,6 +286,7 @@ func (r *Registry) putLocked(name string, e *entry, took time.Duration) (old *en
 		return nil
 	}
 	ns := maps.Clone(cur.ns)
+	delete(r.leaving, name)
 	ev := Event{Namespace: name, Took: took}
 	switch {
 	case e == nil:

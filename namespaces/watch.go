@@ -280,7 +280,8 @@ func (w *Watcher) Close() {
 // Rescan looks through the whole folder now, and waits until it has acted
 // on what it found, or ctx is done. Files that failed are tried again even
 // if unchanged, and files are read however recently they were written;
-// files missing or empty are still taken away only after their grace. It
+// files missing or empty are still taken away only after their grace, and
+// their drain. It
 // returns the error that stopped it looking through the folder, if any,
 // and ErrClosed once the watcher is closed.
 func (w *Watcher) Rescan(ctx context.Context) error {
@@ -472,12 +473,12 @@ func (w *Watcher) sync(force bool) (next time.Duration, err error) {
 	byName, present := w.readFiles(t, p)
 	// Files gone first: a file that takes a namespace over from a file
 	// gone is served in the same look as the other is retired.
-	w.retire(t, present, p)
+	w.retire(t, present, byName, p)
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		if w.closing() {
 			return 0, nil
 		}
-		w.serve(p, name, byName[name], retry)
+		w.serve(p, name, byName[name], present, retry)
 	}
 	w.forget(t, present)
 	if manual {
@@ -618,7 +619,7 @@ func (w *Watcher) readFiles(t *tree, p *pass) (byName map[string][]*source, pres
 // serve acts on the files srcs that name the namespace name: it serves the
 // one file of them if it differs from what is served, and reports a clash
 // when there are more. retry tries files again that failed unchanged.
-func (w *Watcher) serve(p *pass, name string, srcs []*source, retry bool) {
+func (w *Watcher) serve(p *pass, name string, srcs []*source, present map[string]bool, retry bool) {
 	r := w.r
 	cur := r.snap.Load().ns[name]
 	if len(srcs) > 1 {
@@ -643,18 +644,15 @@ func (w *Watcher) serve(p *pass, name string, srcs []*source, retry bool) {
 		srcs = []*source{keep}
 	}
 	s, st := srcs[0], w.state(srcs[0].rel)
-	if !st.leaving.IsZero() && cur != nil && cur.file == s.rel {
-		// Back while its namespace was leaving: it stays.
-		st.leaving = time.Time{}
-		r.announce(Event{Kind: Kept, Namespace: name, Path: s.rel, Hash: cur.hash()})
-		w.log.Info("namespace kept: its file is back", "namespace", name, "file", s.rel)
-	}
 	if cur != nil && cur.file == s.rel && cur.hash() == s.hash && !w.modulesChanged(p, cur.lua) {
 		if r.clearFailure(s.rel) {
 			w.log.Info("namespace file back to the version served", "namespace", name, "file", s.rel, "version", short(s.hash))
 		}
 		st.failed = ""
 		return
+	}
+	if cur != nil && cur.file != "" && cur.file != s.rel && !present[cur.file] {
+		return // served from a file gone, in its grace: s takes over once it is retired
 	}
 	if err := r.clash(name, s.rel); err != nil {
 		r.reportFailure(Failure{Path: s.rel, Name: name, Hash: s.hash, Err: err}, 0)
@@ -698,10 +696,12 @@ func (w *Watcher) serve(p *pass, name string, srcs []*source, retry bool) {
 }
 
 // retire stops serving the files that are gone, and forgets their
-// failures, once they have been gone for their grace. Files under folders
-// that could not be read count as there; so do the failures of files in
-// the folder that can't be namespaces (t.bad), such as broken links.
-func (w *Watcher) retire(t *tree, present map[string]bool, p *pass) {
+// failures, once they have been gone for their grace (and drained: see
+// WatchConfig.Drain). Files under folders that could not be read count as
+// there; so do the failures of files in the folder that can't be
+// namespaces (t.bad), such as broken links. A namespace leaving whose file
+// is there again is kept.
+func (w *Watcher) retire(t *tree, present map[string]bool, byName map[string][]*source, p *pass) {
 	r := w.r
 	there := func(rel string) bool {
 		return present[rel] || slices.ContainsFunc(t.unreadable, func(dir string) bool {
@@ -713,9 +713,15 @@ func (w *Watcher) retire(t *tree, present map[string]bool, p *pass) {
 	}
 	served := r.fileEntries()
 	var gone []string
-	for rel := range served {
+	for rel, e := range served {
 		if !there(rel) {
 			gone = append(gone, rel)
+			continue
+		}
+		if st := w.files[rel]; st != nil && !st.leaving.IsZero() {
+			st.leaving = time.Time{}
+			r.announce(Event{Kind: Kept, Namespace: e.lua.Name(), Path: rel, Hash: e.hash()})
+			w.log.Info("namespace kept: its file is back", "namespace", e.lua.Name(), "file", rel)
 		}
 	}
 	for _, f := range r.Failures() {
@@ -730,13 +736,18 @@ func (w *Watcher) retire(t *tree, present map[string]bool, p *pass) {
 		}
 		if e := served[rel]; e != nil {
 			name := e.lua.Name()
-			if !w.drained(p, name, rel, e) {
+			// A file that takes the namespace over is served at once, in
+			// this look: no drain.
+			next := byName[name]
+			takeover := len(next) == 1 && next[0].rel != rel
+			if !takeover && !w.drained(p, name, rel, e) {
 				continue
 			}
 			if old, _ := r.putFile(name, rel, nil, 0); old != nil {
 				old.close()
 				w.log.Info("namespace removed", "namespace", name, "file", rel)
 			}
+			w.state(rel).leaving = time.Time{}
 		}
 		if !bad(rel) {
 			r.clearFailure(rel)

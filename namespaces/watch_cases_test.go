@@ -2,6 +2,7 @@ package namespaces
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -223,7 +224,79 @@ func TestWatchDrain(t *testing.T) {
 		}
 		got = append(got, ev.Kind.String()+" "+ev.Namespace)
 	}
-	if want := "added a; added b; leaving a; leaving b; removed a; kept b"; strings.Join(got, "; ") != want {
+	if want := "added a; added b; leaving a; leaving b; kept b; removed a"; strings.Join(got, "; ") != want {
 		t.Fatalf("events: %s\nwant %s", strings.Join(got, "; "), want)
+	}
+}
+
+// TestWatchDrainCases checks the drain where another file takes the
+// namespace over (no drain: it is served from the new file at once), a
+// subscription made during a drain (it hears Leaving), and a file that
+// became a broken link and comes back after its namespace was drained (it
+// is added, not kept).
+func TestWatchDrainCases(t *testing.T) {
+	r := openFiles(t, map[string]string{"a/b.lua": `function v() return "dir" end`, "c.lua": `function v() return "c" end`}, Config{})
+	w := newWatcher(r, polling(t, WatchConfig{Grace: time.Nanosecond, Drain: 50 * time.Millisecond}))
+	w.sync(false)
+	testutil.Rename(t, filepath.Join(r.Dir(), "a", "b.lua"), filepath.Join(r.Dir(), "a.b.lua"))
+	if err := removeFile(r.Dir(), "c.lua"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Symlink(t, "nowhere.lua", filepath.Join(r.Dir(), "c.lua"))
+	time.Sleep(30 * time.Millisecond) // a.b.lua settled
+	w.sync(false)
+	time.Sleep(time.Millisecond)
+	w.sync(false)
+	if got, err := call(r, "a.b/v"); got != "dir" || err != nil || len(r.Failures()) != 1 {
+		t.Fatalf("a.b/v renamed = %v, %v; failures %v", got, err, r.Failures())
+	}
+	for _, f := range r.Failures() {
+		var ce *ClashError
+		if errors.As(f.Err, &ce) {
+			t.Fatalf("the rename was a clash: %v", f)
+		}
+	}
+
+	sub := r.Subscribe()
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var got []string
+	for len(got) < 4 {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, ev.Kind.String()+" "+ev.Namespace)
+	}
+	if want := "added a.b; added c; leaving c; failed c"; strings.Join(got, "; ") != want {
+		t.Fatalf("a subscription during the drain: %s\nwant %s", strings.Join(got, "; "), want)
+	}
+
+	time.Sleep(60 * time.Millisecond) // past the drain
+	w.sync(false)
+	if got := r.Namespaces(); len(got) != 1 || got[0] != "a.b" {
+		t.Fatalf("served after the drain: %v", got)
+	}
+	if err := removeFile(r.Dir(), "c.lua"); err != nil {
+		t.Fatal(err)
+	}
+	write(t, r.Dir(), "c.lua", `function v() return "c2" end`)
+	time.Sleep(30 * time.Millisecond) // settled
+	w.sync(false)
+	for got = nil; len(got) < 3; {
+		ev, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, ev.Kind.String()+" "+ev.Namespace)
+	}
+	if want := "removed c; added c; cleared c"; strings.Join(got, "; ") != want {
+		t.Fatalf("events: %s\nwant %s", strings.Join(got, "; "), want)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancelShort()
+	if ev, err := sub.Next(short); err == nil {
+		t.Fatalf("then %+v", ev)
 	}
 }
