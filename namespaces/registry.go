@@ -136,7 +136,7 @@ func (r *Registry) Failures() []Failure {
 // [Watcher] never replaces or removes it, and a file naming it fails with
 // a *[ClashError].
 func (r *Registry) Set(ns *engine.Namespace) {
-	old, err := r.put(ns.Name(), luaEntry(ns), 0)
+	old, err := r.put(ns.Name(), luaEntry(ns))
 	switch {
 	case err != nil:
 		ns.Close()
@@ -209,7 +209,7 @@ func (r *Registry) SetGo(name string, fns []GoFunction) error {
 		e.fns[f.Name] = &f
 		e.meta[f.Name] = transport.FuncMeta{Name: name + "/" + f.Name, Doc: f.Doc, Params: f.Params}
 	}
-	old, err := r.put(name, e, 0)
+	old, err := r.put(name, e)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func (r *Registry) SetGo(name string, fns []GoFunction) error {
 // A [Watcher] serves a namespace removed so again at its next look through
 // the folder, if its file is still there.
 func (r *Registry) Remove(name string) bool {
-	old, _ := r.put(name, nil, 0)
+	old, _ := r.put(name, nil)
 	if old == nil {
 		return false
 	}
@@ -266,19 +266,20 @@ func (r *Registry) Close() {
 	}
 }
 
-// put serves e as the namespace name, or stops serving name when e is nil,
-// returns the entry it replaces and tells the subscribers. took is how long
-// e took to load, for the event. put fails once the registry is closed.
-func (r *Registry) put(name string, e *entry, took time.Duration) (old *entry, err error) {
+// put serves e, set by Set or SetGo, as the namespace name, or stops
+// serving name when e is nil, returns the entry it replaces and tells the
+// subscribers. put fails once the registry is closed.
+func (r *Registry) put(name string, e *entry) (old *entry, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, ErrClosed
 	}
-	return r.putLocked(name, e, took), nil
+	return r.putLocked(name, e, 0), nil
 }
 
-// putLocked is put with r.mu held and the registry open.
+// putLocked is put with r.mu held and the registry open. took is how long
+// e took to load, for the event.
 func (r *Registry) putLocked(name string, e *entry, took time.Duration) (old *entry) {
 	cur := r.snap.Load()
 	old = cur.ns[name]
