@@ -93,8 +93,9 @@ func (c *Client) Addr() string { return c.addr }
 // matching ErrNotFound, ErrException (its Message is the function's error),
 // ErrCanceled and the other code sentinels with errors.Is; ErrConnLost
 // when the connection broke while the call waited (it may or may not have
-// run); ErrNotConnected, ErrTooManyPending or ErrClosed, returned at once,
-// when the call was not sent. Call never retries.
+// run, unless the error matches ErrNotSent too); ErrNotConnected,
+// ErrTooManyPending or ErrClosed, returned at once, when the call was not
+// sent. Call never retries.
 func (c *Client) Call(ctx context.Context, name string, args ...any) (Result, error) {
 	p := &Pending{name: name, want: transport.TypeResponse, done: make(chan struct{})}
 	if err := c.send(ctx, p, args); err != nil {
@@ -128,6 +129,7 @@ type Pending struct {
 	// Set by register.
 	tid int32
 	cn  *conn
+	end int64 // where its request ends in the bytes queued on cn
 
 	// Set by finish, before done is closed.
 	res Result

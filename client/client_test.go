@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -412,8 +413,8 @@ func TestConnLost(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("call %d still pending", i)
 		}
-		if _, err := p.Result(); !errors.Is(err, ErrConnLost) {
-			t.Errorf("call %d: got %v, want ErrConnLost", i, err)
+		if _, err := p.Result(); !errors.Is(err, ErrConnLost) || errors.Is(err, ErrNotSent) {
+			t.Errorf("call %d, which ran: got %v, want ErrConnLost only", i, err)
 		}
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -425,8 +426,8 @@ func TestConnLost(t *testing.T) {
 		return errors.Is(err, ErrNotConnected)
 	}, "ErrNotConnected")
 	start = time.Now()
-	if _, err := c.Call(context.Background(), "m/add"); !errors.Is(err, ErrNotConnected) || errors.Is(err, ErrConnLost) {
-		t.Errorf("got %v, want ErrNotConnected only", err)
+	if _, err := c.Call(context.Background(), "m/add"); !errors.Is(err, ErrNotConnected) || !errors.Is(err, ErrNotSent) || errors.Is(err, ErrConnLost) {
+		t.Errorf("got %v, want ErrNotConnected, which is ErrNotSent", err)
 	} else if d := time.Since(start); d > time.Second {
 		t.Errorf("failing took %v", d)
 	}
@@ -434,6 +435,48 @@ func TestConnLost(t *testing.T) {
 		t.Error("Go while not connected: not done at once")
 	} else if _, err := p.Result(); !errors.Is(err, ErrNotConnected) {
 		t.Errorf("Go while not connected: %v", err)
+	}
+}
+
+// TestConnLostBeforeWritten breaks the connection while a request is half
+// written and another waits behind it: both fail with ErrNotSent as well
+// as ErrConnLost, and the call the server had read with ErrConnLost only.
+func TestConnLostBeforeWritten(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	read := make(chan *fakeConn, 1)
+	release := make(chan struct{})
+	fs := startFake(t, func(fc *fakeConn, p *transport.Packet) {
+		if p.Type == transport.TypeRequest {
+			read <- fc
+			<-release // reads no more
+		}
+	})
+	defer close(release)
+	c := dial(t, fs.addr, Config{Timeout: time.Minute})
+	first := c.Go(context.Background(), "m/first")
+	fc := <-read
+
+	// More than the socket buffers of both ends hold: the write stays
+	// half done while the server reads nothing.
+	big := c.Go(context.Background(), "m/big", strings.Repeat("x", 64<<20))
+	cn := c.cur.Load()
+	testutil.WaitFor(t, 5*time.Second, func() bool {
+		cn.mu.Lock()
+		defer cn.mu.Unlock()
+		return cn.flushed >= big.end
+	}, "the writer to take the big request")
+	behind := c.Go(context.Background(), "m/behind")
+	fc.nc.Close()
+
+	for _, tc := range []struct {
+		name   string
+		p      *Pending
+		unsent bool
+	}{{"first", first, false}, {"big", big, true}, {"behind", behind, true}} {
+		_, err := tc.p.Result()
+		if !errors.Is(err, ErrConnLost) || errors.Is(err, ErrNotSent) != tc.unsent {
+			t.Errorf("%s: got %v, want ErrConnLost, ErrNotSent %v", tc.name, err, tc.unsent)
+		}
 	}
 }
 

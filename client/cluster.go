@@ -189,7 +189,7 @@ func (c *Cluster) Call(ctx context.Context, name string, args ...any) (Result, e
 			}
 		}
 		// Not sent, or not served there: another server may do.
-		if !errors.Is(err, ErrNotConnected) && !errors.Is(err, errDial) && !errors.Is(err, ErrTooManyPending) && !errors.Is(err, ErrNotFound) {
+		if !errors.Is(err, ErrNotSent) && !errors.Is(err, ErrNotFound) {
 			return Result{}, err
 		}
 		if ctx.Err() != nil {
@@ -298,7 +298,7 @@ func (c *Cluster) children(p string) ([]string, <-chan zk.Event, error) {
 
 // errDial marks the errors of connecting to a server: the call was not
 // sent.
-var errDial = errors.New("client: cannot connect")
+var errDial error = notSent("client: cannot connect")
 
 // client returns the connection to the server at addr, making it if need
 // be, as long as ctx allows. The connection is made once, for every call

@@ -33,11 +33,19 @@ type conn struct {
 	dead chan struct{}
 	// wake tells the writer that wbuf went from empty to not empty.
 	wake chan struct{}
+	// wmu is held by the writer from taking wbuf until flushed says what
+	// it wrote, so that fail can wait for the count.
+	wmu sync.Mutex
 
 	mu      sync.Mutex
 	err     error              // why the connection ended; nil while it works
 	pending map[int32]*Pending // calls waiting for a reply, by tid
 	wbuf    []byte             // frames queued for the writer
+	// queued counts the bytes ever queued, and flushed those that may
+	// have reached the socket: all that the writer took, until a failed
+	// write says how many it wrote. A call whose frame ends past flushed
+	// was not sent.
+	queued, flushed int64
 }
 
 // maxKeptBuffer is the largest write buffer the writer keeps for reuse; a
@@ -99,7 +107,7 @@ func (cn *conn) register(p *Pending, pkt *transport.Packet) error {
 		cn.mu.Unlock()
 		return fmt.Errorf("client: %s: %w", p.name, err)
 	}
-	p.tid, p.cn = tid, cn
+	p.tid, p.cn, p.end = tid, cn, cn.queued
 	cn.pending[tid] = p
 	cn.mu.Unlock()
 	if wake {
@@ -118,6 +126,7 @@ func (cn *conn) queueLocked(pkt *transport.Packet) (wake bool, err error) {
 		return false, err
 	}
 	cn.wbuf = b
+	cn.queued += int64(len(b) - n)
 	return n == 0, nil
 }
 
@@ -157,7 +166,8 @@ func (cn *conn) abandon(p *Pending, err error) {
 
 // fail ends the connection with err, the first error only: it closes the
 // socket, which stops the reader and writer, and fails every pending call
-// with err.
+// with err, and with ErrNotSent too for the calls whose request was not
+// written in full.
 func (cn *conn) fail(err error) {
 	cn.mu.Lock()
 	if cn.err != nil {
@@ -171,9 +181,19 @@ func (cn *conn) fail(err error) {
 	cn.mu.Unlock()
 
 	close(cn.dead)
-	cn.nc.Close()
+	cn.nc.Close() // ends a write in progress, which then counts what it wrote
+	cn.wmu.Lock()
+	cn.mu.Lock()
+	flushed := cn.flushed
+	cn.mu.Unlock()
+	cn.wmu.Unlock()
+	unsent := fmt.Errorf("%w: %w", ErrNotSent, err)
 	for _, p := range pending {
-		p.finish(Result{}, err)
+		if p.end > flushed {
+			p.finish(Result{}, unsent)
+		} else {
+			p.finish(Result{}, err)
+		}
 	}
 }
 
@@ -279,26 +299,43 @@ func (cn *conn) writeLoop() {
 		// Let the other callers queue their frames too, so they leave in
 		// this write rather than one write each.
 		runtime.Gosched()
-		cn.mu.Lock()
-		buf := cn.wbuf
-		if cn.err == nil {
-			cn.wbuf = spare[:0]
-		}
-		cn.mu.Unlock()
-		if len(buf) > 0 {
-			// A server that reads nothing for as long as keepalive
-			// allows is as good as gone.
-			cn.nc.SetWriteDeadline(time.Now().Add(2 * interval))
-			if _, err := cn.nc.Write(buf); err != nil {
-				cn.fail(lost(err))
-				return
-			}
+		buf, err := cn.flush(spare[:0], 2*interval)
+		if err != nil {
+			cn.fail(lost(err))
+			return
 		}
 		if cap(buf) > maxKeptBuffer {
 			buf = nil
 		}
 		spare = buf
 	}
+}
+
+// flush writes the frames queued, putting spare in their place, and
+// returns their buffer. A write that takes longer than timeout fails: a
+// server that reads nothing for as long as keepalive allows is as good as
+// gone.
+func (cn *conn) flush(spare []byte, timeout time.Duration) ([]byte, error) {
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	cn.mu.Lock()
+	buf, start := cn.wbuf, cn.flushed
+	if cn.err == nil {
+		cn.wbuf = spare
+		cn.flushed = cn.queued
+	}
+	cn.mu.Unlock()
+	if len(buf) == 0 {
+		return buf, nil
+	}
+	cn.nc.SetWriteDeadline(time.Now().Add(timeout))
+	n, err := cn.nc.Write(buf)
+	if err != nil {
+		cn.mu.Lock()
+		cn.flushed = start + int64(n)
+		cn.mu.Unlock()
+	}
+	return buf, err
 }
 
 // reply turns the packet answering pd into pd's result.

@@ -47,8 +47,10 @@
 // load share system calls. When the connection breaks, every call waiting
 // for an answer fails at once with [ErrConnLost]; the client reconnects in
 // the background with capped, jittered exponential backoff, and calls made
-// meanwhile fail at once with [ErrNotConnected]. The client never retries a
-// call: whether that is safe depends on the function. An idle connection is
+// meanwhile fail at once with [ErrNotConnected]. Every error of a call
+// that was not sent, whose request was not written in full, matches
+// [ErrNotSent]: it did not run. The client never retries a call: whether
+// that is safe depends on the function. An idle connection is
 // pinged every [Config.PingInterval]; one on which the server stays silent
 // for two intervals after a ping is treated as broken.
 //

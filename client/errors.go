@@ -33,22 +33,35 @@ var (
 	// ErrConnLost fails every call waiting for its answer when the
 	// connection breaks. The error wraps the cause too (io.EOF, a read or
 	// write error, a keepalive timeout). The call may or may not have run
-	// on the server.
+	// on the server, unless the error matches ErrNotSent as well: then its
+	// request was not written in full, and the server can't have run it.
 	ErrConnLost = errors.New("client: connection lost")
+
+	// ErrNotSent matches the error of every call the client did not send:
+	// the call did not run, and making it again, on this server or
+	// another, runs it once. ErrNotConnected and ErrTooManyPending match
+	// it, and so does an ErrConnLost whose request was not written.
+	ErrNotSent = errors.New("client: the request was not sent")
 
 	// ErrNotConnected is returned at once by calls made while the client
 	// is reconnecting; the call was not sent. The error also says why the
 	// last attempt to connect failed.
-	ErrNotConnected = errors.New("client: not connected")
+	ErrNotConnected error = notSent("client: not connected")
 
 	// ErrTooManyPending is returned at once by a call made while
 	// Config.MaxPending calls wait for their answers; the call was not sent.
-	ErrTooManyPending = errors.New("client: too many pending calls")
+	ErrTooManyPending error = notSent("client: too many pending calls")
 
 	// ErrUnexpectedReply fails a call the server answered with a packet of
 	// the wrong type for it, such as a pong to a request.
 	ErrUnexpectedReply = errors.New("client: unexpected reply")
 )
+
+// notSent is a sentinel error that matches ErrNotSent too.
+type notSent string
+
+func (e notSent) Error() string        { return string(e) }
+func (e notSent) Is(target error) bool { return target == ErrNotSent }
 
 // errKeepalive is the cause of a connection closed because the server
 // answered nothing, pings included, for two ping intervals.

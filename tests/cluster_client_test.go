@@ -180,6 +180,13 @@ func TestClusterFollows(t *testing.T) {
 		s, _ := c.Servers(context.Background(), "later")
 		return len(s) == 2
 	}, "later to be served by both")
+	// a leaves as serve does: unregistered first, stopped once the client
+	// has seen it go; calls meanwhile still reach it.
+	a.member.Close()
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		s, _ := c.Servers(context.Background(), "later")
+		return slices.Equal(s, []string{b.addr})
+	}, "a to be gone from later's servers")
 	a.stop()
 	for i := range 50 {
 		if got, err := client.CallAs[string](context.Background(), c, "later/v"); err != nil || got != "later" {
