@@ -15,80 +15,25 @@ import (
 	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
-	"github.com/slacker-lua/slacker-lua/namespaces"
-	"github.com/slacker-lua/slacker-lua/transport"
 )
-
-// node is a server of a cluster: a folder served and watched, registered
-// in ZooKeeper as its namespaces come and go.
-type node struct {
-	addr   string
-	dir    string
-	srv    *transport.Server
-	reg    *namespaces.Registry
-	member *cluster.Member
-	served chan error
-	follow chan struct{} // closed when the registration loop ends
-}
 
 var testLayout = cluster.Layout{Cluster: "test"}
 
-// startNode serves files on 127.0.0.1 as a server of the cluster "test"
-// whose ZooKeeper is at zkAddr, until stopped or the test ends.
-func startNode(t *testing.T, zkAddr string, files map[string]string) *node {
-	t.Helper()
-	n := &node{dir: testutil.WriteFiles(t, files), served: make(chan error, 1), follow: make(chan struct{})}
-	var err error
-	if n.reg, err = namespaces.Open(n.dir, namespaces.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n.reg.Watch(namespaces.WatchConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	if n.srv, err = transport.NewServer(n.reg, transport.ServerConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.addr = ln.Addr().String()
-	go func() { n.served <- n.srv.Serve(ln) }()
-	n.member, err = cluster.Join(cluster.Config{ZooKeeper: []string{zkAddr}, Layout: testLayout, Addr: n.addr, SessionTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub := n.reg.Subscribe()
-	go func() {
-		defer close(n.follow)
-		for {
-			ev, err := sub.Next(context.Background())
-			if err != nil {
-				return
-			}
-			switch ev.Kind {
-			case namespaces.Added:
-				n.member.Register(ev.Namespace)
-			case namespaces.Removed:
-				n.member.Unregister(ev.Namespace)
-			}
-		}
-	}()
-	t.Cleanup(n.stop)
-	return n
+// node is `slacker-lua serve` on a folder of its own, a server of the
+// cluster "test".
+type node struct {
+	*cliServer
+	dir string
 }
 
-// stop takes the node out of the cluster and stops it. It may be called
-// more than once.
-func (n *node) stop() {
-	n.member.Close()
-	n.srv.Close()
-	n.reg.Close() // ends the subscription too
-	<-n.follow
-	select {
-	case <-n.served:
-	default:
-	}
+// startNode serves files as a server of the cluster "test" whose
+// ZooKeeper is at zkAddr, with a session timeout of 2s and a leave delay
+// of 300ms, until it is stopped or the test ends.
+func startNode(t *testing.T, zkAddr string, files map[string]string) *node {
+	t.Helper()
+	dir := testutil.WriteFiles(t, files)
+	s := startCLI(t, "--zk", zkAddr, "--cluster", testLayout.Cluster, "--zk-session-timeout", "2s", "--leave-delay", "300ms", dir)
+	return &node{cliServer: s, dir: dir}
 }
 
 // newCluster is a cluster client of the cluster "test", closed when the
@@ -180,14 +125,13 @@ func TestClusterFollows(t *testing.T) {
 		s, _ := c.Servers(context.Background(), "later")
 		return len(s) == 2
 	}, "later to be served by both")
-	// a leaves as serve does: unregistered first, stopped once the client
-	// has seen it go; calls meanwhile still reach it.
-	a.member.Close()
-	testutil.WaitFor(t, 10*time.Second, func() bool {
+	// a leaves: unregistered first, it serves on while the client sees
+	// it go.
+	a.terminate(t)
+	testutil.WaitFor(t, 5*time.Second, func() bool {
 		s, _ := c.Servers(context.Background(), "later")
 		return slices.Equal(s, []string{b.addr})
 	}, "a to be gone from later's servers")
-	a.stop()
 	for i := range 50 {
 		if got, err := client.CallAs[string](context.Background(), c, "later/v"); err != nil || got != "later" {
 			t.Fatalf("call %d after a left: %v, %v", i, got, err)
