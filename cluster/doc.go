@@ -8,12 +8,25 @@
 //
 //	<root>/<cluster>/servers/<host:port>                ephemeral; data: the server, as JSON (ServerData)
 //	<root>/<cluster>/namespaces/<ns>                    persistent, one per namespace ever served
-//	<root>/<cluster>/namespaces/<ns>/<host:port>        ephemeral, one per server serving ns
+//	<root>/<cluster>/namespaces/<ns>/<host:port>        ephemeral, one per server serving ns; data: NamespaceData, as JSON
+//	<root>/<cluster>/namespaces/<ns>/_leader            persistent, for a stateful namespace
+//	<root>/<cluster>/namespaces/<ns>/_leader/n_<seq>    ephemeral sequential, one per server serving ns; data: its address
 //
 // so that `ls <root>/<cluster>/namespaces` lists the namespaces, and the
 // children of one the servers that serve it. Children whose names start
 // with "_" are never servers. A root of "/slacker/cluster" gives the
 // layout of the original slacker cluster.
+//
+// The data of a namespace's server node says how the namespace runs on
+// that server (its version, whether it is stateful or idempotent) and
+// lists its functions with their docs and parameters, so that a cluster
+// can be inspected without asking each server. It is updated with each
+// new version, and goes with the node.
+//
+// The leader of a stateful namespace is the server of the candidate with
+// the lowest sequence number ([Leader]). A server stands as soon as it
+// serves the namespace and withdraws before it stops; when the leader
+// dies, its session expires, its candidate goes, and the next one leads.
 //
 // # Membership
 //

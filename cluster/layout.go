@@ -39,6 +39,10 @@ func (l Layout) Namespace(ns string) string { return path.Join(l.Namespaces(), n
 // NamespaceServer is the node that says the server at addr serves ns.
 func (l Layout) NamespaceServer(ns, addr string) string { return path.Join(l.Namespace(ns), addr) }
 
+// Leader is the node whose children are the candidates of the leader
+// election of the stateful namespace ns.
+func (l Layout) Leader(ns string) string { return path.Join(l.Namespace(ns), "_leader") }
+
 // Check reports whether l names a valid place: a cluster name that is one
 // znode name, under an absolute root.
 func (l Layout) Check() error {

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -111,17 +112,30 @@ type Member struct {
 	once    sync.Once
 
 	mu       sync.Mutex
-	want     map[string]bool // the namespaces to register
-	gen      uint64          // counts the changes to want; 1 for the server's node alone
-	synced   uint64          // the gen the nodes were last brought in step with, in session syncedIn
+	want     map[string]nsWant // the namespaces to register
+	gen      uint64            // counts the changes to want; 1 for the server's node alone
+	synced   uint64            // the gen the nodes were last brought in step with, in session syncedIn
 	syncedIn int64
 	settled  chan struct{} // closed, and replaced, each time the nodes are in step
 
 	// Owned by the loop.
-	session int64           // the session the nodes below were made in
-	server  bool            // the server's node is there
-	have    map[string]bool // the namespace nodes there
-	lastErr string          // the last error logged
+	session int64              // the session the nodes below were made in
+	server  bool               // the server's node is there
+	have    map[string]*nsHave // the namespace nodes there
+	lastErr string             // the last error logged
+}
+
+// nsWant is a namespace to register: its node's data, and whether the
+// server stands in its leader election.
+type nsWant struct {
+	data     []byte
+	stateful bool
+}
+
+// nsHave is a namespace's nodes in ZooKeeper.
+type nsHave struct {
+	data      []byte // the namespace node's
+	candidate string // the path of the server's candidate node; "" if none
 }
 
 // Join connects to ZooKeeper and registers the server. It does not wait
@@ -148,40 +162,50 @@ func Join(cfg Config) (*Member, error) {
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
-		want:    make(map[string]bool),
+		want:    make(map[string]nsWant),
 		gen:     1,
 		settled: make(chan struct{}),
-		have:    make(map[string]bool),
+		have:    make(map[string]*nsHave),
 	}
 	go m.loop()
 	return m, nil
 }
 
-// Register registers the server as one serving the namespace ns, now or
-// once ZooKeeper can be reached.
-func (m *Member) Register(ns string) error {
+// Register registers the server as one serving the namespace ns, as d
+// describes it, now or once ZooKeeper can be reached. Registering ns
+// again updates the data of its node, which stays. The server stands in
+// the leader election of a stateful namespace (see [Layout.Leader]) for
+// as long as it is registered as serving it.
+func (m *Member) Register(ns string, d NamespaceData) error {
 	if err := CheckNamespace(ns); err != nil {
 		return err
 	}
-	m.set(ns, true)
+	data, err := d.encode()
+	if err != nil {
+		return fmt.Errorf("cluster: namespace %s: %w", ns, err)
+	}
+	m.set(ns, &nsWant{data: data, stateful: d.Stateful})
 	return nil
 }
 
-// Unregister takes back the server's registration for ns, if any.
+// Unregister takes back the server's registration for ns, if any: its
+// candidate in the leader election first, then its namespace node.
 func (m *Member) Unregister(ns string) {
 	if CheckNamespace(ns) == nil {
-		m.set(ns, false)
+		m.set(ns, nil)
 	}
 }
 
-func (m *Member) set(ns string, on bool) {
+// set records what to register for ns; nil for nothing.
+func (m *Member) set(ns string, w *nsWant) {
 	m.mu.Lock()
-	if m.want[ns] != on {
-		if on {
-			m.want[ns] = true
-		} else {
-			delete(m.want, ns)
-		}
+	old, ok := m.want[ns]
+	switch {
+	case w == nil && ok:
+		delete(m.want, ns)
+		m.gen++
+	case w != nil && (!ok || old.stateful != w.stateful || !bytes.Equal(old.data, w.data)):
+		m.want[ns] = *w
 		m.gen++
 	}
 	m.mu.Unlock()
@@ -265,7 +289,7 @@ func (m *Member) reconcile() {
 		if m.session != 0 {
 			m.cfg.Logger.Info("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
 		}
-		m.session, m.server, m.have = sid, false, make(map[string]bool)
+		m.session, m.server, m.have = sid, false, make(map[string]*nsHave)
 	}
 	m.mu.Lock()
 	want, gen := maps.Clone(m.want), m.gen
@@ -283,24 +307,20 @@ func (m *Member) reconcile() {
 	}
 	// Each namespace on its own: one that fails holds none of the others up.
 	for _, ns := range slices.Sorted(maps.Keys(want)) {
-		if m.have[ns] || m.stopping() {
-			continue
+		if m.stopping() {
+			break
 		}
-		if err := m.ephemeral(l.NamespaceServer(ns, addr), nil); err != nil {
+		if err := m.put(ns, want[ns]); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		m.have[ns] = true
 	}
 	for _, ns := range slices.Sorted(maps.Keys(m.have)) {
-		if want[ns] || m.stopping() {
+		if _, ok := want[ns]; ok || m.stopping() {
 			continue
 		}
-		if err := m.conn.Delete(l.NamespaceServer(ns, addr), -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-			errs = append(errs, fmt.Errorf("deleting %s: %w", l.NamespaceServer(ns, addr), err))
-			continue
+		if err := m.remove(ns); err != nil {
+			errs = append(errs, err)
 		}
-		delete(m.have, ns)
 	}
 	if m.stopping() {
 		return // cut short: not in step
@@ -320,6 +340,106 @@ func (m *Member) reconcile() {
 	close(m.settled)
 	m.settled = make(chan struct{})
 	m.mu.Unlock()
+}
+
+// put brings the nodes of the namespace ns in step with w: its node,
+// with w's data, and its candidate in the leader election if it is
+// stateful.
+func (m *Member) put(ns string, w nsWant) error {
+	node := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
+	h := m.have[ns]
+	switch {
+	case h == nil:
+		if err := m.ephemeral(node, w.data); err != nil {
+			return err
+		}
+		h = &nsHave{data: w.data}
+		m.have[ns] = h
+	case !bytes.Equal(h.data, w.data):
+		if _, err := m.conn.Set(node, w.data, -1); err != nil {
+			if errors.Is(err, zk.ErrNoNode) {
+				delete(m.have, ns) // deleted by someone: made again next time
+			}
+			return fmt.Errorf("updating %s: %w", node, err)
+		}
+		h.data = w.data
+	}
+	switch {
+	case w.stateful && h.candidate == "":
+		c, err := m.candidate(ns)
+		if err != nil {
+			return err
+		}
+		h.candidate = c
+	case !w.stateful && h.candidate != "":
+		if err := m.conn.Delete(h.candidate, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("deleting %s: %w", h.candidate, err)
+		}
+		h.candidate = ""
+	}
+	return nil
+}
+
+// remove deletes the nodes of the namespace ns: its candidate in the
+// leader election first, so that a leader hands over before it is gone.
+func (m *Member) remove(ns string) error {
+	h := m.have[ns]
+	if h.candidate != "" {
+		if err := m.conn.Delete(h.candidate, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("deleting %s: %w", h.candidate, err)
+		}
+		h.candidate = ""
+	}
+	node := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
+	if err := m.conn.Delete(node, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return fmt.Errorf("deleting %s: %w", node, err)
+	}
+	delete(m.have, ns)
+	return nil
+}
+
+// candidate makes the server a candidate in the leader election of ns: an
+// ephemeral sequential node whose data is the server's address. A
+// candidate of this session found there (its creation was answered by a
+// lost connection) is kept; one of the server's address left by another
+// session is deleted, as [Member.ephemeral] does.
+func (m *Member) candidate(ns string) (string, error) {
+	dir := m.cfg.Layout.Leader(ns)
+	kids, _, err := m.conn.Children(dir)
+	if err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return "", fmt.Errorf("listing %s: %w", dir, err)
+	}
+	for _, k := range kids {
+		p := path.Join(dir, k)
+		data, st, err := m.conn.Get(p)
+		switch {
+		case errors.Is(err, zk.ErrNoNode) || string(data) != m.cfg.Addr:
+			continue
+		case err != nil:
+			return "", fmt.Errorf("reading %s: %w", p, err)
+		case st.EphemeralOwner == m.conn.SessionID():
+			return p, nil
+		}
+		m.cfg.Logger.Warn("taking over a node of another session: an earlier one of this server's, or another server advertising the same address", "node", p)
+		if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return "", fmt.Errorf("deleting %s, left by another session: %w", p, err)
+		}
+	}
+	prefix := path.Join(dir, candidatePrefix)
+	for range 2 {
+		p, err := m.conn.Create(prefix, []byte(m.cfg.Addr), zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll))
+		if errors.Is(err, zk.ErrNoNode) {
+			if err := m.parents(prefix); err != nil {
+				return "", err
+			}
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("creating a candidate in %s: %w", dir, err)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("creating a candidate in %s: it keeps changing", dir)
 }
 
 // stopping reports whether Close was called.
@@ -346,13 +466,18 @@ func (m *Member) ephemeral(p string, data []byte) error {
 				return err
 			}
 		case errors.Is(err, zk.ErrNodeExists):
-			_, st, err := m.conn.Get(p)
+			got, st, err := m.conn.Get(p)
 			switch {
 			case errors.Is(err, zk.ErrNoNode):
 				continue
 			case err != nil:
 				return fmt.Errorf("reading %s: %w", p, err)
 			case st.EphemeralOwner == m.conn.SessionID():
+				if !bytes.Equal(got, data) {
+					if _, err := m.conn.Set(p, data, st.Version); err != nil {
+						return fmt.Errorf("updating %s: %w", p, err)
+					}
+				}
 				return nil
 			}
 			m.cfg.Logger.Warn("taking over a node of another session: an earlier one of this server's, or another server advertising the same address", "node", p)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -98,11 +99,11 @@ func TestMemberLayout(t *testing.T) {
 	c := look(t, zks)
 	a, b := join(t, zks.Addr, "127.0.0.1:2104"), join(t, zks.Addr, "127.0.0.2:2104")
 	for _, ns := range []string{"slacker.example.api", "math"} {
-		if err := a.Register(ns); err != nil {
+		if err := a.Register(ns, NamespaceData{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Register("math"); err != nil {
+	if err := b.Register("math", NamespaceData{}); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, a)
@@ -154,7 +155,7 @@ func TestMemberZooKeeperLater(t *testing.T) {
 	zks := zktest.Start(t)
 	zks.Stop()
 	m := join(t, zks.Addr, "127.0.0.1:2104")
-	if err := m.Register("a"); err != nil {
+	if err := m.Register("a", NamespaceData{}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -170,7 +171,7 @@ func TestMemberZooKeeperLater(t *testing.T) {
 	}
 
 	zks.Restart(false)
-	if err := m.Register("b"); err != nil {
+	if err := m.Register("b", NamespaceData{}); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, m)
@@ -188,7 +189,7 @@ func TestMemberSessionExpired(t *testing.T) {
 	proxy := zktest.NewProxy(t, zks.Addr)
 	m := join(t, proxy.Addr, "127.0.0.1:2104")
 	for _, ns := range []string{"a", "b"} {
-		if err := m.Register(ns); err != nil {
+		if err := m.Register(ns, NamespaceData{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,7 +220,7 @@ func TestMemberTakesOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := join(t, zks.Addr, "127.0.0.1:2104")
-	if err := m.Register("a"); err != nil {
+	if err := m.Register("a", NamespaceData{}); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, m)
@@ -267,7 +268,7 @@ func TestConfig(t *testing.T) {
 	}
 	for _, ns := range []string{"", "_leader", "a/b", ".", "..", "a\x01b", "a\u007fb"} {
 		m := &Member{}
-		if err := m.Register(ns); err == nil {
+		if err := m.Register(ns, NamespaceData{}); err == nil {
 			t.Errorf("Register(%q) succeeded", ns)
 		}
 	}
@@ -290,5 +291,155 @@ func TestMemberSync(t *testing.T) {
 	c := look(t, zks)
 	if !has(c, l.Servers(), "127.0.0.1:2104")() {
 		t.Fatalf("servers %v", children(c, l.Servers()))
+	}
+}
+
+// candidates returns the leader election of ns: each candidate's data
+// by its name.
+func candidates(t *testing.T, c *zk.Conn, ns string) map[string]string {
+	t.Helper()
+	out := make(map[string]string)
+	for _, k := range children(c, l.Leader(ns)) {
+		data, _, err := c.Get(l.Leader(ns) + "/" + k)
+		if err == nil {
+			out[k] = string(data)
+		}
+	}
+	return out
+}
+
+// TestMemberNamespaceData checks the data of a namespace's node: written
+// on registering, updated in place by a new version, and gone with the
+// node.
+func TestMemberNamespaceData(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	c := look(t, zks)
+	m := join(t, zks.Addr, "127.0.0.1:2104")
+	v1 := NamespaceData{Version: "v1", Idempotent: true, Functions: []Function{{Name: "add", Doc: "Adds.", Params: []string{"a", "b"}}}}
+	if err := m.Register("math", v1); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, m)
+	node := l.NamespaceServer("math", "127.0.0.1:2104")
+	read := func() (NamespaceData, *zk.Stat) {
+		t.Helper()
+		b, st, err := c.Get(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := ParseNamespaceData(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, st
+	}
+	got, st1 := read()
+	if got.Version != "v1" || !got.Idempotent || got.Stateful || len(got.Functions) != 1 || got.Functions[0].Doc != "Adds." || !slices.Equal(got.Functions[0].Params, []string{"a", "b"}) {
+		t.Fatalf("data %+v", got)
+	}
+	v2 := NamespaceData{Version: "v2", Functions: []Function{{Name: "sub", Params: []string{}}}}
+	if err := m.Register("math", v2); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, m)
+	got, st2 := read()
+	if got.Version != "v2" || got.Idempotent || len(got.Functions) != 1 || got.Functions[0].Name != "sub" {
+		t.Fatalf("data after the update %+v", got)
+	}
+	if st2.Czxid != st1.Czxid {
+		t.Fatal("the update made the node again")
+	}
+
+	// Too much to publish: the docs go, then the functions.
+	big := NamespaceData{Version: "v3"}
+	for i := range 2000 {
+		big.Functions = append(big.Functions, Function{Name: fmt.Sprintf("f%d", i), Doc: strings.Repeat("d", 200), Params: []string{}})
+	}
+	if err := m.Register("math", big); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, m)
+	got, _ = read()
+	if !got.Truncated || len(got.Functions) != 2000 || got.Functions[0].Doc != "" {
+		t.Fatalf("big data: truncated %v, %d functions, doc %q", got.Truncated, len(got.Functions), got.Functions[0].Doc)
+	}
+	m.Unregister("math")
+	settle(t, m)
+	if ok, _, _ := c.Exists(node); ok {
+		t.Fatal("the node is still there")
+	}
+}
+
+// TestMemberLeaderElection checks the leader election of a stateful
+// namespace: the first candidate leads, a leader that unregisters or
+// leaves hands over to the next, a namespace no longer stateful leaves
+// the election, and a new session stands again.
+func TestMemberLeaderElection(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	proxy := zktest.NewProxy(t, zks.Addr)
+	c := look(t, zks)
+	state := NamespaceData{Stateful: true}
+	a := join(t, zks.Addr, "127.0.0.1:1")
+	if err := a.Register("counter", state); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, a)
+	b := join(t, zks.Addr, "127.0.0.1:2")
+	if err := b.Register("counter", state); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, b)
+	cx := join(t, proxy.Addr, "127.0.0.1:3")
+	if err := cx.Register("counter", state); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, cx)
+	leader := func() string { return Leader(candidates(t, c, "counter"), nil) }
+	if got := leader(); got != "127.0.0.1:1" || len(candidates(t, c, "counter")) != 3 {
+		t.Fatalf("leader %q of %v", got, candidates(t, c, "counter"))
+	}
+
+	a.Unregister("counter")
+	settle(t, a)
+	if got := leader(); got != "127.0.0.1:2" {
+		t.Fatalf("a unregistered: leader %q", got)
+	}
+	b.Close() // b leaves: its session ends
+	testutil.WaitFor(t, wait, func() bool { return leader() == "127.0.0.1:3" }, "c to lead")
+
+	// c's session expires: it stands again in a new one.
+	before := candidates(t, c, "counter")
+	proxy.Block()
+	testutil.WaitFor(t, wait, func() bool { return len(candidates(t, c, "counter")) == 0 }, "c's session to expire")
+	proxy.Unblock()
+	testutil.WaitFor(t, wait, func() bool { return leader() == "127.0.0.1:3" }, "c to stand again")
+	for k := range candidates(t, c, "counter") {
+		if _, ok := before[k]; ok {
+			t.Fatalf("candidate %s is the old session's", k)
+		}
+	}
+
+	// No longer stateful: out of the election, still registered.
+	if err := cx.Register("counter", NamespaceData{}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, cx)
+	if got := candidates(t, c, "counter"); len(got) != 0 {
+		t.Fatalf("candidates %v", got)
+	}
+	if !has(c, l.Namespace("counter"), "127.0.0.1:3", "_leader")() {
+		t.Fatalf("counter's children: %v", children(c, l.Namespace("counter")))
+	}
+}
+
+func TestLeader(t *testing.T) {
+	cands := map[string]string{"n_0000000010": "b", "n_0000000002": "a", "n_0000000001": "gone", "x_0000000000": "junk", "n_x": "junk"}
+	if got := Leader(cands, func(addr string) bool { return addr != "gone" }); got != "a" {
+		t.Fatalf("Leader = %q, want a", got)
+	}
+	if got := Leader(nil, nil); got != "" {
+		t.Fatalf("Leader of none = %q", got)
 	}
 }

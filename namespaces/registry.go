@@ -239,6 +239,33 @@ func (r *Registry) Namespaces() []string {
 	return slices.Sorted(maps.Keys(r.snap.Load().ns))
 }
 
+// Description says what a served namespace is: what a cluster publishes
+// of it.
+type Description struct {
+	Name      string
+	Hash      string               // its version, as Event.Hash; "" for Go functions
+	Options   engine.Options       // how it runs; the zero Options for Go functions
+	Functions []transport.FuncMeta // sorted by name
+}
+
+// Describe describes the namespace name, if it is served.
+func (r *Registry) Describe(name string) (Description, bool) {
+	e := r.snap.Load().ns[name]
+	if e == nil {
+		return Description{}, false
+	}
+	d := Description{Name: name, Hash: e.hash()}
+	if e.lua != nil {
+		d.Options = e.lua.Options()
+	}
+	for _, fn := range slices.Sorted(maps.Keys(e.meta)) {
+		m := e.meta[fn]
+		m.Params = slices.Clone(m.Params)
+		d.Functions = append(d.Functions, m)
+	}
+	return d, true
+}
+
 // Close stops the folder's [Watcher], if any, and every subscription (see
 // [Registry.Subscribe]), stops serving every namespace and closes the Lua
 // ones: calls running on them finish, later calls fail with not-found.

@@ -205,7 +205,7 @@ func TestClusterDialBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if err := m.Register("stuck"); err != nil {
+	if err := m.Register("stuck", cluster.NamespaceData{}); err != nil {
 		t.Fatal(err)
 	}
 	c := newCluster(t, zks.Addr, nil)

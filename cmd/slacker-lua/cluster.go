@@ -54,6 +54,7 @@ func (f *clusterFlags) check() error {
 // of the namespaces as they come and go.
 type membership struct {
 	m     *cluster.Member
+	reg   *namespaces.Registry
 	sub   *namespaces.Subscription
 	done  chan struct{} // closed when follow returns
 	delay time.Duration
@@ -83,7 +84,7 @@ func joinCluster(f *clusterFlags, ln net.Addr, reg *namespaces.Registry, log *sl
 		attrs = append(attrs, "advertise", "derived from --listen "+ln.String()+"; set --advertise to choose")
 	}
 	log.Info("joining the cluster", attrs...)
-	ms := &membership{m: m, sub: reg.Subscribe(), done: make(chan struct{}), delay: f.leaveDelay, log: log}
+	ms := &membership{m: m, reg: reg, sub: reg.Subscribe(), done: make(chan struct{}), delay: f.leaveDelay, log: log}
 	go ms.follow()
 	return ms, nil
 }
@@ -105,13 +106,27 @@ func (ms *membership) follow() {
 		}
 		switch ev.Kind {
 		case namespaces.Added, namespaces.Updated, namespaces.Kept:
-			if err := ms.m.Register(ev.Namespace); err != nil {
+			d, ok := ms.reg.Describe(ev.Namespace)
+			if !ok {
+				continue // gone since: its event follows
+			}
+			if err := ms.m.Register(ev.Namespace, namespaceData(d)); err != nil {
 				ms.log.Error("cannot register namespace", "namespace", ev.Namespace, "err", err)
 			}
 		case namespaces.Leaving, namespaces.Removed:
 			ms.m.Unregister(ev.Namespace)
 		}
 	}
+}
+
+// namespaceData is what the cluster is told of a namespace.
+func namespaceData(d namespaces.Description) cluster.NamespaceData {
+	nd := cluster.NamespaceData{Version: d.Hash, Stateful: d.Options.Stateful, Idempotent: d.Options.Idempotent}
+	for _, f := range d.Functions {
+		_, fn, _ := strings.Cut(f.Name, "/")
+		nd.Functions = append(nd.Functions, cluster.Function{Name: fn, Doc: f.Doc, Params: f.Params})
+	}
+	return nd
 }
 
 // leave takes the server out of the cluster, then goes on serving for the
