@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -37,52 +36,34 @@ type ClusterConfig struct {
 	Logger *slog.Logger
 }
 
-// Picker chooses the server of a call among those that serve its
-// namespace, sorted. It is called from many goroutines at once.
-type Picker interface {
-	Pick(servers []string) (string, error)
-}
-
-// Random picks a server at random: the default.
-type Random struct{}
-
-func (Random) Pick(servers []string) (string, error) {
-	if len(servers) == 0 {
-		return "", ErrNotFound
-	}
-	return servers[rand.IntN(len(servers))], nil
-}
-
-// RoundRobin picks the servers in turn. Its zero value is ready to use;
-// share one between calls.
-type RoundRobin struct{ n atomic.Uint64 }
-
-func (r *RoundRobin) Pick(servers []string) (string, error) {
-	if len(servers) == 0 {
-		return "", ErrNotFound
-	}
-	return servers[(r.n.Add(1)-1)%uint64(len(servers))], nil
-}
-
 // Cluster calls the functions of a slacker cluster: it finds the servers
 // of a namespace in ZooKeeper, where servers register what they serve
 // (see package cluster), and spreads the calls over them with its Picker.
 // It implements [Caller], like [Client], so code calls one server or a
 // cluster the same way.
 //
-// The first call into a namespace looks its servers up; a ZooKeeper watch
-// keeps the list current from then on, through lost connections (the
-// last list stays) and new sessions. One connection per server is shared
-// by every namespace. A namespace no server serves is [ErrNotFound] at
-// once. A call that could not be sent to the server picked (it can't be
+// The first call into a namespace looks its servers up; ZooKeeper watches
+// keep what the client knows current from then on, through lost
+// connections (the last list stays) and new sessions. One connection per
+// server is shared by every namespace, and closed once no namespace lists
+// the server. A namespace no server serves is [ErrNotFound] at once.
+//
+// A stateful namespace's calls all go to its leader. When the leader
+// can't be reached, a call waits, within its deadline, for the next one
+// to be elected.
+//
+// A call that was not sent to the server picked ([ErrNotSent]: it can't be
 // reached, or the client is reconnecting to it) is sent to another, and
 // so is a call the server answered not-found, as a server that stopped
-// serving the namespace does until its registration is gone; a call that
-// may have run is never sent twice.
+// serving the namespace does until its registration is gone. A call of an
+// idempotent namespace is sent to another server after any failure of
+// the connection or a full queue; any other call that may have run is
+// never sent twice. No call is sent past its deadline: ctx's, or
+// ClusterConfig.Client.Timeout from the call's start.
 type Cluster struct {
 	cfg     ClusterConfig
 	picker  Picker
-	timeout time.Duration // of a first look-up without a deadline
+	timeout time.Duration // of a call without a deadline
 	log     *slog.Logger
 	zk      *zk.Conn
 	ctx     context.Context // of the dials; cancelled by Close
@@ -93,22 +74,32 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	closed  bool
-	lookups map[string]*lookup     // by namespace
-	clients map[string]*serverConn // by server address
+	lookups map[string]*lookup // by namespace
+	peers   map[string]*peer   // by server address
 }
 
-// lookup is the servers of one namespace, kept current by a watch.
-type lookup struct {
-	ready   chan struct{} // closed once the first list is in
-	servers atomic.Pointer[[]string]
+// peer is a server the client knows of: its data, the calls in flight to
+// it, and its connection, made at the first call.
+type peer struct {
+	addr     string
+	data     atomic.Pointer[cluster.ServerData]
+	inFlight atomic.Int64
+	gone     chan struct{} // closed when the client forgets the server
+
+	mu   sync.Mutex
+	conn *serverConn // nil until the first call, and after a failed dial
 }
 
-// serverConn is the connection to one server, made once.
+// serverConn is one attempt to connect to a server.
 type serverConn struct {
 	ready chan struct{} // closed once c or err is set
 	c     *Client
 	err   error
 }
+
+// sweepEvery is how often a cluster client closes the connections of
+// servers no namespace lists.
+const sweepEvery = 10 * time.Second
 
 // NewCluster connects to ZooKeeper, waiting for a session as long as ctx
 // allows.
@@ -137,7 +128,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 		log:     cfg.Logger,
 		done:    make(chan struct{}),
 		lookups: make(map[string]*lookup),
-		clients: make(map[string]*serverConn),
+		peers:   make(map[string]*peer),
 	}
 	if c.picker == nil {
 		c.picker = Random{}
@@ -160,61 +151,244 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	}
 	// The session's events are not needed past this point; the client
 	// drops them when nobody reads.
+	c.wg.Add(1)
+	go c.sweep()
 	return c, nil
 }
 
 // Call calls the function name, "namespace/function", on a server of its
-// namespace, as [Client.Call] does.
+// namespace that the cluster's Picker chooses, as [Client.Call] does.
 func (c *Cluster) Call(ctx context.Context, name string, args ...any) (Result, error) {
+	return c.call(ctx, c.picker, name, args)
+}
+
+// With returns a Caller that calls the cluster's servers as c does, but
+// chooses them with p, such as [Address] to call one server.
+func (c *Cluster) With(p Picker) Caller { return picked{c, p} }
+
+type picked struct {
+	c *Cluster
+	p Picker
+}
+
+func (p picked) Call(ctx context.Context, name string, args ...any) (Result, error) {
+	return p.c.call(ctx, p.p, name, args)
+}
+
+func (c *Cluster) call(ctx context.Context, picker Picker, name string, args []any) (Result, error) {
 	ns, _, ok := strings.Cut(name, "/")
 	if !ok || ns == "" {
 		return Result{}, fmt.Errorf("client: %q: want namespace/function", name)
-	}
-	servers, err := c.Servers(ctx, ns)
-	if err != nil {
-		return Result{}, err
-	}
-	var last error
-	for len(servers) > 0 {
-		addr, err := c.picker.Pick(servers)
-		if err != nil {
-			return Result{}, fmt.Errorf("client: %s: %w", name, err)
-		}
-		servers = slices.DeleteFunc(slices.Clone(servers), func(s string) bool { return s == addr })
-		cl, err := c.client(ctx, addr)
-		if err == nil {
-			var res Result
-			if res, err = cl.Call(ctx, name, args...); err == nil {
-				return res, nil
-			}
-		}
-		// Not sent, or not served there: another server may do.
-		if !errors.Is(err, ErrNotSent) && !errors.Is(err, ErrNotFound) {
-			return Result{}, err
-		}
-		if ctx.Err() != nil {
-			return Result{}, err
-		}
-		last = err
-	}
-	if last != nil {
-		return Result{}, last
-	}
-	return Result{}, fmt.Errorf("client: %s: no server serves %s: %w", name, ns, ErrNotFound)
-}
-
-// Servers returns the addresses of the servers of the namespace ns,
-// sorted, looking them up if this is the first call about ns. The first
-// look-up waits as long as ctx allows, and no longer than
-// ClusterConfig.Client.Timeout when ctx has no deadline.
-func (c *Cluster) Servers(ctx context.Context, ns string) ([]string, error) {
-	if err := cluster.CheckNamespace(ns); err != nil {
-		return nil, fmt.Errorf("client: %w: %w", ErrNotFound, err)
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
+	}
+	l, err := c.lookup(ctx, ns)
+	if err != nil {
+		return Result{}, err
+	}
+	var tried []string
+	var last error
+	for {
+		changed := l.next()
+		st := l.state.Load()
+		servers := st.targets()
+		if len(tried) > 0 {
+			servers = slices.DeleteFunc(slices.Clone(servers), func(s Server) bool { return slices.Contains(tried, s.Addr) })
+		}
+		if len(servers) == 0 {
+			if !st.stateful || len(st.servers) == 0 {
+				if last != nil {
+					return Result{}, last
+				}
+				return Result{}, fmt.Errorf("client: %s: no server serves %s: %w", name, ns, ErrNotFound)
+			}
+			// A stateful namespace whose leader can't be reached, or
+			// that no server leads yet: wait for the next leader.
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				if last != nil {
+					return Result{}, last
+				}
+				return Result{}, fmt.Errorf("client: %s: no server leads %s: %w", name, ns, ctx.Err())
+			case <-c.done:
+				return Result{}, ErrClosed
+			}
+		}
+		s := servers[0] // a stateful namespace's leader
+		if !st.stateful {
+			if s, err = picker.Pick(servers); err != nil {
+				return Result{}, fmt.Errorf("client: %s: %w", name, err)
+			}
+		}
+		tried = append(tried, s.Addr)
+		res, err := c.callAt(ctx, s.Addr, name, args)
+		if err == nil {
+			return res, nil
+		}
+		if !retryable(err, s) || ctx.Err() != nil {
+			return Result{}, err
+		}
+		last = err
+	}
+}
+
+// retryable reports whether a call to s that failed with err may go to
+// another server: it did not run, or its namespace is idempotent and the
+// failure was the connection's or the server's queue.
+func retryable(err error, s Server) bool {
+	switch {
+	case errors.Is(err, ErrNotSent), errors.Is(err, ErrNotFound):
+		return true
+	case s.Namespace.Idempotent:
+		return errors.Is(err, ErrConnLost) || errors.Is(err, ErrThreadPoolFull)
+	}
+	return false
+}
+
+// callAt calls name on the server at addr.
+func (c *Cluster) callAt(ctx context.Context, addr, name string, args []any) (Result, error) {
+	p, err := c.peer(addr)
+	if err != nil {
+		return Result{}, err
+	}
+	cl, err := c.connect(ctx, p)
+	if err != nil {
+		return Result{}, err
+	}
+	p.inFlight.Add(1)
+	defer p.inFlight.Add(-1)
+	return cl.Call(ctx, name, args...)
+}
+
+// AllPolicy says when [Cluster.CallAll] fails.
+type AllPolicy int
+
+const (
+	FailIfAny AllPolicy = iota // fail if any server fails
+	FailIfAll                  // fail only if every server fails
+)
+
+// Answer is one server's answer to [Cluster.CallAll]: its result or its
+// error.
+type Answer struct {
+	Addr   string
+	Result Result
+	Err    error
+}
+
+// Answers are the answers of every server to [Cluster.CallAll], sorted by
+// address.
+type Answers []Answer
+
+// Map returns the answers by address.
+func (a Answers) Map() map[string]Answer {
+	m := make(map[string]Answer, len(a))
+	for _, x := range a {
+		m[x.Addr] = x
+	}
+	return m
+}
+
+// CallAll calls name on every server of its namespace at once (a
+// broadcast), stateful or not, and returns every answer. The error, under
+// policy, joins the failures, each naming its server; the answers are
+// returned either way. A namespace no server serves is ErrNotFound. No
+// call is made twice.
+func (c *Cluster) CallAll(ctx context.Context, policy AllPolicy, name string, args ...any) (Answers, error) {
+	ns, _, ok := strings.Cut(name, "/")
+	if !ok || ns == "" {
+		return nil, fmt.Errorf("client: %q: want namespace/function", name)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	l, err := c.lookup(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	servers := l.state.Load().servers
+	if len(servers) == 0 {
+		return nil, fmt.Errorf("client: %s: no server serves %s: %w", name, ns, ErrNotFound)
+	}
+	answers := make(Answers, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := c.callAt(ctx, s.Addr, name, args)
+			answers[i] = Answer{Addr: s.Addr, Result: res, Err: err}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	for _, a := range answers {
+		if a.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a.Addr, a.Err))
+		}
+	}
+	if len(errs) > 0 && (policy == FailIfAny || len(errs) == len(answers)) {
+		return answers, fmt.Errorf("client: %s on %d of %d servers: %w", name, len(errs), len(answers), errors.Join(errs...))
+	}
+	return answers, nil
+}
+
+// Servers returns the servers of the namespace ns, sorted by address,
+// looking them up if this is the first call about ns. The first look-up
+// waits as long as ctx allows, and no longer than
+// ClusterConfig.Client.Timeout when ctx has no deadline.
+func (c *Cluster) Servers(ctx context.Context, ns string) ([]Server, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	l, err := c.lookup(ctx, ns)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(l.state.Load().servers), nil
+}
+
+// Namespaces returns the namespaces registered in the cluster, sorted:
+// every one ever served, whether or not a server serves it now.
+func (c *Cluster) Namespaces(ctx context.Context) ([]string, error) {
+	type answer struct {
+		kids []string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	go func() { // the ZooKeeper client takes no ctx; it ends the request at Close
+		kids, _, err := c.zk.Children(c.cfg.Layout.Namespaces())
+		ch <- answer{kids, err}
+	}()
+	select {
+	case a := <-ch:
+		switch {
+		case errors.Is(a.err, zk.ErrNoNode):
+			return []string{}, nil
+		case a.err != nil:
+			return nil, fmt.Errorf("client: listing the namespaces: %w", a.err)
+		}
+		slices.Sort(a.kids)
+		return a.kids, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("client: listing the namespaces: %w", ctx.Err())
+	}
+}
+
+// lookup returns the lookup of ns, starting it if need be, once it has a
+// first state.
+func (c *Cluster) lookup(ctx context.Context, ns string) (*lookup, error) {
+	if err := cluster.CheckNamespace(ns); err != nil {
+		return nil, fmt.Errorf("client: %w: %w", ErrNotFound, err)
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -223,7 +397,7 @@ func (c *Cluster) Servers(ctx context.Context, ns string) ([]string, error) {
 	}
 	l := c.lookups[ns]
 	if l == nil {
-		l = &lookup{ready: make(chan struct{})}
+		l = newLookup()
 		c.lookups[ns] = l
 		c.wg.Add(1)
 		go c.watch(ns, l)
@@ -231,92 +405,92 @@ func (c *Cluster) Servers(ctx context.Context, ns string) ([]string, error) {
 	c.mu.Unlock()
 	select {
 	case <-l.ready:
+		return l, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("client: looking %s up in ZooKeeper: %w", ns, ctx.Err())
 	case <-c.done:
 		return nil, ErrClosed
 	}
-	return slices.Clone(*l.servers.Load()), nil
 }
 
-// watch keeps l current with the servers of ns until Close.
-func (c *Cluster) watch(ns string, l *lookup) {
+// peer returns the server at addr, as the client knows it, starting to
+// watch its data if it is new.
+func (c *Cluster) peer(addr string) (*peer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	p := c.peers[addr]
+	if p == nil {
+		p = &peer{addr: addr, gone: make(chan struct{})}
+		c.peers[addr] = p
+		c.wg.Add(1)
+		go c.watchPeer(p)
+	}
+	return p, nil
+}
+
+// watchPeer keeps p's data current until the client forgets p or closes.
+func (c *Cluster) watchPeer(p *peer) {
 	defer c.wg.Done()
-	p := c.cfg.Layout.Namespace(ns)
+	node := c.cfg.Layout.Server(p.addr)
 	backoff := 50 * time.Millisecond
-	var first sync.Once
 	for {
-		kids, ch, err := c.children(p)
-		if errors.Is(err, zk.ErrInvalidPath) || errors.Is(err, zk.ErrBadArguments) {
-			// No node can have that path: no server serves ns.
-			none := []string{}
-			l.servers.Store(&none)
-			first.Do(func() { close(l.ready) })
-			return
+		b, _, ch, err := c.zk.GetW(node)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			p.data.Store(nil)
+			var ok bool
+			if ok, _, ch, err = c.zk.ExistsW(node); err == nil && ok {
+				continue // made meanwhile
+			}
+		case err == nil:
+			if d, err := cluster.ParseServerData(b); err != nil {
+				c.log.Warn("bad server data", "server", p.addr, "err", err)
+			} else {
+				p.data.Store(&d)
+			}
 		}
 		if err != nil {
-			// ZooKeeper can't be asked: the last list stays.
-			c.log.Debug("looking up a namespace", "namespace", ns, "err", err)
 			select {
+			case <-time.After(backoff):
+				backoff = min(2*backoff, time.Second)
+				continue
+			case <-p.gone:
+				return
 			case <-c.done:
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, time.Second)
-			continue
 		}
 		backoff = 50 * time.Millisecond
-		servers := slices.DeleteFunc(kids, func(s string) bool { return strings.HasPrefix(s, "_") })
-		slices.Sort(servers)
-		if old := l.servers.Load(); old == nil || !slices.Equal(*old, servers) {
-			c.log.Debug("servers of a namespace", "namespace", ns, "servers", servers)
-		}
-		l.servers.Store(&servers)
-		first.Do(func() { close(l.ready) })
 		select {
-		case <-ch: // a change, or the watch lost with the session: look again
+		case <-ch:
+		case <-p.gone:
+			return
 		case <-c.done:
 			return
 		}
 	}
 }
 
-// children lists the children of p and watches them; when p is missing,
-// none, watching for p to be made.
-func (c *Cluster) children(p string) ([]string, <-chan zk.Event, error) {
-	kids, _, ch, err := c.zk.ChildrenW(p)
-	if errors.Is(err, zk.ErrNoNode) {
-		var ok bool
-		ok, _, ch, err = c.zk.ExistsW(p)
-		if err == nil && ok {
-			return c.children(p) // made meanwhile
-		}
-		return nil, ch, err
-	}
-	return kids, ch, err
-}
-
 // errDial marks the errors of connecting to a server: the call was not
 // sent.
 var errDial error = notSent("client: cannot connect")
 
-// client returns the connection to the server at addr, making it if need
-// be, as long as ctx allows. The connection is made once, for every call
-// that waits for it; one that failed is made again at the next call.
-func (c *Cluster) client(ctx context.Context, addr string) (*Client, error) {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return nil, ErrClosed
-	}
-	d := c.clients[addr]
+// connect returns the connection to p, making it if need be, as long as
+// ctx allows. The connection is made once, for every call that waits for
+// it; one that failed is made again at the next call.
+func (c *Cluster) connect(ctx context.Context, p *peer) (*Client, error) {
+	p.mu.Lock()
+	d := p.conn
 	if d == nil {
 		d = &serverConn{ready: make(chan struct{})}
-		c.clients[addr] = d
+		p.conn = d
 		c.wg.Add(1)
-		go c.dial(addr, d)
+		go c.dial(p, d)
 	}
-	c.mu.Unlock()
+	p.mu.Unlock()
 	select {
 	case <-d.ready:
 		return d.c, d.err
@@ -327,19 +501,80 @@ func (c *Cluster) client(ctx context.Context, addr string) (*Client, error) {
 	}
 }
 
-// dial connects d to the server at addr, until Close.
-func (c *Cluster) dial(addr string, d *serverConn) {
+// dial connects d to p, until the client forgets p or closes.
+func (c *Cluster) dial(p *peer, d *serverConn) {
 	defer c.wg.Done()
-	d.c, d.err = Dial(c.ctx, addr, c.cfg.Client)
-	if d.err != nil {
-		d.err = fmt.Errorf("%w to %s: %w", errDial, addr, d.err)
-		c.mu.Lock()
-		if c.clients[addr] == d {
-			delete(c.clients, addr)
+	ctx, cancel := context.WithCancel(c.ctx)
+	go func() { // ends with the dial
+		select {
+		case <-p.gone:
+			cancel()
+		case <-ctx.Done():
 		}
-		c.mu.Unlock()
+	}()
+	d.c, d.err = Dial(ctx, p.addr, c.cfg.Client)
+	cancel()
+	if d.err != nil {
+		d.err = fmt.Errorf("%w to %s: %w", errDial, p.addr, d.err)
+		p.mu.Lock()
+		if p.conn == d {
+			p.conn = nil
+		}
+		p.mu.Unlock()
 	}
 	close(d.ready)
+}
+
+// sweep forgets, every sweepEvery until Close, the servers that no
+// namespace lists and that have no call in flight, closing their
+// connections.
+func (c *Cluster) sweep() {
+	defer c.wg.Done()
+	tick := time.NewTicker(sweepEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-c.done:
+			return
+		}
+		c.mu.Lock()
+		listed := make(map[string]bool)
+		for _, l := range c.lookups {
+			if st := l.state.Load(); st != nil {
+				for _, s := range st.servers {
+					listed[s.Addr] = true
+				}
+			}
+		}
+		var gone []*peer
+		for addr, p := range c.peers {
+			if !listed[addr] && p.inFlight.Load() == 0 {
+				delete(c.peers, addr)
+				gone = append(gone, p)
+			}
+		}
+		c.mu.Unlock()
+		for _, p := range gone {
+			c.forget(p)
+		}
+	}
+}
+
+// forget stops p's watch and dial, and closes its connection.
+func (c *Cluster) forget(p *peer) {
+	close(p.gone)
+	p.mu.Lock()
+	d := p.conn
+	p.mu.Unlock()
+	if d == nil {
+		return
+	}
+	<-d.ready
+	if d.c != nil {
+		c.log.Debug("closing the connection to a server no namespace lists", "server", p.addr)
+		d.c.Close()
+	}
 }
 
 // Close closes the connections to the servers and the ZooKeeper session,
@@ -349,15 +584,17 @@ func (c *Cluster) Close() error {
 	c.once.Do(func() {
 		c.mu.Lock()
 		c.closed = true
-		clients := maps.Clone(c.clients)
+		peers := maps.Clone(c.peers)
 		c.mu.Unlock()
 		close(c.done)
 		c.cancel()   // ends the dials
 		c.zk.Close() // ends the requests the watches wait for
 		c.wg.Wait()
-		for _, d := range clients {
-			<-d.ready
-			if d.c != nil {
+		for _, p := range peers {
+			p.mu.Lock()
+			d := p.conn
+			p.mu.Unlock()
+			if d != nil && d.c != nil {
 				d.c.Close()
 			}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +23,8 @@ type clusterFlags struct {
 	advertise  string
 	leaveDelay time.Duration
 	session    time.Duration
+	weight     int
+	data       string
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet) {
@@ -31,6 +34,8 @@ func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.advertise, "advertise", "", "the `host:port` clients reach this server at, with --zk (default: the --listen address, or an address of this host when that is a wildcard)")
 	fs.DurationVar(&f.leaveDelay, "leave-delay", time.Second, "how long to go on serving after leaving the cluster on SIGINT or SIGTERM, and a namespace after unregistering it when its file is gone, for clients to see it")
 	fs.DurationVar(&f.session, "zk-session-timeout", cluster.DefaultSessionTimeout, "how long ZooKeeper keeps the server's registrations when it can't reach the server")
+	fs.IntVar(&f.weight, "weight", 1, "the server's share of calls for cluster clients that weigh servers, with --zk")
+	fs.StringVar(&f.data, "server-data", "", "a JSON `object` published with the server in ZooKeeper, with --zk")
 }
 
 // check reports flags that don't go together.
@@ -46,6 +51,15 @@ func (f *clusterFlags) check() error {
 		return fmt.Errorf("bad --leave-delay %v: want 0 or more", f.leaveDelay)
 	case f.session <= 0:
 		return fmt.Errorf("bad --zk-session-timeout %v: want a positive duration", f.session)
+	case f.weight < 1:
+		return fmt.Errorf("bad --weight %d: want 1 or more", f.weight)
+	case f.zk == "" && f.data != "":
+		return errors.New("--server-data goes with --zk")
+	}
+	if f.data != "" {
+		if err := json.Unmarshal([]byte(f.data), new(map[string]any)); err != nil {
+			return fmt.Errorf("bad --server-data: want a JSON object: %v", err)
+		}
 	}
 	return nil
 }
@@ -68,11 +82,17 @@ func joinCluster(f *clusterFlags, ln net.Addr, reg *namespaces.Registry, log *sl
 	if err != nil {
 		return nil, err
 	}
+	var data map[string]any
+	if f.data != "" {
+		json.Unmarshal([]byte(f.data), &data) // checked by check
+	}
 	m, err := cluster.Join(cluster.Config{
 		ZooKeeper:      strings.Split(f.zk, ","),
 		Layout:         cluster.Layout{Root: f.root, Cluster: f.cluster},
 		Addr:           addr,
 		Version:        version,
+		Weight:         f.weight,
+		Data:           data,
 		SessionTimeout: f.session,
 		Logger:         log,
 	})

@@ -1,0 +1,261 @@
+package client
+
+import (
+	"errors"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/slacker-lua/slacker-lua/cluster"
+)
+
+// lookup is what the client knows of one namespace, kept current by a
+// watch.
+type lookup struct {
+	ready chan struct{} // closed once the first state is in
+	state atomic.Pointer[nsState]
+
+	mu      sync.Mutex
+	changed chan struct{} // closed, and replaced, by each new state
+}
+
+// nsState is a namespace's servers at one moment. It is never modified
+// once stored.
+type nsState struct {
+	servers  []Server // sorted by address
+	stateful bool     // a server runs it stateful
+	leader   *Server  // of a stateful namespace; nil while none leads
+}
+
+func newLookup() *lookup {
+	return &lookup{ready: make(chan struct{}), changed: make(chan struct{})}
+}
+
+// store makes st the current state.
+func (l *lookup) store(st *nsState) {
+	l.mu.Lock()
+	first := l.state.Load() == nil
+	l.state.Store(st)
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	if first {
+		close(l.ready)
+	}
+}
+
+// next returns a channel closed by the next new state.
+func (l *lookup) next() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// targets returns the servers a call of st may go to: the leader alone
+// for a stateful namespace.
+func (st *nsState) targets() []Server {
+	switch {
+	case !st.stateful:
+		return st.servers
+	case st.leader != nil:
+		return []Server{*st.leader}
+	}
+	return nil
+}
+
+// nsWatch keeps the lookup of one namespace current. Its ZooKeeper
+// watches are one-shot: each is forwarded, when it fires, to the loop,
+// which reads what changed and sets it again. Watches fire when the
+// session ends too, so all are set again in a new session.
+type nsWatch struct {
+	c  *Cluster
+	ns string
+	l  *lookup
+
+	fired   chan string     // the key of each watch that fired
+	watched map[string]bool // the watches set: "" for the children, "_leader", or a server's address
+	servers []string        // the servers listed, sorted
+	data    map[string]cluster.NamespaceData
+	cands   map[string]string // the leader election's candidates: address by name
+}
+
+// watch keeps l current with the servers of ns until Close.
+func (c *Cluster) watch(ns string, l *lookup) {
+	defer c.wg.Done()
+	w := &nsWatch{c: c, ns: ns, l: l, fired: make(chan string), watched: make(map[string]bool), data: make(map[string]cluster.NamespaceData)}
+	backoff := 50 * time.Millisecond
+	for {
+		err := w.read()
+		switch {
+		case errors.Is(err, zk.ErrInvalidPath) || errors.Is(err, zk.ErrBadArguments):
+			// No node can have that path: no server serves ns.
+			l.store(&nsState{})
+			return
+		case err != nil:
+			// ZooKeeper can't be asked: the last state stays.
+			c.log.Debug("looking up a namespace", "namespace", ns, "err", err)
+			select {
+			case <-c.done:
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		w.publish()
+		select {
+		case key := <-w.fired:
+			delete(w.watched, key)
+		case <-c.done:
+			return
+		}
+		// Take what else fired meanwhile, to read it all at once.
+		for more := true; more; {
+			select {
+			case key := <-w.fired:
+				delete(w.watched, key)
+			default:
+				more = false
+			}
+		}
+	}
+}
+
+// read reads, and watches again, what is not watched: the namespace's
+// servers, the data of each, and its leader election if it is stateful.
+func (w *nsWatch) read() error {
+	p := w.c.cfg.Layout.Namespace(w.ns)
+	if !w.watched[""] {
+		kids, ch, err := w.c.children(p)
+		if err != nil {
+			return err
+		}
+		w.forward("", ch)
+		w.servers = slices.DeleteFunc(kids, func(s string) bool { return strings.HasPrefix(s, "_") })
+		slices.Sort(w.servers)
+		for addr := range w.data {
+			if !slices.Contains(w.servers, addr) {
+				delete(w.data, addr) // its watch fires with the node's deletion
+			}
+		}
+	}
+	stateful := false
+	for _, addr := range w.servers {
+		if !w.watched[addr] {
+			b, _, ch, err := w.c.zk.GetW(path.Join(p, addr))
+			switch {
+			case errors.Is(err, zk.ErrNoNode):
+				delete(w.data, addr) // gone meanwhile: the children's watch has fired
+				continue
+			case err != nil:
+				return err
+			}
+			w.forward(addr, ch)
+			d, err := cluster.ParseNamespaceData(b)
+			if err != nil {
+				w.c.log.Warn("bad namespace data", "namespace", w.ns, "server", addr, "err", err)
+			}
+			w.data[addr] = d
+		}
+		stateful = stateful || w.data[addr].Stateful
+	}
+	if !stateful {
+		return nil // the candidates, if watched, are still current
+	}
+	if !w.watched["_leader"] {
+		lp := w.c.cfg.Layout.Leader(w.ns)
+		kids, ch, err := w.c.children(lp)
+		if err != nil {
+			return err
+		}
+		w.forward("_leader", ch)
+		w.cands = make(map[string]string, len(kids))
+		for _, k := range kids {
+			b, _, err := w.c.zk.Get(path.Join(lp, k))
+			switch {
+			case errors.Is(err, zk.ErrNoNode):
+				continue // its deletion fires the watch
+			case err != nil:
+				delete(w.watched, "_leader") // read it all again
+				return err
+			}
+			w.cands[k] = string(b)
+		}
+	}
+	return nil
+}
+
+// forward sets the watch key, forwarding ch's event to the loop when it
+// fires, unless the client is closed first.
+func (w *nsWatch) forward(key string, ch <-chan zk.Event) {
+	w.watched[key] = true
+	w.c.wg.Add(1)
+	go func() {
+		defer w.c.wg.Done()
+		select {
+		case <-ch:
+		case <-w.c.done:
+			return
+		}
+		select {
+		case w.fired <- key:
+		case <-w.c.done:
+		}
+	}()
+}
+
+// publish stores what the watch read as the lookup's state.
+func (w *nsWatch) publish() {
+	st := &nsState{}
+	for _, addr := range w.servers {
+		d, ok := w.data[addr]
+		if !ok {
+			continue
+		}
+		p, _ := w.c.peer(addr) // nil once the client is closed
+		st.servers = append(st.servers, Server{Addr: addr, Namespace: d, peer: p})
+		st.stateful = st.stateful || d.Stateful
+	}
+	if st.stateful {
+		leader := cluster.Leader(w.cands, func(addr string) bool { _, ok := w.data[addr]; return ok })
+		for i := range st.servers {
+			if st.servers[i].Addr == leader {
+				st.servers[i].Leader = true
+				st.leader = &st.servers[i]
+			}
+		}
+	}
+	if old := w.l.state.Load(); old == nil || !sameServers(old, st) {
+		var leader string
+		if st.leader != nil {
+			leader = st.leader.Addr
+		}
+		w.c.log.Debug("servers of a namespace", "namespace", w.ns, "servers", w.servers, "leader", leader)
+	}
+	w.l.store(st)
+}
+
+func sameServers(a, b *nsState) bool {
+	return slices.EqualFunc(a.servers, b.servers, func(x, y Server) bool { return x.Addr == y.Addr && x.Leader == y.Leader })
+}
+
+// children lists the children of p and watches them; when p is missing,
+// none, watching for p to be made.
+func (c *Cluster) children(p string) ([]string, <-chan zk.Event, error) {
+	kids, _, ch, err := c.zk.ChildrenW(p)
+	if errors.Is(err, zk.ErrNoNode) {
+		var ok bool
+		ok, _, ch, err = c.zk.ExistsW(p)
+		if err == nil && ok {
+			return c.children(p) // made meanwhile
+		}
+		return nil, ch, err
+	}
+	return kids, ch, err
+}

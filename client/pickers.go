@@ -1,0 +1,124 @@
+package client
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+
+	"github.com/slacker-lua/slacker-lua/cluster"
+)
+
+// Server is a server of a namespace, as a [Cluster] knows it from
+// ZooKeeper.
+type Server struct {
+	Addr string
+	// Namespace is the namespace as that server runs it.
+	Namespace cluster.NamespaceData
+	// Leader says the server leads the namespace, a stateful one.
+	Leader bool
+
+	peer *peer
+}
+
+// Data returns the server's data, as it published it; the zero ServerData
+// until the client has read it.
+func (s Server) Data() cluster.ServerData {
+	if s.peer != nil {
+		if d := s.peer.data.Load(); d != nil {
+			return *d
+		}
+	}
+	return cluster.ServerData{}
+}
+
+// Weight returns the server's weight, from its data: 1 until the client
+// has read it.
+func (s Server) Weight() int {
+	if w := s.Data().Weight; w > 0 {
+		return w
+	}
+	return 1
+}
+
+// InFlight returns the number of calls this client has made to the server
+// that have not ended yet.
+func (s Server) InFlight() int {
+	if s.peer == nil {
+		return 0
+	}
+	return int(s.peer.inFlight.Load())
+}
+
+// Picker chooses the server of a call among those of its namespace,
+// sorted by address and never empty. It is called from many goroutines
+// at once. A stateful namespace's calls go to its leader, without asking
+// the Picker.
+type Picker interface {
+	Pick(servers []Server) (Server, error)
+}
+
+// Random picks a server at random: the default.
+type Random struct{}
+
+func (Random) Pick(servers []Server) (Server, error) {
+	return servers[rand.IntN(len(servers))], nil
+}
+
+// RoundRobin picks the servers in turn. Its zero value is ready to use;
+// share one between calls.
+type RoundRobin struct{ n atomic.Uint64 }
+
+func (r *RoundRobin) Pick(servers []Server) (Server, error) {
+	return servers[(r.n.Add(1)-1)%uint64(len(servers))], nil
+}
+
+// LeastInFlight picks the server with the fewest calls in flight from
+// this client, one at random among those tied.
+type LeastInFlight struct{}
+
+func (LeastInFlight) Pick(servers []Server) (Server, error) {
+	best, n := 0, 0
+	for i, s := range servers {
+		switch f, bf := s.InFlight(), servers[best].InFlight(); {
+		case i == 0 || f < bf:
+			best, n = i, 1
+		case f == bf:
+			// Reservoir sampling: each tied server is as likely.
+			if n++; rand.IntN(n) == 0 {
+				best = i
+			}
+		}
+	}
+	return servers[best], nil
+}
+
+// Weighted picks a server at random, each in proportion to its weight
+// (ServerData.Weight, set with serve --weight).
+type Weighted struct{}
+
+func (Weighted) Pick(servers []Server) (Server, error) {
+	total := 0
+	for _, s := range servers {
+		total += s.Weight()
+	}
+	n := rand.IntN(total)
+	for _, s := range servers {
+		if n -= s.Weight(); n < 0 {
+			return s, nil
+		}
+	}
+	return servers[len(servers)-1], nil
+}
+
+// Address picks the server at that address, "host:port", and fails with
+// ErrNotFound when it does not serve the namespace.
+type Address string
+
+func (a Address) Pick(servers []Server) (Server, error) {
+	for _, s := range servers {
+		if s.Addr == string(a) {
+			return s, nil
+		}
+	}
+	return Server{}, fmt.Errorf("%w: %s does not serve it", ErrNotFound, string(a))
+}
