@@ -60,9 +60,12 @@
 // # Clusters
 //
 // A [Cluster] calls the functions of a slacker cluster: it finds the
-// servers of each namespace in ZooKeeper, keeps the list current with a
-// watch, and spreads the calls over them with a [Picker] ([Random], the
-// default, or [RoundRobin]). Like Client, it is a [Caller]:
+// servers of each namespace in ZooKeeper, keeps the list current with
+// watches, and spreads the calls over them with a [Picker]: [Random], the
+// default, [RoundRobin], [LeastInFlight], [Weighted] or [Address], for
+// the whole client or per call with [Cluster.With]. A stateful
+// namespace's calls go to its leader; [Cluster.CallAll] calls every
+// server. Like Client, it is a [Caller]:
 //
 //	c, err := client.NewCluster(ctx, client.ClusterConfig{
 //		ZooKeeper: []string{"zk1:2181"},
@@ -73,4 +76,14 @@
 //	sum, err := client.CallAs[int](ctx, c, "slacker.example.math/add", 1, 2)
 //
 // A namespace no server serves is [ErrNotFound] at once.
+//
+// # Remote functions
+//
+// [Func], [Func1] and [Func2] bind a remote function to a Go function
+// value, and [NS] a namespace, as slacker's defn-remote and use-remote
+// do, over any Caller, so business code calls a remote function as it
+// calls a local one:
+//
+//	add := client.Func2[int, int, int](c, "slacker.example.math/add")
+//	sum, err := add(ctx, 1, 2)
 package client
