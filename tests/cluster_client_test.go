@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -229,4 +230,41 @@ func TestClusterDialBound(t *testing.T) {
 	if took := time.Since(closed); took > 2*time.Second {
 		t.Fatalf("Close took %v", took)
 	}
+}
+
+// TestClusterSlackerCall checks that slacker.call in a server of a
+// cluster reaches namespaces served by other servers, and those served
+// here without leaving the server.
+func TestClusterSlackerCall(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	front := startNode(t, zks.Addr, map[string]string{
+		"front.lua": `function far(x) return slacker.call("back/double", x) end
+function near(x) return slacker.call("here/id", x) end
+function nowhere() return slacker.call("nobody/f") end`,
+		"here.lua": `function id(x) return {x = x, at = "front"} end`,
+	})
+	back := startNode(t, zks.Addr, map[string]string{"back.lua": `function double(x) return {x = 2 * x, at = "back"} end`})
+	c := newCluster(t, zks.Addr, nil)
+	waitServers(t, c, "back", 1)
+	direct, err := client.Dial(context.Background(), front.addr, client.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	type answer struct {
+		X  int
+		At string
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		got, err := client.CallAs[answer](context.Background(), direct, "front/far", 21)
+		return err == nil && got == answer{42, "back"}
+	}, "front/far to reach back through the cluster")
+	if got, err := client.CallAs[answer](context.Background(), direct, "front/near", 7); err != nil || got != (answer{7, "front"}) {
+		t.Errorf("front/near: %+v, %v", got, err)
+	}
+	if _, err := direct.Call(context.Background(), "front/nowhere"); !errors.Is(err, client.ErrException) || !strings.Contains(err.Error(), "nobody") {
+		t.Errorf("a slacker.call of a namespace nobody serves: %v", err)
+	}
+	_ = back
 }

@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/transport"
 )
 
 // clusterFlags are serve's flags for joining a cluster.
@@ -204,4 +207,71 @@ func advertised(flag string, ln net.Addr) (addr string, derived bool, err error)
 		return v6, true, nil
 	}
 	return net.JoinHostPort("127.0.0.1", port), true, nil
+}
+
+// clusterCaller is what slacker.call reaches in a server of a cluster:
+// the namespaces served here, and the others through a cluster client.
+// The calls of a stateful namespace go through the cluster client even
+// when it is served here, as they must reach its leader.
+type clusterCaller struct {
+	local   atomic.Pointer[namespaces.Registry] // set once the folder is loaded
+	remote  atomic.Pointer[client.Cluster]      // set once ZooKeeper is reached
+	cancel  context.CancelFunc
+	stopped chan struct{}
+}
+
+// newClusterCaller makes the caller and connects its cluster client in
+// the background, as ZooKeeper may not be up yet.
+func newClusterCaller(f *clusterFlags, log *slog.Logger) *clusterCaller {
+	ctx, cancel := context.WithCancel(context.Background())
+	cc := &clusterCaller{cancel: cancel, stopped: make(chan struct{})}
+	go func() {
+		defer close(cc.stopped)
+		c, err := client.NewCluster(ctx, client.ClusterConfig{
+			ZooKeeper:      strings.Split(f.zk, ","),
+			Layout:         cluster.Layout{Root: f.root, Cluster: f.cluster},
+			SessionTimeout: f.session,
+			Logger:         log,
+		})
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("slacker.call cannot reach the cluster", "err", err)
+			}
+			return
+		}
+		cc.remote.Store(c)
+	}()
+	return cc
+}
+
+func (cc *clusterCaller) Call(ctx context.Context, name string, args []any) (any, error) {
+	reg := cc.local.Load()
+	ns, _, _ := strings.Cut(name, "/")
+	if reg != nil {
+		if d, ok := reg.Describe(ns); ok && !d.Options.Stateful {
+			return reg.Call(ctx, name, args)
+		}
+	}
+	c := cc.remote.Load()
+	if c == nil {
+		return nil, fmt.Errorf("%s: not served here, and ZooKeeper not reached yet: %w", name, transport.ErrNotFound)
+	}
+	res, err := c.Call(ctx, name, args...)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := res.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return v, nil
+}
+
+// close stops the cluster client.
+func (cc *clusterCaller) close() {
+	cc.cancel()
+	<-cc.stopped
+	if c := cc.remote.Load(); c != nil {
+		c.Close()
+	}
 }

@@ -95,8 +95,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	dir := fs.Arg(0)
 
 	start := time.Now()
+	var caller *clusterCaller // slacker.call's, with --zk
+	var ecaller engine.Caller // nil: the registry
+	if cf.zk != "" {
+		caller = newClusterCaller(&cf, log)
+		defer caller.close()
+		ecaller = caller
+	}
 	reg, err := namespaces.Open(dir, namespaces.Config{
 		Engine: engine.Config{
+			Caller:        ecaller,
 			PoolSize:      *poolSize,
 			QueueSize:     *queueSize,
 			Timeout:       *timeout,
@@ -111,6 +119,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitError
 	}
 	defer reg.Close()
+	if caller != nil {
+		caller.local.Store(reg)
+	}
 	log.Info("namespaces loaded", "dir", dir, "namespaces", len(reg.Namespaces()),
 		"failed", len(reg.Failures()), "took", time.Since(start).Round(time.Millisecond))
 	if err := reg.ServeStatus(); err != nil {
