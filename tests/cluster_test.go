@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -91,5 +92,63 @@ func TestCLIClusterRegistration(t *testing.T) {
 	s.terminate(t)
 	if !nodes("/slacker/test/servers")() || !nodes(ns+"/b.c")() {
 		t.Fatalf("after SIGTERM: servers %v, b.c's servers %v", kids("/slacker/test/servers"), kids(ns+"/b.c"))
+	}
+}
+
+// TestCLIClusterInspect runs `slacker-lua inspect --zk`: the cluster's
+// namespaces with their servers, versions and leaders, and functions.
+func TestCLIClusterInspect(t *testing.T) {
+	zks := zktest.Start(t)
+	files := map[string]string{
+		"math.lua":    "--- Adds a and b.\nfunction add(a, b) return a + b end\nfunction neg(x) return -x end",
+		"counter.lua": counterFile,
+	}
+	a := startNode(t, zks.Addr, files)
+	c := newCluster(t, zks.Addr, nil)
+	waitServers(t, c, "counter", 1)
+	b := startNode(t, zks.Addr, files)
+	waitServers(t, c, "math", 2)
+	waitServers(t, c, "counter", 2)
+
+	stdout, stderr, code := cli(t, "inspect", "--zk", zks.Addr, "--cluster", "test")
+	if code != 0 {
+		t.Fatalf("inspect --zk: exit %d, %s", code, stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	// a, the first to serve it, leads a stateful namespace.
+	servers := func(ns string, stateful bool) *regexp.Regexp {
+		addrs := []string{a.addr, b.addr}
+		slices.Sort(addrs)
+		var parts []string
+		for _, addr := range addrs {
+			p := regexp.QuoteMeta(addr) + ` [0-9a-f]{12}`
+			if stateful && addr == a.addr {
+				p += " leader"
+			}
+			parts = append(parts, p)
+		}
+		return regexp.MustCompile(`^# ` + regexp.QuoteMeta(ns) + `: ` + strings.Join(parts, ", ") + `$`)
+	}
+	want := []any{
+		servers("counter", true),
+		"counter/incr()",
+		servers("math", false),
+		"math/add(a, b)",
+		"    Adds a and b.",
+		"math/neg(x)",
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("inspect --zk printed\n%s", stdout)
+	}
+	for i, w := range want {
+		if re, ok := w.(*regexp.Regexp); ok && !re.MatchString(lines[i]) || !ok && lines[i] != w {
+			t.Fatalf("line %d: %q, want %v; all:\n%s", i, lines[i], w, stdout)
+		}
+	}
+	if stdout, _, code := cli(t, "inspect", "--zk", zks.Addr, "--cluster", "test", "math/a"); code != 0 || !strings.HasSuffix(stdout, "math/add(a, b)\n    Adds a and b.\n") || strings.Contains(stdout, "neg") {
+		t.Fatalf("inspect --zk math/a: exit %d\n%s", code, stdout)
+	}
+	if _, stderr, code := cli(t, "inspect", "--cluster", "test", a.addr); code != 2 || !strings.Contains(stderr, "go with --zk") {
+		t.Fatalf("inspect --cluster without --zk: exit %d, %s", code, stderr)
 	}
 }

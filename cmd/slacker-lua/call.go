@@ -58,6 +58,9 @@ type clientCommand struct {
 	fs     *flag.FlagSet
 	flags  clientFlags
 	stderr io.Writer
+
+	// The cluster to use instead of ADDR, for commands withCluster.
+	zk, cluster, zkRoot string
 }
 
 func newClientCommand(name, synopsis, about string, stderr io.Writer) *clientCommand {
@@ -96,6 +99,49 @@ func (c *clientCommand) connect(ctx context.Context) (*client.Client, int) {
 	return conn, exitOK
 }
 
+// withCluster adds the flags that name a cluster instead of ADDR; use
+// says what the command does with it.
+func (c *clientCommand) withCluster(use string) {
+	c.fs.StringVar(&c.zk, "zk", "", "ZooKeeper's `host:port,...`: "+use)
+	c.fs.StringVar(&c.cluster, "cluster", "", "the cluster's `name`, with --zk")
+	c.fs.StringVar(&c.zkRoot, "zk-root", cluster.DefaultRoot, "the znode the clusters are registered under, with --zk")
+}
+
+// checkCluster checks the cluster flags, once parsed.
+func (c *clientCommand) checkCluster() (int, bool) {
+	switch {
+	case c.zk != "" && c.cluster == "":
+		fmt.Fprintf(c.stderr, "slacker-lua %s: --zk needs --cluster\n", c.name)
+		return exitUsage, false
+	case c.zk == "" && (c.cluster != "" || isSet(c.fs, "zk-root")):
+		fmt.Fprintf(c.stderr, "slacker-lua %s: --cluster and --zk-root go with --zk\n", c.name)
+		return exitUsage, false
+	}
+	return 0, true
+}
+
+// connectCluster makes a client of the cluster the flags name; on
+// failure it says why and returns the exit code.
+func (c *clientCommand) connectCluster(ctx context.Context) (*client.Cluster, int) {
+	cfg, err := c.flags.config()
+	if err != nil {
+		c.fail(err)
+		return nil, exitUsage
+	}
+	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	cl, err := client.NewCluster(cctx, client.ClusterConfig{
+		ZooKeeper: strings.Split(c.zk, ","),
+		Layout:    cluster.Layout{Root: c.zkRoot, Cluster: c.cluster},
+		Client:    cfg,
+	})
+	if err != nil {
+		c.fail(err)
+		return nil, exitError
+	}
+	return cl, exitOK
+}
+
 // fail prints err as the command's error.
 func (c *clientCommand) fail(err error) {
 	fmt.Fprintf(c.stderr, "slacker-lua %s: %v\n", c.name, err)
@@ -108,27 +154,21 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"With --zk and --cluster, the function is called on a server of its namespace\n"+
 			"found in ZooKeeper instead of at ADDR.\n"+
 			"Exits 1 with the error on stderr if the call fails.", stderr)
-	zkServers := cmd.fs.String("zk", "", "ZooKeeper's `host:port,...`: call a server of the --cluster found there")
-	clusterName := cmd.fs.String("cluster", "", "the cluster's `name`, with --zk")
-	zkRoot := cmd.fs.String("zk-root", cluster.DefaultRoot, "the znode the clusters are registered under, with --zk")
+	cmd.withCluster("call a server of the --cluster found there")
 	if code, done := cmd.parse(args, 1, math.MaxInt, "ADDR and NAMESPACE/FUNCTION"); done {
 		return code
 	}
+	if code, ok := cmd.checkCluster(); !ok {
+		return code
+	}
 	rest := cmd.fs.Args()
-	if *zkServers == "" {
+	if cmd.zk == "" {
 		if len(rest) < 2 {
 			fmt.Fprintln(stderr, "slacker-lua call: want ADDR and NAMESPACE/FUNCTION")
 			cmd.fs.Usage()
 			return exitUsage
 		}
 		rest = rest[1:]
-	} else if *clusterName == "" {
-		fmt.Fprintln(stderr, "slacker-lua call: --zk needs --cluster")
-		return exitUsage
-	}
-	if *zkServers == "" && (*clusterName != "" || isSet(cmd.fs, "zk-root")) {
-		fmt.Fprintln(stderr, "slacker-lua call: --cluster and --zk-root go with --zk")
-		return exitUsage
 	}
 	name := rest[0]
 	callArgs := make([]any, 0, len(rest)-1)
@@ -139,22 +179,10 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		client.Caller
 		Close() error
 	}
-	if *zkServers != "" {
-		cfg, err := cmd.flags.config()
-		if err != nil {
-			cmd.fail(err)
-			return exitUsage
-		}
-		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-		defer cancel()
-		cl, err := client.NewCluster(cctx, client.ClusterConfig{
-			ZooKeeper: strings.Split(*zkServers, ","),
-			Layout:    cluster.Layout{Root: *zkRoot, Cluster: *clusterName},
-			Client:    cfg,
-		})
-		if err != nil {
-			cmd.fail(err)
-			return exitError
+	if cmd.zk != "" {
+		cl, code := cmd.connectCluster(ctx)
+		if cl == nil {
+			return code
 		}
 		c = cl
 	} else {
@@ -265,12 +293,30 @@ func jsonable(v any) any {
 }
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newClientCommand("inspect", "[flags] ADDR [PREFIX]",
+	cmd := newClientCommand("inspect", "[flags] ADDR [PREFIX]\n       slacker-lua inspect [flags] --zk HOST:PORT,... --cluster NAME [PREFIX]",
 		"Lists the functions whose NAMESPACE/FUNCTION name starts with PREFIX (all when\n"+
 			"omitted), with their parameters and doc comments, then the files a slacker-lua\n"+
-			"server could not load.", stderr)
-	if code, done := cmd.parse(args, 1, 2, "ADDR and at most one PREFIX"); done {
+			"server could not load.\n"+
+			"With --zk and --cluster, lists the cluster's namespaces, as ZooKeeper has them:\n"+
+			"the servers of each and their versions, then its functions.", stderr)
+	cmd.withCluster("inspect the --cluster found there")
+	if code, done := cmd.parse(args, 0, 2, "ADDR and at most one PREFIX"); done {
 		return code
+	}
+	if code, ok := cmd.checkCluster(); !ok {
+		return code
+	}
+	if cmd.zk != "" {
+		if cmd.fs.NArg() > 1 {
+			fmt.Fprintln(stderr, "slacker-lua inspect: want at most one PREFIX with --zk")
+			return exitUsage
+		}
+		return inspectCluster(ctx, cmd, stdout)
+	}
+	if cmd.fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "slacker-lua inspect: want ADDR and at most one PREFIX")
+		cmd.fs.Usage()
+		return exitUsage
 	}
 	c, code := cmd.connect(ctx)
 	if c == nil {
@@ -288,17 +334,72 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stdout, "%s\n", n)
 			continue
 		}
-		fmt.Fprintf(stdout, "%s(%s)\n", n, strings.Join(m.Params, ", "))
-		for _, line := range strings.Split(m.Doc, "\n") {
-			if line != "" {
-				fmt.Fprintf(stdout, "    %s\n", line)
-			}
-		}
+		printFunction(stdout, n, m.Params, m.Doc)
 	}
 	// Other servers of the protocol have no failures to tell.
 	if fails, err := failures(ctx, c); err == nil && len(fails) > 0 {
 		fmt.Fprintln(stdout)
 		printFailures(stdout, fails)
+	}
+	return exitOK
+}
+
+// printFunction prints a function as inspect does: its name and
+// parameters, then its doc, indented.
+func printFunction(w io.Writer, name string, params []string, doc string) {
+	fmt.Fprintf(w, "%s(%s)\n", name, strings.Join(params, ", "))
+	for _, line := range strings.Split(doc, "\n") {
+		if line != "" {
+			fmt.Fprintf(w, "    %s\n", line)
+		}
+	}
+}
+
+// inspectCluster prints the namespaces of the cluster that PREFIX (or
+// all) matches, from what its servers publish in ZooKeeper: a line of
+// servers for each, then its functions, as the first server runs them.
+func inspectCluster(ctx context.Context, cmd *clientCommand, stdout io.Writer) int {
+	c, code := cmd.connectCluster(ctx)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	prefix := cmd.fs.Arg(0)
+	nss, err := c.Namespaces(ctx)
+	if err != nil {
+		cmd.fail(err)
+		return exitError
+	}
+	for _, ns := range nss {
+		nsPrefix, _, _ := strings.Cut(prefix, "/")
+		if !strings.HasPrefix(ns, nsPrefix) {
+			continue
+		}
+		servers, err := c.Servers(ctx, ns)
+		if err != nil {
+			cmd.fail(err)
+			return exitError
+		}
+		if len(servers) == 0 {
+			if prefix == "" || !strings.Contains(prefix, "/") {
+				fmt.Fprintf(stdout, "# %s: no server\n", ns)
+			}
+			continue
+		}
+		var line []string
+		for _, s := range servers {
+			desc := s.Addr + " " + short(s.Namespace.Version)
+			if s.Leader {
+				desc += " leader"
+			}
+			line = append(line, desc)
+		}
+		fmt.Fprintf(stdout, "# %s: %s\n", ns, strings.Join(line, ", "))
+		for _, f := range servers[0].Namespace.Functions {
+			if name := ns + "/" + f.Name; strings.HasPrefix(name, prefix) {
+				printFunction(stdout, name, f.Params, f.Doc)
+			}
+		}
 	}
 	return exitOK
 }
