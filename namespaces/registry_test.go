@@ -496,3 +496,25 @@ func BenchmarkCall(b *testing.B) {
 		})
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	src := "_options = {stateful = true}\n--- Adds.\nfunction add(a, b) return a + b end\nfunction all(...) end"
+	r := openFiles(t, map[string]string{"st.lua": src}, Config{})
+	if err := r.SetGo("go.math", []GoFunction{{Name: "sum", Params: []string{"..."}, Fn: func(context.Context, []any) (any, error) { return nil, nil }}}); err != nil {
+		t.Fatal(err)
+	}
+	d, ok := r.Describe("st")
+	if !ok || d.Name != "st" || d.Hash != engine.Hash([]byte(src)) || !d.Options.Stateful || d.Options.Idempotent {
+		t.Fatalf("Describe(st) = %+v, %v", d, ok)
+	}
+	want := []transport.FuncMeta{{Name: "st/add", Doc: "Adds.", Params: []string{"a", "b"}}, {Name: "st/all", Params: []string{"..."}}}
+	if !reflect.DeepEqual(d.Functions, want) {
+		t.Fatalf("functions %+v, want %+v", d.Functions, want)
+	}
+	if d, ok := r.Describe("go.math"); !ok || d.Hash != "" || d.Options != (engine.Options{}) || len(d.Functions) != 1 {
+		t.Fatalf("Describe(go.math) = %+v, %v", d, ok)
+	}
+	if _, ok := r.Describe("nope"); ok {
+		t.Fatal("Describe(nope) found it")
+	}
+}
