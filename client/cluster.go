@@ -65,8 +65,8 @@ type Cluster struct {
 	picker  Picker
 	timeout time.Duration // of a call without a deadline
 	log     *slog.Logger
-	zk      *zk.Conn
-	ctx     context.Context // of the dials; cancelled by Close
+	zk      atomic.Pointer[zk.Conn] // replaced by renew
+	ctx     context.Context         // of the dials; cancelled by Close
 	cancel  context.CancelFunc
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
@@ -139,7 +139,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	c.zk = conn
+	c.zk.Store(conn)
 	for conn.State() != zk.StateHasSession {
 		select {
 		case <-events:
@@ -151,9 +151,49 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	}
 	// The session's events are not needed past this point; the client
 	// drops them when nobody reads.
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.sweep()
+	go c.renew()
 	return c, nil
+}
+
+// zkConn returns the connection to ZooKeeper.
+func (c *Cluster) zkConn() *zk.Conn { return c.zk.Load() }
+
+// renew replaces the connection to ZooKeeper, until Close, once it has
+// had no session for longer than the session timeout, as renewSession
+// says.
+func (c *Cluster) renew() {
+	defer c.wg.Done()
+	var lost time.Time
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-c.done:
+			return
+		}
+		old := c.zkConn()
+		if !cluster.RenewSession(old, &lost, c.cfg.SessionTimeout) {
+			continue
+		}
+		conn, _, err := zk.Connect(c.cfg.ZooKeeper, c.cfg.SessionTimeout, zk.WithLogger(cluster.ZooKeeperLogger(c.log)))
+		if err != nil {
+			c.log.Warn("cannot connect to ZooKeeper again", "err", err)
+			continue
+		}
+		c.log.Info("no ZooKeeper session for longer than its timeout; connecting again")
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			conn.Close()
+			return
+		}
+		c.zk.Store(conn)
+		c.mu.Unlock()
+		old.Close() // fires its watches, which are set again on conn
+	}
 }
 
 // Call calls the function name, "namespace/function", on a server of its
@@ -366,7 +406,7 @@ func (c *Cluster) Namespaces(ctx context.Context) ([]string, error) {
 	}
 	ch := make(chan answer, 1)
 	go func() { // the ZooKeeper client takes no ctx; it ends the request at Close
-		kids, _, err := c.zk.Children(c.cfg.Layout.Namespaces())
+		kids, _, err := c.zkConn().Children(c.cfg.Layout.Namespaces())
 		ch <- answer{kids, err}
 	}()
 	select {
@@ -437,12 +477,12 @@ func (c *Cluster) watchPeer(p *peer) {
 	node := c.cfg.Layout.Server(p.addr)
 	backoff := 50 * time.Millisecond
 	for {
-		b, _, ch, err := c.zk.GetW(node)
+		b, _, ch, err := c.zkConn().GetW(node)
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			p.data.Store(nil)
 			var ok bool
-			if ok, _, ch, err = c.zk.ExistsW(node); err == nil && ok {
+			if ok, _, ch, err = c.zkConn().ExistsW(node); err == nil && ok {
 				continue // made meanwhile
 			}
 		case err == nil:
@@ -587,8 +627,8 @@ func (c *Cluster) Close() error {
 		peers := maps.Clone(c.peers)
 		c.mu.Unlock()
 		close(c.done)
-		c.cancel()   // ends the dials
-		c.zk.Close() // ends the requests the watches wait for
+		c.cancel()         // ends the dials
+		c.zkConn().Close() // ends the requests the watches wait for
 		c.wg.Wait()
 		for _, p := range peers {
 			p.mu.Lock()

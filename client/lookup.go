@@ -82,6 +82,13 @@ type nsWatch struct {
 	servers []string        // the servers listed, sorted
 	data    map[string]cluster.NamespaceData
 	cands   map[string]string // the leader election's candidates: address by name
+
+	// In a new session, the servers of the last one are kept for a
+	// session timeout: an ensemble that lost its data has none of them
+	// until they register again.
+	session   int64
+	kept      []Server
+	keepUntil time.Time
 }
 
 // watch keeps l current with the servers of ns until Close.
@@ -108,10 +115,21 @@ func (c *Cluster) watch(ns string, l *lookup) {
 			continue
 		}
 		backoff = 50 * time.Millisecond
+		if sid := c.zkConn().SessionID(); sid != w.session {
+			if st := l.state.Load(); w.session != 0 && st != nil {
+				w.kept, w.keepUntil = st.servers, time.Now().Add(c.cfg.SessionTimeout)
+			}
+			w.session = sid
+		}
 		w.publish()
+		var keep <-chan time.Time
+		if d := time.Until(w.keepUntil); d > 0 {
+			keep = time.After(d) // then publish without them
+		}
 		select {
 		case key := <-w.fired:
 			delete(w.watched, key)
+		case <-keep:
 		case <-c.done:
 			return
 		}
@@ -148,7 +166,7 @@ func (w *nsWatch) read() error {
 	stateful := false
 	for _, addr := range w.servers {
 		if !w.watched[addr] {
-			b, _, ch, err := w.c.zk.GetW(path.Join(p, addr))
+			b, _, ch, err := w.c.zkConn().GetW(path.Join(p, addr))
 			switch {
 			case errors.Is(err, zk.ErrNoNode):
 				delete(w.data, addr) // gone meanwhile: the children's watch has fired
@@ -177,7 +195,7 @@ func (w *nsWatch) read() error {
 		w.forward("_leader", ch)
 		w.cands = make(map[string]string, len(kids))
 		for _, k := range kids {
-			b, _, err := w.c.zk.Get(path.Join(lp, k))
+			b, _, err := w.c.zkConn().Get(path.Join(lp, k))
 			switch {
 			case errors.Is(err, zk.ErrNoNode):
 				continue // its deletion fires the watch
@@ -222,6 +240,15 @@ func (w *nsWatch) publish() {
 		st.servers = append(st.servers, Server{Addr: addr, Namespace: d, peer: p})
 		st.stateful = st.stateful || d.Stateful
 	}
+	if time.Now().Before(w.keepUntil) {
+		for _, k := range w.kept {
+			if _, ok := w.data[k.Addr]; !ok {
+				k.Leader = false
+				st.servers = append(st.servers, k)
+			}
+		}
+		slices.SortFunc(st.servers, func(a, b Server) int { return strings.Compare(a.Addr, b.Addr) })
+	}
 	if st.stateful {
 		leader := cluster.Leader(w.cands, func(addr string) bool { _, ok := w.data[addr]; return ok })
 		for i := range st.servers {
@@ -248,10 +275,10 @@ func sameServers(a, b *nsState) bool {
 // children lists the children of p and watches them; when p is missing,
 // none, watching for p to be made.
 func (c *Cluster) children(p string) ([]string, <-chan zk.Event, error) {
-	kids, _, ch, err := c.zk.ChildrenW(p)
+	kids, _, ch, err := c.zkConn().ChildrenW(p)
 	if errors.Is(err, zk.ErrNoNode) {
 		var ok bool
-		ok, _, ch, err = c.zk.ExistsW(p)
+		ok, _, ch, err = c.zkConn().ExistsW(p)
 		if err == nil && ok {
 			return c.children(p) // made meanwhile
 		}

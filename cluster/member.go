@@ -103,7 +103,7 @@ func checkAddr(addr string) error {
 // for concurrent use.
 type Member struct {
 	cfg     Config
-	conn    *zk.Conn
+	conn    *zk.Conn // replaced by the loop, under mu, when renewed
 	events  <-chan zk.Event
 	data    []byte // the server node's
 	changed chan struct{}
@@ -123,6 +123,7 @@ type Member struct {
 	server  bool               // the server's node is there
 	have    map[string]*nsHave // the namespace nodes there
 	lastErr string             // the last error logged
+	lost    time.Time          // when the connection lost its session; zero while it has one
 }
 
 // nsWant is a namespace to register: its node's data, and whether the
@@ -274,8 +275,26 @@ func (m *Member) loop() {
 		case <-m.changed:
 		case <-tick.C:
 		}
+		if RenewSession(m.conn, &m.lost, m.cfg.SessionTimeout) {
+			m.renew()
+		}
 		m.reconcile()
 	}
+}
+
+// renew replaces the member's connection to ZooKeeper by a new one.
+func (m *Member) renew() {
+	conn, events, err := zk.Connect(m.cfg.ZooKeeper, m.cfg.SessionTimeout, zk.WithLogger(zkLogger{m.cfg.Logger}))
+	if err != nil {
+		m.cfg.Logger.Warn("cannot connect to ZooKeeper again", "err", err)
+		return
+	}
+	m.cfg.Logger.Info("no ZooKeeper session for longer than its timeout; connecting again")
+	m.mu.Lock()
+	old := m.conn
+	m.conn, m.events = conn, events
+	m.mu.Unlock()
+	old.Close()
 }
 
 // reconcile brings the nodes in step with m.want, if the member has a
@@ -511,6 +530,25 @@ func (m *Member) parents(p string) error {
 		}
 	}
 	return nil
+}
+
+// RenewSession reports whether a long-lived connection to ZooKeeper should
+// be replaced by a new one: it has had no session for longer than the
+// session timeout, so its session is gone. A connection that has seen
+// transactions is refused by an ensemble that lost its data, until the
+// ensemble has made as many again; a new one has seen none. lost is the
+// caller's record of when the connection lost its session.
+func RenewSession(conn *zk.Conn, lost *time.Time, timeout time.Duration) bool {
+	switch {
+	case conn.State() == zk.StateHasSession:
+		*lost = time.Time{}
+	case lost.IsZero():
+		*lost = time.Now()
+	case time.Since(*lost) > timeout:
+		*lost = time.Time{}
+		return true
+	}
+	return false
 }
 
 // ZooKeeperLogger returns a logger for the ZooKeeper client (zk.WithLogger)
