@@ -216,16 +216,9 @@ func (p picked) Call(ctx context.Context, name string, args ...any) (Result, err
 }
 
 func (c *Cluster) call(ctx context.Context, picker Picker, name string, args []any) (Result, error) {
-	ns, _, ok := strings.Cut(name, "/")
-	if !ok || ns == "" {
-		return Result{}, fmt.Errorf("client: %q: want namespace/function", name)
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	l, err := c.lookup(ctx, ns)
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	ns, l, err := c.lookupOf(ctx, name)
 	if err != nil {
 		return Result{}, err
 	}
@@ -340,16 +333,9 @@ func (a Answers) Map() map[string]Answer {
 // returned either way. A namespace no server serves is ErrNotFound. No
 // call is made twice.
 func (c *Cluster) CallAll(ctx context.Context, policy AllPolicy, name string, args ...any) (Answers, error) {
-	ns, _, ok := strings.Cut(name, "/")
-	if !ok || ns == "" {
-		return nil, fmt.Errorf("client: %q: want namespace/function", name)
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	l, err := c.lookup(ctx, ns)
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	ns, l, err := c.lookupOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -385,11 +371,8 @@ func (c *Cluster) CallAll(ctx context.Context, policy AllPolicy, name string, ar
 // waits as long as ctx allows, and no longer than
 // ClusterConfig.Client.Timeout when ctx has no deadline.
 func (c *Cluster) Servers(ctx context.Context, ns string) ([]Server, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	l, err := c.lookup(ctx, ns)
 	if err != nil {
 		return nil, err
@@ -422,6 +405,25 @@ func (c *Cluster) Namespaces(ctx context.Context) ([]string, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("client: listing the namespaces: %w", ctx.Err())
 	}
+}
+
+// bound gives ctx a deadline, ClusterConfig.Client.Timeout from now, if
+// it has none.
+func (c *Cluster) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// lookupOf returns the namespace of the function name and its lookup.
+func (c *Cluster) lookupOf(ctx context.Context, name string) (string, *lookup, error) {
+	ns, _, ok := strings.Cut(name, "/")
+	if !ok || ns == "" {
+		return "", nil, fmt.Errorf("client: %q: want namespace/function: %w", name, ErrNotFound)
+	}
+	l, err := c.lookup(ctx, ns)
+	return ns, l, err
 }
 
 // lookup returns the lookup of ns, starting it if need be, once it has a
