@@ -52,14 +52,18 @@ type ClusterConfig struct {
 // can't be reached, a call waits, within its deadline, for the next one
 // to be elected.
 //
-// A call that was not sent to the server picked ([ErrNotSent]: it can't be
-// reached, or the client is reconnecting to it) is sent to another, and
-// so is a call the server answered not-found, as a server that stopped
-// serving the namespace does until its registration is gone. A call of an
-// idempotent namespace is sent to another server after any failure of
-// the connection or a full queue; any other call that may have run is
-// never sent twice. No call is sent past its deadline: ctx's, or
-// ClusterConfig.Client.Timeout from the call's start.
+// A call goes only to servers whose published functions include its
+// function; when none has it, it is ErrNotFound at once. A call that was
+// not sent to the server picked ([ErrNotSent]: it can't be reached, or
+// the client is reconnecting to it) is sent to another, and so is a call
+// the server answered not-found, as a server that stopped serving the
+// namespace does until its registration is gone. A call of an idempotent
+// namespace is sent to another server after any failure of the
+// connection or a full queue. A stateful namespace's call is sent so to
+// its leader again, after a pause, or to the next leader once there is
+// one. Any other call that may have run is never sent twice, and no call
+// is sent past its deadline: ctx's, or ClusterConfig.Client.Timeout from
+// the call's start.
 type Cluster struct {
 	cfg     ClusterConfig
 	picker  Picker
@@ -85,6 +89,7 @@ type peer struct {
 	data     atomic.Pointer[cluster.ServerData]
 	inFlight atomic.Int64
 	gone     chan struct{} // closed when the client forgets the server
+	used     time.Time     // when it was last looked for, under Cluster.mu
 
 	mu   sync.Mutex
 	conn *serverConn // nil until the first call, and after a failed dial
@@ -98,8 +103,12 @@ type serverConn struct {
 }
 
 // sweepEvery is how often a cluster client closes the connections of
-// servers no namespace lists.
-const sweepEvery = 10 * time.Second
+// servers no namespace lists, and forgets the namespaces not asked for in
+// forgetAfter: their watches stop, and the next call looks them up again.
+const (
+	sweepEvery  = 10 * time.Second
+	forgetAfter = 5 * time.Minute
+)
 
 // NewCluster connects to ZooKeeper, waiting for a session as long as ctx
 // allows.
@@ -222,43 +231,46 @@ func (c *Cluster) call(ctx context.Context, picker Picker, name string, args []a
 	if err != nil {
 		return Result{}, err
 	}
+	fn := name[len(ns)+1:]
 	var tried []string
 	var last error
+	backoff := 10 * time.Millisecond
 	for {
 		changed := l.next()
 		st := l.state.Load()
-		servers := st.targets()
-		if len(tried) > 0 {
-			servers = slices.DeleteFunc(slices.Clone(servers), func(s Server) bool { return slices.Contains(tried, s.Addr) })
-		}
-		if len(servers) == 0 {
-			if !st.stateful || len(st.servers) == 0 {
-				if last != nil {
-					return Result{}, last
+		var s Server
+		if st.stateful {
+			if st.leader == nil {
+				// No server leads it yet: wait for one.
+				if err := c.await(ctx, changed, nil); err != nil {
+					return Result{}, gaveUp(name, last, fmt.Errorf("no server leads %s: %w", ns, err))
 				}
+				continue
+			}
+			if s = *st.leader; !s.serves(fn) {
+				return Result{}, fmt.Errorf("client: %s: %s has no function %s: %w", name, ns, fn, ErrNotFound)
+			}
+		} else {
+			servers := slices.DeleteFunc(slices.Clone(st.servers), func(s Server) bool {
+				return slices.Contains(tried, s.Addr) || !s.serves(fn)
+			})
+			switch {
+			case len(servers) > 0:
+			case last != nil:
+				return Result{}, last
+			case len(st.servers) > 0:
+				return Result{}, fmt.Errorf("client: %s: %s has no function %s: %w", name, ns, fn, ErrNotFound)
+			default:
 				return Result{}, fmt.Errorf("client: %s: no server serves %s: %w", name, ns, ErrNotFound)
 			}
-			// A stateful namespace whose leader can't be reached, or
-			// that no server leads yet: wait for the next leader.
-			select {
-			case <-changed:
-				continue
-			case <-ctx.Done():
-				if last != nil {
-					return Result{}, last
-				}
-				return Result{}, fmt.Errorf("client: %s: no server leads %s: %w", name, ns, ctx.Err())
-			case <-c.done:
-				return Result{}, ErrClosed
-			}
-		}
-		s := servers[0] // a stateful namespace's leader
-		if !st.stateful {
 			if s, err = picker.Pick(servers); err != nil {
+				if last != nil {
+					return Result{}, last // what went wrong with the server picked before
+				}
 				return Result{}, fmt.Errorf("client: %s: %w", name, err)
 			}
+			tried = append(tried, s.Addr)
 		}
-		tried = append(tried, s.Addr)
 		res, err := c.callAt(ctx, s.Addr, name, args)
 		if err == nil {
 			return res, nil
@@ -267,12 +279,47 @@ func (c *Cluster) call(ctx context.Context, picker Picker, name string, args []a
 			return Result{}, err
 		}
 		last = err
+		if st.stateful {
+			// The leader again, once it is back (after a pause), or
+			// the next one (at once).
+			t := time.NewTimer(backoff)
+			backoff = min(2*backoff, 500*time.Millisecond)
+			err := c.await(ctx, changed, t.C)
+			t.Stop()
+			if err != nil {
+				return Result{}, gaveUp(name, last, err)
+			}
+		}
 	}
 }
 
-// retryable reports whether a call to s that failed with err may go to
-// another server: it did not run, or its namespace is idempotent and the
-// failure was the connection's or the server's queue.
+// await waits for changed or wake, and fails when ctx is done or the
+// client closed first.
+func (c *Cluster) await(ctx context.Context, changed <-chan struct{}, wake <-chan time.Time) error {
+	select {
+	case <-changed:
+	case <-wake:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return ErrClosed
+	}
+	return nil
+}
+
+// gaveUp is the error of a call that ran out of time, or of a client
+// closed, while it waited to be made again: it matches both why it
+// waited, the error last, if any, and why it stopped, err.
+func gaveUp(name string, last, err error) error {
+	if last == nil {
+		return fmt.Errorf("client: %s: %w", name, err)
+	}
+	return fmt.Errorf("client: %s: %w, after %w", name, err, last)
+}
+
+// retryable reports whether a call to s that failed with err may be made
+// again: it did not run, or its namespace is idempotent and the failure
+// was the connection's or the server's queue.
 func retryable(err error, s Server) bool {
 	switch {
 	case errors.Is(err, ErrNotSent), errors.Is(err, ErrNotFound):
@@ -285,16 +332,15 @@ func retryable(err error, s Server) bool {
 
 // callAt calls name on the server at addr.
 func (c *Cluster) callAt(ctx context.Context, addr, name string, args []any) (Result, error) {
-	p, err := c.peer(addr)
+	p, err := c.acquire(addr)
 	if err != nil {
 		return Result{}, err
 	}
+	defer p.inFlight.Add(-1)
 	cl, err := c.connect(ctx, p)
 	if err != nil {
 		return Result{}, err
 	}
-	p.inFlight.Add(1)
-	defer p.inFlight.Add(-1)
 	return cl.Call(ctx, name, args...)
 }
 
@@ -381,14 +427,26 @@ func (c *Cluster) Servers(ctx context.Context, ns string) ([]Server, error) {
 }
 
 // Namespaces returns the namespaces registered in the cluster, sorted:
-// every one ever served, whether or not a server serves it now.
+// every one ever served, whether or not a server serves it now. It waits
+// for ZooKeeper as long as ctx allows, and no longer than
+// ClusterConfig.Client.Timeout when ctx has no deadline.
 func (c *Cluster) Namespaces(ctx context.Context) ([]string, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	type answer struct {
 		kids []string
 		err  error
 	}
 	ch := make(chan answer, 1)
-	go func() { // the ZooKeeper client takes no ctx; it ends the request at Close
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() { // the ZooKeeper client takes no ctx; Close ends its requests
+		defer c.wg.Done()
 		kids, _, err := c.zkConn().Children(c.cfg.Layout.Namespaces())
 		ch <- answer{kids, err}
 	}()
@@ -404,6 +462,8 @@ func (c *Cluster) Namespaces(ctx context.Context) ([]string, error) {
 		return a.kids, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("client: listing the namespaces: %w", ctx.Err())
+	case <-c.done:
+		return nil, ErrClosed
 	}
 }
 
@@ -443,6 +503,8 @@ func (c *Cluster) lookup(ctx context.Context, ns string) (*lookup, error) {
 		c.lookups[ns] = l
 		c.wg.Add(1)
 		go c.watch(ns, l)
+	} else {
+		l.used.Store(time.Now().UnixNano())
 	}
 	c.mu.Unlock()
 	select {
@@ -460,6 +522,22 @@ func (c *Cluster) lookup(ctx context.Context, ns string) (*lookup, error) {
 func (c *Cluster) peer(addr string) (*peer, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.peerLocked(addr)
+}
+
+// acquire is peer for a call, counted in flight until the caller is done
+// with it: sweep forgets no server with a call in flight.
+func (c *Cluster) acquire(addr string) (*peer, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, err := c.peerLocked(addr)
+	if err == nil {
+		p.inFlight.Add(1)
+	}
+	return p, err
+}
+
+func (c *Cluster) peerLocked(addr string) (*peer, error) {
 	if c.closed {
 		return nil, ErrClosed
 	}
@@ -470,6 +548,7 @@ func (c *Cluster) peer(addr string) (*peer, error) {
 		c.wg.Add(1)
 		go c.watchPeer(p)
 	}
+	p.used = time.Now()
 	return p, nil
 }
 
@@ -524,6 +603,11 @@ var errDial error = notSent("client: cannot connect")
 // ctx allows. The connection is made once, for every call that waits for
 // it; one that failed is made again at the next call.
 func (c *Cluster) connect(ctx context.Context, p *peer) (*Client, error) {
+	c.mu.Lock() // Close waits for the dials, which must not start after it
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
 	p.mu.Lock()
 	d := p.conn
 	if d == nil {
@@ -533,11 +617,12 @@ func (c *Cluster) connect(ctx context.Context, p *peer) (*Client, error) {
 		go c.dial(p, d)
 	}
 	p.mu.Unlock()
+	c.mu.Unlock()
 	select {
 	case <-d.ready:
 		return d.c, d.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("client: connecting to %s: %w", p.addr, ctx.Err())
 	case <-c.done:
 		return nil, ErrClosed
 	}
@@ -567,9 +652,9 @@ func (c *Cluster) dial(p *peer, d *serverConn) {
 	close(d.ready)
 }
 
-// sweep forgets, every sweepEvery until Close, the servers that no
-// namespace lists and that have no call in flight, closing their
-// connections.
+// sweep forgets, every sweepEvery until Close, the namespaces not asked
+// for in forgetAfter, and the servers that no namespace lists and that
+// have no call in flight, closing their connections.
 func (c *Cluster) sweep() {
 	defer c.wg.Done()
 	tick := time.NewTicker(sweepEvery)
@@ -582,7 +667,12 @@ func (c *Cluster) sweep() {
 		}
 		c.mu.Lock()
 		listed := make(map[string]bool)
-		for _, l := range c.lookups {
+		for ns, l := range c.lookups {
+			if time.Since(time.Unix(0, l.used.Load())) > forgetAfter {
+				delete(c.lookups, ns)
+				close(l.stop)
+				continue
+			}
 			if st := l.state.Load(); st != nil {
 				for _, s := range st.servers {
 					listed[s.Addr] = true
@@ -591,7 +681,9 @@ func (c *Cluster) sweep() {
 		}
 		var gone []*peer
 		for addr, p := range c.peers {
-			if !listed[addr] && p.inFlight.Load() == 0 {
+			// One looked for lately may be in a state about to be
+			// published, or have a call about to be counted.
+			if !listed[addr] && p.inFlight.Load() == 0 && time.Since(p.used) > sweepEvery {
 				delete(c.peers, addr)
 				gone = append(gone, p)
 			}

@@ -71,6 +71,7 @@ func newConn(c *Client, nc net.Conn) *conn {
 			ClientVersion: clientVersion,
 			ClientName:    c.cfg.ClientName,
 		})
+		cn.queued = int64(len(cn.wbuf))
 		cn.wake <- struct{}{}
 	}
 	return cn

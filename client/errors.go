@@ -37,10 +37,11 @@ var (
 	// request was not written in full, and the server can't have run it.
 	ErrConnLost = errors.New("client: connection lost")
 
-	// ErrNotSent matches the error of every call the client did not send:
-	// the call did not run, and making it again, on this server or
-	// another, runs it once. ErrNotConnected and ErrTooManyPending match
-	// it, and so does an ErrConnLost whose request was not written.
+	// ErrNotSent matches the error of a call the client did not send: the
+	// call did not run, and making it again, on this server or another,
+	// runs it once. ErrNotConnected and ErrTooManyPending match it, and so
+	// does an ErrConnLost whose request was not written. (ErrClosed does
+	// not: it also fails calls that were sent.)
 	ErrNotSent = errors.New("client: the request was not sent")
 
 	// ErrNotConnected is returned at once by calls made while the client

@@ -19,6 +19,8 @@ import (
 type lookup struct {
 	ready chan struct{} // closed once the first state is in
 	state atomic.Pointer[nsState]
+	used  atomic.Int64  // when it was last asked for, Unix nanoseconds
+	stop  chan struct{} // closed when the client forgets the namespace
 
 	mu      sync.Mutex
 	changed chan struct{} // closed, and replaced, by each new state
@@ -33,7 +35,9 @@ type nsState struct {
 }
 
 func newLookup() *lookup {
-	return &lookup{ready: make(chan struct{}), changed: make(chan struct{})}
+	l := &lookup{ready: make(chan struct{}), changed: make(chan struct{}), stop: make(chan struct{})}
+	l.used.Store(time.Now().UnixNano())
+	return l
 }
 
 // store makes st the current state.
@@ -109,6 +113,8 @@ func (c *Cluster) watch(ns string, l *lookup) {
 			select {
 			case <-c.done:
 				return
+			case <-l.stop:
+				return
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, time.Second)
@@ -128,16 +134,18 @@ func (c *Cluster) watch(ns string, l *lookup) {
 		}
 		select {
 		case key := <-w.fired:
-			delete(w.watched, key)
+			w.unwatch(key)
 		case <-keep:
 		case <-c.done:
+			return
+		case <-l.stop:
 			return
 		}
 		// Take what else fired meanwhile, to read it all at once.
 		for more := true; more; {
 			select {
 			case key := <-w.fired:
-				delete(w.watched, key)
+				w.unwatch(key)
 			default:
 				more = false
 			}
@@ -186,27 +194,48 @@ func (w *nsWatch) read() error {
 	if !stateful {
 		return nil // the candidates, if watched, are still current
 	}
+	if w.watched["_leader"] && w.cands != nil {
+		return nil
+	}
+	lp := w.c.cfg.Layout.Leader(w.ns)
+	var kids []string
 	if !w.watched["_leader"] {
-		lp := w.c.cfg.Layout.Leader(w.ns)
-		kids, ch, err := w.c.children(lp)
-		if err != nil {
+		var ch <-chan zk.Event
+		var err error
+		if kids, ch, err = w.c.children(lp); err != nil {
 			return err
 		}
 		w.forward("_leader", ch)
-		w.cands = make(map[string]string, len(kids))
-		for _, k := range kids {
-			b, _, err := w.c.zkConn().Get(path.Join(lp, k))
-			switch {
-			case errors.Is(err, zk.ErrNoNode):
-				continue // its deletion fires the watch
-			case err != nil:
-				delete(w.watched, "_leader") // read it all again
-				return err
-			}
-			w.cands[k] = string(b)
+	} else {
+		// Watched, but a candidate could not be read: list them again
+		// under the same watch.
+		var err error
+		if kids, _, err = w.c.zkConn().Children(lp); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return err
 		}
 	}
+	w.cands = nil // until all are read
+	cands := make(map[string]string, len(kids))
+	for _, k := range kids {
+		b, _, err := w.c.zkConn().Get(path.Join(lp, k))
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			continue // its deletion fires the watch
+		case err != nil:
+			return err
+		}
+		cands[k] = string(b)
+	}
+	w.cands = cands
 	return nil
+}
+
+// unwatch records that the watch key fired.
+func (w *nsWatch) unwatch(key string) {
+	delete(w.watched, key)
+	if key == "_leader" {
+		w.cands = nil
+	}
 }
 
 // forward sets the watch key, forwarding ch's event to the loop when it
@@ -220,10 +249,13 @@ func (w *nsWatch) forward(key string, ch <-chan zk.Event) {
 		case <-ch:
 		case <-w.c.done:
 			return
+		case <-w.l.stop:
+			return
 		}
 		select {
 		case w.fired <- key:
 		case <-w.c.done:
+		case <-w.l.stop:
 		}
 	}()
 }
@@ -245,6 +277,7 @@ func (w *nsWatch) publish() {
 			if _, ok := w.data[k.Addr]; !ok {
 				k.Leader = false
 				st.servers = append(st.servers, k)
+				st.stateful = st.stateful || k.Namespace.Stateful // its calls wait for a leader
 			}
 		}
 		slices.SortFunc(st.servers, func(a, b Server) int { return strings.Compare(a.Addr, b.Addr) })

@@ -3,6 +3,8 @@ package client
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/slacker-lua/slacker-lua/cluster"
@@ -18,6 +20,18 @@ type Server struct {
 	Leader bool
 
 	peer *peer
+}
+
+// serves reports whether s has the function fn, as far as its data says:
+// when the data lists no functions (a server that publishes none) or
+// only some, it may.
+func (s Server) serves(fn string) bool {
+	d := s.Namespace
+	if d.Functions == nil || d.Truncated {
+		return true
+	}
+	_, ok := slices.BinarySearchFunc(d.Functions, fn, func(f cluster.Function, fn string) int { return strings.Compare(f.Name, fn) })
+	return ok
 }
 
 // Data returns the server's data, as it published it; the zero ServerData
@@ -49,10 +63,11 @@ func (s Server) InFlight() int {
 	return int(s.peer.inFlight.Load())
 }
 
-// Picker chooses the server of a call among those of its namespace,
-// sorted by address and never empty. It is called from many goroutines
-// at once. A stateful namespace's calls go to its leader, without asking
-// the Picker.
+// Picker chooses the server of a call among those of its namespace that
+// have its function, sorted by address and never empty; the slice is
+// shared, and must not be modified. It is called from many goroutines at
+// once. A stateful namespace's calls go to its leader, without asking the
+// Picker.
 type Picker interface {
 	Pick(servers []Server) (Server, error)
 }
@@ -77,12 +92,12 @@ func (r *RoundRobin) Pick(servers []Server) (Server, error) {
 type LeastInFlight struct{}
 
 func (LeastInFlight) Pick(servers []Server) (Server, error) {
-	best, n := 0, 0
+	best, least, n := 0, 0, 0
 	for i, s := range servers {
-		switch f, bf := s.InFlight(), servers[best].InFlight(); {
-		case i == 0 || f < bf:
-			best, n = i, 1
-		case f == bf:
+		switch f := s.InFlight(); {
+		case i == 0 || f < least:
+			best, least, n = i, f, 1
+		case f == least:
 			// Reservoir sampling: each tied server is as likely.
 			if n++; rand.IntN(n) == 0 {
 				best = i
@@ -103,7 +118,7 @@ func (Weighted) Pick(servers []Server) (Server, error) {
 	}
 	n := rand.IntN(total)
 	for _, s := range servers {
-		if n -= s.Weight(); n < 0 {
+		if n -= s.Weight(); n < 0 { // weights change meanwhile: then the last
 			return s, nil
 		}
 	}
@@ -111,7 +126,9 @@ func (Weighted) Pick(servers []Server) (Server, error) {
 }
 
 // Address picks the server at that address, "host:port", and fails with
-// ErrNotFound when it does not serve the namespace.
+// ErrNotFound when it does not serve the namespace. Like every Picker, it
+// does not choose the server of a stateful namespace's calls: they go to
+// its leader.
 type Address string
 
 func (a Address) Pick(servers []Server) (Server, error) {

@@ -432,16 +432,17 @@ func (m *Member) candidate(ns string) (string, error) {
 		p := path.Join(dir, k)
 		data, st, err := m.conn.Get(p)
 		switch {
-		case errors.Is(err, zk.ErrNoNode) || string(data) != m.cfg.Addr:
+		case errors.Is(err, zk.ErrNoNode):
 			continue
 		case err != nil:
 			return "", fmt.Errorf("reading %s: %w", p, err)
+		case string(data) != m.cfg.Addr:
+			continue
 		case st.EphemeralOwner == m.conn.SessionID():
 			return p, nil
 		}
-		m.cfg.Logger.Warn("taking over a node of another session: an earlier one of this server's, or another server advertising the same address", "node", p)
-		if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
-			return "", fmt.Errorf("deleting %s, left by another session: %w", p, err)
+		if err := m.takeOver(p, st); err != nil {
+			return "", err
 		}
 	}
 	prefix := path.Join(dir, candidatePrefix)
@@ -499,15 +500,24 @@ func (m *Member) ephemeral(p string, data []byte) error {
 				}
 				return nil
 			}
-			m.cfg.Logger.Warn("taking over a node of another session: an earlier one of this server's, or another server advertising the same address", "node", p)
-			if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
-				return fmt.Errorf("deleting %s, left by another session: %w", p, err)
+			if err := m.takeOver(p, st); err != nil {
+				return err
 			}
 		default:
 			return fmt.Errorf("creating %s: %w", p, err)
 		}
 	}
 	return fmt.Errorf("creating %s: it keeps changing", p)
+}
+
+// takeOver deletes the node p, of another session, for the member to make
+// its own.
+func (m *Member) takeOver(p string, st *zk.Stat) error {
+	m.cfg.Logger.Warn("taking over a node of another session: an earlier one of this server's, or another server advertising the same address", "node", p)
+	if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return fmt.Errorf("deleting %s, left by another session: %w", p, err)
+	}
+	return nil
 }
 
 // parents makes the parents of the node p that are missing.

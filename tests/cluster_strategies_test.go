@@ -175,6 +175,12 @@ func TestClusterStateful(t *testing.T) {
 	}
 	type answer struct{ N, Who int }
 	incr := func(ctx context.Context) (answer, error) { return client.CallAs[answer](ctx, c, "counter/incr") }
+	// A function the namespace lacks is not-found at once, not once the
+	// deadline passes.
+	start := time.Now()
+	if _, err := c.Call(context.Background(), "counter/nope"); !errors.Is(err, client.ErrNotFound) || time.Since(start) > time.Second {
+		t.Fatalf("counter/nope: %v after %v", err, time.Since(start))
+	}
 	for i := 1; i <= 100; i++ {
 		a, err := incr(context.Background())
 		if err != nil || a != (answer{i, 0}) {
@@ -271,6 +277,13 @@ func TestClusterIdempotent(t *testing.T) {
 		return i >= 0 && servers[i].InFlight() == 2 // the server's, of both namespaces
 	}, "both calls to run on the stuck server")
 	stuck.cmd.Process.Signal(syscall.SIGKILL)
+	<-stuck.done // so that its connections are refused
+	stuck.done <- nil
+	// Until its registration goes, a call to its address says why it
+	// failed: it could not be sent.
+	if _, err := c.With(client.Address(stuck.addr)).Call(context.Background(), "idem/f"); !errors.Is(err, client.ErrNotSent) {
+		t.Errorf("a call to the killed server's address: %v, want ErrNotSent", err)
+	}
 	if r := <-results["idem"]; r.err != nil || r.got != "ok" {
 		t.Errorf("the idempotent call: %q, %v; want it made again elsewhere", r.got, r.err)
 	}

@@ -370,9 +370,9 @@ func inspectCluster(ctx context.Context, cmd *clientCommand, stdout io.Writer) i
 		cmd.fail(err)
 		return exitError
 	}
+	nsPrefix, fnPrefix, oneNS := strings.Cut(prefix, "/")
 	for _, ns := range nss {
-		nsPrefix, _, _ := strings.Cut(prefix, "/")
-		if !strings.HasPrefix(ns, nsPrefix) {
+		if oneNS && ns != nsPrefix || !strings.HasPrefix(ns, nsPrefix) {
 			continue
 		}
 		servers, err := c.Servers(ctx, ns)
@@ -381,24 +381,29 @@ func inspectCluster(ctx context.Context, cmd *clientCommand, stdout io.Writer) i
 			return exitError
 		}
 		if len(servers) == 0 {
-			if prefix == "" || !strings.Contains(prefix, "/") {
-				fmt.Fprintf(stdout, "# %s: no server\n", ns)
-			}
+			fmt.Fprintf(stdout, "# %s: no server\n", ns)
 			continue
 		}
 		var line []string
 		for _, s := range servers {
-			desc := s.Addr + " " + short(s.Namespace.Version)
+			desc := s.Addr
+			if v := short(s.Namespace.Version); v != "" {
+				desc += " " + v
+			}
 			if s.Leader {
 				desc += " leader"
 			}
 			line = append(line, desc)
 		}
 		fmt.Fprintf(stdout, "# %s: %s\n", ns, strings.Join(line, ", "))
-		for _, f := range servers[0].Namespace.Functions {
-			if name := ns + "/" + f.Name; strings.HasPrefix(name, prefix) {
-				printFunction(stdout, name, f.Params, f.Doc)
+		first := servers[0].Namespace
+		for _, f := range first.Functions {
+			if strings.HasPrefix(f.Name, fnPrefix) {
+				printFunction(stdout, ns+"/"+f.Name, f.Params, f.Doc)
 			}
+		}
+		if first.Truncated {
+			fmt.Fprintf(stdout, "# %s: too much to publish in ZooKeeper: inspect %s for the rest\n", ns, servers[0].Addr)
 		}
 	}
 	return exitOK

@@ -254,7 +254,7 @@ func (cc *clusterCaller) Call(ctx context.Context, name string, args []any) (any
 	}
 	c := cc.remote.Load()
 	if c == nil {
-		return nil, fmt.Errorf("%s: not served here, and ZooKeeper not reached yet: %w", name, transport.ErrNotFound)
+		return nil, fmt.Errorf("%s: ZooKeeper not reached yet, to find the servers of %s: %w", name, ns, transport.ErrNotFound)
 	}
 	res, err := c.Call(ctx, name, args...)
 	if err != nil {
