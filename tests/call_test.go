@@ -223,7 +223,7 @@ func TestCallErrors(t *testing.T) {
 			defer wg.Done()
 			c.Call(spinCtx, "busy/spin")
 		}()
-		testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == i+1 }, "spin calls in flight")
+		testutil.WaitFor(t, 10*time.Second, func() bool { return s.srv.InFlight() == i+1 }, fmt.Sprintf("spin call %d in flight", i+1))
 	}
 	if _, err := c.Call(ctx, "busy/ok"); !errors.Is(err, client.ErrThreadPoolFull) {
 		t.Errorf("third call on a full namespace: got %v, want thread-pool-full", err)
