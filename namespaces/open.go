@@ -14,13 +14,17 @@ import (
 	"github.com/slacker-lua/slacker-lua/engine"
 )
 
+// TestSuffix ends the names of test files, which slacker-lua test runs
+// and a folder never serves.
+const TestSuffix = "_test.lua"
+
 // Open serves the namespace files of the folder dir: it finds them, names
 // them with [NameOf], compiles them and loads them with cfg.Engine.
 //
 // It looks through dir and its subfolders, following symbolic links (but
 // not into a loop), for files ending in ".lua". Files and folders whose
 // names start with "." (hidden) or "_" (LibDir, and helpers) are skipped,
-// and so are other files.
+// and so are test files (ending in [TestSuffix]) and other files.
 //
 // A file that can't be served — its name is invalid, it can't be read, it
 // has a syntax error, it fails while loading, another file names the same
@@ -141,7 +145,7 @@ func (w *walker) walk(abs, rel string, parents []os.FileInfo) {
 			w.log.Debug("skipping", "file", q)
 			continue
 		}
-		isLua := strings.HasSuffix(name, ".lua")
+		isLua := strings.HasSuffix(name, ".lua") && !strings.HasSuffix(name, TestSuffix)
 		mode := de.Type()
 		var info os.FileInfo
 		if mode&fs.ModeSymlink != 0 {

@@ -16,18 +16,19 @@ import (
 
 func TestOpen(t *testing.T) {
 	dir := testutil.WriteFiles(t, map[string]string{
-		"top.lua":                     `function hi() return "hi" end`,
-		"slacker/example/api.lua":     "local text = require('util.text')\nlocal M = {}\nfunction M.shout(s) return text.upper(s) end\nreturn M",
-		"slacker.example.math.lua":    `function add(a, b) return a + b end`,
-		"deep/er/still/x.lua":         `function f() return slacker.namespace end`,
-		"_lib/util/text.lua":          `return { upper = function(s) return string.upper(s) .. "!" end }`,
-		"_wip/y.lua":                  `function f() end`,
-		"_draft.lua":                  `function f() end`,
-		".hidden/z.lua":               `function f() end`,
-		".dot.lua":                    `function f() end`,
-		"README.md":                   "# not Lua",
-		"slacker/notes.txt":           "not Lua either",
-		"slacker/example/empty/.keep": "",
+		"top.lua":                      `function hi() return "hi" end`,
+		"slacker/example/api.lua":      "local text = require('util.text')\nlocal M = {}\nfunction M.shout(s) return text.upper(s) end\nreturn M",
+		"slacker.example.math.lua":     `function add(a, b) return a + b end`,
+		"deep/er/still/x.lua":          `function f() return slacker.namespace end`,
+		"_lib/util/text.lua":           `return { upper = function(s) return string.upper(s) .. "!" end }`,
+		"_wip/y.lua":                   `function f() end`,
+		"_draft.lua":                   `function f() end`,
+		".hidden/z.lua":                `function f() end`,
+		".dot.lua":                     `function f() end`,
+		"README.md":                    "# not Lua",
+		"slacker/notes.txt":            "not Lua either",
+		"slacker/example/empty/.keep":  "",
+		"slacker/example/api_test.lua": `function test_shout(t) end`,
 	})
 	r, err := Open(dir, Config{})
 	if err != nil {

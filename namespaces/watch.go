@@ -399,7 +399,7 @@ func relevant(ev fsnotify.Event) bool {
 	case strings.HasSuffix(base, "~"), strings.HasPrefix(base, "#") && strings.HasSuffix(base, "#"),
 		strings.HasSuffix(base, ".swp"), strings.HasSuffix(base, ".swx"), base == "4913":
 		return false
-	case ev.Op == fsnotify.Write && !strings.HasSuffix(base, ".lua"):
+	case ev.Op == fsnotify.Write && (!strings.HasSuffix(base, ".lua") || strings.HasSuffix(base, TestSuffix)):
 		return false
 	}
 	return true
