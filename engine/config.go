@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"runtime"
 	"time"
+
+	lua "github.com/yuin/gopher-lua"
 )
 
 // Config configures how namespaces are run. Its zero value works; each
@@ -53,6 +55,12 @@ type Config struct {
 	// Caller is the target of slacker.call. nil means slacker.call raises
 	// "slacker.call: no caller configured".
 	Caller Caller
+
+	// Setup, if set, is called with the state of each new VM, once the
+	// sandbox is open and before the file runs, to add globals of the
+	// program's own: those of slacker-lua test, say. The globals it sets
+	// are not exported.
+	Setup func(L *lua.LState)
 }
 
 // Caller runs a function of another namespace for slacker.call. name is

@@ -295,6 +295,9 @@ func (n *Namespace) newVM() *vm {
 	}
 	v.openLibs()
 	v.openSlacker()
+	if n.cfg.Setup != nil {
+		n.cfg.Setup(L)
+	}
 	return v
 }
 

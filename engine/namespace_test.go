@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	lua "github.com/yuin/gopher-lua"
+
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
@@ -629,5 +631,35 @@ func BenchmarkLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		ns.Close()
+	}
+}
+
+// TestSetup checks Config.Setup: its globals are there while the file
+// loads and in calls, are not exported, and a value it makes in the VM's
+// state can be passed to a function as is.
+func TestSetup(t *testing.T) {
+	var state *lua.LState
+	cfg := Config{PoolSize: 1, Setup: func(L *lua.LState) {
+		state = L
+		L.SetGlobal("helper", L.NewFunction(func(L *lua.LState) int {
+			L.Push(lua.LString("help " + L.CheckString(1)))
+			return 1
+		}))
+	}}
+	ns := load(t, `local at_load = helper("load")
+function f(x) return at_load .. ", " .. helper(x) end
+function g(tbl) return tbl.name end`, cfg)
+	if got := mustCall(t, ns, "f", "call"); got != "help load, help call" {
+		t.Errorf("f = %#v", got)
+	}
+	for _, fi := range ns.Functions() {
+		if fi.Name == "helper" {
+			t.Error("helper is exported")
+		}
+	}
+	tbl := state.NewTable()
+	tbl.RawSetString("name", lua.LString("made in Go"))
+	if got := mustCall(t, ns, "g", tbl); got != "made in Go" {
+		t.Errorf("g = %#v", got)
 	}
 }

@@ -19,6 +19,8 @@ package engine
 //	map[any]any                         metatable (so it stays a map); keys of
 //	                                    map[any]any must be strings, numbers
 //	                                    or booleans
+//	lua.LValue                          itself: a value the program made in
+//	                                    the VM's state (see Config.Setup)
 //	anything else                       error "cannot convert Go type T to Lua"
 //
 // Lua to Go (call results, slacker.call arguments, slacker.json.encode,
@@ -178,6 +180,8 @@ func (c *converter) toLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
 	switch x := v.(type) {
 	case nil:
 		return lua.LNil, nil
+	case lua.LValue:
+		return x, nil // made in L by the program, as with Config.Setup
 	case bool:
 		return lua.LBool(x), nil
 	case string:
