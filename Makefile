@@ -1,7 +1,8 @@
-# The whole test suite: formatting, vet, and every test with the race
-# detector (fuzz seed corpora included). This is what CI runs. The cluster
-# tests start real ZooKeeper servers: scripts/install-zookeeper installs
-# Debian's zookeeper package first if it is missing.
+# The whole test suite: formatting, vet, every test with the race
+# detector (fuzz seed corpora included), and the Lua tests of the examples.
+# This is what CI runs. The cluster tests start real ZooKeeper servers:
+# scripts/install-zookeeper installs Debian's zookeeper package first if it
+# is missing.
 .PHONY: test serve bench fuzz
 
 test:
@@ -9,6 +10,7 @@ test:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	go test -race -count=1 -timeout 10m ./...
+	go run ./cmd/slacker-lua test examples/lua
 
 # Serve the examples on 127.0.0.1:2104.
 serve:

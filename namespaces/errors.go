@@ -62,7 +62,7 @@ type notFoundError struct{ name string }
 
 func notFound(name string) error { return &notFoundError{name} }
 
-func (e *notFoundError) Error() string { return "namespaces: no function " + e.name }
+func (e *notFoundError) Error() string { return "namespaces: " + e.name + ": not found" }
 func (e *notFoundError) Unwrap() error { return transport.ErrNotFound }
 
 // codeError gives err the result code of a transport sentinel, keeping

@@ -45,7 +45,7 @@ func TestCall(t *testing.T) {
 			t.Errorf("%q: got %v, want not found", name, err)
 		}
 	}
-	if _, err := call(r, "b/nope"); err == nil || err.Error() != "namespaces: no function b/nope" {
+	if _, err := call(r, "b/nope"); err == nil || err.Error() != "namespaces: b/nope: not found" {
 		t.Errorf("b/nope: error %q", err)
 	}
 
@@ -127,7 +127,7 @@ function fail() error("deep trouble") end
 		t.Errorf("m.a/broken: %v, want the callee's error", err)
 	}
 	_, err = call(r, "m.a/missing")
-	if err == nil || !strings.Contains(err.Error(), "no function m.b/nope") {
+	if err == nil || !strings.Contains(err.Error(), "m.b/nope: not found") {
 		t.Errorf("m.a/missing: %v", err)
 	}
 }
@@ -168,7 +168,7 @@ func TestSetGo(t *testing.T) {
 		code transport.Code
 		msg  string
 	}{
-		{"go.math/nope", transport.CodeNotFound, "namespaces: no function go.math/nope"},
+		{"go.math/nope", transport.CodeNotFound, "namespaces: go.math/nope: not found"},
 		{"go.math/fail", transport.CodeException, "go failed"},
 		{"go.math/panic", transport.CodeException, "namespaces: go.math/panic: panic: oh no"},
 		{"go.math/busy", transport.CodeThreadPoolFull, "go.math: engine: pool full"},

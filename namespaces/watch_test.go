@@ -55,7 +55,7 @@ func answers(r *Registry, name string, want any) func() bool {
 func gone(r *Registry, name string) func() bool {
 	return func() bool {
 		_, err := call(r, name)
-		return err != nil && strings.Contains(err.Error(), "no function")
+		return err != nil && strings.Contains(err.Error(), "not found")
 	}
 }
 

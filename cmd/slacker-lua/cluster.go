@@ -256,7 +256,14 @@ func (cc *clusterCaller) Call(ctx context.Context, name string, args []any) (any
 	if c == nil {
 		return nil, fmt.Errorf("%s: ZooKeeper not reached yet, to find the servers of %s: %w", name, ns, transport.ErrNotFound)
 	}
-	res, err := c.Call(ctx, name, args...)
+	return remote{c}.Call(ctx, name, args)
+}
+
+// remote is slacker.call through a client, of a server or a cluster.
+type remote struct{ c client.Caller }
+
+func (r remote) Call(ctx context.Context, name string, args []any) (any, error) {
+	res, err := r.c.Call(ctx, name, args...)
 	if err != nil {
 		return nil, err
 	}

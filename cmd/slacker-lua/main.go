@@ -48,6 +48,7 @@ var commands = []command{
 	{"call", "call a function on a server and print the result as JSON", runCall},
 	{"inspect", "list the functions a server serves, with their docs", runInspect},
 	{"status", "list the namespaces a server serves, and the files it could not load", runStatus},
+	{"test", "run the Lua tests of *_test.lua files against namespaces", runTest},
 	{"version", "print the version", runVersion},
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,5 +95,61 @@ func TestAdvertised(t *testing.T) {
 		if ip := net.ParseIP(host); err != nil || !derived || port != "2104" || ip == nil || ip.IsUnspecified() {
 			t.Errorf("%s: %q %v %v", wild, got, derived, err)
 		}
+	}
+}
+
+// TestTestCommand runs slacker-lua test on folders of its own: the exit
+// codes, the summary, -run, --junit and the usage errors.
+func TestTestCommand(t *testing.T) {
+	dir := testutil.WriteFiles(t, map[string]string{
+		"m.lua":         "function add(a, b) return a + b end",
+		"pass_test.lua": "function test_add(t) t:eq(slacker.call('m/add', 1, 2), 3) end",
+		"fail_test.lua": "function test_wrong(t) t:eq(slacker.call('m/add', 1, 2), 4) end\nfunction test_right(t) t:eq(slacker.call('m/add', 2, 2), 4) end",
+	})
+	test := func(args ...string) (int, string, string) {
+		var out, errs bytes.Buffer
+		code := run(context.Background(), append([]string{"test"}, args...), &out, &errs)
+		return code, out.String(), errs.String()
+	}
+	code, out, errs := test(dir)
+	if code != exitError || !strings.HasSuffix(out, "2 passed, 1 failed\n") || !strings.Contains(out, "fail_test.lua:1: test_wrong: got 3, want 4\n") {
+		t.Fatalf("a failing test: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, errs := test("-run", "add|right", dir); code != exitOK || out != "2 passed, 0 failed\n" {
+		t.Fatalf("-run: exit %d\n%s%s", code, out, errs)
+	}
+	if code, out, _ := test("--ns", dir, dir+"/pass_test.lua"); code != exitOK || out != "1 passed, 0 failed\n" {
+		t.Fatalf("--ns and a file: exit %d\n%s", code, out)
+	}
+	junit := dir + "/junit.xml"
+	if code, _, _ := test("--junit", junit, dir); code != exitError {
+		t.Fatalf("--junit: exit %d", code)
+	} else if b, err := os.ReadFile(junit); err != nil || !strings.Contains(string(b), `<testsuites tests="3" failures="1"`) {
+		t.Fatalf("--junit wrote %q, %v", b, err)
+	}
+
+	broken := testutil.WriteFiles(t, map[string]string{"bad_test.lua": "function test_x(t", "ok_test.lua": "function test_ok(t) end"})
+	if code, out, _ := test(broken); code != exitUsage || !strings.Contains(out, "bad_test.lua:1: syntax error") || !strings.HasSuffix(out, "1 passed, 0 failed, 1 file not run\n") {
+		t.Fatalf("a test file that does not load: exit %d\n%s", code, out)
+	}
+	badNS := testutil.WriteFiles(t, map[string]string{"m.lua": "function f(", "ok_test.lua": "function test_ok(t) end"})
+	if code, out, _ := test(badNS); code != exitUsage || !strings.Contains(out, "m.lua:1: syntax error") {
+		t.Fatalf("a namespace that does not load: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{
+		{"--ns", dir, "--addr", "127.0.0.1:1", dir},
+		{"--zk", "127.0.0.1:1", dir},
+		{"--cluster", "c", dir},
+		{"-run", "(", dir},
+		{"--timeout", "0s", dir},
+		{t.TempDir()},
+		{dir + "/missing"},
+	} {
+		if code, _, errs := test(args...); code != exitUsage || !strings.HasPrefix(errs, "slacker-lua test: ") {
+			t.Errorf("%q: exit %d, stderr %q", args, code, errs)
+		}
+	}
+	if code, _, errs := test("--addr", "127.0.0.1:1", dir); code != exitError || !strings.Contains(errs, "127.0.0.1:1") {
+		t.Errorf("--addr of no server: exit %d, %q", code, errs)
 	}
 }

@@ -1,0 +1,290 @@
+package luatest
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// record is what a test's t saw: the first failure, a skip, the logs.
+type record struct {
+	t       *lua.LTable // the test's t
+	failed  bool
+	skipped bool
+	where   string // "file:line:" of the failure or skip
+	msg     string
+	logs    []string
+}
+
+// abort is raised, as the error value, to end a test that failed or was
+// skipped; the record says which.
+const abort = "slacker-lua test: test ended"
+
+// newT makes the t passed to each test function of the file, recording in
+// rec. Its methods are called as t:eq(...) or t.eq(...).
+func newT(L *lua.LState, name string, rec *record) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("name", lua.LString(name))
+	method := func(fn func(L *lua.LState, args []lua.LValue) int) *lua.LFunction {
+		return L.NewFunction(func(L *lua.LState) int {
+			args := make([]lua.LValue, 0, L.GetTop())
+			for i := 1; i <= L.GetTop(); i++ {
+				args = append(args, L.Get(i))
+			}
+			if len(args) > 0 && args[0] == t {
+				args = args[1:] // t:method(...)
+			}
+			return fn(L, args)
+		})
+	}
+	fail := func(L *lua.LState, msg string, extra []lua.LValue) {
+		if len(extra) > 0 && extra[0] != lua.LNil {
+			msg = lua.LVAsString(L.ToStringMeta(extra[0])) + ": " + msg
+		}
+		if !rec.failed {
+			rec.failed, rec.where, rec.msg = true, L.Where(1), msg
+		}
+		L.RaiseError(abort)
+	}
+	arg := func(args []lua.LValue, i int) lua.LValue {
+		if i < len(args) {
+			return args[i]
+		}
+		return lua.LNil
+	}
+	t.RawSetString("eq", method(func(L *lua.LState, args []lua.LValue) int {
+		got, want := arg(args, 0), arg(args, 1)
+		if !equal(got, want, nil) {
+			fail(L, fmt.Sprintf("got %s, want %s", show(got), show(want)), tail(args, 2))
+		}
+		return 0
+	}))
+	t.RawSetString("ne", method(func(L *lua.LState, args []lua.LValue) int {
+		got, other := arg(args, 0), arg(args, 1)
+		if equal(got, other, nil) {
+			fail(L, fmt.Sprintf("got %s, want anything else", show(got)), tail(args, 2))
+		}
+		return 0
+	}))
+	t.RawSetString("ok", method(func(L *lua.LState, args []lua.LValue) int {
+		if v := arg(args, 0); !lua.LVAsBool(v) {
+			fail(L, fmt.Sprintf("got %s, want a true value", show(v)), tail(args, 1))
+		}
+		return 0
+	}))
+	t.RawSetString("near", method(func(L *lua.LState, args []lua.LValue) int {
+		got, want, eps := arg(args, 0), arg(args, 1), arg(args, 2)
+		g, ok1 := got.(lua.LNumber)
+		w, ok2 := want.(lua.LNumber)
+		e, ok3 := eps.(lua.LNumber)
+		switch {
+		case !ok2 || !ok3:
+			fail(L, fmt.Sprintf("near wants numbers to compare with, and a tolerance: got %s and %s", show(want), show(eps)), nil)
+		case !ok1:
+			fail(L, fmt.Sprintf("got %s, want a number within %s of %s", show(got), show(eps), show(want)), tail(args, 3))
+		case math.Abs(float64(g)-float64(w)) > float64(e) || math.IsNaN(float64(g)):
+			fail(L, fmt.Sprintf("got %s, want %s ± %s", show(got), show(want), show(eps)), tail(args, 3))
+		}
+		return 0
+	}))
+	t.RawSetString("errors", method(func(L *lua.LState, args []lua.LValue) int {
+		pattern, ok := arg(args, 0).(lua.LString)
+		fn, isFn := arg(args, 1).(*lua.LFunction)
+		if !ok || !isFn {
+			fail(L, fmt.Sprintf("errors wants a pattern and a function: got %s and %s", show(arg(args, 0)), show(arg(args, 1))), nil)
+		}
+		err := L.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true}, tail(args, 2)...)
+		if err == nil {
+			fail(L, fmt.Sprintf("no error, want one matching %q", string(pattern)), nil)
+		}
+		msg := errorMessage(err)
+		if msg == abort {
+			L.RaiseError(abort) // an assertion of the function's own failed
+		}
+		if !matches(L, msg, string(pattern)) {
+			fail(L, fmt.Sprintf("error %q, want one matching %q", msg, string(pattern)), nil)
+		}
+		L.Push(lua.LString(msg))
+		return 1
+	}))
+	t.RawSetString("fail", method(func(L *lua.LState, args []lua.LValue) int {
+		msg := "failed"
+		if len(args) > 0 {
+			msg = lua.LVAsString(L.ToStringMeta(args[0]))
+		}
+		fail(L, msg, nil)
+		return 0
+	}))
+	t.RawSetString("skip", method(func(L *lua.LState, args []lua.LValue) int {
+		if !rec.failed {
+			rec.skipped, rec.where = true, L.Where(1)
+			if len(args) > 0 {
+				rec.msg = lua.LVAsString(L.ToStringMeta(args[0]))
+			}
+		}
+		L.RaiseError(abort)
+		return 0
+	}))
+	t.RawSetString("log", method(func(L *lua.LState, args []lua.LValue) int {
+		parts := make([]string, len(args))
+		for i, a := range args {
+			parts[i] = lua.LVAsString(L.ToStringMeta(a))
+		}
+		rec.logs = append(rec.logs, L.Where(1)+" "+strings.Join(parts, " "))
+		return 0
+	}))
+	return t
+}
+
+func tail(args []lua.LValue, i int) []lua.LValue {
+	if i >= len(args) {
+		return nil
+	}
+	return args[i:]
+}
+
+// errorMessage is the message of a Lua error, without its traceback.
+func errorMessage(err error) string {
+	if ae, ok := err.(*lua.ApiError); ok {
+		if s, ok := ae.Object.(lua.LString); ok {
+			return string(s)
+		}
+		return ae.Object.String()
+	}
+	return err.Error()
+}
+
+// matches reports whether s matches the Lua pattern, as string.find does;
+// a bad pattern matches as plain text.
+func matches(L *lua.LState, s, pattern string) bool {
+	find := L.GetField(L.GetGlobal("string"), "find")
+	if f, ok := find.(*lua.LFunction); ok {
+		if err := L.CallByParam(lua.P{Fn: f, NRet: 1, Protect: true}, lua.LString(s), lua.LString(pattern)); err == nil {
+			v := L.Get(-1)
+			L.Pop(1)
+			return v != lua.LNil
+		}
+	}
+	return strings.Contains(s, pattern)
+}
+
+// pair is two tables being compared, to stop at cycles.
+type pair struct{ a, b *lua.LTable }
+
+// equal reports whether a and b are equal, tables by their contents.
+func equal(a, b lua.LValue, seen map[pair]bool) bool {
+	ta, ok1 := a.(*lua.LTable)
+	tb, ok2 := b.(*lua.LTable)
+	if !ok1 || !ok2 {
+		if na, ok := a.(lua.LNumber); ok {
+			nb, ok := b.(lua.LNumber)
+			return ok && na == nb
+		}
+		return a == b || a.Type() == b.Type() && a.Type() != lua.LTFunction && a.Type() != lua.LTUserData && a.String() == b.String()
+	}
+	if ta == tb || seen[pair{ta, tb}] {
+		return true
+	}
+	if seen == nil {
+		seen = make(map[pair]bool)
+	}
+	seen[pair{ta, tb}] = true
+	same := true
+	n := 0
+	ta.ForEach(func(k, v lua.LValue) {
+		n++
+		if same && !equal(v, tb.RawGet(k), seen) {
+			same = false
+		}
+	})
+	if !same {
+		return false
+	}
+	tb.ForEach(func(lua.LValue, lua.LValue) { n-- })
+	return n == 0
+}
+
+// show renders v for a message: strings quoted, tables with their
+// contents, keys sorted, nested ones to a depth.
+func show(v lua.LValue) string {
+	var b strings.Builder
+	write(&b, v, 0)
+	return b.String()
+}
+
+func write(b *strings.Builder, v lua.LValue, depth int) {
+	switch v := v.(type) {
+	case lua.LString:
+		b.WriteString(strconv.Quote(string(v)))
+	case *lua.LTable:
+		if depth >= 4 {
+			b.WriteString("{...}")
+			return
+		}
+		type kv struct {
+			k    string
+			v    lua.LValue
+			num  float64
+			isNo bool
+		}
+		var kvs []kv
+		v.ForEach(func(k, val lua.LValue) {
+			e := kv{v: val}
+			if n, ok := k.(lua.LNumber); ok {
+				e.num, e.isNo = float64(n), true
+			} else if s, ok := k.(lua.LString); ok {
+				e.k = string(s)
+			} else {
+				e.k = "[" + k.String() + "]"
+			}
+			kvs = append(kvs, e)
+		})
+		slices.SortFunc(kvs, func(x, y kv) int {
+			switch {
+			case x.isNo && y.isNo:
+				return cmpFloat(x.num, y.num)
+			case x.isNo:
+				return -1
+			case y.isNo:
+				return 1
+			}
+			return strings.Compare(x.k, y.k)
+		})
+		b.WriteString("{")
+		for i, e := range kvs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if i == 20 {
+				fmt.Fprintf(b, "... %d more", len(kvs)-i)
+				break
+			}
+			switch {
+			case e.isNo && e.num == float64(i+1):
+				// an array's element: no key
+			case e.isNo:
+				fmt.Fprintf(b, "[%s] = ", lua.LNumber(e.num).String())
+			default:
+				b.WriteString(e.k + " = ")
+			}
+			write(b, e.v, depth+1)
+		}
+		b.WriteString("}")
+	default:
+		b.WriteString(v.String())
+	}
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
