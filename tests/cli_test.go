@@ -63,12 +63,20 @@ type cliServer struct {
 
 var servingRE = regexp.MustCompile(`msg=serving addr=(\S+)`)
 
+// serveCommand is the command of a server started by a test: killed
+// with the test binary, should the binary be killed before it cleans up.
+func serveCommand(bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
 // startCLI runs `slacker-lua serve` on a free port and waits until it
 // listens. The process is stopped when the test ends.
 func startCLI(t *testing.T, args ...string) *cliServer {
 	t.Helper()
 	args = append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
-	s := &cliServer{cmd: exec.Command(binary(t), args...), done: make(chan error, 1)}
+	s := &cliServer{cmd: serveCommand(binary(t), args...), done: make(chan error, 1)}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
