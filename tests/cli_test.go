@@ -343,3 +343,21 @@ func TestCLIWatchOff(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIBench runs slacker-lua bench against a server: the counts and
+// latency lines, a function that fails, and bad flags.
+func TestCLIBench(t *testing.T) {
+	s := startCLI(t, "../examples/lua")
+	stdout, stderr, code := cli(t, "bench", "-n", "3000", "-c", "8", "--conns", "2", "--warmup", "0s", "--content-type", "msgpack", s.addr, "slacker.example.math/add", "1", "2")
+	if code != 0 || !regexp.MustCompile(`(?m)^slacker.example.math/add\(1, 2\) on \S+, 2 connections: 8 callers, msgpack\n3000 calls in \S+: \d+ calls/s\nlatency p50 \S+, p99 \S+, p99.9 \S+, max \S+\n\z`).MatchString(stdout) {
+		t.Fatalf("bench: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if _, stderr, code := cli(t, "bench", "-n", "10", s.addr, "slacker.example.api/make-error"); code != 1 || !strings.Contains(stderr, "Expected exception") {
+		t.Fatalf("bench of a failing function: exit %d, %s", code, stderr)
+	}
+	for _, args := range [][]string{{"-c", "0", s.addr, "a/b"}, {"--conns", "0", s.addr, "a/b"}, {s.addr}, {"--zk", "127.0.0.1:1", "--conns", "2", "--cluster", "c", "a/b"}} {
+		if _, _, code := cli(t, append([]string{"bench"}, args...)...); code != 2 {
+			t.Errorf("bench %q: exit %d, want 2", args, code)
+		}
+	}
+}

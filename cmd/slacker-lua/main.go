@@ -49,6 +49,7 @@ var commands = []command{
 	{"inspect", "list the functions a server serves, with their docs", runInspect},
 	{"status", "list the namespaces a server serves, and the files it could not load", runStatus},
 	{"test", "run the Lua tests of *_test.lua files against namespaces", runTest},
+	{"bench", "call a function again and again and print calls/s and latency", runBench},
 	{"version", "print the version", runVersion},
 }
 
