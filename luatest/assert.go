@@ -3,6 +3,7 @@ package luatest
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,8 +26,24 @@ type record struct {
 const abort = "slacker-lua test: test ended"
 
 // newT makes the t passed to each test function of the file, recording in
-// rec. Its methods are called as t:eq(...) or t.eq(...).
-func newT(L *lua.LState, name string, rec *record) *lua.LTable {
+// rec. Its methods are called as t:eq(...) or t.eq(...). It also makes
+// print a log line of the test's.
+func newT(L *lua.LState, file, name string, rec *record) *lua.LTable {
+	// where is the position in the test file the assertion was made at:
+	// the innermost frame of the file's, past pcall and library code.
+	where := func(L *lua.LState) string {
+		for level := 1; level < 100; level++ {
+			dbg, ok := L.GetStack(level)
+			if !ok {
+				break
+			}
+			if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.Source == file && dbg.CurrentLine > 0 {
+				return fmt.Sprintf("%s:%d:", file, dbg.CurrentLine)
+			}
+		}
+		return L.Where(1)
+	}
+	end := func(L *lua.LState) { L.Error(lua.LString(abort), 0) }
 	t := L.NewTable()
 	t.RawSetString("name", lua.LString(name))
 	method := func(fn func(L *lua.LState, args []lua.LValue) int) *lua.LFunction {
@@ -46,9 +63,9 @@ func newT(L *lua.LState, name string, rec *record) *lua.LTable {
 			msg = lua.LVAsString(L.ToStringMeta(extra[0])) + ": " + msg
 		}
 		if !rec.failed {
-			rec.failed, rec.where, rec.msg = true, L.Where(1), msg
+			rec.failed, rec.where, rec.msg = true, where(L), msg
 		}
-		L.RaiseError(abort)
+		end(L)
 	}
 	arg := func(args []lua.LValue, i int) lua.LValue {
 		if i < len(args) {
@@ -58,14 +75,18 @@ func newT(L *lua.LState, name string, rec *record) *lua.LTable {
 	}
 	t.RawSetString("eq", method(func(L *lua.LState, args []lua.LValue) int {
 		got, want := arg(args, 0), arg(args, 1)
-		if !equal(got, want, nil) {
+		if eq, err := equal(got, want, nil, 0); err != nil {
+			fail(L, err.Error(), tail(args, 2))
+		} else if !eq {
 			fail(L, fmt.Sprintf("got %s, want %s", show(got), show(want)), tail(args, 2))
 		}
 		return 0
 	}))
 	t.RawSetString("ne", method(func(L *lua.LState, args []lua.LValue) int {
 		got, other := arg(args, 0), arg(args, 1)
-		if equal(got, other, nil) {
+		if eq, err := equal(got, other, nil, 0); err != nil {
+			fail(L, err.Error(), tail(args, 2))
+		} else if eq {
 			fail(L, fmt.Sprintf("got %s, want anything else", show(got)), tail(args, 2))
 		}
 		return 0
@@ -86,7 +107,7 @@ func newT(L *lua.LState, name string, rec *record) *lua.LTable {
 			fail(L, fmt.Sprintf("near wants numbers to compare with, and a tolerance: got %s and %s", show(want), show(eps)), nil)
 		case !ok1:
 			fail(L, fmt.Sprintf("got %s, want a number within %s of %s", show(got), show(eps), show(want)), tail(args, 3))
-		case math.Abs(float64(g)-float64(w)) > float64(e) || math.IsNaN(float64(g)):
+		case !(math.Abs(float64(g)-float64(w)) <= float64(e)): // NaN anywhere fails
 			fail(L, fmt.Sprintf("got %s, want %s ± %s", show(got), show(want), show(eps)), tail(args, 3))
 		}
 		return 0
@@ -101,10 +122,10 @@ func newT(L *lua.LState, name string, rec *record) *lua.LTable {
 		if err == nil {
 			fail(L, fmt.Sprintf("no error, want one matching %q", string(pattern)), nil)
 		}
-		msg := errorMessage(err)
-		if msg == abort {
-			L.RaiseError(abort) // an assertion of the function's own failed
+		if rec.failed || rec.skipped {
+			end(L) // an assertion or a skip of the function's own
 		}
+		msg := errorMessage(err)
 		if !matches(L, msg, string(pattern)) {
 			fail(L, fmt.Sprintf("error %q, want one matching %q", msg, string(pattern)), nil)
 		}
@@ -121,21 +142,29 @@ func newT(L *lua.LState, name string, rec *record) *lua.LTable {
 	}))
 	t.RawSetString("skip", method(func(L *lua.LState, args []lua.LValue) int {
 		if !rec.failed {
-			rec.skipped, rec.where = true, L.Where(1)
+			rec.skipped, rec.where = true, where(L)
 			if len(args) > 0 {
 				rec.msg = lua.LVAsString(L.ToStringMeta(args[0]))
 			}
 		}
-		L.RaiseError(abort)
+		end(L)
 		return 0
 	}))
-	t.RawSetString("log", method(func(L *lua.LState, args []lua.LValue) int {
+	logf := func(L *lua.LState, args []lua.LValue) int {
 		parts := make([]string, len(args))
 		for i, a := range args {
 			parts[i] = lua.LVAsString(L.ToStringMeta(a))
 		}
-		rec.logs = append(rec.logs, L.Where(1)+" "+strings.Join(parts, " "))
+		rec.logs = append(rec.logs, where(L)+" "+strings.Join(parts, " "))
 		return 0
+	}
+	t.RawSetString("log", method(logf))
+	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
+		args := make([]lua.LValue, L.GetTop())
+		for i := range args {
+			args[i] = L.Get(i + 1)
+		}
+		return logf(L, args)
 	}))
 	return t
 }
@@ -175,38 +204,49 @@ func matches(L *lua.LState, s, pattern string) bool {
 // pair is two tables being compared, to stop at cycles.
 type pair struct{ a, b *lua.LTable }
 
+// maxDepth bounds the nesting of the tables equal compares.
+const maxDepth = 200
+
 // equal reports whether a and b are equal, tables by their contents.
-func equal(a, b lua.LValue, seen map[pair]bool) bool {
+// Tables nested deeper than maxDepth are an error.
+func equal(a, b lua.LValue, seen map[pair]bool, depth int) (bool, error) {
 	ta, ok1 := a.(*lua.LTable)
 	tb, ok2 := b.(*lua.LTable)
 	if !ok1 || !ok2 {
 		if na, ok := a.(lua.LNumber); ok {
 			nb, ok := b.(lua.LNumber)
-			return ok && na == nb
+			return ok && na == nb, nil
 		}
-		return a == b || a.Type() == b.Type() && a.Type() != lua.LTFunction && a.Type() != lua.LTUserData && a.String() == b.String()
+		return a == b || a.Type() == b.Type() && a.Type() != lua.LTFunction && a.Type() != lua.LTUserData && a.String() == b.String(), nil
 	}
 	if ta == tb || seen[pair{ta, tb}] {
-		return true
+		return true, nil
+	}
+	if depth >= maxDepth {
+		return false, fmt.Errorf("tables nested deeper than %d to compare", maxDepth)
 	}
 	if seen == nil {
 		seen = make(map[pair]bool)
 	}
 	seen[pair{ta, tb}] = true
 	same := true
+	var err error
 	n := 0
 	ta.ForEach(func(k, v lua.LValue) {
 		n++
-		if same && !equal(v, tb.RawGet(k), seen) {
-			same = false
+		if same && err == nil {
+			same, err = equal(v, tb.RawGet(k), seen, depth+1)
 		}
 	})
-	if !same {
-		return false
+	if !same || err != nil {
+		return false, err
 	}
 	tb.ForEach(func(lua.LValue, lua.LValue) { n-- })
-	return n == 0
+	return n == 0, nil
 }
+
+// identifier matches the keys written without brackets.
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // show renders v for a message: strings quoted, tables with their
 // contents, keys sorted, nested ones to a depth.
@@ -219,6 +259,10 @@ func show(v lua.LValue) string {
 func write(b *strings.Builder, v lua.LValue, depth int) {
 	switch v := v.(type) {
 	case lua.LString:
+		if len(v) > 200 {
+			fmt.Fprintf(b, "%s... (%d bytes)", strconv.Quote(string(v[:200])), len(v))
+			return
+		}
 		b.WriteString(strconv.Quote(string(v)))
 	case *lua.LTable:
 		if depth >= 4 {
@@ -238,6 +282,9 @@ func write(b *strings.Builder, v lua.LValue, depth int) {
 				e.num, e.isNo = float64(n), true
 			} else if s, ok := k.(lua.LString); ok {
 				e.k = string(s)
+				if !identifier.MatchString(e.k) {
+					e.k = "[" + strconv.Quote(e.k) + "]"
+				}
 			} else {
 				e.k = "[" + k.String() + "]"
 			}

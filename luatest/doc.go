@@ -28,6 +28,9 @@
 //	t:log(...)                    a line shown with -v, and under a failure
 //	t.name                        the test's name
 //
-// A test that raises an error, or runs past Config.Timeout, fails too;
-// the others run on.
+// An assertion's line is the test file's innermost line on the stack, so
+// one made through pcall or a library function is reported where the test
+// made it. print in a test adds a log line, as t:log does. A test that
+// raises an error, or runs past Config.Timeout, fails too; the others run
+// on.
 package luatest

@@ -62,7 +62,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 	times := map[string]time.Duration{}
 	for _, res := range r.Results {
 		s := suite(res.File)
-		c := junitCase{Name: res.Name, Classname: res.File, Time: seconds(res.Elapsed), SystemOut: strings.Join(res.Logs, "\n")}
+		c := junitCase{Name: res.Name, Classname: classname(res.File), Time: seconds(res.Elapsed), SystemOut: strings.Join(res.Logs, "\n")}
 		problem := &junitProblem{Message: res.Message, Text: res.Where + ": " + res.Message}
 		switch res.Status {
 		case Failed:
@@ -84,7 +84,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		s := suite(b.File)
 		s.Tests++
 		s.Errors++
-		s.Cases = append(s.Cases, junitCase{Name: "load", Classname: b.File, Time: seconds(0), Error: &junitProblem{Message: b.Error(), Text: b.Error()}})
+		s.Cases = append(s.Cases, junitCase{Name: "load", Classname: classname(b.File), Time: seconds(0), Error: &junitProblem{Message: b.Error(), Text: b.Error()}})
 	}
 	for i := range all.Suites {
 		s := &all.Suites[i]
@@ -106,5 +106,9 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 	_, err := io.WriteString(w, "\n")
 	return err
 }
+
+// classname is a test file's name as a JUnit class: without ".lua", which
+// CI systems would read as a class in a package.
+func classname(file string) string { return strings.TrimSuffix(file, ".lua") }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }

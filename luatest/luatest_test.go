@@ -288,3 +288,53 @@ func TestFind(t *testing.T) {
 		t.Error("Find of a missing path succeeded")
 	}
 }
+
+// TestAssertionEdges checks odd uses of t: deep tables, NaN, a skip or a
+// failure inside t:errors, pcall around t.fail, print, and keys shown.
+func TestAssertionEdges(t *testing.T) {
+	src := `
+local function deep()
+  local a = {}; local x = a
+  for i = 1, 100000 do x.x = {}; x = x.x end
+  return a
+end
+function test_deep(t) t:eq(deep(), deep()) end
+function test_nan_want(t) t:near(5, 0/0, 1) end
+function test_nan_eps(t) t:near(5, 1, 0/0) end
+function test_skip_in_errors(t) t:errors("boom", function() t:skip("not yet") end) end
+function test_fail_in_errors(t) t:errors("boom", function() t:eq(1, 2) end) end
+function test_pcall_fail(t)
+  pcall(t.fail, t, "x")
+end
+function test_print(t) print("hello", 1) t:fail("see the log") end
+function test_keys(t) t:eq({["a b"] = 1, ok = 2}, {}) end
+function test_multiline(t) error("a\nb", 0) end
+`
+	rep, out := runFiles(t, Config{}, map[string]string{"e_test.lua": src})
+	for _, tt := range []struct {
+		name   string
+		status Status
+		msg    string
+	}{
+		{"test_deep", Failed, `:7: tables nested deeper than 200 to compare$`},
+		{"test_nan_want", Failed, `want NaN ± 1$`},
+		{"test_nan_eps", Failed, `want 1 ± NaN$`},
+		{"test_skip_in_errors", Skipped, `:10: not yet$`},
+		{"test_fail_in_errors", Failed, `:11: got 1, want 2$`},
+		{"test_pcall_fail", Failed, `e_test.lua:13: x$`},
+		{"test_print", Failed, `:15: see the log$`},
+		{"test_keys", Failed, `got \{\["a b"\] = 1, ok = 2\}, want \{\}$`},
+		{"test_multiline", Errored, "a\nb"},
+	} {
+		r := outcome(t, rep, tt.name)
+		if r.Status != tt.status || !regexp.MustCompile(tt.msg).MatchString(r.Where+": "+r.Message) {
+			t.Errorf("%s: %v %q, want %v matching %q", tt.name, r.Status, r.Where+": "+r.Message, tt.status, tt.msg)
+		}
+	}
+	if r := outcome(t, rep, "test_print"); len(r.Logs) != 1 || !strings.HasSuffix(r.Logs[0], "e_test.lua:15: hello 1") {
+		t.Errorf("print's log: %q", r.Logs)
+	}
+	if !strings.Contains(out, "test_multiline: a\n    b\n") {
+		t.Errorf("a message of two lines:\n%s", out)
+	}
+}

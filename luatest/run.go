@@ -188,7 +188,7 @@ func runFile(ctx context.Context, cfg Config, file string) ([]Result, error) {
 }
 
 // load loads script in a VM of its own, with t, the test's assertion
-// API, recording in the returned record, as the global T.
+// API, which records in the returned record.
 func load(script *engine.Script, cfg Config, test string) (*engine.Namespace, *record, error) {
 	ecfg := cfg.Engine
 	ecfg.PoolSize, ecfg.QueueSize = 1, 1
@@ -196,7 +196,7 @@ func load(script *engine.Script, cfg Config, test string) (*engine.Namespace, *r
 	ecfg.Caller = cfg.Caller
 	rec := &record{}
 	var t *lua.LTable
-	ecfg.Setup = func(L *lua.LState) { t = newT(L, test, rec) }
+	ecfg.Setup = func(L *lua.LState) { t = newT(L, script.Path, test, rec) }
 	ns, err := engine.Load(script, ecfg)
 	if err != nil {
 		return nil, nil, err
@@ -264,7 +264,9 @@ func splitWhere(msg, def string) (where, rest string) {
 func report(cfg Config, res Result) {
 	switch {
 	case res.Status == Failed || res.Status == Errored:
-		fmt.Fprintf(cfg.Out, "FAIL %s: %s: %s\n", res.Where, res.Name, res.Message)
+		// A message of several lines: the others indented under it.
+		msg := strings.ReplaceAll(res.Message, "\n", "\n    ")
+		fmt.Fprintf(cfg.Out, "FAIL %s: %s: %s\n", res.Where, res.Name, msg)
 		for _, l := range res.Logs {
 			fmt.Fprintf(cfg.Out, "    %s\n", l)
 		}

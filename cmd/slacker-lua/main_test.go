@@ -149,7 +149,28 @@ func TestTestCommand(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q", args, code, errs)
 		}
 	}
-	if code, _, errs := test("--addr", "127.0.0.1:1", dir); code != exitError || !strings.Contains(errs, "127.0.0.1:1") {
+	if code, _, errs := test("--addr", "127.0.0.1:1", dir); code != exitUsage || !strings.Contains(errs, "127.0.0.1:1") {
 		t.Errorf("--addr of no server: exit %d, %q", code, errs)
+	}
+}
+
+// TestTestCommandDefaults checks where the namespaces tested are found
+// without --ns, and that no test to run is an error.
+func TestTestCommandDefaults(t *testing.T) {
+	dir := testutil.WriteFiles(t, map[string]string{
+		"_lib/util.lua":        "return { twice = function(x) return 2 * x end }",
+		"a/b/m.lua":            "local u = require('util')\nfunction f(x) return u.twice(x) end",
+		"a/b/m_test.lua":       "local u = require('util')\nfunction test_f(t) t:eq(slacker.call('a.b.m/f', 2), u.twice(2)) end",
+		"a/b/nothing_test.lua": "local function test_hidden(t) end",
+	})
+	var out, errs bytes.Buffer
+	// One file: its namespaces are those of the folder above it with _lib.
+	if code := run(context.Background(), []string{"test", dir + "/a/b/m_test.lua"}, &out, &errs); code != exitOK || out.String() != "1 passed, 0 failed\n" {
+		t.Fatalf("a file alone: exit %d\n%s%s", code, out.String(), errs.String())
+	}
+	out.Reset()
+	errs.Reset()
+	if code := run(context.Background(), []string{"test", dir + "/a/b/nothing_test.lua"}, &out, &errs); code != exitUsage || !strings.Contains(errs.String(), "no tests to run") {
+		t.Fatalf("no test: exit %d\n%s%s", code, out.String(), errs.String())
 	}
 }

@@ -25,12 +25,14 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"folder). Each test runs in a fresh VM of the server's sandbox, gets t, the\n"+
 			"assertion API, and calls namespaces with slacker.call, which reaches:\n"+
 			"  the namespaces of --ns DIR, loaded in-process (the default: the one folder\n"+
-			"  PATH given, or the current folder);\n"+
+			"  PATH given; for one file, the nearest folder above it with a _lib folder,\n"+
+			"  else its own; else the current folder);\n"+
 			"  or a running server, with --addr;\n"+
 			"  or a cluster, with --zk and --cluster.\n"+
 			"Prints a line per failure (per test with -v) and then \"N passed, N failed\".\n"+
-			"Exits 1 when a test failed, 2 on a usage error, a file that can't load, or no\n"+
-			"test found. See `go doc github.com/slacker-lua/slacker-lua/luatest` for t.", stderr)
+			"print in a test is a log line of the test's, shown with -v and under a failure.\n"+
+			"Exits 1 when a test failed; 2 on a usage error, a file that can't load, a\n"+
+			"server that can't be reached, or no test to run. See `go doc github.com/slacker-lua/slacker-lua/luatest` for t.", stderr)
 	nsDir := fs.String("ns", "", "load the namespaces of this `folder` in-process")
 	addr := fs.String("addr", "", "call the server at `host:port` instead")
 	zkServers := fs.String("zk", "", "call the --cluster found in ZooKeeper at `host:port,...` instead")
@@ -114,10 +116,12 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if err != nil {
 			fmt.Fprintln(stderr, "slacker-lua test:", err)
-			return exitError
+			return exitUsage // nothing was tested
 		}
 		defer c.Close()
 		cfg.Caller = remote{c}
+		// Test files may require modules of the folder they test.
+		cfg.Engine.LibPath = filepath.Join(defaultNS(paths), namespaces.LibDir)
 	default:
 		dir := *nsDir
 		if dir == "" {
@@ -147,7 +151,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintln(stdout, rep.Summary())
-	_, failed, _ := rep.Count()
+	passed, failed, skipped := rep.Count()
 	switch {
 	case errors.Is(err, context.Canceled):
 		return exitError
@@ -155,19 +159,36 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	case failed > 0:
 		return exitError
+	case passed+skipped == 0:
+		return fail("no tests to run in %s", strings.Join(paths, " "))
 	}
 	return exitOK
 }
 
 // defaultNS is the folder whose namespaces the tests of paths call when
-// --ns is not given: the one folder among paths, else the current one.
+// --ns is not given: the one folder among paths; for one file, the
+// nearest folder above it that has a _lib folder, else its own; else the
+// current folder.
 func defaultNS(paths []string) string {
-	if len(paths) == 1 {
-		if info, err := os.Stat(paths[0]); err == nil && info.IsDir() {
-			return paths[0]
+	if len(paths) != 1 {
+		return "."
+	}
+	info, err := os.Stat(paths[0])
+	switch {
+	case err != nil:
+		return "."
+	case info.IsDir():
+		return paths[0]
+	}
+	dir := filepath.Dir(paths[0])
+	for d := dir; ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(filepath.Join(d, namespaces.LibDir)); err == nil && fi.IsDir() {
+			return d
+		}
+		if parent := filepath.Dir(d); parent == d || d == "." {
+			return dir
 		}
 	}
-	return "."
 }
 
 func writeJUnit(path string, rep *luatest.Report) error {
