@@ -18,9 +18,12 @@ import (
 )
 
 // conn serves one peer. Its reader goroutine (serve) decodes packets and
-// starts a goroutine per call; one writer goroutine (writeLoop) writes
-// everything queued since its last write in one system call, so responses
-// are coalesced under load.
+// hands each call to a worker goroutine: an idle one, or a new one when
+// all are busy. A worker idle for workerIdle ends; one that lives keeps
+// the stack its calls grew, which a goroutine per call would grow again
+// for every call. One writer goroutine (writeLoop) writes everything
+// queued since its last write in one system call, so responses are
+// coalesced under load.
 type conn struct {
 	srv         *Server
 	nc          net.Conn
@@ -49,6 +52,8 @@ type conn struct {
 	slots   chan struct{} // MaxInFlight tokens
 	running atomic.Int32
 	callWG  sync.WaitGroup
+	work    chan job       // to an idle worker
+	workers sync.WaitGroup // the workers, which end with ctx
 
 	// Writer state.
 	wmu       sync.Mutex
@@ -72,6 +77,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		log:         s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
 		connectedAt: time.Now(),
 		calls:       make(map[int32]context.CancelFunc),
+		work:        make(chan job),
 		slots:       make(chan struct{}, s.cfg.MaxInFlight),
 		wake:        make(chan struct{}, 1),
 		wquit:       make(chan struct{}),
@@ -112,6 +118,7 @@ func (c *conn) serve() {
 	}
 	c.callWG.Wait()
 	c.cancel()
+	c.workers.Wait()
 	close(c.wquit)
 	<-c.wdone
 	c.nc.Close()
@@ -294,7 +301,42 @@ func (c *conn) handleRequest(p *Packet) {
 	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions}
 	c.running.Add(1)
 	c.callWG.Add(1)
-	go c.run(ctx, cancel, cl)
+	j := job{ctx, cancel, cl}
+	select {
+	case c.work <- j:
+	default:
+		c.workers.Add(1)
+		go c.worker(j)
+	}
+}
+
+// job is a call for a worker to run.
+type job struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	cl     *call
+}
+
+// workerIdle is how long a worker waits for another call before it ends.
+const workerIdle = 5 * time.Second
+
+// worker runs j, then the calls handed to it, until it has been idle for
+// workerIdle or the connection ends.
+func (c *conn) worker(j job) {
+	defer c.workers.Done()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		c.run(j.ctx, j.cancel, j.cl)
+		idle.Reset(workerIdle)
+		select {
+		case j = <-c.work:
+		case <-idle.C:
+			return
+		case <-c.ctx.Done():
+			return
+		}
+	}
 }
 
 // reject answers a request that can't be served with invalid-packet.
