@@ -47,13 +47,15 @@ type conn struct {
 	armed    bool
 
 	// Calls in flight, by tid.
-	cmu     sync.Mutex
-	calls   map[int32]context.CancelFunc
-	slots   chan struct{} // MaxInFlight tokens
-	running atomic.Int32
-	callWG  sync.WaitGroup
-	work    chan job       // to an idle worker
-	workers sync.WaitGroup // the workers, which end with ctx
+	cmu      sync.Mutex
+	calls    map[int32]*callCtx
+	slots    chan struct{} // MaxInFlight tokens
+	running  atomic.Int32
+	callWG   sync.WaitGroup
+	work     chan job       // to an idle worker
+	workers  sync.WaitGroup // the workers and expireLoop, which end with ctx
+	expiring bool           // expireLoop runs; under cmu
+	busy     chan struct{}  // tells an idle expireLoop a call has come
 
 	// Writer state.
 	wmu       sync.Mutex
@@ -76,8 +78,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:          nc,
 		log:         s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
 		connectedAt: time.Now(),
-		calls:       make(map[int32]context.CancelFunc),
+		calls:       make(map[int32]*callCtx),
 		work:        make(chan job),
+		busy:        make(chan struct{}, 1),
 		slots:       make(chan struct{}, s.cfg.MaxInFlight),
 		wake:        make(chan struct{}, 1),
 		wquit:       make(chan struct{}),
@@ -220,10 +223,10 @@ func (c *conn) handle(p *Packet) {
 		c.send(&Packet{Version: p.Version, TID: p.TID, Type: TypePong})
 	case TypeInterrupt:
 		c.cmu.Lock()
-		cancel := c.calls[p.TargetTID]
+		cc := c.calls[p.TargetTID]
 		c.cmu.Unlock()
-		if cancel != nil {
-			cancel()
+		if cc != nil {
+			cc.cancel()
 		}
 	case TypeInspectReq:
 		c.handleInspect(p)
@@ -280,26 +283,31 @@ func (c *conn) handleRequest(p *Packet) {
 	case <-c.ctx.Done():
 		return
 	}
-	var ctx context.Context
-	var cancel context.CancelFunc
-	if deadline.IsZero() {
-		ctx, cancel = context.WithCancel(c.ctx)
-	} else {
-		ctx, cancel = context.WithDeadline(c.ctx, deadline)
-	}
+	cc := newCallCtx(c.ctx, deadline)
 	c.cmu.Lock()
 	if _, dup := c.calls[p.TID]; dup {
 		c.cmu.Unlock()
-		cancel()
+		cc.cancel()
 		<-c.slots
 		c.reject(p, fmt.Errorf("tid %d is already in flight", p.TID))
 		return
 	}
-	c.calls[p.TID] = cancel
+	c.calls[p.TID] = cc
+	if !deadline.IsZero() && !c.expiring {
+		c.expiring = true
+		c.workers.Add(1)
+		go c.expireLoop()
+	}
 	c.cmu.Unlock()
+	ctx, cancel := context.Context(cc), cc.cancel
 
 	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions}
-	c.running.Add(1)
+	if c.running.Add(1) == 1 {
+		select {
+		case c.busy <- struct{}{}:
+		default:
+		}
+	}
 	c.callWG.Add(1)
 	j := job{ctx, cancel, cl}
 	select {
@@ -307,6 +315,77 @@ func (c *conn) handleRequest(p *Packet) {
 	default:
 		c.workers.Add(1)
 		go c.worker(j)
+	}
+}
+
+// deadlineTick is how often the calls of a connection are checked against
+// their deadlines: a call is stopped at most this long after its deadline.
+const deadlineTick = 5 * time.Millisecond
+
+// callCtx is the context of a call: cancelled by an interrupt, by the
+// connection's end, or by expireLoop at its deadline. A call's deadline
+// is checked by its connection, every deadlineTick, rather than by a
+// timer of its own: the timers of tens of thousands of short calls a
+// second cost more than the calls.
+type callCtx struct {
+	context.Context // a cancelCtx, so contexts made from it are cancelled with it
+	cancel          context.CancelFunc
+	deadline        time.Time // zero when none
+	expired         atomic.Bool
+}
+
+func newCallCtx(parent context.Context, deadline time.Time) *callCtx {
+	ctx, cancel := context.WithCancel(parent)
+	return &callCtx{Context: ctx, cancel: cancel, deadline: deadline}
+}
+
+func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+
+// Err is context.DeadlineExceeded once the deadline stopped the call.
+func (c *callCtx) Err() error {
+	err := c.Context.Err()
+	if err != nil && c.expired.Load() {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+// expire cancels c if its deadline has passed at now.
+func (c *callCtx) expire(now time.Time) {
+	if !c.deadline.IsZero() && !now.Before(c.deadline) && c.Context.Err() == nil {
+		c.expired.Store(true)
+		c.cancel()
+	}
+}
+
+// expireLoop stops the calls past their deadlines, every deadlineTick
+// while calls run, until the connection ends. It starts with the first
+// call that has a deadline.
+func (c *conn) expireLoop() {
+	defer c.workers.Done()
+	tick := time.NewTicker(deadlineTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+		case <-c.ctx.Done():
+			return
+		}
+		if c.running.Load() == 0 {
+			tick.Stop() // idle: no ticks until a call comes
+			select {
+			case <-c.busy:
+			case <-c.ctx.Done():
+				return
+			}
+			tick.Reset(deadlineTick)
+		}
+		now := time.Now()
+		c.cmu.Lock()
+		for _, cc := range c.calls {
+			cc.expire(now)
+		}
+		c.cmu.Unlock()
 	}
 }
 

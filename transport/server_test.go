@@ -659,3 +659,62 @@ func TestNewServerValidates(t *testing.T) {
 		t.Error("negative MaxInFlight accepted")
 	}
 }
+
+// TestCallCtx checks the context of a call: its deadline is reported,
+// an expired one reads as DeadlineExceeded, and contexts made from it end
+// with it.
+func TestCallCtx(t *testing.T) {
+	d := time.Now().Add(time.Hour)
+	cc := newCallCtx(context.Background(), d)
+	if got, ok := cc.Deadline(); !ok || !got.Equal(d) {
+		t.Fatalf("Deadline = %v, %v", got, ok)
+	}
+	child, cancel := context.WithCancel(cc)
+	defer cancel()
+	cc.expire(time.Now())
+	if cc.Err() != nil {
+		t.Fatal("expired before its deadline")
+	}
+	cc.expire(d)
+	if !errors.Is(cc.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err = %v, want DeadlineExceeded", cc.Err())
+	}
+	select {
+	case <-child.Done():
+	case <-time.After(time.Second):
+		t.Fatal("a context made from the call's did not end with it")
+	}
+	none := newCallCtx(context.Background(), time.Time{})
+	if _, ok := none.Deadline(); ok {
+		t.Fatal("a call without deadline has one")
+	}
+	none.expire(time.Now().Add(100 * 365 * 24 * time.Hour))
+	if none.Err() != nil {
+		t.Fatal("a call without deadline expired")
+	}
+	none.cancel()
+	if !errors.Is(none.Err(), context.Canceled) {
+		t.Fatalf("cancelled: %v", none.Err())
+	}
+}
+
+// TestServerDeadlineAfterIdle checks that deadlines are enforced again
+// once a connection has been idle, when its deadline checks sleep.
+func TestServerDeadlineAfterIdle(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	_, addr := startServer(t, &testHandler{}, ServerConfig{})
+	r := dialRaw(t, addr)
+	for tid := int32(1); tid <= 2; tid++ {
+		soon := fmt.Appendf(nil, "%d", time.Now().Add(50*time.Millisecond).UnixMilli())
+		start := time.Now()
+		r.send(request(V6, tid, ContentJSON, "t/block", "[]", Extension{ID: DeadlineExtension, Value: soon}))
+		if p := r.recv(); p.Type != TypeError || p.TID != tid || p.Code != CodeCanceled {
+			t.Fatalf("call %d: got %+v", tid, p)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("call %d: deadline honoured after %v", tid, d)
+		}
+		r.callOK(10 + tid)
+		time.Sleep(20 * deadlineTick) // idle
+	}
+}
