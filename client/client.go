@@ -26,9 +26,8 @@ type Client struct {
 	codec     transport.Codec
 	emptyArgs []byte // the codec's empty array: the body of a call without arguments
 
-	tid    atomic.Uint32
-	cur    atomic.Pointer[conn] // nil while disconnected
-	timers sync.Pool            // *time.Timer, for calls without a ctx deadline
+	tid atomic.Uint32
+	cur atomic.Pointer[conn] // nil while disconnected
 
 	mu      sync.Mutex
 	closed  bool
@@ -115,7 +114,7 @@ func (c *Client) Go(ctx context.Context, name string, args ...any) *Pending {
 		p.finish(Result{}, err)
 		return p
 	}
-	p.arm(ctx, c.cfg.Timeout)
+	p.arm(ctx)
 	return p
 }
 
@@ -124,6 +123,7 @@ type Pending struct {
 	name     string
 	want     transport.PacketType // the reply's type: response, inspect-ack or pong
 	deadline time.Time            // the deadline sent with the call, if one was
+	timeout  time.Time            // when its conn abandons it, for a ctx without deadline
 	done     chan struct{}        // closed by finish
 
 	// Set by register.
@@ -135,12 +135,11 @@ type Pending struct {
 	res Result
 	err error
 
-	// For calls started by Go: the timers that abandon the call.
+	// For calls started by Go: what abandons the call when ctx is done.
 	async    bool
 	mu       sync.Mutex
 	finished bool
 	stopCtx  func() bool
-	timer    *time.Timer
 }
 
 // Done returns a channel closed when the call has ended.
@@ -160,21 +159,18 @@ func (p *Pending) finish(res Result, err error) {
 	if p.async {
 		p.mu.Lock()
 		p.finished = true
-		stop, t := p.stopCtx, p.timer
+		stop := p.stopCtx
 		p.mu.Unlock()
 		if stop != nil {
 			stop()
-		}
-		if t != nil {
-			t.Stop()
 		}
 	}
 	close(p.done)
 }
 
-// arm makes a call started by Go end when ctx is done or, without a ctx
-// deadline, when timeout passes. It takes no goroutine until one fires.
-func (p *Pending) arm(ctx context.Context, timeout time.Duration) {
+// arm makes a call started by Go end when ctx is done. It takes no
+// goroutine until ctx is done. (Its conn ends it at its timeout.)
+func (p *Pending) arm(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.finished {
@@ -183,8 +179,13 @@ func (p *Pending) arm(ctx context.Context, timeout time.Duration) {
 	if ctx.Done() != nil {
 		p.stopCtx = context.AfterFunc(ctx, func() { p.cn.abandon(p, ctxError(p.name, ctx)) })
 	}
+}
+
+// expireAfter gives p a timeout, when ctx has no deadline: its conn
+// abandons it then, with a timeout error.
+func (p *Pending) expireAfter(ctx context.Context, timeout time.Duration) {
 	if _, ok := ctx.Deadline(); !ok {
-		p.timer = time.AfterFunc(timeout, func() { p.cn.abandon(p, timeoutError(p.name, timeout)) })
+		p.timeout = time.Now().Add(timeout)
 	}
 }
 
@@ -226,6 +227,7 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 		pkt.Extensions = ext[:]
 		p.deadline = time.UnixMilli(ms)
 	}
+	p.expireAfter(ctx, c.cfg.Timeout)
 	return cn.register(p, &pkt)
 }
 
@@ -245,38 +247,19 @@ func (c *Client) encodeDeadline(dst []byte, ms int64) ([]byte, error) {
 // msgpackInt64 is the msgpack format byte of a big-endian int64.
 const msgpackInt64 = 0xd3
 
-// wait waits for p's reply. When ctx is done, or Config.Timeout passes for
-// a ctx without deadline, it abandons p.
+// wait waits for p's reply. When ctx is done it abandons p; its conn
+// abandons it at its timeout, for a ctx without deadline.
 func (c *Client) wait(ctx context.Context, p *Pending) (Result, error) {
-	var expired <-chan time.Time
-	if _, ok := ctx.Deadline(); !ok {
-		t := c.timer(c.cfg.Timeout)
-		defer c.timers.Put(t)
-		defer t.Stop()
-		expired = t.C
-	}
 	select {
 	case <-p.done:
 		return p.res, p.err
 	case <-ctx.Done():
 		p.cn.abandon(p, ctxError(p.name, ctx))
-	case <-expired:
-		p.cn.abandon(p, timeoutError(p.name, c.cfg.Timeout))
 	}
 	// Abandoned, or answered just before: either way p is finished or
 	// about to be.
 	<-p.done
 	return p.res, p.err
-}
-
-// timer returns a timer that fires after d. Since Go 1.23 a stopped timer
-// never delivers a stale value, so timers are reused.
-func (c *Client) timer(d time.Duration) *time.Timer {
-	if t, ok := c.timers.Get().(*time.Timer); ok {
-		t.Reset(d)
-		return t
-	}
-	return time.NewTimer(d)
 }
 
 func ctxError(name string, ctx context.Context) error {
@@ -420,6 +403,7 @@ func (c *Client) roundTrip(ctx context.Context, p *Pending, pkt *transport.Packe
 		return Result{}, err
 	}
 	pkt.Version = c.cfg.Version
+	p.expireAfter(ctx, c.cfg.Timeout)
 	if err := cn.register(p, pkt); err != nil {
 		return Result{}, err
 	}

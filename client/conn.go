@@ -19,6 +19,9 @@ import (
 //     fails at once.
 //   - writeLoop writes the frames callers queued, all that queued up since
 //     its last write in one system call, and sends keepalive pings.
+//   - expireLoop abandons the calls past their timeouts, checking every
+//     expireTick while calls are pending: one timer for all of them, not
+//     one per call.
 //
 // A conn is used once: after fail it is dead, and the Client dials a new one.
 type conn struct {
@@ -33,6 +36,8 @@ type conn struct {
 	dead chan struct{}
 	// wake tells the writer that wbuf went from empty to not empty.
 	wake chan struct{}
+	// busy tells an idle expireLoop that a call is pending.
+	busy chan struct{}
 	// wmu is held by the writer from taking wbuf until flushed says what
 	// it wrote, so that fail can wait for the count.
 	wmu sync.Mutex
@@ -59,6 +64,7 @@ func newConn(c *Client, nc net.Conn) *conn {
 		connectedAt: time.Now(),
 		dead:        make(chan struct{}),
 		wake:        make(chan struct{}, 1),
+		busy:        make(chan struct{}, 1),
 		pending:     make(map[int32]*Pending),
 	}
 	if c.cfg.Version == transport.V6 {
@@ -79,9 +85,53 @@ func newConn(c *Client, nc net.Conn) *conn {
 
 // start runs the connection's goroutines, counted in the client's WaitGroup.
 func (cn *conn) start() {
-	cn.c.wg.Add(2)
+	cn.c.wg.Add(3)
 	go cn.readLoop()
 	go cn.writeLoop()
+	go cn.expireLoop()
+}
+
+// expireTick is how often pending calls are checked against their
+// timeouts: a call is abandoned at most this long after its timeout.
+const expireTick = 5 * time.Millisecond
+
+// expireLoop abandons the calls past their timeouts until the connection
+// fails, checking every expireTick while calls are pending.
+func (cn *conn) expireLoop() {
+	defer cn.c.wg.Done()
+	tick := time.NewTicker(expireTick)
+	defer tick.Stop()
+	var expired []*Pending
+	for {
+		select {
+		case <-tick.C:
+		case <-cn.dead:
+			return
+		}
+		now := time.Now()
+		cn.mu.Lock()
+		idle := len(cn.pending) == 0
+		for _, p := range cn.pending {
+			if !p.timeout.IsZero() && !now.Before(p.timeout) {
+				expired = append(expired, p)
+			}
+		}
+		cn.mu.Unlock()
+		for i, p := range expired {
+			cn.abandon(p, timeoutError(p.name, cn.c.cfg.Timeout))
+			expired[i] = nil
+		}
+		expired = expired[:0]
+		if idle {
+			tick.Stop() // no ticks until a call is pending
+			select {
+			case <-cn.busy:
+			case <-cn.dead:
+				return
+			}
+			tick.Reset(expireTick)
+		}
+	}
 }
 
 // register gives p a tid, records it as pending and queues pkt, its
@@ -109,8 +159,15 @@ func (cn *conn) register(p *Pending, pkt *transport.Packet) error {
 		return fmt.Errorf("client: %s: %w", p.name, err)
 	}
 	p.tid, p.cn, p.end = tid, cn, cn.queued
+	first := len(cn.pending) == 0
 	cn.pending[tid] = p
 	cn.mu.Unlock()
+	if first {
+		select {
+		case cn.busy <- struct{}{}:
+		default:
+		}
+	}
 	if wake {
 		cn.signal()
 	}
