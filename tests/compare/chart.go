@@ -1,8 +1,106 @@
 package main
 
-import "errors"
+import (
+	"fmt"
+	"os"
+	"slices"
 
-// chart writes a PNG chart of throughput and latency per system.
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// chart writes a PNG of four panels: calls/s and p99 latency against
+// callers, for each workload, a line per system.
 func chart(path string, points []point, callers []int) error {
-	return errors.New("not written yet")
+	var panels [][]*plot.Plot
+	for _, w := range []workload{addWork, echoWork} {
+		rate := newPanel(fmt.Sprintf("%s: calls/s", w.name), "calls/s")
+		p99 := newPanel(fmt.Sprintf("%s: p99 latency", w.name), "ms")
+		var rateLines, latLines []any
+		positive := true // every latency, so that a log scale can show them
+		for _, sys := range systemNames(points) {
+			var r, l plotter.XYs
+			for _, p := range points {
+				if p.system != sys || p.workload != w.name || p.err != nil || p.res.Calls == 0 {
+					continue
+				}
+				ms := float64(p.res.Quantile(0.99).Microseconds()) / 1000
+				positive = positive && ms > 0
+				r = append(r, plotter.XY{X: float64(p.callers), Y: p.res.Rate()})
+				l = append(l, plotter.XY{X: float64(p.callers), Y: ms})
+			}
+			if len(r) > 0 {
+				rateLines = append(rateLines, sys, r)
+				latLines = append(latLines, sys, l)
+			}
+		}
+		if err := plotutil.AddLinePoints(rate, rateLines...); err != nil {
+			return err
+		}
+		if err := plotutil.AddLinePoints(p99, latLines...); err != nil {
+			return err
+		}
+		if positive && len(latLines) > 0 {
+			p99.Y.Scale = plot.LogScale{}
+			p99.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		}
+		p99.Legend.Top = true
+		p99.Legend.Left = true
+		panels = append(panels, []*plot.Plot{rate, p99})
+	}
+	ticks := make([]plot.Tick, len(callers))
+	for i, n := range callers {
+		ticks[i] = plot.Tick{Value: float64(n), Label: fmt.Sprint(n)}
+	}
+	for _, row := range panels {
+		for _, p := range row {
+			p.X.Min, p.X.Max = float64(slices.Min(callers)), float64(slices.Max(callers))
+			p.X.Scale = plot.LogScale{}
+			p.X.Tick.Marker = plot.ConstantTicks(ticks)
+			p.X.Label.Text = "concurrent callers"
+		}
+	}
+
+	img := vgimg.New(32*vg.Centimeter, 24*vg.Centimeter)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 2, Cols: 2, PadTop: vg.Centimeter / 2, PadBottom: vg.Centimeter / 2, PadLeft: vg.Centimeter / 2, PadRight: vg.Centimeter / 2}
+	canvases := plot.Align(panels, tiles, dc)
+	for i, row := range panels {
+		for j, p := range row {
+			p.Draw(canvases[i][j])
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func newPanel(title, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Y.Label.Text = y
+	p.Add(plotter.NewGrid())
+	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	return p
+}
+
+// systemNames are the systems of points, in the table's order.
+func systemNames(points []point) []string {
+	var names []string
+	for _, p := range rows(points) {
+		if !slices.Contains(names, p.system) {
+			names = append(names, p.system)
+		}
+	}
+	return names
 }

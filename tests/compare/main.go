@@ -35,9 +35,22 @@ type system struct {
 	dial func(ctx context.Context, s *server, w workload) (call loadgen.Call, close func(), err error)
 }
 
-// systems are the systems compared, in the table's order; each file adds
-// its own.
+// systems are the systems compared; each file adds its own, and main
+// puts them in the table's order, that of kinds.
 var systems []system
+
+// kinds orders the systems by the start of their names: slacker-lua
+// first, the yardstick last.
+var kinds = []string{"slacker-lua", "redis", "grpc", "probe"}
+
+func kind(name string) int {
+	for i, k := range kinds {
+		if strings.HasPrefix(name, k) {
+			return i
+		}
+	}
+	return len(kinds)
+}
 
 // A workload is the work of each call.
 type workload struct {
@@ -78,6 +91,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	slices.SortStableFunc(systems, func(a, b system) int { return kind(a.name) - kind(b.name) })
 
 	var points []point
 	for _, sys := range systems {

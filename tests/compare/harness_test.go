@@ -1,0 +1,570 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"image/png"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/slacker-lua/slacker-lua/internal/loadgen"
+	"github.com/slacker-lua/slacker-lua/tests/compare/internal/grpcbench"
+	"github.com/slacker-lua/slacker-lua/tests/compare/internal/probe"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	// Fields 14 and 15 (utime, stime) are 250 and 50 ticks.
+	const tail = " S 1 2 3 0 -1 4194560 1234 0 0 0 250 50 0 0 20 0 9 0 100 123456 789"
+	for _, tc := range []struct {
+		name, stat string
+		want       time.Duration
+		bad        bool
+	}{
+		{name: "plain", stat: "4242 (redis-server)" + tail, want: 3 * time.Second},
+		{name: "spaces and parens in the name", stat: "4242 (a (b) c)" + tail, want: 3 * time.Second},
+		{name: "zero", stat: "1 (x) S 1 2 3 0 -1 0 0 0 0 0 0 0 0 0", want: 0},
+		{name: "no name", stat: "4242 redis-server S 1 2", bad: true},
+		{name: "short", stat: "4242 (x) S 1 2 3", bad: true},
+		{name: "not a number", stat: "1 (x) S 1 2 3 0 -1 0 0 0 0 0 u 7 0 0", bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseStatCPU(tc.stat)
+			switch {
+			case tc.bad && err == nil:
+				t.Fatalf("parseStatCPU = %v, want an error", got)
+			case !tc.bad && err != nil:
+				t.Fatalf("parseStatCPU: %v", err)
+			case !tc.bad && got != tc.want:
+				t.Fatalf("parseStatCPU = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseRSS(t *testing.T) {
+	for _, tc := range []struct {
+		name, status string
+		want         int64
+		bad          bool
+	}{
+		{name: "plain", status: "Name:\tx\nVmPeak:\t  9000 kB\nVmRSS:\t    1234 kB\nThreads:\t4\n", want: 1234 << 10},
+		{name: "last line", status: "Name:\tx\nVmRSS:\t7 kB", want: 7 << 10},
+		{name: "missing", status: "Name:\tx\nThreads:\t4\n", bad: true},
+		{name: "other unit", status: "VmRSS:\t1 MB\n", bad: true},
+		{name: "not a number", status: "VmRSS:\tmany kB\n", bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseRSS(tc.status)
+			switch {
+			case tc.bad && err == nil:
+				t.Fatalf("parseRSS = %d, want an error", got)
+			case !tc.bad && err != nil:
+				t.Fatalf("parseRSS: %v", err)
+			case !tc.bad && got != tc.want:
+				t.Fatalf("parseRSS = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for _, tc := range []struct {
+		n    float64
+		want string
+	}{
+		{0, "0"}, {7, "7"}, {999, "999"}, {999.6, "1,000"}, {1000, "1,000"},
+		{12345, "12,345"}, {123456, "123,456"}, {1234567.4, "1,234,567"},
+	} {
+		if got := thousands(tc.n); got != tc.want {
+			t.Errorf("thousands(%v) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
+
+func TestRowsOrder(t *testing.T) {
+	if len(systems) < 3 {
+		t.Fatalf("%d systems registered, want 3 or more", len(systems))
+	}
+	a, b, c := systems[0].name, systems[1].name, systems[2].name
+	in := []point{
+		{system: c, workload: "echo", callers: 1},
+		{system: a, workload: "echo", callers: 64},
+		{system: b, workload: "add", callers: 64},
+		{system: c, workload: "add", callers: 1},
+		{system: a, workload: "add", callers: 64},
+		{system: a, workload: "add", callers: 1},
+		{system: b, workload: "echo", callers: 1},
+		{system: a, workload: "echo", callers: 1},
+	}
+	want := []point{
+		{system: a, workload: "add", callers: 1},
+		{system: c, workload: "add", callers: 1},
+		{system: a, workload: "add", callers: 64},
+		{system: b, workload: "add", callers: 64},
+		{system: a, workload: "echo", callers: 1},
+		{system: b, workload: "echo", callers: 1},
+		{system: c, workload: "echo", callers: 1},
+		{system: a, workload: "echo", callers: 64},
+	}
+	orig := append([]point(nil), in...)
+	got := rows(in)
+	for i := range want {
+		if got[i].system != want[i].system || got[i].workload != want[i].workload || got[i].callers != want[i].callers {
+			t.Fatalf("rows[%d] = %s %s %d, want %s %s %d", i,
+				got[i].workload, got[i].system, got[i].callers, want[i].workload, want[i].system, want[i].callers)
+		}
+	}
+	for i := range in {
+		if in[i].system != orig[i].system || in[i].callers != orig[i].callers {
+			t.Fatal("rows reordered its argument")
+		}
+	}
+}
+
+func TestSystemNamesUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, s := range systems {
+		if seen[s.name] {
+			t.Errorf("two systems named %q", s.name)
+		}
+		seen[s.name] = true
+	}
+	for _, name := range []string{"redis FCALL", "grpc-go unary", "probe go", "probe gopher-lua"} {
+		if !seen[name] {
+			t.Errorf("no system %q", name)
+		}
+	}
+}
+
+// probeFrames are requests and replies, each encoded by the functions a
+// side uses, with what ReadFrame must find in them.
+var probeFrames = []struct {
+	name  string
+	frame []byte
+	id    uint32
+	op    byte
+	body  []byte
+}{
+	{"add", probe.AppendAdd(nil, 7, 1, 2), 7, probe.OpAdd,
+		[]byte{0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2}},
+	{"add negative", probe.AppendAdd(nil, 1<<31, -1, 0), 1 << 31, probe.OpAdd,
+		[]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}},
+	{"echo", probe.AppendFrame(nil, 0xdeadbeef, probe.OpEcho, []byte(echoArg)), 0xdeadbeef, probe.OpEcho, []byte(echoArg)},
+	{"empty reply", probe.AppendFrame(nil, 3, probe.OpOK, nil), 3, probe.OpOK, []byte{}},
+	{"error reply", probe.AppendFrame(nil, 4, probe.OpError, []byte("no")), 4, probe.OpError, []byte("no")},
+}
+
+func TestProbeFrameLayout(t *testing.T) {
+	// The header of doc.go's table: size u32, id u32, op u8, big-endian.
+	got := probe.AppendFrame(nil, 0x01020304, probe.OpEcho, []byte("hi"))
+	want := []byte{0, 0, 0, 2, 1, 2, 3, 4, probe.OpEcho, 'h', 'i'}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("frame = % x, want % x", got, want)
+	}
+}
+
+func TestProbeFrameRoundTrip(t *testing.T) {
+	for _, tc := range probeFrames {
+		t.Run(tc.name, func(t *testing.T) {
+			checkFrame(t, bytes.NewReader(tc.frame), tc.id, tc.op, tc.body)
+			checkFrame(t, iotest.OneByteReader(bytes.NewReader(tc.frame)), tc.id, tc.op, tc.body)
+			for i := 1; i < len(tc.frame); i++ { // in two reads, split at every byte
+				r := io.MultiReader(bytes.NewReader(tc.frame[:i]), bytes.NewReader(tc.frame[i:]))
+				checkFrame(t, r, tc.id, tc.op, tc.body)
+			}
+		})
+	}
+}
+
+func checkFrame(t *testing.T, r io.Reader, id uint32, op byte, body []byte) {
+	t.Helper()
+	var h probe.Header
+	got, err := probe.ReadFrame(r, &h, make([]byte, 0, 4))
+	if err != nil {
+		t.Fatalf("ReadFrame: %v", err)
+	}
+	if h.ID() != id || h.Op() != op || int(h.Size()) != len(body) || !bytes.Equal(got, body) {
+		t.Fatalf("ReadFrame = id %d op %d size %d body % x, want id %d op %d body % x",
+			h.ID(), h.Op(), h.Size(), got, id, op, body)
+	}
+	if _, err := probe.ReadFrame(r, &h, got); !errors.Is(err, io.EOF) {
+		t.Fatalf("ReadFrame after the frame: %v, want io.EOF", err)
+	}
+}
+
+func TestProbeFrameBackToBack(t *testing.T) {
+	var stream []byte
+	for _, tc := range probeFrames {
+		stream = append(stream, tc.frame...)
+	}
+	r := bufio.NewReader(iotest.HalfReader(bytes.NewReader(stream)))
+	var (
+		h    probe.Header
+		body []byte
+		err  error
+	)
+	for _, tc := range probeFrames {
+		if body, err = probe.ReadFrame(r, &h, body); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if h.ID() != tc.id || !bytes.Equal(body, tc.body) {
+			t.Fatalf("%s: id %d body % x, want id %d body % x", tc.name, h.ID(), body, tc.id, tc.body)
+		}
+	}
+}
+
+func TestProbeFrameErrors(t *testing.T) {
+	var h probe.Header
+	t.Run("too large", func(t *testing.T) {
+		frame := probe.AppendHeader(nil, 1, probe.OpEcho, probe.MaxBody+1)
+		r := &countingReader{r: bytes.NewReader(append(frame, make([]byte, 100)...))}
+		if _, err := probe.ReadFrame(r, &h, nil); !errors.Is(err, probe.ErrTooLarge) {
+			t.Fatalf("ReadFrame: %v, want ErrTooLarge", err)
+		}
+		if r.n != probe.HeaderSize {
+			t.Fatalf("ReadFrame read %d bytes, want only the header's %d", r.n, probe.HeaderSize)
+		}
+	})
+	t.Run("largest", func(t *testing.T) {
+		frame := probe.AppendFrame(nil, 1, probe.OpEcho, make([]byte, probe.MaxBody))
+		if _, err := probe.ReadFrame(bytes.NewReader(frame), &h, nil); err != nil {
+			t.Fatalf("ReadFrame: %v", err)
+		}
+	})
+	full := probe.AppendAdd(nil, 1, 1, 2)
+	for _, n := range []int{1, probe.HeaderSize - 1, probe.HeaderSize, len(full) - 1} {
+		if _, err := probe.ReadFrame(bytes.NewReader(full[:n]), &h, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("ReadFrame of %d of %d bytes: %v, want io.ErrUnexpectedEOF", n, len(full), err)
+		}
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+// startProbe serves a probe server on a loopback listener until the test
+// ends.
+func startProbe(t *testing.T, useLua bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &probe.Server{Lua: useLua}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		srv.Close() // twice is fine
+		if err := <-served; !errors.Is(err, probe.ErrServerClosed) {
+			t.Errorf("Serve: %v, want ErrServerClosed", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func TestProbeServer(t *testing.T) {
+	for _, useLua := range []bool{false, true} {
+		name := map[bool]string{false: "go", true: "gopher-lua"}[useLua]
+		t.Run(name, func(t *testing.T) {
+			before := runtime.NumGoroutine()
+			t.Cleanup(func() { checkGoroutines(t, before) }) // after the server's Close
+			addr := startProbe(t, useLua)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := probe.Dial(ctx, addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, err := c.Add(ctx, 1, 2); err != nil || n != 3 {
+				t.Fatalf("Add(1, 2) = %d, %v", n, err)
+			}
+			if n, err := c.Add(ctx, -40, -2); err != nil || n != -42 {
+				t.Fatalf("Add(-40, -2) = %d, %v", n, err)
+			}
+			got, err := c.Echo(ctx, []byte("kept:"), []byte(echoArg))
+			if err != nil || string(got) != "kept:"+echoArg {
+				t.Fatalf("Echo = %d bytes, %v; want the prefix and the %d sent", len(got), err, len(echoArg))
+			}
+			if got, err := c.Echo(ctx, nil, nil); err != nil || len(got) != 0 {
+				t.Fatalf("Echo(empty) = %q, %v", got, err)
+			}
+
+			// Many callers at once, so that frames coalesce on both sides
+			// and replies must be matched to their callers by id.
+			var wg sync.WaitGroup
+			errs := make(chan error, 32)
+			for i := range 32 {
+				wg.Go(func() {
+					for j := range 200 {
+						a := int64(i*1000 + j)
+						n, err := c.Add(ctx, a, 1)
+						if err == nil && n != a+1 {
+							err = errors.New("a reply went to the wrong caller")
+						}
+						if err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+
+			c.Close()
+			c.Close() // twice is fine
+			if _, err := c.Add(ctx, 1, 2); !errors.Is(err, probe.ErrClosed) {
+				t.Fatalf("Add after Close: %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// A request written in pieces, with pauses between, is answered once it
+// is whole; a request the server cannot serve gets an error reply.
+func TestProbeServerSplitRequest(t *testing.T) {
+	addr := startProbe(t, false)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := probe.AppendAdd(nil, 99, 20, 22)
+	req = probe.AppendFrame(req, 100, 0x7f, nil) // an unknown op
+	for _, part := range [][]byte{req[:3], req[3:11], req[11:]} {
+		if _, err := conn.Write(part); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // so each part is its own read
+	}
+	var h probe.Header
+	body, err := probe.ReadFrame(conn, &h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.ID() != 99 || h.Op() != probe.OpOK || len(body) != 8 || binary.BigEndian.Uint64(body) != 42 {
+		t.Fatalf("reply: id %d op %d body % x, want id 99, OK, 42", h.ID(), h.Op(), body)
+	}
+	body, err = probe.ReadFrame(conn, &h, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.ID() != 100 || h.Op() != probe.OpError || !strings.Contains(string(body), "unknown op") {
+		t.Fatalf("reply: id %d op %d body %q, want id 100 and an error", h.ID(), h.Op(), body)
+	}
+}
+
+// A client whose server goes away fails its calls in flight, and later
+// ones, at once.
+func TestProbeClientServerGone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := probe.Dial(ctx, ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer := <-accepted
+	failed := make(chan error, 1)
+	go func() { _, err := c.Add(ctx, 1, 2); failed <- err }() // never answered
+	var h probe.Header
+	if _, err := probe.ReadFrame(peer, &h, nil); err != nil { // the request came
+		t.Fatal(err)
+	}
+	peer.Close()
+	if err := <-failed; err == nil || ctx.Err() != nil {
+		t.Fatalf("call in flight: %v, want a connection error", err)
+	}
+	if _, err := c.Add(ctx, 1, 2); err == nil {
+		t.Fatal("call after the server left succeeded")
+	}
+}
+
+func TestProbeClientCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(io.Discard, c) // reads, never answers
+		}
+	}()
+	c, err := probe.Dial(context.Background(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := c.Add(ctx, 1, 2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Add: %v, want DeadlineExceeded", err)
+	}
+}
+
+// checkGoroutines waits for the goroutines started since before to end.
+func checkGoroutines(t *testing.T, before int) {
+	t.Helper()
+	waitFor(t, 5*time.Second, func() bool { return runtime.NumGoroutine() <= before })
+}
+
+func waitFor(t *testing.T, d time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("gave up waiting after %v; goroutines:\n%s", d, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestGRPCCodecGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		msg  any
+		wire []byte // what protoc's generated code sends
+		zero func() any
+	}{
+		{"add request", &grpcbench.AddRequest{A: 1, B: 2}, []byte{0x08, 1, 0x10, 2}, func() any { return new(grpcbench.AddRequest) }},
+		{"add request negative", &grpcbench.AddRequest{A: -1}, []byte{0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, func() any { return new(grpcbench.AddRequest) }},
+		{"add request zero", &grpcbench.AddRequest{}, []byte{}, func() any { return new(grpcbench.AddRequest) }},
+		{"add reply", &grpcbench.AddReply{Sum: 300}, []byte{0x08, 0xac, 0x02}, func() any { return new(grpcbench.AddReply) }},
+		{"echo", &grpcbench.EchoMessage{S: "hi"}, []byte{0x0a, 2, 'h', 'i'}, func() any { return new(grpcbench.EchoMessage) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var codec grpcbench.Codec
+			b, err := codec.Marshal(tc.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b, tc.wire) {
+				t.Fatalf("Marshal = % x, want % x", b, tc.wire)
+			}
+			got := tc.zero()
+			if err := codec.Unmarshal(b, got); err != nil {
+				t.Fatal(err)
+			}
+			if !equalMsg(got, tc.msg) {
+				t.Fatalf("Unmarshal = %+v, want %+v", got, tc.msg)
+			}
+		})
+	}
+	var codec grpcbench.Codec
+	// An unknown field (3, a fixed64) is skipped; bad UTF-8 and a
+	// truncated varint are errors.
+	var req grpcbench.AddRequest
+	if err := codec.Unmarshal([]byte{0x08, 5, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 0x10, 6}, &req); err != nil || req != (grpcbench.AddRequest{A: 5, B: 6}) {
+		t.Fatalf("Unmarshal with an unknown field = %+v, %v", req, err)
+	}
+	if err := codec.Unmarshal([]byte{0x0a, 1, 0xff}, new(grpcbench.EchoMessage)); err == nil {
+		t.Fatal("Unmarshal took a string that is not UTF-8")
+	}
+	if err := codec.Unmarshal([]byte{0x08, 0x80}, new(grpcbench.AddReply)); err == nil {
+		t.Fatal("Unmarshal took a truncated varint")
+	}
+}
+
+func equalMsg(a, b any) bool {
+	switch a := a.(type) {
+	case *grpcbench.AddRequest:
+		return *a == *b.(*grpcbench.AddRequest)
+	case *grpcbench.AddReply:
+		return *a == *b.(*grpcbench.AddReply)
+	case *grpcbench.EchoMessage:
+		return *a == *b.(*grpcbench.EchoMessage)
+	}
+	return false
+}
+
+func TestGRPCServer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpcbench.NewServer()
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	cc, err := grpc.NewClient("passthrough:///"+ln.Addr().String(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpcbench.DialOption())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, w := range []workload{addWork, echoWork} {
+		if err := grpcCall(cc, w)(ctx, 0); err != nil {
+			t.Errorf("%s: %v", w.name, err)
+		}
+	}
+}
+
+// TestChart writes the chart of made-up points and reads it back as a PNG.
+func TestChart(t *testing.T) {
+	var points []point
+	for _, sys := range []string{"slacker-lua lua msgpack", "redis FCALL"} {
+		for _, w := range []string{"add", "echo"} {
+			for _, n := range []int{1, 16, 64} {
+				points = append(points, point{system: sys, workload: w, callers: n,
+					res: loadgen.Result{Calls: int64(1000 * n), Elapsed: time.Second}})
+			}
+		}
+	}
+	path := filepath.Join(t.TempDir(), "chart.png")
+	if err := chart(path, points, []int{1, 16, 64}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil || cfg.Width < 500 || cfg.Height < 400 {
+		t.Fatalf("chart: %+v, %v", cfg, err)
+	}
+}

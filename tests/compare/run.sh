@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# run.sh runs the whole comparison: it installs what is missing (Redis
+# from Debian's packages; the Go modules come through the module proxy
+# when go builds), builds the harness's commands into a temporary folder,
+# and runs the harness with this script's arguments, for example
+#
+#	tests/compare/run.sh -d 5s -callers 1,16,64,256 -png compare.png
+#
+# Every server runs as a child of the harness, which stops them and which
+# they die with; the trap stops the harness itself if this script is
+# interrupted, so nothing is left running.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if ! command -v redis-server >/dev/null; then
+	sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null || { echo "run.sh: redis-server is missing; install it as root" >&2; exit 1; }
+		sudo=(sudo)
+	fi
+	echo "run.sh: installing redis-server" >&2
+	"${sudo[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends redis-server >&2
+	# Debian's package starts a redis-server service; the harness starts
+	# its own, so stop that one where systemd runs it.
+	if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
+		"${sudo[@]}" systemctl stop redis-server || true
+	fi
+fi
+
+bin=$(mktemp -d)
+pid=
+cleanup() {
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -rf "$bin"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+go build -o "$bin/" ./cmd/...
+go build -o "$bin/compare" .
+"$bin/compare" -bin "$bin" "$@" &
+pid=$!
+wait "$pid"
