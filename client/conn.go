@@ -40,7 +40,8 @@ type conn struct {
 	busy chan struct{}
 	// wmu is held by the writer from taking wbuf until flushed says what
 	// it wrote, so that fail can wait for the count.
-	wmu sync.Mutex
+	wmu       sync.Mutex
+	wdeadline time.Time // the write deadline set; the writer's
 
 	mu      sync.Mutex
 	err     error              // why the connection ended; nil while it works
@@ -386,7 +387,12 @@ func (cn *conn) flush(spare []byte, timeout time.Duration) ([]byte, error) {
 	if len(buf) == 0 {
 		return buf, nil
 	}
-	cn.nc.SetWriteDeadline(time.Now().Add(timeout))
+	// Each write gets between 3/4 of timeout and all of it: moving the
+	// deadline costs a timer update, not made for every write.
+	if now := time.Now(); cn.wdeadline.Sub(now) < timeout*3/4 {
+		cn.wdeadline = now.Add(timeout)
+		cn.nc.SetWriteDeadline(cn.wdeadline)
+	}
 	n, err := cn.nc.Write(buf)
 	if err != nil {
 		cn.mu.Lock()
@@ -430,7 +436,7 @@ func (c *Client) reply(pd *Pending, p *transport.Packet) (Result, error) {
 // "canceled" answer that comes once the deadline sent with the call has
 // passed is that deadline expiring: the error then matches
 // context.DeadlineExceeded as well as ErrCanceled, as it would had the
-// client's own timer fired first.
+// client's own timeout come first.
 func (pd *Pending) remoteError(re *RemoteError) error {
 	if re.Code == transport.CodeCanceled && !pd.deadline.IsZero() && !time.Now().Before(pd.deadline) {
 		return fmt.Errorf("client: %s: %w (%w)", pd.name, context.DeadlineExceeded, re)

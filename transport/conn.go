@@ -574,6 +574,7 @@ func (c *conn) queue(p *Packet, wait bool) {
 func (c *conn) writeLoop() {
 	defer close(c.wdone)
 	var spare []byte
+	var deadline time.Time // the write deadline set
 	for {
 		quit := false
 		select {
@@ -590,7 +591,14 @@ func (c *conn) writeLoop() {
 		c.wroom.Broadcast()
 		c.wmu.Unlock()
 		if len(buf) > 0 {
-			c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+			// Each write gets between 3/4 of WriteTimeout and all of it:
+			// moving the deadline costs a timer update, not made for
+			// every write.
+			timeout := c.srv.cfg.WriteTimeout
+			if now := time.Now(); deadline.Sub(now) < timeout*3/4 {
+				deadline = now.Add(timeout)
+				c.nc.SetWriteDeadline(deadline)
+			}
 			if _, err := c.nc.Write(buf); err != nil {
 				c.wmu.Lock()
 				c.wdead = true
