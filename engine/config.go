@@ -14,11 +14,8 @@ import (
 // field's doc states its default. Load validates it.
 type Config struct {
 	// PoolSize is the number of Lua VMs per namespace, which is how many of
-	// its calls run at once. 0 means 4 per CPU (4 * runtime.GOMAXPROCS(0)):
-	// a call that holds a VM can be descheduled, and with one VM per CPU
-	// the calls waiting for it idle the CPU. VMs past the first are made
-	// as calls need them. A file's _options.pool_size overrides it. At
-	// most 4096.
+	// its calls run at once. 0 means runtime.GOMAXPROCS(0). A file's
+	// _options.pool_size overrides it. At most 4096.
 	PoolSize int
 
 	// QueueSize is how many calls may wait for a free VM beyond the PoolSize
@@ -102,7 +99,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("engine: Config.MaxDepth %d is negative", c.MaxDepth)
 	}
 	if c.PoolSize == 0 {
-		c.PoolSize = min(4*runtime.GOMAXPROCS(0), MaxPoolSize)
+		c.PoolSize = min(runtime.GOMAXPROCS(0), MaxPoolSize)
 	}
 	if c.QueueSize == 0 {
 		c.QueueSize = DefaultQueueSize

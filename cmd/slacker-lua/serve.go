@@ -33,7 +33,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			"With --zk and --cluster, the server registers in ZooKeeper each namespace it\n"+
 			"serves, as it serves it, under ZK-ROOT/CLUSTER/namespaces/NS/HOST:PORT.", stderr)
 	listen := fs.String("listen", "127.0.0.1:2104", "`address` to listen on; \":2104\" listens on every interface")
-	poolSize := fs.Int("pool-size", 0, "Lua VMs per namespace (0: four per CPU); a file's _options.pool_size wins")
+	poolSize := fs.Int("pool-size", 0, "Lua VMs per namespace (0: one per CPU); a file's _options.pool_size wins")
 	queueSize := fs.Int("queue-size", 0, "calls that may wait for a busy namespace before thread-pool-full (0: 256)")
 	timeout := fs.Duration("timeout", 10*time.Second, "longest a call may run unless its namespace says otherwise")
 	maxBody := fs.Int("max-body", transport.DefaultMaxBodySize, "largest request or response body, in `bytes`")
