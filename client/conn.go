@@ -356,8 +356,14 @@ func (cn *conn) writeLoop() {
 		}
 
 		// Let the other callers queue their frames too, so they leave in
-		// this write rather than one write each.
-		runtime.Gosched()
+		// this write rather than one write each; with one call pending,
+		// there may be none.
+		cn.mu.Lock()
+		others := len(cn.pending) > 1
+		cn.mu.Unlock()
+		if others {
+			runtime.Gosched()
+		}
 		buf, err := cn.flush(spare[:0], 2*interval)
 		if err != nil {
 			cn.fail(lost(err))

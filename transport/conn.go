@@ -583,8 +583,11 @@ func (c *conn) writeLoop() {
 			quit = true
 		}
 		// Let the calls finishing now queue their frames too, so they
-		// leave in this write rather than one write each.
-		runtime.Gosched()
+		// leave in this write rather than one write each; with no call
+		// running but the one that may have queued this, none will.
+		if c.running.Load() > 1 {
+			runtime.Gosched()
+		}
 		c.wmu.Lock()
 		buf := c.wbuf
 		c.wbuf = spare[:0]
