@@ -1,9 +1,10 @@
 # The whole test suite: formatting, vet, every test with the race
-# detector (fuzz seed corpora included), and the Lua tests of the examples.
-# This is what CI runs. The cluster tests start real ZooKeeper servers:
-# scripts/install-zookeeper installs Debian's zookeeper package first if it
-# is missing.
-.PHONY: test serve bench fuzz
+# detector (fuzz seed corpora included), the Lua tests of the examples, and
+# the unit tests of the comparison harness (a module of its own; the
+# comparison itself is `make compare`). This is what CI runs. The cluster
+# tests start real ZooKeeper servers: scripts/install-zookeeper installs
+# Debian's zookeeper package first if it is missing.
+.PHONY: test serve bench compare fuzz
 
 test:
 	@scripts/install-zookeeper
@@ -11,6 +12,7 @@ test:
 	go vet ./...
 	go test -race -count=1 -timeout 10m ./...
 	go run ./cmd/slacker-lua test examples/lua
+	cd tests/compare && go vet ./... && go test -race -count=1 ./...
 
 # Serve the examples on 127.0.0.1:2104.
 serve:
@@ -21,6 +23,11 @@ serve:
 bench:
 	go test -run '^$$' -bench Add -benchtime 2s ./tests/
 	go test -run '^$$' -bench Reload -benchtime 300x ./tests/
+
+# slacker-lua beside Redis, gRPC and the practical-limit probe: the table
+# of the README's performance section, and compare.png.
+compare:
+	tests/compare/run.sh -d 5s -png compare.png
 
 # A minute of fuzzing for each decoder.
 fuzz:
