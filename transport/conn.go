@@ -226,7 +226,7 @@ func (c *conn) handle(p *Packet) {
 		cc := c.calls[p.TargetTID]
 		c.cmu.Unlock()
 		if cc != nil {
-			cc.cancel()
+			cc.stop()
 		}
 	case TypeInspectReq:
 		c.handleInspect(p)
@@ -283,11 +283,16 @@ func (c *conn) handleRequest(p *Packet) {
 	case <-c.ctx.Done():
 		return
 	}
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		<-c.slots // its deadline passed while it waited
+		c.sendError(p.Version, p.TID, CodeCanceled)
+		return
+	}
 	cc := newCallCtx(c.ctx, deadline)
 	c.cmu.Lock()
 	if _, dup := c.calls[p.TID]; dup {
 		c.cmu.Unlock()
-		cc.cancel()
+		cc.stop()
 		<-c.slots
 		c.reject(p, fmt.Errorf("tid %d is already in flight", p.TID))
 		return
@@ -299,7 +304,6 @@ func (c *conn) handleRequest(p *Packet) {
 		go c.expireLoop()
 	}
 	c.cmu.Unlock()
-	ctx, cancel := context.Context(cc), cc.cancel
 
 	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions}
 	if c.running.Add(1) == 1 {
@@ -309,7 +313,7 @@ func (c *conn) handleRequest(p *Packet) {
 		}
 	}
 	c.callWG.Add(1)
-	j := job{ctx, cancel, cl}
+	j := job{cc, cl}
 	select {
 	case c.work <- j:
 	default:
@@ -327,17 +331,23 @@ const deadlineTick = 5 * time.Millisecond
 // is checked by its connection, every deadlineTick, rather than by a
 // timer of its own: the timers of tens of thousands of short calls a
 // second cost more than the calls.
+//
+// Its Err is context.DeadlineExceeded once the deadline passed, and so is
+// the Cause of contexts made from it; their Err is context.Canceled.
 type callCtx struct {
 	context.Context // a cancelCtx, so contexts made from it are cancelled with it
-	cancel          context.CancelFunc
+	cancel          context.CancelCauseFunc
 	deadline        time.Time // zero when none
 	expired         atomic.Bool
 }
 
 func newCallCtx(parent context.Context, deadline time.Time) *callCtx {
-	ctx, cancel := context.WithCancel(parent)
+	ctx, cancel := context.WithCancelCause(parent)
 	return &callCtx{Context: ctx, cancel: cancel, deadline: deadline}
 }
+
+// stop cancels the call: interrupted, or ended.
+func (c *callCtx) stop() { c.cancel(nil) }
 
 func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 
@@ -354,7 +364,7 @@ func (c *callCtx) Err() error {
 func (c *callCtx) expire(now time.Time) {
 	if !c.deadline.IsZero() && !now.Before(c.deadline) && c.Context.Err() == nil {
 		c.expired.Store(true)
-		c.cancel()
+		c.cancel(context.DeadlineExceeded)
 	}
 }
 
@@ -391,9 +401,8 @@ func (c *conn) expireLoop() {
 
 // job is a call for a worker to run.
 type job struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	cl     *call
+	cc *callCtx
+	cl *call
 }
 
 // workerIdle is how long a worker waits for another call before it ends.
@@ -406,7 +415,7 @@ func (c *conn) worker(j job) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	for {
-		c.run(j.ctx, j.cancel, j.cl)
+		c.run(j.cc, j.cl)
 		idle.Reset(workerIdle)
 		select {
 		case j = <-c.work:
@@ -460,9 +469,9 @@ func callDeadline(codec Codec, exts []Extension) (time.Time, error) {
 	return time.Time{}, nil
 }
 
-func (c *conn) run(ctx context.Context, cancel context.CancelFunc, cl *call) {
+func (c *conn) run(ctx *callCtx, cl *call) {
 	defer func() {
-		cancel()
+		ctx.stop()
 		c.running.Add(-1)
 		<-c.slots
 		c.callWG.Done()
@@ -584,8 +593,8 @@ func (c *conn) writeLoop() {
 		}
 		// Let the calls finishing now queue their frames too, so they
 		// leave in this write rather than one write each; with no call
-		// running but the one that may have queued this, none will.
-		if c.running.Load() > 1 {
+		// running, none will.
+		if c.running.Load() > 0 {
 			runtime.Gosched()
 		}
 		c.wmu.Lock()

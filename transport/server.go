@@ -23,8 +23,9 @@ type ServerConfig struct {
 	// its first byte has. A peer that stops half way is disconnected.
 	// Zero means 10s. Idle connections, between frames, never time out.
 	FrameTimeout time.Duration
-	// WriteTimeout is how long one write to a peer may block. A peer that
-	// reads nothing for that long is disconnected. Zero means 30s.
+	// WriteTimeout is how long a write to a peer may block: between 3/4
+	// of it and all of it, as the deadline is moved once it nears. A peer
+	// that reads nothing for that long is disconnected. Zero means 30s.
 	WriteTimeout time.Duration
 	// MaxInFlight bounds the calls running at once for one connection.
 	// At the bound the server stops reading that connection until a call

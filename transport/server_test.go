@@ -671,6 +671,8 @@ func TestCallCtx(t *testing.T) {
 	}
 	child, cancel := context.WithCancel(cc)
 	defer cancel()
+	later, cancelLater := context.WithDeadline(cc, d.Add(time.Hour))
+	defer cancelLater()
 	cc.expire(time.Now())
 	if cc.Err() != nil {
 		t.Fatal("expired before its deadline")
@@ -679,10 +681,15 @@ func TestCallCtx(t *testing.T) {
 	if !errors.Is(cc.Err(), context.DeadlineExceeded) {
 		t.Fatalf("Err = %v, want DeadlineExceeded", cc.Err())
 	}
-	select {
-	case <-child.Done():
-	case <-time.After(time.Second):
-		t.Fatal("a context made from the call's did not end with it")
+	for _, ctx := range []context.Context{child, later, cc} {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+			t.Fatal("a context made from the call's did not end with it")
+		}
+		if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
+			t.Fatalf("cause %v, want DeadlineExceeded", cause)
+		}
 	}
 	none := newCallCtx(context.Background(), time.Time{})
 	if _, ok := none.Deadline(); ok {
@@ -692,7 +699,7 @@ func TestCallCtx(t *testing.T) {
 	if none.Err() != nil {
 		t.Fatal("a call without deadline expired")
 	}
-	none.cancel()
+	none.stop()
 	if !errors.Is(none.Err(), context.Canceled) {
 		t.Fatalf("cancelled: %v", none.Err())
 	}
