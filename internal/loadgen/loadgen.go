@@ -114,6 +114,9 @@ func Run(ctx context.Context, cfg Config, call Call) (Result, error) {
 		mu        sync.Mutex
 		all       [][]time.Duration
 	)
+	// Without a warm-up, every call is measured.
+	begin := time.Now()
+	measuring.Store(cfg.Warmup == 0)
 	for i := range cfg.Callers {
 		wg.Go(func() {
 			lat := make([]time.Duration, 0, 1024)
@@ -153,8 +156,10 @@ func Run(ctx context.Context, cfg Config, call Call) (Result, error) {
 		case <-ctx.Done():
 		}
 	}
-	begin := time.Now()
-	measuring.Store(true)
+	if cfg.Warmup > 0 {
+		begin = time.Now()
+		measuring.Store(true)
+	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
 	var stop <-chan time.Time

@@ -14,8 +14,7 @@ func TestRunCalls(t *testing.T) {
 		if caller < 0 || caller >= 8 {
 			t.Errorf("caller %d", caller)
 		}
-		made.Add(1)
-		if made.Load()%100 == 0 {
+		if made.Add(1)%100 == 0 {
 			return errors.New("every hundredth fails")
 		}
 		return nil
@@ -23,7 +22,7 @@ func TestRunCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Calls+res.Errors != 1000 || res.Errors != 10 || res.First == nil {
+	if res.Calls+res.Errors != 1000 || res.Errors != 10 || res.First == nil || made.Load() != 1000 {
 		t.Fatalf("%d calls, %d errors (%v)", res.Calls, res.Errors, res.First)
 	}
 	if res.Quantile(0.5) > res.Quantile(0.99) || res.Quantile(0.99) > res.Quantile(1) || res.Rate() <= 0 {
