@@ -24,19 +24,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	duration := cmd.fs.Duration("d", 0, "call for this `long` instead of making -n calls")
 	conns := cmd.fs.Int("conns", 1, "`connections` to the server, shared by the callers")
 	warmup := cmd.fs.Duration("warmup", time.Second, "call for this `long` first, unmeasured")
-	if code, done := cmd.parse(args, 1, 1<<20, "ADDR and NAMESPACE/FUNCTION"); done {
+	name, callArgs, code, ok := cmd.parseCall(args)
+	if !ok {
 		return code
-	}
-	if code, ok := cmd.checkCluster(); !ok {
-		return code
-	}
-	rest := cmd.fs.Args()
-	if cmd.zk == "" {
-		if len(rest) < 2 {
-			fmt.Fprintln(stderr, "slacker-lua bench: want ADDR and NAMESPACE/FUNCTION")
-			return exitUsage
-		}
-		rest = rest[1:]
 	}
 	switch {
 	case *callers < 1:
@@ -50,12 +40,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case cmd.zk != "" && isSet(cmd.fs, "conns"):
 		return usageError(stderr, "bench", "--conns goes without --zk: a cluster client has a connection per server")
 	}
-	name := rest[0]
-	callArgs := make([]any, 0, len(rest)-1)
-	for _, a := range rest[1:] {
-		callArgs = append(callArgs, parseArg(a))
-	}
-
 	var targets []client.Caller
 	var where string
 	if cmd.zk != "" {
@@ -90,7 +74,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *duration == 0 {
 		cfg.Calls = *calls
 	}
-	fmt.Fprintf(stdout, "%s(%s) on %s: %d caller%s, %s\n", name, argList(rest[1:]), where, *callers, plural(*callers), strings.ToLower(cmd.flags.contentType))
+	given := cmd.fs.Args()
+	given = given[len(given)-len(callArgs):] // the arguments as typed
+	fmt.Fprintf(stdout, "%s(%s) on %s: %d caller%s, %s\n", name, strings.Join(given, ", "), where, *callers, plural(*callers), strings.ToLower(cmd.flags.contentType))
 	res, err := loadgen.Run(ctx, cfg, func(ctx context.Context, caller int) error {
 		_, err := targets[caller%len(targets)].Call(ctx, name, callArgs...)
 		return err
@@ -120,5 +106,3 @@ func plural(n int) string {
 	}
 	return "s"
 }
-
-func argList(args []string) string { return strings.Join(args, ", ") }

@@ -99,6 +99,33 @@ func (c *clientCommand) connect(ctx context.Context) (*client.Client, int) {
 	return conn, exitOK
 }
 
+// parseCall parses the arguments of a command that calls a function:
+// ADDR, or the cluster flags, then NAMESPACE/FUNCTION and its arguments,
+// each JSON or else a string. It reports the exit code to return at once,
+// if any.
+func (c *clientCommand) parseCall(args []string) (name string, callArgs []any, code int, ok bool) {
+	if code, done := c.parse(args, 1, math.MaxInt, "ADDR and NAMESPACE/FUNCTION"); done {
+		return "", nil, code, false
+	}
+	if code, ok := c.checkCluster(); !ok {
+		return "", nil, code, false
+	}
+	rest := c.fs.Args()
+	if c.zk == "" {
+		if len(rest) < 2 {
+			fmt.Fprintf(c.stderr, "slacker-lua %s: want ADDR and NAMESPACE/FUNCTION\n", c.name)
+			c.fs.Usage()
+			return "", nil, exitUsage, false
+		}
+		rest = rest[1:]
+	}
+	callArgs = make([]any, 0, len(rest)-1)
+	for _, a := range rest[1:] {
+		callArgs = append(callArgs, parseArg(a))
+	}
+	return rest[0], callArgs, 0, true
+}
+
 // withCluster adds the flags that name a cluster instead of ADDR; use
 // says what the command does with it.
 func (c *clientCommand) withCluster(use string) {
@@ -155,25 +182,9 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"found in ZooKeeper instead of at ADDR.\n"+
 			"Exits 1 with the error on stderr if the call fails.", stderr)
 	cmd.withCluster("call a server of the --cluster found there")
-	if code, done := cmd.parse(args, 1, math.MaxInt, "ADDR and NAMESPACE/FUNCTION"); done {
+	name, callArgs, code, ok := cmd.parseCall(args)
+	if !ok {
 		return code
-	}
-	if code, ok := cmd.checkCluster(); !ok {
-		return code
-	}
-	rest := cmd.fs.Args()
-	if cmd.zk == "" {
-		if len(rest) < 2 {
-			fmt.Fprintln(stderr, "slacker-lua call: want ADDR and NAMESPACE/FUNCTION")
-			cmd.fs.Usage()
-			return exitUsage
-		}
-		rest = rest[1:]
-	}
-	name := rest[0]
-	callArgs := make([]any, 0, len(rest)-1)
-	for _, a := range rest[1:] {
-		callArgs = append(callArgs, parseArg(a))
 	}
 	var c interface {
 		client.Caller
