@@ -5,16 +5,13 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"log"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/tests/compare/internal/serve"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -23,42 +20,29 @@ function echo(s) return s end
 `
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:0", "the address to listen at")
-	flag.Parse()
-	dir, err := os.MkdirTemp("", "slacker-server")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.WriteFile(filepath.Join(dir, "bench.lua"), []byte(benchLua), 0o644); err != nil {
-		log.Fatal(err)
-	}
-	reg, err := namespaces.Open(dir, namespaces.Config{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer reg.Close()
-	if err := reg.SetGo("gobench", goFunctions); err != nil {
-		log.Fatal(err)
-	}
-	srv, err := transport.NewServer(reg, transport.ServerConfig{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(ln.Addr()) // the harness reads the address here
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); err != nil && err != transport.ErrServerClosed {
-		log.Fatal(err)
-	}
+	var dir string
+	defer func() { os.RemoveAll(dir) }()
+	serve.Main("slacker-server", nil, func() (func(net.Listener) error, func(), error, error) {
+		var err error
+		if dir, err = os.MkdirTemp("", "slacker-server"); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "bench.lua"), []byte(benchLua), 0o644); err != nil {
+			return nil, nil, nil, err
+		}
+		reg, err := namespaces.Open(dir, namespaces.Config{})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err := reg.SetGo("gobench", goFunctions); err != nil {
+			return nil, nil, nil, err
+		}
+		srv, err := transport.NewServer(reg, transport.ServerConfig{})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return srv.Serve, func() { srv.Close() }, transport.ErrServerClosed, nil
+	})
 }
 
 var goFunctions = []namespaces.GoFunction{
