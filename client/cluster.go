@@ -170,8 +170,8 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 func (c *Cluster) zkConn() *zk.Conn { return c.zk.Load() }
 
 // renew replaces the connection to ZooKeeper, until Close, once it has
-// had no session for longer than the session timeout, as renewSession
-// says.
+// had no session for longer than the session timeout, as
+// cluster.RenewSession says.
 func (c *Cluster) renew() {
 	defer c.wg.Done()
 	var lost time.Time
@@ -251,9 +251,11 @@ func (c *Cluster) call(ctx context.Context, picker Picker, name string, args []a
 				return Result{}, fmt.Errorf("client: %s: %s has no function %s: %w", name, ns, fn, ErrNotFound)
 			}
 		} else {
-			servers := slices.DeleteFunc(slices.Clone(st.servers), func(s Server) bool {
-				return slices.Contains(tried, s.Addr) || !s.serves(fn)
-			})
+			servers := st.servers
+			skip := func(s Server) bool { return slices.Contains(tried, s.Addr) || !s.serves(fn) }
+			if slices.ContainsFunc(servers, skip) { // else all will do, as they are
+				servers = slices.DeleteFunc(slices.Clone(servers), skip)
+			}
 			switch {
 			case len(servers) > 0:
 			case last != nil:

@@ -60,18 +60,6 @@ func (l *lookup) next() <-chan struct{} {
 	return l.changed
 }
 
-// targets returns the servers a call of st may go to: the leader alone
-// for a stateful namespace.
-func (st *nsState) targets() []Server {
-	switch {
-	case !st.stateful:
-		return st.servers
-	case st.leader != nil:
-		return []Server{*st.leader}
-	}
-	return nil
-}
-
 // nsWatch keeps the lookup of one namespace current. Its ZooKeeper
 // watches are one-shot: each is forwarded, when it fires, to the loop,
 // which reads what changed and sets it again. Watches fire when the

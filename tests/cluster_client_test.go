@@ -244,7 +244,7 @@ function near(x) return slacker.call("here/id", x) end
 function nowhere() return slacker.call("nobody/f") end`,
 		"here.lua": `function id(x) return {x = x, at = "front"} end`,
 	})
-	back := startNode(t, zks.Addr, map[string]string{"back.lua": `function double(x) return {x = 2 * x, at = "back"} end`})
+	startNode(t, zks.Addr, map[string]string{"back.lua": `function double(x) return {x = 2 * x, at = "back"} end`})
 	c := newCluster(t, zks.Addr, nil)
 	waitServers(t, c, "back", 1)
 	direct, err := client.Dial(context.Background(), front.addr, client.Config{})
@@ -266,5 +266,4 @@ function nowhere() return slacker.call("nobody/f") end`,
 	if _, err := direct.Call(context.Background(), "front/nowhere"); !errors.Is(err, client.ErrException) || !strings.Contains(err.Error(), "nobody") {
 		t.Errorf("a slacker.call of a namespace nobody serves: %v", err)
 	}
-	_ = back
 }
