@@ -12,13 +12,15 @@ import (
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
-// conn is one TCP connection to the server. Two goroutines run it:
+// conn is one TCP connection to the server. Three goroutines run it:
 //
 //   - readLoop decodes packets and hands each reply to the pending call of
 //     its tid. When it stops, the connection has failed: every pending call
 //     fails at once.
 //   - writeLoop writes the frames callers queued, all that queued up since
-//     its last write in one system call, and sends keepalive pings.
+//     its last write in one system call, and sends keepalive pings. The
+//     only call pending writes its own frame when the writer is idle,
+//     which saves waking it.
 //   - expireLoop abandons the calls past their timeouts, checking every
 //     expireTick while calls are pending: one timer for all of them, not
 //     one per call.
@@ -168,6 +170,22 @@ func (cn *conn) register(p *Pending, pkt *transport.Packet) error {
 		case cn.busy <- struct{}{}:
 		default:
 		}
+	}
+	if wake && first && cn.wmu.TryLock() {
+		// The only call pending, with the writer idle: writing the frame
+		// from here saves waking the writer.
+		buf, err := cn.flushLocked(nil, 2*cn.c.cfg.PingInterval)
+		cn.wmu.Unlock()
+		if err != nil {
+			cn.fail(lost(err))
+			return nil
+		}
+		cn.mu.Lock()
+		if cn.wbuf == nil && cn.err == nil && cap(buf) <= maxKeptBuffer {
+			cn.wbuf = buf[:0] // nothing queued meanwhile: keep the buffer
+		}
+		cn.mu.Unlock()
+		return nil
 	}
 	if wake {
 		cn.signal()
@@ -383,6 +401,11 @@ func (cn *conn) writeLoop() {
 func (cn *conn) flush(spare []byte, timeout time.Duration) ([]byte, error) {
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
+	return cn.flushLocked(spare, timeout)
+}
+
+// flushLocked is flush with cn.wmu held.
+func (cn *conn) flushLocked(spare []byte, timeout time.Duration) ([]byte, error) {
 	cn.mu.Lock()
 	buf, start := cn.wbuf, cn.flushed
 	if cn.err == nil {

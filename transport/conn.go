@@ -17,13 +17,23 @@ import (
 	"time"
 )
 
-// conn serves one peer. Its reader goroutine (serve) decodes packets and
-// hands each call to a worker goroutine: an idle one, or a new one when
-// all are busy. A worker idle for workerIdle ends; one that lives keeps
-// the stack its calls grew, which a goroutine per call would grow again
-// for every call. One writer goroutine (writeLoop) writes everything
-// queued since its last write in one system call, so responses are
-// coalesced under load.
+// conn serves one peer. Its reader goroutine decodes packets and runs
+// each call itself, or hands it to a worker goroutine: an idle one, or a
+// new one when all are busy. The reader runs a call itself (inline) unless
+// its function has been slow on this connection: a call is cheaper run
+// than handed over, and short calls gain nothing from running beside the
+// reader. An inline call that is still running after inlineMax is slow: it
+// goes on as if handed over, its function is marked slow, and a new reader
+// goroutine takes over the reading (watch does that), so a call that
+// blocks holds the calls behind it for a few milliseconds at most, once.
+//
+// Workers end once the connection has been idle for workerIdle; one that
+// lives keeps the stack its calls grew, which a goroutine per call would
+// grow again for every call. One writer goroutine (writeLoop) writes
+// everything queued since its last write in one system call, so responses
+// are coalesced under load; the answer of the only call running, when no
+// more requests had come as it was read, is written by the call's
+// goroutine, when no write is under way: that saves waking the writer.
 type conn struct {
 	srv         *Server
 	nc          net.Conn
@@ -32,8 +42,8 @@ type conn struct {
 	log         *slog.Logger
 	connectedAt time.Time
 
-	// ctx is cancelled when the connection is torn down, which cancels
-	// the calls still running.
+	// ctx is cancelled when the connection is torn down, and so are the
+	// calls still running (cancelCalls).
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -46,6 +56,15 @@ type conn struct {
 	midFrame bool
 	armed    bool
 
+	// Inline calls. slow is owned by the reader goroutine. inline is the
+	// call the reader runs inline, if any; watch hands the reading over by
+	// swapping it to nil. readerEnd has the error of the reader that ended
+	// the reading, when that is not serve's.
+	slow      slowFuncs
+	inline    atomic.Pointer[call]
+	readers   sync.WaitGroup // the readers started by watch
+	readerEnd chan error
+
 	// Calls in flight, by tid.
 	cmu      sync.Mutex
 	calls    map[int32]*callCtx
@@ -53,15 +72,17 @@ type conn struct {
 	running  atomic.Int32
 	callWG   sync.WaitGroup
 	work     chan job       // to an idle worker
-	workers  sync.WaitGroup // the workers and expireLoop, which end with ctx
-	expiring bool           // expireLoop runs; under cmu
-	busy     chan struct{}  // tells an idle expireLoop a call has come
+	workers  sync.WaitGroup // the workers and watch, which end with ctx
+	watching bool           // watch runs; under cmu
+	busy     chan struct{}  // tells an idle watch a call has come
 
 	// Writer state.
 	wmu       sync.Mutex
 	wroom     *sync.Cond // signalled when wbuf empties or writing fails
 	wbuf      []byte     // encoded frames not yet written
 	wdead     bool       // a write failed: frames are dropped
+	writing   bool       // a goroutine writes: the writer, or a call's
+	wdeadline time.Time  // the write deadline set; the writing goroutine's
 	maxQueued int        // bytes of wbuf past which the reader and calls wait
 	wake      chan struct{}
 	wquit     chan struct{}
@@ -79,6 +100,8 @@ func newConn(s *Server, nc net.Conn) *conn {
 		log:         s.cfg.Logger.With("remote", nc.RemoteAddr().String()),
 		connectedAt: time.Now(),
 		calls:       make(map[int32]*callCtx),
+		slow:        make(slowFuncs),
+		readerEnd:   make(chan error, 1),
 		work:        make(chan job),
 		busy:        make(chan struct{}, 1),
 		slots:       make(chan struct{}, s.cfg.MaxInFlight),
@@ -114,12 +137,16 @@ func (r frameReader) Read(p []byte) (int, error) {
 func (c *conn) serve() {
 	go c.writeLoop()
 	err := c.readLoop()
+	if err == errHandedOver {
+		err = <-c.readerEnd
+	}
 	if err != nil {
 		// The peer is gone or its stream is broken: nobody will read the
 		// answers of the calls still running.
-		c.cancel()
+		c.cancelCalls()
 	}
 	c.callWG.Wait()
+	c.readers.Wait()
 	c.cancel()
 	c.workers.Wait()
 	close(c.wquit)
@@ -146,12 +173,27 @@ func (c *conn) stopReading() {
 
 // abort tears the connection down at once, cancelling its calls.
 func (c *conn) abort() {
-	c.cancel()
+	c.cancelCalls()
 	c.nc.Close()
 }
 
+// cancelCalls cancels the connection's context and its calls.
+func (c *conn) cancelCalls() {
+	c.cancel()
+	c.cmu.Lock()
+	for _, cc := range c.calls {
+		cc.stop()
+	}
+	c.cmu.Unlock()
+}
+
+// errHandedOver ends a reader whose inline call was slow: another reader
+// goroutine took over.
+var errHandedOver = errors.New("reading handed over")
+
 // readLoop reads packets until an error, or until stopReading. It returns
-// nil when it was stopped.
+// nil when it was stopped, errHandedOver when another goroutine took the
+// reading over.
 func (c *conn) readLoop() error {
 	var p Packet
 	for {
@@ -194,7 +236,19 @@ func (c *conn) readLoop() error {
 			c.frameFailed(err)
 			return err
 		}
-		c.handle(&p)
+		if !c.handle(&p) {
+			return errHandedOver
+		}
+	}
+}
+
+// takeOver is the start of a reader goroutine taking over from one whose
+// inline call of function name is slow.
+func (c *conn) takeOver(name string) {
+	defer c.readers.Done()
+	c.slow.ran(name, true)
+	if err := c.readLoop(); err != errHandedOver {
+		c.readerEnd <- err
 	}
 }
 
@@ -215,10 +269,12 @@ func (c *conn) frameFailed(err error) {
 	}
 }
 
-func (c *conn) handle(p *Packet) {
+// handle serves p. It reports false when the reading was handed over to
+// another goroutine while a call ran inline.
+func (c *conn) handle(p *Packet) bool {
 	switch p.Type {
 	case TypeRequest:
-		c.handleRequest(p)
+		return c.handleRequest(p)
 	case TypePing:
 		c.send(&Packet{Version: p.Version, TID: p.TID, Type: TypePong})
 	case TypeInterrupt:
@@ -242,6 +298,7 @@ func (c *conn) handle(p *Packet) {
 		c.log.Debug("unexpected packet", "type", p.Type, "tid", p.TID)
 		c.sendError(p.Version, p.TID, CodeInvalidPacket)
 	}
+	return true
 }
 
 // call is one request being served.
@@ -252,60 +309,73 @@ type call struct {
 	name    string
 	args    []any
 	exts    []Extension
+	start   time.Time // when it was read
+	more    bool      // more bytes had come when it was read
 }
 
-func (c *conn) handleRequest(p *Packet) {
+func (c *conn) handleRequest(p *Packet) bool {
 	codec, err := CodecFor(c.srv.cfg.Codecs, p.ContentType)
 	if err != nil {
 		c.reject(p, err)
-		return
+		return true
 	}
 	var args []any
 	if len(p.Body) > 0 {
 		if err := codec.Unmarshal(p.Body, &args); err != nil {
 			c.reject(p, fmt.Errorf("arguments: %w", err))
-			return
+			return true
 		}
 	}
 	deadline, err := callDeadline(codec, p.Extensions)
 	if err != nil {
 		c.reject(p, err)
-		return
+		return true
 	}
-	if !deadline.IsZero() && !time.Now().Before(deadline) {
+	now := time.Now()
+	if !deadline.IsZero() && !now.Before(deadline) {
 		c.sendError(p.Version, p.TID, CodeCanceled)
-		return
+		return true
 	}
 
 	// Wait for a slot: at MaxInFlight the reader stops reading.
 	select {
 	case c.slots <- struct{}{}:
-	case <-c.ctx.Done():
-		return
+	default:
+		select {
+		case c.slots <- struct{}{}:
+		case <-c.ctx.Done():
+			return true
+		}
+		now = time.Now()
+		if !deadline.IsZero() && !now.Before(deadline) {
+			<-c.slots // its deadline passed while it waited
+			c.sendError(p.Version, p.TID, CodeCanceled)
+			return true
+		}
 	}
-	if !deadline.IsZero() && !time.Now().Before(deadline) {
-		<-c.slots // its deadline passed while it waited
-		c.sendError(p.Version, p.TID, CodeCanceled)
-		return
-	}
-	cc := newCallCtx(c.ctx, deadline)
+	cc := newCallCtx(deadline)
 	c.cmu.Lock()
+	if c.ctx.Err() != nil {
+		c.cmu.Unlock()
+		<-c.slots // torn down: cancelCalls has been through the calls
+		return true
+	}
 	if _, dup := c.calls[p.TID]; dup {
 		c.cmu.Unlock()
 		cc.stop()
 		<-c.slots
 		c.reject(p, fmt.Errorf("tid %d is already in flight", p.TID))
-		return
+		return true
 	}
 	c.calls[p.TID] = cc
-	if !deadline.IsZero() && !c.expiring {
-		c.expiring = true
+	if !c.watching {
+		c.watching = true
 		c.workers.Add(1)
-		go c.expireLoop()
+		go c.watch()
 	}
 	c.cmu.Unlock()
 
-	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions}
+	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions, start: now, more: c.br.Buffered() > 0}
 	if c.running.Add(1) == 1 {
 		select {
 		case c.busy <- struct{}{}:
@@ -313,12 +383,69 @@ func (c *conn) handleRequest(p *Packet) {
 		}
 	}
 	c.callWG.Add(1)
+	if c.slow.inline(cl.name) {
+		return c.runInline(cc, cl)
+	}
 	j := job{cc, cl}
 	select {
 	case c.work <- j:
 	default:
 		c.workers.Add(1)
 		go c.worker(j)
+	}
+	return true
+}
+
+// inlineMax is how long an inline call may run before its function is
+// slow on the connection: its next calls are handed to workers.
+const inlineMax = 50 * time.Microsecond
+
+// runInline runs a call on the reader goroutine. It reports false when
+// the call was slow enough that watch handed the reading over.
+func (c *conn) runInline(cc *callCtx, cl *call) bool {
+	c.inline.Store(cl)
+	c.run(cc, cl)
+	if !c.inline.CompareAndSwap(cl, nil) {
+		return false
+	}
+	c.slow.ran(cl.name, time.Since(cl.start) > inlineMax)
+	return true
+}
+
+// slowFuncs are the functions slow on a connection. A function is slow
+// when its last inline call took more than inlineMax; its next calls go to
+// workers, 64 of them, and then one runs inline again to see. Each slow
+// call in a row doubles the calls to hand over before the next try, up to
+// 65536: a function that is always slow runs inline rarely, one that was
+// slow once (its first call, which loaded a VM, say) soon runs inline
+// again.
+type slowFuncs map[string]*slowness
+
+type slowness struct {
+	skip  int // calls to hand over before the next inline one
+	after int // the skip after the next slow call
+}
+
+// inline reports whether a call of name runs inline.
+func (m slowFuncs) inline(name string) bool {
+	s := m[name]
+	if s == nil || s.skip == 0 {
+		return true
+	}
+	s.skip--
+	return false
+}
+
+// ran records how long an inline call of name took.
+func (m slowFuncs) ran(name string, slow bool) {
+	s := m[name]
+	switch {
+	case slow && s == nil:
+		m[name] = &slowness{skip: 64, after: 128}
+	case slow:
+		s.skip, s.after = s.after, min(2*s.after, 65536)
+	case s != nil:
+		delete(m, name)
 	}
 }
 
@@ -330,51 +457,108 @@ const deadlineTick = 5 * time.Millisecond
 // connection's end, or by expireLoop at its deadline. A call's deadline
 // is checked by its connection, every deadlineTick, rather than by a
 // timer of its own: the timers of tens of thousands of short calls a
-// second cost more than the calls.
+// second cost more than the calls. It is a context of its own rather than
+// one of package context's, which would make each call a child of the
+// connection's context, in a set that every call of the connection locks
+// twice.
 //
-// Its Err is context.DeadlineExceeded once the deadline passed, and so is
-// the Cause of contexts made from it; their Err is context.Canceled.
+// Its Err is context.Canceled once stopped, context.DeadlineExceeded once
+// its deadline passed; contexts made from it end with it, with its Err
+// as their Err and their Cause.
 type callCtx struct {
-	context.Context // a cancelCtx, so contexts made from it are cancelled with it
-	cancel          context.CancelCauseFunc
-	deadline        time.Time // zero when none
-	expired         atomic.Bool
+	deadline time.Time // zero when none
+	done     chan struct{}
+	state    atomic.Int32 // running, canceled or expired
+
+	mu     sync.Mutex
+	afters map[*afterFunc]struct{} // of AfterFunc, until the end
 }
 
-func newCallCtx(parent context.Context, deadline time.Time) *callCtx {
-	ctx, cancel := context.WithCancelCause(parent)
-	return &callCtx{Context: ctx, cancel: cancel, deadline: deadline}
-}
+// The states of a callCtx.
+const (
+	running int32 = iota
+	canceled
+	expired
+)
 
-// stop cancels the call: interrupted, or ended.
-func (c *callCtx) stop() { c.cancel(nil) }
+type afterFunc struct{ f func() }
+
+func newCallCtx(deadline time.Time) *callCtx {
+	return &callCtx{deadline: deadline, done: make(chan struct{})}
+}
 
 func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+func (c *callCtx) Done() <-chan struct{}       { return c.done }
+func (c *callCtx) Value(any) any               { return nil }
 
-// Err is context.DeadlineExceeded once the deadline stopped the call.
 func (c *callCtx) Err() error {
-	err := c.Context.Err()
-	if err != nil && c.expired.Load() {
+	switch c.state.Load() {
+	case canceled:
+		return context.Canceled
+	case expired:
 		return context.DeadlineExceeded
 	}
-	return err
+	return nil
 }
+
+// stop cancels the call: interrupted, or ended. It can be called again.
+func (c *callCtx) stop() { c.end(canceled) }
 
 // expire cancels c if its deadline has passed at now.
 func (c *callCtx) expire(now time.Time) {
-	if !c.deadline.IsZero() && !now.Before(c.deadline) && c.Context.Err() == nil {
-		c.expired.Store(true)
-		c.cancel(context.DeadlineExceeded)
+	if !c.deadline.IsZero() && !now.Before(c.deadline) {
+		c.end(expired)
 	}
 }
 
-// expireLoop stops the calls past their deadlines, every deadlineTick
-// while calls run, until the connection ends. It starts with the first
-// call that has a deadline.
-func (c *conn) expireLoop() {
+func (c *callCtx) end(state int32) {
+	c.mu.Lock()
+	if !c.state.CompareAndSwap(running, state) {
+		c.mu.Unlock()
+		return
+	}
+	close(c.done)
+	afters := c.afters
+	c.afters = nil
+	c.mu.Unlock()
+	for a := range afters {
+		a.f()
+	}
+}
+
+// AfterFunc arranges for f to run once c ends, as package context's
+// contexts made from c ask; stop undoes it, reporting whether it did.
+func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
+	a := &afterFunc{f}
+	c.mu.Lock()
+	if c.state.Load() != running {
+		c.mu.Unlock()
+		go f()
+		return func() bool { return false }
+	}
+	if c.afters == nil {
+		c.afters = make(map[*afterFunc]struct{})
+	}
+	c.afters[a] = struct{}{}
+	c.mu.Unlock()
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.afters[a]
+		delete(c.afters, a)
+		return ok
+	}
+}
+
+// watch stops the calls past their deadlines, every deadlineTick while
+// calls run, and ends the idle workers once no call has run for
+// workerIdle, until the connection ends. It starts with the first call.
+func (c *conn) watch() {
 	defer c.workers.Done()
 	tick := time.NewTicker(deadlineTick)
 	defer tick.Stop()
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
 	for {
 		select {
 		case <-tick.C:
@@ -383,8 +567,16 @@ func (c *conn) expireLoop() {
 		}
 		if c.running.Load() == 0 {
 			tick.Stop() // idle: no ticks until a call comes
+			idle.Reset(workerIdle)
 			select {
 			case <-c.busy:
+			case <-idle.C:
+				c.endIdleWorkers()
+				select {
+				case <-c.busy:
+				case <-c.ctx.Done():
+					return
+				}
 			case <-c.ctx.Done():
 				return
 			}
@@ -396,32 +588,50 @@ func (c *conn) expireLoop() {
 			cc.expire(now)
 		}
 		c.cmu.Unlock()
+		c.handOver(now)
 	}
 }
 
-// job is a call for a worker to run.
+// handOver starts a reader goroutine when the reader has been running a
+// call inline for deadlineTick or longer.
+func (c *conn) handOver(now time.Time) {
+	cl := c.inline.Load()
+	if cl != nil && now.Sub(cl.start) >= deadlineTick && c.inline.CompareAndSwap(cl, nil) {
+		c.readers.Add(1)
+		go c.takeOver(cl.name)
+	}
+}
+
+// job is a call for a worker to run; the zero job tells it to end.
 type job struct {
 	cc *callCtx
 	cl *call
 }
 
-// workerIdle is how long a worker waits for another call before it ends.
+// workerIdle is how long a connection's workers wait for calls when none
+// comes before they end.
 const workerIdle = 5 * time.Second
 
-// worker runs j, then the calls handed to it, until it has been idle for
-// workerIdle or the connection ends.
+// worker runs j, then the calls handed to it, until endIdleWorkers or the
+// connection's end.
 func (c *conn) worker(j job) {
 	defer c.workers.Done()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
+	for j.cc != nil {
 		c.run(j.cc, j.cl)
-		idle.Reset(workerIdle)
 		select {
 		case j = <-c.work:
-		case <-idle.C:
-			return
 		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// endIdleWorkers ends the workers waiting for a call.
+func (c *conn) endIdleWorkers() {
+	for {
+		select {
+		case c.work <- job{}:
+		default:
 			return
 		}
 	}
@@ -524,7 +734,7 @@ func (c *conn) respond(cl *call, res any, err error) {
 	if cl.version == V6 {
 		p.Extensions = cl.exts
 	}
-	c.queue(&p, true)
+	c.queue(&p, true, !cl.more && c.running.Load() == 1)
 }
 
 func (c *conn) sendError(v Version, tid int32, code Code) {
@@ -548,12 +758,14 @@ func (c *conn) waitForRoom() {
 
 // send queues p for the writer.
 func (c *conn) send(p *Packet) {
-	c.queue(p, false)
+	c.queue(p, false, false)
 }
 
 // queue queues p for the writer; with wait, only once the queue has room,
-// so that answers, which may be large, never pile up past maxQueued.
-func (c *conn) queue(p *Packet, wait bool) {
+// so that answers, which may be large, never pile up past maxQueued. With
+// direct, p is written at once, by this goroutine, if no write is under
+// way.
+func (c *conn) queue(p *Packet, wait, direct bool) {
 	c.wmu.Lock()
 	for wait && len(c.wbuf) > c.maxQueued && !c.wdead {
 		c.wroom.Wait()
@@ -571,7 +783,27 @@ func (c *conn) queue(p *Packet, wait bool) {
 		return
 	}
 	c.wbuf = b
-	c.wmu.Unlock()
+	if direct && !c.writing && n == 0 {
+		c.writing = true
+		c.wbuf = nil
+		c.wroom.Broadcast()
+		c.wmu.Unlock()
+		if !c.write(b) {
+			return
+		}
+		c.wmu.Lock()
+		c.writing = false
+		if c.wbuf == nil && cap(b) <= 1<<20 {
+			c.wbuf = b[:0] // no frame came meanwhile: keep the buffer
+		}
+		more := len(c.wbuf) > 0
+		c.wmu.Unlock()
+		if !more {
+			return
+		}
+	} else {
+		c.wmu.Unlock()
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -583,7 +815,6 @@ func (c *conn) queue(p *Packet, wait bool) {
 func (c *conn) writeLoop() {
 	defer close(c.wdone)
 	var spare []byte
-	var deadline time.Time // the write deadline set
 	for {
 		quit := false
 		select {
@@ -598,29 +829,26 @@ func (c *conn) writeLoop() {
 			runtime.Gosched()
 		}
 		c.wmu.Lock()
+		if c.writing {
+			// A call's goroutine writes; it wakes the writer when done.
+			c.wmu.Unlock()
+			if quit {
+				return // serve waited for the calls: none writes
+			}
+			continue
+		}
 		buf := c.wbuf
 		c.wbuf = spare[:0]
+		c.writing = len(buf) > 0
 		c.wroom.Broadcast()
 		c.wmu.Unlock()
 		if len(buf) > 0 {
-			// Each write gets between 3/4 of WriteTimeout and all of it:
-			// moving the deadline costs a timer update, not made for
-			// every write.
-			timeout := c.srv.cfg.WriteTimeout
-			if now := time.Now(); deadline.Sub(now) < timeout*3/4 {
-				deadline = now.Add(timeout)
-				c.nc.SetWriteDeadline(deadline)
-			}
-			if _, err := c.nc.Write(buf); err != nil {
-				c.wmu.Lock()
-				c.wdead = true
-				c.wbuf = nil
-				c.wroom.Broadcast()
-				c.wmu.Unlock()
-				c.log.Debug("write failed", "err", err)
-				c.abort()
+			if !c.write(buf) {
 				return
 			}
+			c.wmu.Lock()
+			c.writing = false
+			c.wmu.Unlock()
 		}
 		if cap(buf) > 1<<20 {
 			buf = nil // don't keep a huge response's buffer
@@ -630,6 +858,30 @@ func (c *conn) writeLoop() {
 			return
 		}
 	}
+}
+
+// write writes buf, by the goroutine that set c.writing. A failed write
+// drops the frames queued and those to come, releases the goroutines
+// waiting for room, and aborts the connection; write then reports false.
+func (c *conn) write(buf []byte) bool {
+	// Each write gets between 3/4 of WriteTimeout and all of it: moving
+	// the deadline costs a timer update, not made for every write.
+	timeout := c.srv.cfg.WriteTimeout
+	if now := time.Now(); c.wdeadline.Sub(now) < timeout*3/4 {
+		c.wdeadline = now.Add(timeout)
+		c.nc.SetWriteDeadline(c.wdeadline)
+	}
+	if _, err := c.nc.Write(buf); err != nil {
+		c.wmu.Lock()
+		c.wdead = true
+		c.wbuf = nil
+		c.wroom.Broadcast()
+		c.wmu.Unlock()
+		c.log.Debug("write failed", "err", err)
+		c.abort()
+		return false
+	}
+	return true
 }
 
 func (c *conn) info() ClientInfo {

@@ -55,9 +55,10 @@ func (msgpackCodec) Marshal(v any) ([]byte, error) {
 	return out, err
 }
 
-// msgpackDecoder is a decoder reading its own bytes.Reader; they are pooled.
-// The reader is an io.ByteScanner, so the decoder reads it directly and
-// never reads ahead.
+// msgpackDecoder is the library's decoder reading its own bytes.Reader,
+// for the types msgpackValue does not decode into; they are pooled. The
+// reader is an io.ByteScanner, so the decoder reads it directly and never
+// reads ahead.
 type msgpackDecoder struct {
 	r   bytes.Reader
 	dec *msgpack.Decoder
@@ -71,135 +72,182 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 	if err := msgpackCheck(data); err != nil {
 		return err
 	}
-	d := msgpackDecoders.Get().(*msgpackDecoder)
-	defer func() {
-		d.r.Reset(nil)
-		d.dec.Reset(&d.r)
-		msgpackDecoders.Put(d)
-	}()
-	d.r.Reset(data)
-	d.dec.Reset(&d.r)
-	var err error
+	var x any
+	switch v.(type) {
+	case *any, *[]any, *map[string]any:
+		var err error
+		if x, _, err = msgpackValue(data); err != nil {
+			return err
+		}
+	}
 	switch v := v.(type) {
 	case *any:
 		if v == nil {
 			return errNilTarget(v)
 		}
-		*v, err = d.value()
+		*v = x
 	case *[]any:
 		if v == nil {
 			return errNilTarget(v)
 		}
-		var x any
-		if x, err = d.value(); err == nil {
-			switch x := x.(type) {
-			case nil:
-				*v = nil
-			case []any:
-				*v = x
-			default:
-				err = fmt.Errorf("msgpack: cannot decode %T into []any", x)
-			}
+		switch x := x.(type) {
+		case nil:
+			*v = nil
+		case []any:
+			*v = x
+		default:
+			return fmt.Errorf("msgpack: cannot decode %T into []any", x)
 		}
 	case *map[string]any:
 		if v == nil {
 			return errNilTarget(v)
 		}
-		var x any
-		if x, err = d.value(); err == nil {
-			switch x := x.(type) {
-			case nil:
-				*v = nil
-			case map[string]any:
-				*v = x
-			default:
-				err = fmt.Errorf("msgpack: cannot decode %T into map[string]any", x)
-			}
+		switch x := x.(type) {
+		case nil:
+			*v = nil
+		case map[string]any:
+			*v = x
+		default:
+			return fmt.Errorf("msgpack: cannot decode %T into map[string]any", x)
 		}
 	default:
-		err = d.dec.Decode(v)
+		d := msgpackDecoders.Get().(*msgpackDecoder)
+		d.r.Reset(data)
+		d.dec.Reset(&d.r)
+		err := d.dec.Decode(v)
+		d.r.Reset(nil)
+		d.dec.Reset(&d.r)
+		msgpackDecoders.Put(d)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
 	}
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return err
+	return nil
 }
 
 func errNilTarget(v any) error {
 	return fmt.Errorf("msgpack: Unmarshal(nil %T)", v)
 }
 
-// value decodes one value into the types [Codec] lists. msgpackCheck has
-// bounded the data's lengths and nesting.
-func (d *msgpackDecoder) value() (any, error) {
-	c, err := d.dec.PeekCode()
-	if err != nil {
-		return nil, err
+// msgpackValue decodes the value data starts with into the types [Codec]
+// lists, and returns it with its size. msgpackCheck has checked data: its
+// lengths fit and its nesting is bounded.
+func msgpackValue(data []byte) (any, int, error) {
+	c := data[0]
+	// be reads the big-endian unsigned integer of size bytes after the code.
+	be := func(size int) uint64 {
+		var n uint64
+		for _, b := range data[1 : 1+size] {
+			n = n<<8 | uint64(b)
+		}
+		return n
 	}
 	switch {
-	case c == msgpcode.Nil:
-		return nil, d.dec.DecodeNil()
-	case c == msgpcode.False || c == msgpcode.True:
-		return d.dec.DecodeBool()
-	case c == msgpcode.Uint64:
-		n, err := d.dec.DecodeUint64()
-		if n <= math.MaxInt64 {
-			return int64(n), err
-		}
-		return n, err
-	case msgpcode.IsFixedNum(c), c >= msgpcode.Uint8 && c <= msgpcode.Uint32, c >= msgpcode.Int8 && c <= msgpcode.Int64:
-		return d.dec.DecodeInt64()
-	case c == msgpcode.Float || c == msgpcode.Double:
-		return d.dec.DecodeFloat64()
-	case msgpcode.IsString(c):
-		return d.dec.DecodeString()
-	case msgpcode.IsBin(c):
-		return d.dec.DecodeBytes()
-	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
-		n, err := d.dec.DecodeArrayLen()
-		if err != nil {
-			return nil, err
-		}
-		a := make([]any, n)
-		for i := range a {
-			if a[i], err = d.value(); err != nil {
-				return nil, err
-			}
-		}
-		return a, nil
-	case msgpcode.IsFixedMap(c), c == msgpcode.Map16, c == msgpcode.Map32:
-		return d.mapValue()
-	case msgpcode.IsExt(c):
-		return nil, fmt.Errorf("msgpack: extension values are not supported")
+	case c <= msgpcode.PosFixedNumHigh:
+		return int64(c), 1, nil
+	case c >= msgpcode.NegFixedNumLow:
+		return int64(int8(c)), 1, nil
+	case msgpcode.IsFixedString(c):
+		n := int(c & msgpcode.FixedStrMask)
+		return string(data[1 : 1+n]), 1 + n, nil
+	case msgpcode.IsFixedArray(c):
+		return msgpackArray(data, 1, int(c&msgpcode.FixedArrayMask))
+	case msgpcode.IsFixedMap(c):
+		return msgpackMap(data, 1, int(c&msgpcode.FixedMapMask))
 	}
-	return nil, fmt.Errorf("msgpack: invalid code %#x", c)
+	switch c {
+	case msgpcode.Nil:
+		return nil, 1, nil
+	case msgpcode.False:
+		return false, 1, nil
+	case msgpcode.True:
+		return true, 1, nil
+	case msgpcode.Uint8, msgpcode.Uint16, msgpcode.Uint32, msgpcode.Uint64:
+		size := 1 << (c - msgpcode.Uint8)
+		n := be(size)
+		if n > math.MaxInt64 {
+			return n, 1 + size, nil
+		}
+		return int64(n), 1 + size, nil
+	case msgpcode.Int8:
+		return int64(int8(data[1])), 2, nil
+	case msgpcode.Int16:
+		return int64(int16(be(2))), 3, nil
+	case msgpcode.Int32:
+		return int64(int32(be(4))), 5, nil
+	case msgpcode.Int64:
+		return int64(be(8)), 9, nil
+	case msgpcode.Float:
+		return float64(math.Float32frombits(uint32(be(4)))), 5, nil
+	case msgpcode.Double:
+		return math.Float64frombits(be(8)), 9, nil
+	case msgpcode.Str8, msgpcode.Str16, msgpcode.Str32:
+		size := msgpackLenSize(c - msgpcode.Str8)
+		n := int(be(size))
+		return string(data[1+size : 1+size+n]), 1 + size + n, nil
+	case msgpcode.Bin8, msgpcode.Bin16, msgpcode.Bin32:
+		size := msgpackLenSize(c - msgpcode.Bin8)
+		n := int(be(size))
+		return bytes.Clone(data[1+size : 1+size+n]), 1 + size + n, nil
+	case msgpcode.Array16:
+		return msgpackArray(data, 3, int(be(2)))
+	case msgpcode.Array32:
+		return msgpackArray(data, 5, int(be(4)))
+	case msgpcode.Map16:
+		return msgpackMap(data, 3, int(be(2)))
+	case msgpcode.Map32:
+		return msgpackMap(data, 5, int(be(4)))
+	}
+	if msgpcode.IsExt(c) {
+		return nil, 0, fmt.Errorf("msgpack: extension values are not supported")
+	}
+	return nil, 0, fmt.Errorf("msgpack: invalid code %#x", c)
 }
 
-// mapValue decodes a map: a map[string]any if all its keys are strings,
-// otherwise a map[any]any.
-func (d *msgpackDecoder) mapValue() (any, error) {
-	n, err := d.dec.DecodeMapLen()
-	if err != nil {
-		return nil, err
+// msgpackLenSize is the size of the length of str8/bin8 (0), 16 (1) and
+// 32 (2).
+func msgpackLenSize(i byte) int { return 1 << i }
+
+// msgpackArray decodes the n values of an array whose header is hdr bytes.
+func msgpackArray(data []byte, hdr, n int) (any, int, error) {
+	a := make([]any, n)
+	pos := hdr
+	for i := range a {
+		v, k, err := msgpackValue(data[pos:])
+		if err != nil {
+			return nil, 0, err
+		}
+		a[i] = v
+		pos += k
 	}
+	return a, pos, nil
+}
+
+// msgpackMap decodes the n pairs of a map whose header is hdr bytes: a
+// map[string]any if all its keys are strings, otherwise a map[any]any.
+func msgpackMap(data []byte, hdr, n int) (any, int, error) {
 	m := make(map[string]any, n)
 	var mm map[any]any
+	pos := hdr
 	for range n {
-		k, err := d.value()
+		k, size, err := msgpackValue(data[pos:])
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		v, err := d.value()
+		pos += size
+		v, size, err := msgpackValue(data[pos:])
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		pos += size
 		if s, ok := k.(string); ok && mm == nil {
 			m[s] = v
 			continue
 		}
 		switch k.(type) {
 		case []any, map[string]any, map[any]any, []byte:
-			return nil, fmt.Errorf("msgpack: map key of type %T", k)
+			return nil, 0, fmt.Errorf("msgpack: map key of type %T", k)
 		}
 		if mm == nil {
 			mm = make(map[any]any, n)
@@ -210,9 +258,9 @@ func (d *msgpackDecoder) mapValue() (any, error) {
 		mm[k] = v
 	}
 	if mm != nil {
-		return mm, nil
+		return mm, pos, nil
 	}
-	return m, nil
+	return m, pos, nil
 }
 
 // msgpackMaxDepth is the nesting the msgpack codec accepts, as encoding/json

@@ -665,7 +665,7 @@ func TestNewServerValidates(t *testing.T) {
 // with it.
 func TestCallCtx(t *testing.T) {
 	d := time.Now().Add(time.Hour)
-	cc := newCallCtx(context.Background(), d)
+	cc := newCallCtx(d)
 	if got, ok := cc.Deadline(); !ok || !got.Equal(d) {
 		t.Fatalf("Deadline = %v, %v", got, ok)
 	}
@@ -691,7 +691,7 @@ func TestCallCtx(t *testing.T) {
 			t.Fatalf("cause %v, want DeadlineExceeded", cause)
 		}
 	}
-	none := newCallCtx(context.Background(), time.Time{})
+	none := newCallCtx(time.Time{})
 	if _, ok := none.Deadline(); ok {
 		t.Fatal("a call without deadline has one")
 	}
@@ -723,5 +723,66 @@ func TestServerDeadlineAfterIdle(t *testing.T) {
 		}
 		r.callOK(10 + tid)
 		time.Sleep(20 * deadlineTick) // idle
+	}
+}
+
+// TestServerSlowCallHandsOver checks that a call blocking the reader that
+// runs it inline hands the reading over: the calls behind it are served,
+// a second blocking call among them.
+func TestServerSlowCallHandsOver(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	h := &testHandler{release: make(chan struct{})}
+	_, addr := startServer(t, h, ServerConfig{})
+	r := dialRaw(t, addr)
+	r.send(request(V6, 1, ContentJSON, "t/wait", "[]"))
+	r.send(request(V6, 2, ContentJSON, "t/wait", "[]"))
+	r.send(request(V6, 3, ContentJSON, "t/echo", "[3]"))
+	if p := r.recv(); p.TID != 3 || string(p.Body) != "3" {
+		t.Fatalf("got %+v, want the echo's answer", p)
+	}
+	testutil.WaitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 3 }, "the second wait did not start")
+	close(h.release)
+	for range 2 {
+		if p := r.recv(); (p.TID != 1 && p.TID != 2) || string(p.Body) != `"released"` {
+			t.Fatalf("got %+v", p)
+		}
+	}
+	r.callOK(4)
+}
+
+// TestSlowFuncs checks the back-off of functions slow on a connection.
+func TestSlowFuncs(t *testing.T) {
+	m := make(slowFuncs)
+	// handed counts the calls handed over before the next inline one.
+	handed := func() int {
+		n := 0
+		for !m.inline("f") {
+			n++
+		}
+		return n
+	}
+	if n := handed(); n != 0 {
+		t.Fatalf("a function never slow: %d calls handed over", n)
+	}
+	for _, want := range []int{64, 128, 256, 512} {
+		m.ran("f", true)
+		if n := handed(); n != want {
+			t.Fatalf("handed over %d calls, want %d", n, want)
+		}
+	}
+	m.ran("f", false)
+	if n := handed(); n != 0 {
+		t.Fatalf("after a fast call: %d calls handed over", n)
+	}
+	for range 20 {
+		m.ran("f", true)
+		handed()
+	}
+	m.ran("f", true)
+	if n := handed(); n != 65536 {
+		t.Fatalf("handed over %d calls, want the most, 65536", n)
+	}
+	if !m.inline("g") {
+		t.Fatal("another function is slow too")
 	}
 }

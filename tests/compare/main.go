@@ -78,6 +78,7 @@ func main() {
 	warmup := flag.Duration("warmup", time.Second, "how long to call first, unmeasured, at each point")
 	callersFlag := flag.String("callers", "1,16,64,256", "the counts of concurrent callers, comma-separated")
 	only := flag.String("systems", "", "a substring the systems to run must have in their name; all if empty")
+	onlyWork := flag.String("workloads", "add,echo", "the workloads to run, comma-separated: add, echo")
 	png := flag.String("png", "compare.png", "where to write the chart; none if empty")
 	bin := flag.String("bin", "", "the folder of the harness's built commands (run.sh builds them)")
 	flag.Parse()
@@ -89,6 +90,14 @@ func main() {
 		}
 		callers = append(callers, n)
 	}
+	var works []workload
+	for _, f := range strings.Split(*onlyWork, ",") {
+		i := slices.IndexFunc([]workload{addWork, echoWork}, func(w workload) bool { return w.name == strings.TrimSpace(f) })
+		if i < 0 {
+			log.Fatalf("bad -workloads %q", *onlyWork)
+		}
+		works = append(works, []workload{addWork, echoWork}[i])
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	slices.SortStableFunc(systems, func(a, b system) int { return kind(a.name) - kind(b.name) })
@@ -98,7 +107,7 @@ func main() {
 		if *only != "" && !strings.Contains(sys.name, *only) {
 			continue
 		}
-		pts := measure(ctx, sys, *bin, callers, *warmup, *dur)
+		pts := measure(ctx, sys, *bin, works, callers, *warmup, *dur)
 		points = append(points, pts...)
 		if ctx.Err() != nil {
 			break
@@ -112,9 +121,9 @@ func main() {
 	}
 }
 
-// measure runs both workloads on sys at each count of callers, with its
+// measure runs the workloads on sys at each count of callers, with its
 // server started once.
-func measure(ctx context.Context, sys system, bin string, callers []int, warmup, dur time.Duration) []point {
+func measure(ctx context.Context, sys system, bin string, works []workload, callers []int, warmup, dur time.Duration) []point {
 	var points []point
 	srv, err := sys.start(ctx, bin)
 	if err != nil {
@@ -122,7 +131,7 @@ func measure(ctx context.Context, sys system, bin string, callers []int, warmup,
 		return []point{{system: sys.name, err: err}}
 	}
 	defer srv.stop()
-	for _, w := range []workload{addWork, echoWork} {
+	for _, w := range works {
 		for _, n := range callers {
 			p := point{system: sys.name, workload: w.name, callers: n}
 			p.res, p.cpuPerCall, p.rss, p.err = measurePoint(ctx, sys, srv, w, n, warmup, dur)
