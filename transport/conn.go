@@ -311,6 +311,7 @@ type call struct {
 	exts    []Extension
 	start   time.Time // when it was read
 	more    bool      // more bytes had come when it was read
+	ctx     callCtx   // its context, allocated with it
 }
 
 func (c *conn) handleRequest(p *Packet) bool {
@@ -353,7 +354,9 @@ func (c *conn) handleRequest(p *Packet) bool {
 			return true
 		}
 	}
-	cc := newCallCtx(deadline)
+	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions, start: now, more: c.br.Buffered() > 0}
+	cc := &cl.ctx
+	cc.init(deadline)
 	c.cmu.Lock()
 	if c.ctx.Err() != nil {
 		c.cmu.Unlock()
@@ -375,7 +378,6 @@ func (c *conn) handleRequest(p *Packet) bool {
 	}
 	c.cmu.Unlock()
 
-	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions, start: now, more: c.br.Buffered() > 0}
 	if c.running.Add(1) == 1 {
 		select {
 		case c.busy <- struct{}{}:
@@ -483,8 +485,9 @@ const (
 
 type afterFunc struct{ f func() }
 
-func newCallCtx(deadline time.Time) *callCtx {
-	return &callCtx{deadline: deadline, done: make(chan struct{})}
+// init readies a new callCtx.
+func (c *callCtx) init(deadline time.Time) {
+	c.deadline, c.done = deadline, make(chan struct{})
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
@@ -650,9 +653,14 @@ func callDeadline(codec Codec, exts []Extension) (time.Time, error) {
 		if e.ID != DeadlineExtension {
 			continue
 		}
-		if codec.ContentType() == ContentJSON {
-			// The common case, a JSON integer, without a JSON decoder.
+		// The common case, an integer, decoded without boxing.
+		switch codec.ContentType() {
+		case ContentJSON:
 			if ms, err := strconv.ParseInt(string(e.Value), 10, 64); err == nil {
+				return time.UnixMilli(ms), nil
+			}
+		case ContentMsgpack:
+			if ms, ok := msgpackInt(e.Value); ok {
 				return time.UnixMilli(ms), nil
 			}
 		}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -220,9 +221,17 @@ type Decoder struct {
 	r       *bufio.Reader
 	lim     Limits
 	hdr     header
-	num     [sizeU32]byte // fixed-size fields after the header
-	scratch []byte        // strings are read here before they are copied out
+	num     [sizeU32]byte     // fixed-size fields after the header
+	scratch []byte            // strings are read here before they are copied out
+	names   map[string]string // the names read, so that each is allocated once
 }
+
+// A Decoder keeps at most maxNames names of at most maxNameKept bytes:
+// others are allocated anew each time.
+const (
+	maxNames    = 64
+	maxNameKept = 128
+)
 
 // NewDecoder returns a decoder reading from r, which it uses directly if it
 // is a *bufio.Reader and otherwise wraps in a 64 KiB one. Length fields are
@@ -282,7 +291,7 @@ func (d *Decoder) decodeFields(p *Packet) error {
 			return err
 		}
 		p.ContentType = ContentType(ct)
-		if p.Name, err = d.readString("name", d.lim.MaxNameSize); err != nil {
+		if p.Name, err = d.readName(); err != nil {
 			return err
 		}
 		if p.Body, err = d.readLong("body", d.lim.MaxBodySize); err != nil {
@@ -359,6 +368,16 @@ func (d *Decoder) readExtensions(p *Packet) error {
 	if n == 0 {
 		return nil
 	}
+	if n == 1 {
+		// The usual one, a deadline: the extension and a short value
+		// in one allocation.
+		var one *oneExtension
+		if one, err = d.readOneExtension(); err != nil {
+			return err
+		}
+		p.Extensions = one.ext[:]
+		return nil
+	}
 	p.Extensions = make([]Extension, n)
 	for i := range p.Extensions {
 		id, err := d.readU16("extension id", "")
@@ -371,6 +390,34 @@ func (d *Decoder) readExtensions(p *Packet) error {
 		}
 	}
 	return nil
+}
+
+// oneExtension is the only extension of a packet, with room for a short
+// value.
+type oneExtension struct {
+	ext [1]Extension
+	buf [16]byte
+}
+
+func (d *Decoder) readOneExtension() (*oneExtension, error) {
+	id, err := d.readU16("extension id", "")
+	if err != nil {
+		return nil, err
+	}
+	b, err := d.readScratch("extension value", d.lim.MaxFieldSize)
+	if err != nil {
+		return nil, err
+	}
+	one := &oneExtension{ext: [1]Extension{{ID: int16(id)}}}
+	switch {
+	case b == nil:
+	case len(b) <= len(one.buf):
+		one.ext[0].Value = one.buf[:len(b):len(b)]
+		copy(one.ext[0].Value, b)
+	default:
+		one.ext[0].Value = bytes.Clone(b)
+	}
+	return one, nil
 }
 
 // readFull fills b, reporting a stream that ends first as
@@ -416,25 +463,52 @@ func (d *Decoder) readU32(field, suffix string) (uint32, error) {
 }
 
 // readString reads a u16-prefixed string of at most limit bytes.
-func (d *Decoder) readString(field string, limit int) (string, error) {
-	n, err := d.readU16(field, " length")
+// readName reads a request's function name. The few names a connection
+// calls are kept, and a name read again is the one kept.
+func (d *Decoder) readName() (string, error) {
+	b, err := d.readScratch("name", d.lim.MaxNameSize)
 	if err != nil {
 		return "", err
 	}
+	if s, ok := d.names[string(b)]; ok {
+		return s, nil
+	}
+	s := string(b)
+	if d.names == nil {
+		d.names = make(map[string]string)
+	}
+	if len(d.names) < maxNames && len(s) <= maxNameKept {
+		d.names[s] = s
+	}
+	return s, nil
+}
+
+func (d *Decoder) readString(field string, limit int) (string, error) {
+	b, err := d.readScratch(field, limit)
+	return string(b), err
+}
+
+// readScratch reads a u16-prefixed string of at most limit bytes into the
+// decoder's scratch space; the bytes are good until the next read.
+func (d *Decoder) readScratch(field string, limit int) ([]byte, error) {
+	n, err := d.readU16(field, " length")
+	if err != nil {
+		return nil, err
+	}
 	if int(n) > limit {
-		return "", decodeTooLarge(field, uint64(n), limit)
+		return nil, decodeTooLarge(field, uint64(n), limit)
 	}
 	if n == 0 {
-		return "", nil
+		return nil, nil
 	}
 	if cap(d.scratch) < int(n) {
 		d.scratch = make([]byte, max(int(n), 256))
 	}
 	b := d.scratch[:n]
 	if err := d.readFull(b, field); err != nil {
-		return "", err
+		return nil, err
 	}
-	return string(b), nil
+	return b, nil
 }
 
 // readShortBytes reads a u16-prefixed byte block of at most limit bytes.

@@ -2,9 +2,11 @@ package transport
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -12,7 +14,8 @@ import (
 )
 
 // Msgpack is the codec of content type 16, a code slacker never assigned. It
-// encodes with github.com/vmihailenco/msgpack/v5, integers in their smallest
+// encodes as github.com/vmihailenco/msgpack/v5 does (by hand for the
+// types of [Codec], with the library for others), integers in their smallest
 // form, structs as maps keyed by field name, and map[string]any with its keys
 // sorted (as JSON does), so equal values encode the same. See [Codec] for the types it
 // decodes into; a msgpack extension value can't be decoded into them.
@@ -41,6 +44,9 @@ var msgpackEncoders = sync.Pool{New: func() any {
 }}
 
 func (msgpackCodec) Marshal(v any) ([]byte, error) {
+	if b, ok := msgpackAppend(make([]byte, 0, 32), v, 0); ok {
+		return b, nil
+	}
 	e := msgpackEncoders.Get().(*msgpackEncoder)
 	e.buf.Reset()
 	err := e.enc.Encode(v)
@@ -53,6 +59,134 @@ func (msgpackCodec) Marshal(v any) ([]byte, error) {
 		msgpackEncoders.Put(e)
 	}
 	return out, err
+}
+
+// msgpackAppend appends v encoded as the library encodes it, for the
+// types calls use most: nil, booleans, numbers, strings, byte slices,
+// []any and map[string]any of those. It reports false for any other type,
+// which the library encodes.
+func msgpackAppend(b []byte, v any, depth int) ([]byte, bool) {
+	if depth > msgpackMaxDepth {
+		return b, false
+	}
+	switch v := v.(type) {
+	case nil:
+		return append(b, msgpcode.Nil), true
+	case bool:
+		if v {
+			return append(b, msgpcode.True), true
+		}
+		return append(b, msgpcode.False), true
+	case int64:
+		return msgpackAppendInt(b, v), true
+	case int:
+		return msgpackAppendInt(b, int64(v)), true
+	case int32:
+		return msgpackAppendInt(b, int64(v)), true
+	case int16:
+		return msgpackAppendInt(b, int64(v)), true
+	case int8:
+		return msgpackAppendInt(b, int64(v)), true
+	case uint64:
+		return msgpackAppendUint(b, v), true
+	case uint:
+		return msgpackAppendUint(b, uint64(v)), true
+	case uint32:
+		return msgpackAppendUint(b, uint64(v)), true
+	case uint16:
+		return msgpackAppendUint(b, uint64(v)), true
+	case uint8:
+		return msgpackAppendUint(b, uint64(v)), true
+	case float64:
+		return binary.BigEndian.AppendUint64(append(b, msgpcode.Double), math.Float64bits(v)), true
+	case float32:
+		return binary.BigEndian.AppendUint32(append(b, msgpcode.Float), math.Float32bits(v)), true
+	case string:
+		return append(msgpackAppendLen(b, len(v), msgpcode.FixedStrLow, 32, msgpcode.Str8, msgpcode.Str16, msgpcode.Str32), v...), true
+	case []byte:
+		if v == nil {
+			return append(b, msgpcode.Nil), true
+		}
+		return append(msgpackAppendLen(b, len(v), 0, 0, msgpcode.Bin8, msgpcode.Bin16, msgpcode.Bin32), v...), true
+	case []any:
+		if v == nil {
+			return append(b, msgpcode.Nil), true
+		}
+		b = msgpackAppendLen(b, len(v), msgpcode.FixedArrayLow, 16, 0, msgpcode.Array16, msgpcode.Array32)
+		for _, x := range v {
+			var ok bool
+			if b, ok = msgpackAppend(b, x, depth+1); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case map[string]any:
+		if v == nil {
+			return append(b, msgpcode.Nil), true
+		}
+		b = msgpackAppendLen(b, len(v), msgpcode.FixedMapLow, 16, 0, msgpcode.Map16, msgpcode.Map32)
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			b, _ = msgpackAppend(b, k, depth+1)
+			var ok bool
+			if b, ok = msgpackAppend(b, v[k], depth+1); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	}
+	return b, false
+}
+
+// msgpackAppendInt appends n in its smallest form.
+func msgpackAppendInt(b []byte, n int64) []byte {
+	switch {
+	case n >= 0:
+		return msgpackAppendUint(b, uint64(n))
+	case n >= -32:
+		return append(b, byte(n)) // negative fixint
+	case n >= math.MinInt8:
+		return append(b, msgpcode.Int8, byte(n))
+	case n >= math.MinInt16:
+		return binary.BigEndian.AppendUint16(append(b, msgpcode.Int16), uint16(n))
+	case n >= math.MinInt32:
+		return binary.BigEndian.AppendUint32(append(b, msgpcode.Int32), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, msgpcode.Int64), uint64(n))
+}
+
+// msgpackAppendUint appends n in its smallest form.
+func msgpackAppendUint(b []byte, n uint64) []byte {
+	switch {
+	case n <= math.MaxInt8:
+		return append(b, byte(n)) // positive fixint
+	case n <= math.MaxUint8:
+		return append(b, msgpcode.Uint8, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, msgpcode.Uint16), uint16(n))
+	case n <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, msgpcode.Uint32), uint32(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, msgpcode.Uint64), n)
+}
+
+// msgpackAppendLen appends the header of a string, binary, array or map
+// of n: the fixed form, code fixed | n, when n < fixedMax; else the
+// form with an 8-bit length (if code8 is not 0), a 16-bit or a 32-bit one.
+func msgpackAppendLen(b []byte, n int, fixed byte, fixedMax int, code8, code16, code32 byte) []byte {
+	switch {
+	case n < fixedMax:
+		return append(b, fixed|byte(n))
+	case code8 != 0 && n <= math.MaxUint8:
+		return append(b, code8, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, code16), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, code32), uint32(n))
 }
 
 // msgpackDecoder is the library's decoder reading its own bytes.Reader,
@@ -73,11 +207,31 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 		return err
 	}
 	var x any
-	switch v.(type) {
-	case *any, *[]any, *map[string]any:
+	switch v := v.(type) {
+	case *[]any:
+		if c := data[0]; v != nil && (msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32) {
+			// The arguments of a call: no boxing of the slice.
+			hdr, n := msgpackArrayHeader(data)
+			a, _, err := msgpackArray(data, hdr, n)
+			if err == nil {
+				*v = a
+			}
+			return err
+		}
 		var err error
 		if x, _, err = msgpackValue(data); err != nil {
 			return err
+		}
+	case *any, *map[string]any:
+		var err error
+		if x, _, err = msgpackValue(data); err != nil {
+			return err
+		}
+	case *int64, *string, *float64, *bool:
+		// The library's result where the value is of the target's type;
+		// the library converts the others.
+		if y, _, err := msgpackValue(data); err == nil && setScalar(v, y) {
+			return nil
 		}
 	}
 	switch v := v.(type) {
@@ -126,6 +280,34 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 	return nil
 }
 
+// setScalar sets *target to x when x is of its type, and reports whether
+// it did.
+func setScalar(target, x any) bool {
+	switch t := target.(type) {
+	case *int64:
+		if n, ok := x.(int64); ok && t != nil {
+			*t = n
+			return true
+		}
+	case *string:
+		if s, ok := x.(string); ok && t != nil {
+			*t = s
+			return true
+		}
+	case *float64:
+		if f, ok := x.(float64); ok && t != nil {
+			*t = f
+			return true
+		}
+	case *bool:
+		if b, ok := x.(bool); ok && t != nil {
+			*t = b
+			return true
+		}
+	}
+	return false
+}
+
 func errNilTarget(v any) error {
 	return fmt.Errorf("msgpack: Unmarshal(nil %T)", v)
 }
@@ -152,7 +334,7 @@ func msgpackValue(data []byte) (any, int, error) {
 		n := int(c & msgpcode.FixedStrMask)
 		return string(data[1 : 1+n]), 1 + n, nil
 	case msgpcode.IsFixedArray(c):
-		return msgpackArray(data, 1, int(c&msgpcode.FixedArrayMask))
+		return msgpackArrayValue(data)
 	case msgpcode.IsFixedMap(c):
 		return msgpackMap(data, 1, int(c&msgpcode.FixedMapMask))
 	}
@@ -190,10 +372,8 @@ func msgpackValue(data []byte) (any, int, error) {
 		size := msgpackLenSize(c - msgpcode.Bin8)
 		n := int(be(size))
 		return bytes.Clone(data[1+size : 1+size+n]), 1 + size + n, nil
-	case msgpcode.Array16:
-		return msgpackArray(data, 3, int(be(2)))
-	case msgpcode.Array32:
-		return msgpackArray(data, 5, int(be(4)))
+	case msgpcode.Array16, msgpcode.Array32:
+		return msgpackArrayValue(data)
 	case msgpcode.Map16:
 		return msgpackMap(data, 3, int(be(2)))
 	case msgpcode.Map32:
@@ -205,12 +385,78 @@ func msgpackValue(data []byte) (any, int, error) {
 	return nil, 0, fmt.Errorf("msgpack: invalid code %#x", c)
 }
 
+// msgpackInt decodes data when it is one msgpack integer that fits an
+// int64, without boxing it: a call's deadline.
+func msgpackInt(data []byte) (int64, bool) {
+	if len(data) == 0 {
+		return 0, false
+	}
+	c := data[0]
+	if len(data) == 1 && (c <= msgpcode.PosFixedNumHigh || c >= msgpcode.NegFixedNumLow) {
+		return int64(int8(c)), true // a positive or negative fixint
+	}
+	var size int
+	switch c {
+	case msgpcode.Uint8, msgpcode.Int8:
+		size = 1
+	case msgpcode.Uint16, msgpcode.Int16:
+		size = 2
+	case msgpcode.Uint32, msgpcode.Int32:
+		size = 4
+	case msgpcode.Uint64, msgpcode.Int64:
+		size = 8
+	default:
+		return 0, false
+	}
+	if len(data) != 1+size {
+		return 0, false
+	}
+	var u uint64
+	for _, b := range data[1:] {
+		u = u<<8 | uint64(b)
+	}
+	switch c {
+	case msgpcode.Int8:
+		return int64(int8(u)), true
+	case msgpcode.Int16:
+		return int64(int16(u)), true
+	case msgpcode.Int32:
+		return int64(int32(u)), true
+	case msgpcode.Uint64:
+		return int64(u), u <= math.MaxInt64
+	}
+	return int64(u), true // Int64, or an unsigned integer of 32 bits at most
+}
+
 // msgpackLenSize is the size of the length of str8/bin8 (0), 16 (1) and
 // 32 (2).
 func msgpackLenSize(i byte) int { return 1 << i }
 
+// msgpackArrayHeader returns the size of the header of the array data
+// starts with, and its count of values.
+func msgpackArrayHeader(data []byte) (hdr, n int) {
+	switch c := data[0]; c {
+	case msgpcode.Array16:
+		return 3, int(binary.BigEndian.Uint16(data[1:]))
+	case msgpcode.Array32:
+		return 5, int(binary.BigEndian.Uint32(data[1:]))
+	default:
+		return 1, int(c & msgpcode.FixedArrayMask)
+	}
+}
+
+// msgpackArrayValue is msgpackValue for an array.
+func msgpackArrayValue(data []byte) (any, int, error) {
+	hdr, n := msgpackArrayHeader(data)
+	a, size, err := msgpackArray(data, hdr, n)
+	if err != nil {
+		return nil, 0, err
+	}
+	return a, size, nil
+}
+
 // msgpackArray decodes the n values of an array whose header is hdr bytes.
-func msgpackArray(data []byte, hdr, n int) (any, int, error) {
+func msgpackArray(data []byte, hdr, n int) ([]any, int, error) {
 	a := make([]any, n)
 	pos := hdr
 	for i := range a {

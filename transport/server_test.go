@@ -665,7 +665,8 @@ func TestNewServerValidates(t *testing.T) {
 // with it.
 func TestCallCtx(t *testing.T) {
 	d := time.Now().Add(time.Hour)
-	cc := newCallCtx(d)
+	cc := new(callCtx)
+	cc.init(d)
 	if got, ok := cc.Deadline(); !ok || !got.Equal(d) {
 		t.Fatalf("Deadline = %v, %v", got, ok)
 	}
@@ -691,7 +692,8 @@ func TestCallCtx(t *testing.T) {
 			t.Fatalf("cause %v, want DeadlineExceeded", cause)
 		}
 	}
-	none := newCallCtx(time.Time{})
+	none := new(callCtx)
+	none.init(time.Time{})
 	if _, ok := none.Deadline(); ok {
 		t.Fatal("a call without deadline has one")
 	}

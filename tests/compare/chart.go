@@ -25,12 +25,12 @@ func chart(path string, points []point, callers []int) error {
 		for _, sys := range systemNames(points) {
 			var r, l plotter.XYs
 			for _, p := range points {
-				if p.system != sys || p.workload != w.name || p.err != nil || p.res.Calls == 0 {
+				if p.system != sys || p.workload != w.name || p.err != nil || p.calls == 0 {
 					continue
 				}
-				ms := float64(p.res.Quantile(0.99).Microseconds()) / 1000
+				ms := float64(p.p99.Microseconds()) / 1000
 				positive = positive && ms > 0
-				r = append(r, plotter.XY{X: float64(p.callers), Y: p.res.Rate()})
+				r = append(r, plotter.XY{X: float64(p.callers), Y: p.rate})
 				l = append(l, plotter.XY{X: float64(p.callers), Y: ms})
 			}
 			if len(r) > 0 {

@@ -21,7 +21,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/slacker-lua/slacker-lua/internal/loadgen"
 	"github.com/slacker-lua/slacker-lua/tests/compare/internal/grpcbench"
 	"github.com/slacker-lua/slacker-lua/tests/compare/internal/probe"
 )
@@ -550,7 +549,7 @@ func TestChart(t *testing.T) {
 		for _, w := range []string{"add", "echo"} {
 			for _, n := range []int{1, 16, 64} {
 				points = append(points, point{system: sys, workload: w, callers: n,
-					res: loadgen.Result{Calls: int64(1000 * n), Elapsed: time.Second}})
+					calls: int64(1000 * n), rate: float64(1000 * n), p99: time.Duration(n) * time.Millisecond})
 			}
 		}
 	}
@@ -566,5 +565,21 @@ func TestChart(t *testing.T) {
 	cfg, err := png.DecodeConfig(f)
 	if err != nil || cfg.Width < 500 || cfg.Height < 400 {
 		t.Fatalf("chart: %+v, %v", cfg, err)
+	}
+}
+
+// TestMedians checks that each figure of a point is the median of its
+// rounds, and that a failed round fails the point.
+func TestMedians(t *testing.T) {
+	rounds := []point{
+		{system: "a", calls: 30, rate: 3, p50: 3, p99: 10, cpuPerCall: 2, rss: 5},
+		{system: "a", calls: 10, rate: 1, p50: 1, p99: 30, cpuPerCall: 3, rss: 5},
+		{system: "a", calls: 20, rate: 2, p50: 2, p99: 20, cpuPerCall: 1, rss: 6},
+	}
+	failed := point{system: "b", err: errors.New("no")}
+	got := medians([][]point{rounds, {{system: "b", calls: 1}, failed}})
+	want := point{system: "a", calls: 20, rate: 2, p50: 2, p99: 20, cpuPerCall: 2, rss: 5}
+	if len(got) != 2 || got[0] != want || got[1].err == nil {
+		t.Fatalf("medians = %+v, want %+v and a failure", got, want)
 	}
 }

@@ -3,6 +3,11 @@
 // driven by the same load generator (internal/loadgen) at several counts
 // of concurrent callers. It prints one table and writes a chart.
 //
+// All the servers run at once, and each point (workload, callers) is
+// measured on every system in turn, in -rounds rounds, each round in
+// another order: a machine that is slower for a while slows every system
+// alike. The table has the median of the rounds.
+//
 //	go run . -d 5s -png compare.png
 //
 // run.sh installs what is missing and runs it.
@@ -15,6 +20,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -63,11 +69,14 @@ var (
 	echoArg  = strings.Repeat("slacker!", 128) // 1 KiB
 )
 
-// point is one measure: a system, a workload, a number of callers.
+// point is one measure, or the median of several: a system, a workload,
+// a number of callers.
 type point struct {
 	system, workload string
 	callers          int
-	res              loadgen.Result
+	calls            int64   // calls that succeeded
+	rate             float64 // calls per second
+	p50, p99         time.Duration
 	cpuPerCall       time.Duration // of the server process
 	rss              int64         // of the server process, bytes, at the end
 	err              error
@@ -77,11 +86,26 @@ func main() {
 	dur := flag.Duration("d", 5*time.Second, "how long to measure each point")
 	warmup := flag.Duration("warmup", time.Second, "how long to call first, unmeasured, at each point")
 	callersFlag := flag.String("callers", "1,16,64,256", "the counts of concurrent callers, comma-separated")
-	only := flag.String("systems", "", "a substring the systems to run must have in their name; all if empty")
+	only := flag.String("systems", "", "comma-separated substrings: the systems to run have one of them in their name; all if empty")
 	onlyWork := flag.String("workloads", "add,echo", "the workloads to run, comma-separated: add, echo")
+	rounds := flag.Int("rounds", 3, "how many times to measure each point; the table has the median")
 	png := flag.String("png", "compare.png", "where to write the chart; none if empty")
 	bin := flag.String("bin", "", "the folder of the harness's built commands (run.sh builds them)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the load generator to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		}()
+	}
 	var callers []int
 	for _, f := range strings.Split(*callersFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -102,17 +126,27 @@ func main() {
 	defer stop()
 	slices.SortStableFunc(systems, func(a, b system) int { return kind(a.name) - kind(b.name) })
 
-	var points []point
+	if *rounds < 1 {
+		log.Fatalf("bad -rounds %d", *rounds)
+	}
+	var running []*runningSystem
+	defer func() {
+		for _, r := range running {
+			r.srv.stop()
+		}
+	}()
 	for _, sys := range systems {
-		if *only != "" && !strings.Contains(sys.name, *only) {
+		if !selected(sys.name, *only) {
 			continue
 		}
-		pts := measure(ctx, sys, *bin, works, callers, *warmup, *dur)
-		points = append(points, pts...)
-		if ctx.Err() != nil {
-			break
+		srv, err := sys.start(ctx, *bin)
+		if err != nil {
+			log.Printf("%s: cannot start: %v", sys.name, err)
+			continue
 		}
+		running = append(running, &runningSystem{sys: sys, srv: srv})
 	}
+	points := measure(ctx, running, works, callers, *rounds, *warmup, *dur)
 	printTable(os.Stdout, points)
 	if *png != "" {
 		if err := chart(*png, points, callers); err != nil {
@@ -121,32 +155,93 @@ func main() {
 	}
 }
 
-// measure runs the workloads on sys at each count of callers, with its
-// server started once.
-func measure(ctx context.Context, sys system, bin string, works []workload, callers []int, warmup, dur time.Duration) []point {
-	var points []point
-	srv, err := sys.start(ctx, bin)
-	if err != nil {
-		log.Printf("%s: cannot start: %v", sys.name, err)
-		return []point{{system: sys.name, err: err}}
+// selected reports whether the system name has one of the comma-separated
+// substrings of only in it; all are selected if only is empty.
+func selected(name, only string) bool {
+	if only == "" {
+		return true
 	}
-	defer srv.stop()
+	for _, sub := range strings.Split(only, ",") {
+		if sub != "" && strings.Contains(name, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// runningSystem is a system whose server runs.
+type runningSystem struct {
+	sys system
+	srv *server
+}
+
+// measure measures each workload at each count of callers on every
+// system, rounds times, each round starting with another system, and
+// returns the median of each point.
+func measure(ctx context.Context, running []*runningSystem, works []workload, callers []int, rounds int, warmup, dur time.Duration) []point {
+	var points []point
 	for _, w := range works {
 		for _, n := range callers {
-			p := point{system: sys.name, workload: w.name, callers: n}
-			p.res, p.cpuPerCall, p.rss, p.err = measurePoint(ctx, sys, srv, w, n, warmup, dur)
-			if p.err != nil {
-				log.Printf("%s %s, %d callers: %v", sys.name, w.name, n, p.err)
-			} else {
-				log.Printf("%s %s, %d callers: %v", sys.name, w.name, n, p.res)
+			all := make([][]point, len(running))
+			for round := range rounds {
+				for i := range running {
+					k := (i + round) % len(running)
+					r := running[k]
+					p := point{system: r.sys.name, workload: w.name, callers: n}
+					var res loadgen.Result
+					res, p.cpuPerCall, p.rss, p.err = measurePoint(ctx, r.sys, r.srv, w, n, warmup, dur)
+					p.calls, p.rate, p.p50, p.p99 = res.Calls, res.Rate(), res.Quantile(0.5), res.Quantile(0.99)
+					if p.err != nil {
+						log.Printf("%s %s, %d callers, round %d: %v", r.sys.name, w.name, n, round+1, p.err)
+					} else {
+						log.Printf("%s %s, %d callers, round %d: %v", r.sys.name, w.name, n, round+1, res)
+					}
+					all[k] = append(all[k], p)
+					if ctx.Err() != nil {
+						return append(points, medians(all)...)
+					}
+				}
 			}
-			points = append(points, p)
-			if ctx.Err() != nil {
-				return points
-			}
+			points = append(points, medians(all)...)
 		}
 	}
 	return points
+}
+
+// medians returns, for each system's measures of one point, a point of
+// their medians, each figure on its own; a system with a failed measure
+// gets that measure's error.
+func medians(all [][]point) []point {
+	var out []point
+	for _, ps := range all {
+		if len(ps) == 0 {
+			continue
+		}
+		m := ps[0]
+		if i := slices.IndexFunc(ps, func(p point) bool { return p.err != nil }); i >= 0 {
+			out = append(out, ps[i])
+			continue
+		}
+		m.calls = median(ps, func(p point) int64 { return p.calls })
+		m.rate = median(ps, func(p point) float64 { return p.rate })
+		m.p50 = median(ps, func(p point) time.Duration { return p.p50 })
+		m.p99 = median(ps, func(p point) time.Duration { return p.p99 })
+		m.cpuPerCall = median(ps, func(p point) time.Duration { return p.cpuPerCall })
+		m.rss = median(ps, func(p point) int64 { return p.rss })
+		out = append(out, m)
+	}
+	return out
+}
+
+// median is the median of f over ps: the middle one, or the lower of the
+// two middle ones.
+func median[T int64 | float64 | time.Duration](ps []point, f func(point) T) T {
+	vs := make([]T, len(ps))
+	for i, p := range ps {
+		vs[i] = f(p)
+	}
+	slices.Sort(vs)
+	return vs[(len(vs)-1)/2]
 }
 
 func measurePoint(ctx context.Context, sys system, srv *server, w workload, callers int, warmup, dur time.Duration) (loadgen.Result, time.Duration, int64, error) {

@@ -15,12 +15,12 @@ func printTable(w io.Writer, points []point) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tcallers\tsystem\tcalls/s\tp50\tp99\tserver CPU/call\tserver RSS\t")
 	for _, p := range rows(points) {
-		if p.err != nil && p.res.Calls == 0 {
+		if p.err != nil && p.calls == 0 {
 			fmt.Fprintf(tw, "%s\t%d\t%s\tfailed: %v\t\t\t\t\t\n", p.workload, p.callers, p.system, p.err)
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%v\t%v\t%v\t%.1f MiB\t\n", p.workload, p.callers, p.system,
-			thousands(p.res.Rate()), loadgen.Round(p.res.Quantile(0.5)), loadgen.Round(p.res.Quantile(0.99)),
+			thousands(p.rate), loadgen.Round(p.p50), loadgen.Round(p.p99),
 			p.cpuPerCall.Round(100*time.Nanosecond), float64(p.rss)/(1<<20))
 	}
 	tw.Flush()
