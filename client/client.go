@@ -217,6 +217,7 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 		deadline, ok := ctx.Deadline()
 		if !ok {
 			deadline = time.Now().Add(c.cfg.Timeout)
+			p.timeout = deadline // what expireAfter would set
 		}
 		ms := deadline.UnixMilli()
 		v, err := c.encodeDeadline(num[:0], ms)
@@ -226,8 +227,9 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 		ext[0] = transport.Extension{ID: transport.DeadlineExtension, Value: v}
 		pkt.Extensions = ext[:]
 		p.deadline = time.UnixMilli(ms)
+	} else {
+		p.expireAfter(ctx, c.cfg.Timeout)
 	}
-	p.expireAfter(ctx, c.cfg.Timeout)
 	return cn.register(p, &pkt)
 }
 
