@@ -332,11 +332,29 @@ func (c *converter) keyToLua(L *lua.LState, k any) (lua.LValue, error) {
 }
 
 func intToLua(n int64) (lua.LValue, error) {
+	if n >= smallIntMin && n <= smallIntMax {
+		return smallInts[n-smallIntMin], nil
+	}
 	if n > maxExactInt || n < -maxExactInt {
 		return nil, newValueError(errRange, "integer %d out of range for Lua numbers (±2^53)", n)
 	}
 	return lua.LNumber(n), nil
 }
+
+// smallInts are the Lua numbers of the integers arguments are most often,
+// made into lua.LValues once: a number made into one allocates.
+var smallInts = func() []lua.LValue {
+	vs := make([]lua.LValue, smallIntMax-smallIntMin+1)
+	for i := range vs {
+		vs[i] = lua.LNumber(smallIntMin + i)
+	}
+	return vs
+}()
+
+const (
+	smallIntMin = -128
+	smallIntMax = 1023
+)
 
 func uintToLua(n uint64) (lua.LValue, error) {
 	if n > maxExactInt {
