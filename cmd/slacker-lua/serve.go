@@ -31,7 +31,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			"`slacker-lua status ADDR` lists such files. SIGHUP looks through DIR again and\n"+
 			"retries failed files. SIGINT and SIGTERM stop the server gracefully.\n\n"+
 			"With --zk and --cluster, the server registers in ZooKeeper each namespace it\n"+
-			"serves, as it serves it, under ZK-ROOT/CLUSTER/namespaces/NS/HOST:PORT.", stderr)
+			"serves, as it serves it, under ZK-ROOT/CLUSTER/namespaces/NS/HOST:PORT.\n\n"+
+			"With --http, the functions are served over HTTP too: POST /NS/FN.json (or\n"+
+			".msgpack) with the arguments as an array in the body answers the result;\n"+
+			"GET / lists the functions; GET /healthz and /readyz are for health checks.", stderr)
 	listen := fs.String("listen", "127.0.0.1:2104", "`address` to listen on; \":2104\" listens on every interface")
 	poolSize := fs.Int("pool-size", 0, "Lua VMs per namespace (0: one per CPU); a file's _options.pool_size wins")
 	queueSize := fs.Int("queue-size", 0, "calls that may wait for a busy namespace before thread-pool-full (0: 256)")
@@ -45,6 +48,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	pollInterval := fs.Duration("poll-interval", namespaces.DefaultPoll, "how often --watch poll looks through DIR")
 	var cf clusterFlags
 	cf.register(fs)
+	httpAddr := fs.String("http", "", "`address` of the HTTP gateway and health endpoints, such as 127.0.0.1:2105; none if empty")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if code, done := parseFlags(fs, args); done {
@@ -149,14 +153,33 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot listen", "err", err)
 		return exitError
 	}
+	var web *httpServer
+	if *httpAddr != "" {
+		if web, err = newHTTPServer(*httpAddr, reg, *maxBody, log); err != nil {
+			ln.Close()
+			log.Error("cannot serve HTTP", "err", err)
+			return exitError
+		}
+	}
 	var member *membership
 	if cf.zk != "" {
 		if member, err = joinCluster(&cf, ln.Addr(), reg, log); err != nil {
 			ln.Close()
+			if web != nil {
+				web.ln.Close()
+			}
 			log.Error("cannot join the cluster", "err", err)
 			return exitUsage
 		}
 		defer member.close() // also when serving fails
+	}
+	var webServed <-chan error // nil without --http: never ready
+	if web != nil {
+		web.member = member
+		web.start()
+		defer web.srv.Close() // when serving fails; shutdown comes first otherwise
+		webServed = web.served
+		log.Info("serving HTTP", "http", web.ln.Addr().String())
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "version", version)
 
@@ -168,6 +191,9 @@ wait:
 		case err := <-served:
 			log.Error("server stopped", "err", err)
 			return exitError
+		case err := <-webServed:
+			log.Error("HTTP server stopped", "err", err)
+			return exitError
 		case <-hup:
 			rescan(ctx, log, reg, watcher)
 		case <-ctx.Done():
@@ -177,8 +203,16 @@ wait:
 	log.Info("shutting down", "timeout", *shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
+	if web != nil {
+		web.stopping()
+	}
 	if member != nil {
 		member.leave(sctx)
+	}
+	if web != nil {
+		if err := web.shutdown(sctx); err != nil {
+			log.Warn("HTTP requests cut off at shutdown", "err", err)
+		}
 	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("calls cancelled at shutdown", "err", err)

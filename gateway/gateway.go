@@ -1,0 +1,226 @@
+// Package gateway serves the functions of a transport.Handler over HTTP,
+// as slacker's HTTP gateway does: a POST to /<namespace>/<function>.json
+// (or .msgpack) with the arguments as an array in the body answers the
+// function's result, serialized the same way.
+//
+//	curl -d '[1, 2]' http://127.0.0.1:2105/slacker.example.api/add.json
+//
+// The status tells how the call ended:
+//
+//	200 the result is the body
+//	400 the body is not an argument array, or the content type is unknown
+//	403 the call was refused
+//	404 no such function
+//	413 the body is larger than Config.MaxBodySize
+//	500 the function failed: the body is its error message
+//	503 the function's namespace has too many calls waiting
+//	504 the call ran out of time
+//
+// The body of an answer other than 200 is the error message, a string
+// serialized in the request's content type (plain text when that is
+// unknown); the X-Slacker-Code header has slacker's result code, such as
+// "not-found" or "exception".
+//
+// GET / (or /_inspect) answers a JSON list of the served functions with
+// their parameters and doc comments.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// Config configures a Gateway. Its zero value works.
+type Config struct {
+	// Codecs are the content types served, named by the extension of the
+	// path: ".json", ".msgpack", ".edn". Default transport.DefaultCodecs.
+	Codecs []transport.Codec
+	// MaxBodySize bounds a request body, in bytes. Default
+	// transport.DefaultMaxBodySize.
+	MaxBodySize int
+	// Timeout is the deadline of a call, counted from its request; 0
+	// leaves calls to the handler's own deadline.
+	Timeout time.Duration
+	// Logger gets the gateway's debug logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Gateway is an http.Handler calling a transport.Handler's functions.
+type Gateway struct {
+	h   transport.Handler
+	cfg Config
+	mux *http.ServeMux
+}
+
+// New returns a gateway to h.
+func New(h transport.Handler, cfg Config) (*Gateway, error) {
+	if h == nil {
+		return nil, errors.New("gateway: nil handler")
+	}
+	switch {
+	case cfg.MaxBodySize < 0:
+		return nil, fmt.Errorf("gateway: Config.MaxBodySize %d is negative", cfg.MaxBodySize)
+	case cfg.Timeout < 0:
+		return nil, fmt.Errorf("gateway: Config.Timeout %v is negative", cfg.Timeout)
+	}
+	if cfg.Codecs == nil {
+		cfg.Codecs = transport.DefaultCodecs()
+	}
+	if cfg.MaxBodySize == 0 {
+		cfg.MaxBodySize = transport.DefaultMaxBodySize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	g := &Gateway{h: h, cfg: cfg, mux: http.NewServeMux()}
+	g.mux.HandleFunc("POST /{ns}/{fn}", g.call)
+	g.mux.HandleFunc("GET /{$}", g.inspect)
+	g.mux.HandleFunc("GET /_inspect", g.inspect)
+	return g, nil
+}
+
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mux.ServeHTTP(w, r)
+}
+
+// mediaTypes are the Content-Type headers of the answers.
+var mediaTypes = map[transport.ContentType]string{
+	transport.ContentJSON:    "application/json",
+	transport.ContentMsgpack: "application/msgpack",
+	transport.ContentEDN:     "application/edn",
+}
+
+// codec returns the codec named ext, such as "json".
+func (g *Gateway) codec(ext string) transport.Codec {
+	for _, c := range g.cfg.Codecs {
+		if c.ContentType().String() == ext {
+			return c
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
+	ns, fn := r.PathValue("ns"), r.PathValue("fn")
+	dot := strings.LastIndexByte(fn, '.')
+	if dot < 0 {
+		g.fail(w, nil, http.StatusBadRequest, transport.CodeInvalidPacket,
+			fmt.Sprintf("want /%s/%s.json or .msgpack: the path names the content type", ns, fn))
+		return
+	}
+	fn, ext := fn[:dot], fn[dot+1:]
+	codec := g.codec(ext)
+	if codec == nil {
+		g.fail(w, nil, http.StatusBadRequest, transport.CodeInvalidPacket, fmt.Sprintf("unknown content type %q", ext))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(g.cfg.MaxBodySize)))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			g.fail(w, codec, http.StatusRequestEntityTooLarge, transport.CodeInvalidPacket,
+				fmt.Sprintf("body larger than %d bytes", g.cfg.MaxBodySize))
+			return
+		}
+		g.cfg.Logger.Debug("gateway: reading a request", "path", r.URL.Path, "err", err)
+		g.fail(w, codec, http.StatusBadRequest, transport.CodeInvalidPacket, "cannot read the body: "+err.Error())
+		return
+	}
+	var args []any
+	if empty := len(body) == 0 || codec.ContentType() == transport.ContentJSON && strings.TrimSpace(string(body)) == ""; !empty {
+		if err := codec.Unmarshal(body, &args); err != nil {
+			g.fail(w, codec, http.StatusBadRequest, transport.CodeInvalidPacket, "the body is not an argument array: "+err.Error())
+			return
+		}
+	}
+	ctx := r.Context()
+	if g.cfg.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, g.cfg.Timeout)
+		defer cancel()
+	}
+	res, err := g.h.Call(ctx, ns+"/"+fn, args)
+	if err == nil {
+		out, merr := codec.Marshal(res)
+		if merr != nil {
+			g.fail(w, codec, http.StatusInternalServerError, transport.CodeException, "cannot encode the result: "+merr.Error())
+			return
+		}
+		w.Header().Set("Content-Type", mediaTypes[codec.ContentType()])
+		w.Header().Set("X-Slacker-Code", transport.CodeSuccess.String())
+		w.Write(out)
+		return
+	}
+	code := transport.CodeOf(err)
+	status := http.StatusInternalServerError
+	switch code {
+	case transport.CodeNotFound:
+		status = http.StatusNotFound
+	case transport.CodeThreadPoolFull:
+		status = http.StatusServiceUnavailable
+	case transport.CodeCanceled:
+		status = http.StatusGatewayTimeout
+	case transport.CodeACLReject:
+		status = http.StatusForbidden
+	case transport.CodeException:
+	default:
+		status = http.StatusBadRequest
+	}
+	g.fail(w, codec, status, code, err.Error())
+}
+
+// fail answers status with msg, serialized by codec, or as plain text
+// without one.
+func (g *Gateway) fail(w http.ResponseWriter, codec transport.Codec, status int, code transport.Code, msg string) {
+	h := w.Header()
+	h.Set("X-Slacker-Code", code.String())
+	h.Set("X-Content-Type-Options", "nosniff")
+	if codec != nil {
+		if b, err := codec.Marshal(msg); err == nil {
+			h.Set("Content-Type", mediaTypes[codec.ContentType()])
+			w.WriteHeader(status)
+			w.Write(b)
+			return
+		}
+	}
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}
+
+// Function is a served function as GET / lists it.
+type Function struct {
+	Name   string   `json:"name"` // "namespace/function"
+	Params []string `json:"params"`
+	Doc    string   `json:"doc,omitempty"`
+}
+
+func (g *Gateway) inspect(w http.ResponseWriter, r *http.Request) {
+	fns := []Function{}
+	for _, name := range g.h.Functions("") {
+		m, ok := g.h.Meta(name)
+		if !ok {
+			continue // gone since listed
+		}
+		params := m.Params
+		if params == nil {
+			params = []string{}
+		}
+		fns = append(fns, Function{Name: m.Name, Params: params, Doc: m.Doc})
+	}
+	b, err := transport.JSON.Marshal(map[string]any{"functions": fns})
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
+}

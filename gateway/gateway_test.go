@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// handler serves a few functions of namespace t.
+type handler struct{}
+
+func (handler) Call(ctx context.Context, name string, args []any) (any, error) {
+	switch name {
+	case "t/add":
+		var sum int64
+		for _, a := range args {
+			n, ok := a.(int64)
+			if !ok {
+				return nil, fmt.Errorf("add: %T is not an integer", a)
+			}
+			sum += n
+		}
+		return sum, nil
+	case "t/echo":
+		return args, nil
+	case "t/block":
+		<-ctx.Done()
+		return nil, ctx.Err()
+	case "t/busy":
+		return nil, fmt.Errorf("t: %w", transport.ErrThreadPoolFull)
+	case "t/chan":
+		return make(chan int), nil
+	}
+	return nil, fmt.Errorf("%w: %s", transport.ErrNotFound, name)
+}
+
+func (handler) Functions(prefix string) []string {
+	var out []string
+	for _, n := range []string{"t/add", "t/echo"} {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (handler) Meta(name string) (transport.FuncMeta, bool) {
+	switch name {
+	case "t/add":
+		return transport.FuncMeta{Name: name, Doc: "Adds its arguments.", Params: []string{"..."}}, true
+	case "t/echo":
+		return transport.FuncMeta{Name: name}, true
+	}
+	return transport.FuncMeta{}, false
+}
+
+func start(t *testing.T, cfg Config) string {
+	t.Helper()
+	g, err := New(handler{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func post(t *testing.T, url, body string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := http.Post(url, "application/octet-stream", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestCalls(t *testing.T) {
+	url := start(t, Config{Timeout: 200 * time.Millisecond, MaxBodySize: 1 << 10})
+	for _, tc := range []struct {
+		name, path, body string
+		status           int
+		code, want       string
+	}{
+		{"json", "/t/add.json", "[1, 2]", 200, "success", "3"},
+		{"no body", "/t/add.json", "", 200, "success", "0"},
+		{"blank body", "/t/add.json", " \n", 200, "success", "0"},
+		{"nested", "/t/echo.json", `[{"a":[1,"x"]}]`, 200, "success", `[{"a":[1,"x"]}]`},
+		{"exception", "/t/add.json", `["x"]`, 500, "exception", `"add: string is not an integer"`},
+		{"not found", "/t/nope.json", "[]", 404, "not-found", `"slacker: not found: t/nope"`},
+		{"bad body", "/t/add.json", "[1,", 400, "invalid-packet", ""},
+		{"not an array", "/t/add.json", `{"a":1}`, 400, "invalid-packet", ""},
+		{"unknown content type", "/t/add.xml", "[]", 400, "invalid-packet", "unknown content type \"xml\"\n"},
+		{"no content type", "/t/add", "[]", 400, "invalid-packet", ""},
+		{"too large", "/t/add.json", "[" + strings.Repeat("1,", 1<<10) + "1]", 413, "invalid-packet", `"body larger than 1024 bytes"`},
+		{"timeout", "/t/block.json", "[]", 504, "canceled", ""},
+		{"busy", "/t/busy.json", "[]", 503, "thread-pool-full", ""},
+		{"unencodable", "/t/chan.json", "[]", 500, "exception", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, h, body := post(t, url+tc.path, tc.body)
+			if status != tc.status || h.Get("X-Slacker-Code") != tc.code {
+				t.Fatalf("%d %s: %s; want %d %s", status, h.Get("X-Slacker-Code"), body, tc.status, tc.code)
+			}
+			if tc.want != "" && body != tc.want {
+				t.Fatalf("body %q, want %q", body, tc.want)
+			}
+			if ct := h.Get("Content-Type"); tc.status == 200 && ct != "application/json" {
+				t.Fatalf("Content-Type %q", ct)
+			}
+		})
+	}
+}
+
+func TestMsgpack(t *testing.T) {
+	url := start(t, Config{})
+	args, err := transport.Msgpack.Marshal([]any{40, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, h, body := post(t, url+"/t/add.msgpack", string(args))
+	var n int64
+	if status != 200 || h.Get("Content-Type") != "application/msgpack" || transport.Msgpack.Unmarshal([]byte(body), &n) != nil || n != 42 {
+		t.Fatalf("%d %v %x", status, h, body)
+	}
+	status, _, body = post(t, url+"/t/nope.msgpack", string(args))
+	var msg string
+	if status != 404 || transport.Msgpack.Unmarshal([]byte(body), &msg) != nil || !strings.Contains(msg, "t/nope") {
+		t.Fatalf("%d %x", status, body)
+	}
+}
+
+func TestMethodsAndInspect(t *testing.T) {
+	url := start(t, Config{})
+	resp, err := http.Get(url + "/t/add.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") == "" {
+		t.Fatalf("GET of a function: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	for _, path := range []string{"/", "/_inspect"} {
+		resp, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := `{"functions":[{"name":"t/add","params":["..."],"doc":"Adds its arguments."},{"name":"t/echo","params":[]}]}` + "\n"
+		if resp.StatusCode != 200 || string(b) != want {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+	resp, err = http.Get(url + "/nothing/here/at/all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("unknown path: %d", resp.StatusCode)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	if _, err := New(nil, Config{}); err == nil {
+		t.Error("nil handler accepted")
+	}
+	if _, err := New(handler{}, Config{MaxBodySize: -1}); err == nil {
+		t.Error("negative MaxBodySize accepted")
+	}
+	if _, err := New(handler{}, Config{Timeout: -time.Second}); err == nil {
+		t.Error("negative Timeout accepted")
+	}
+}
