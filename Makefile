@@ -27,7 +27,7 @@ bench:
 # slacker-lua beside Redis, gRPC and the practical-limit probe: the table
 # of the README's performance section, and compare.png.
 compare:
-	tests/compare/run.sh -d 5s -png compare.png
+	tests/compare/run.sh -d 3s -rounds 3 -png compare.png
 
 # A minute of fuzzing for each decoder.
 fuzz:

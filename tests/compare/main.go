@@ -8,7 +8,7 @@
 // another order: a machine that is slower for a while slows every system
 // alike. The table has the median of the rounds.
 //
-//	go run . -d 5s -png compare.png
+//	go run . -d 3s -rounds 3 -png compare.png
 //
 // run.sh installs what is missing and runs it.
 package main
