@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -434,7 +435,14 @@ func (c *Client) Close() error {
 // connect dials the server and prepares a connection, not yet started.
 func (c *Client) connect(ctx context.Context) (*conn, error) {
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", c.addr)
+	var nc net.Conn
+	var err error
+	if c.cfg.TLS != nil {
+		td := tls.Dialer{NetDialer: &d, Config: c.cfg.TLS}
+		nc, err = td.DialContext(ctx, "tcp", c.addr)
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", c.addr)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,6 +55,17 @@ type Config struct {
 	// ClientName is sent to the server in the client-hello packet (version
 	// 6), which lists it among its clients. Empty is allowed.
 	ClientName string
+
+	// Token, if not empty, is sent in an auth-req packet on every
+	// connection, before any call: a server that requires a token
+	// answers the calls of a connection that gave none, or a wrong one,
+	// acl-reject (an error matching ErrACLReject).
+	Token string
+
+	// TLS, if set, makes every connection a TLS connection with this
+	// configuration. Its ServerName defaults to the host of the address
+	// dialled.
+	TLS *tls.Config
 
 	// Limits bounds the frames the client accepts from the server. Zero
 	// fields take transport.Limits' defaults (16 MiB bodies).
@@ -111,6 +123,8 @@ func (c Config) validate() error {
 		return errors.New("client: Reconnect.Min larger than Reconnect.Max")
 	case len(c.ClientName) > transport.MaxShortField:
 		return fmt.Errorf("client: ClientName longer than %d bytes", transport.MaxShortField)
+	case len(c.Token) > transport.MaxShortField:
+		return fmt.Errorf("client: Token longer than %d bytes", transport.MaxShortField)
 	}
 	for _, cd := range c.Codecs {
 		if cd == nil {

@@ -80,6 +80,17 @@ func newConn(c *Client, nc net.Conn) *conn {
 			ClientVersion: clientVersion,
 			ClientName:    c.cfg.ClientName,
 		})
+	}
+	if c.cfg.Token != "" {
+		// Before any call, so that the server reads it first. The frame
+		// can't fail to encode: Config.validate bounds Token.
+		cn.wbuf, _ = transport.AppendPacket(cn.wbuf, &transport.Packet{
+			Version: c.cfg.Version,
+			Type:    transport.TypeAuthReq,
+			Token:   c.cfg.Token,
+		})
+	}
+	if len(cn.wbuf) > 0 {
 		cn.queued = int64(len(cn.wbuf))
 		cn.wake <- struct{}{}
 	}
@@ -315,6 +326,11 @@ func (cn *conn) dispatch(p *transport.Packet) {
 		}
 	case transport.TypeServerHello:
 		log.Debug("server hello", "addr", cn.c.addr, "version", p.ServerVersion)
+		return
+	case transport.TypeAuthAck:
+		if p.AuthResult != transport.AuthOK {
+			log.Warn("the server refused the token: its calls will be refused", "addr", cn.c.addr)
+		}
 		return
 	default:
 		log.Debug("unexpected packet from the server", "addr", cn.c.addr, "type", p.Type, "tid", p.TID)

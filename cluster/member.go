@@ -247,6 +247,13 @@ func (m *Member) Sync(ctx context.Context) error {
 	}
 }
 
+// Connected reports whether the member has a ZooKeeper session now.
+func (m *Member) Connected() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conn.State() == zk.StateHasSession
+}
+
 // Close ends the member's session. ZooKeeper deletes the server's nodes at
 // once if it can be reached, else when the session times out. Close may be
 // called more than once.

@@ -192,6 +192,10 @@ func (n *Namespace) Call(ctx context.Context, fn string, args []any) (any, error
 	return res, err
 }
 
+// Pending returns the calls running on the namespace and those waiting for
+// one of its VMs.
+func (n *Namespace) Pending() int { return int(n.pending.Load()) }
+
 // Close closes the namespace: idle VMs now, busy ones when their call ends.
 // Calls waiting for a VM, and later calls, fail with ErrClosed. Close waits
 // for nothing and may be called more than once.

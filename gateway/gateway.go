@@ -9,6 +9,7 @@
 //
 //	200 the result is the body
 //	400 the body is not an argument array, or the content type is unknown
+//	401 Config.Authenticate refused the request's token, or it had none
 //	403 the call was refused
 //	404 no such function
 //	413 the body is larger than Config.MaxBodySize
@@ -51,6 +52,10 @@ type Config struct {
 	Timeout time.Duration
 	// Logger gets the gateway's debug logs. Default slog.Default().
 	Logger *slog.Logger
+	// Authenticate, if set, checks the token of every call and listing,
+	// given as "Authorization: Bearer TOKEN": without one it accepts, the
+	// answer is 401. Nil lets every request in.
+	Authenticate func(token string) bool
 }
 
 // Gateway is an http.Handler calling a transport.Handler's functions.
@@ -88,6 +93,14 @@ func New(h transport.Handler, cfg Config) (*Gateway, error) {
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if auth := g.cfg.Authenticate; auth != nil {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !auth(tok) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="slacker-lua"`)
+			g.fail(w, nil, http.StatusUnauthorized, transport.CodeACLReject, "a token is required: Authorization: Bearer TOKEN")
+			return
+		}
+	}
 	g.mux.ServeHTTP(w, r)
 }
 

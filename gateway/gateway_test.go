@@ -184,3 +184,38 @@ func TestNewValidates(t *testing.T) {
 		t.Error("negative Timeout accepted")
 	}
 }
+
+func TestAuthenticate(t *testing.T) {
+	url := start(t, Config{Authenticate: func(tok string) bool { return tok == "s3cret" }})
+	for _, tc := range []struct {
+		header string
+		status int
+	}{
+		{"", http.StatusUnauthorized},
+		{"Bearer wrong", http.StatusUnauthorized},
+		{"Basic s3cret", http.StatusUnauthorized},
+		{"Bearer s3cret", http.StatusOK},
+	} {
+		for _, path := range []string{"/t/add.json", "/"} {
+			method := "POST"
+			if path == "/" {
+				method = "GET"
+			}
+			req, _ := http.NewRequest(method, url+path, strings.NewReader("[1]"))
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s %s with %q: %d, want %d", method, path, tc.header, resp.StatusCode, tc.status)
+			}
+			if tc.status == http.StatusUnauthorized && (resp.Header.Get("WWW-Authenticate") == "" || resp.Header.Get("X-Slacker-Code") != "acl-reject") {
+				t.Errorf("401 without its headers: %v", resp.Header)
+			}
+		}
+	}
+}

@@ -239,6 +239,18 @@ func (r *Registry) Namespaces() []string {
 	return slices.Sorted(maps.Keys(r.snap.Load().ns))
 }
 
+// Pending returns, for each Lua namespace served, the calls running on it
+// and those waiting for one of its VMs.
+func (r *Registry) Pending() map[string]int {
+	out := make(map[string]int)
+	for name, e := range r.snap.Load().ns {
+		if e.lua != nil {
+			out[name] = e.lua.Pending()
+		}
+	}
+	return out
+}
+
 // Description says what a served namespace is: what a cluster publishes
 // of it.
 type Description struct {

@@ -1,13 +1,21 @@
 package tests
 
 import (
+	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
 )
@@ -102,4 +110,92 @@ func TestHTTPReadyInCluster(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, func() bool { return !ready() }, "not ready without ZooKeeper")
 	zks.Restart(false)
 	testutil.WaitFor(t, 20*time.Second, ready, "ready again once registered again")
+}
+
+// scrape reads the server's metrics and returns each sample's value by
+// its name and labels, as in `slacker_calls_total{code="success",...}`,
+// the labels sorted by name.
+func scrape(t *testing.T, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %d", resp.StatusCode)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parsing the metrics: %v", err)
+	}
+	out := make(map[string]float64)
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			slices.Sort(labels)
+			key := name
+			if len(labels) > 0 {
+				key += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.GetCounter() != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				out[key+"_count"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}
+
+// TestMetrics checks the figures a server exports: calls over both
+// protocols by function and result, their latency, connections, and
+// reloads as files change.
+func TestMetrics(t *testing.T) {
+	dir := testutil.WriteFiles(t, map[string]string{
+		"shop/cart.lua": "function add(a, b) return a + b end\nfunction fail() error('no') end",
+	})
+	s := startCLI(t, "--http", "127.0.0.1:0", dir)
+	url := httpURL(t, s)
+	c := dial(t, s.addr, client.Config{})
+	for range 2 {
+		callAs[int](t, c, "shop.cart/add", 1, 2)
+	}
+	for range 3 {
+		request(t, "POST", url+"/shop.cart/add.json", "[1, 2]")
+	}
+	request(t, "POST", url+"/shop.cart/fail.json", "[]")
+	request(t, "POST", url+"/made/up.json", "[]")
+	m := scrape(t, url)
+	for key, want := range map[string]float64{
+		`slacker_calls_total{code="success",function="add",namespace="shop.cart"}`:    5,
+		`slacker_calls_total{code="exception",function="fail",namespace="shop.cart"}`: 1,
+		`slacker_calls_total{code="not-found",function="",namespace=""}`:              1,
+		`slacker_call_duration_seconds{function="add",namespace="shop.cart"}_count`:   5,
+		`slacker_calls_in_flight`:                                0,
+		`slacker_connections`:                                    1,
+		`slacker_namespace_pending_calls{namespace="shop.cart"}`: 0,
+		`slacker_reloads_total{result="added"}`:                  2, // shop.cart and the status namespace
+	} {
+		if got, ok := m[key]; !ok || got != want {
+			t.Errorf("%s = %v (present: %v), want %v", key, got, ok, want)
+		}
+	}
+	if m["go_goroutines"] == 0 || m["process_resident_memory_bytes"] == 0 {
+		t.Errorf("no runtime or process figures: %v", m)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "broken.lua"), []byte("function ("), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		return scrape(t, url)[`slacker_reloads_total{result="failed"}`] == 1
+	}, "the failed reload counted")
+	s.terminate(t)
 }

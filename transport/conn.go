@@ -56,6 +56,10 @@ type conn struct {
 	midFrame bool
 	armed    bool
 
+	// authed is set once the peer gave a token Authenticate accepted;
+	// owned by the reader goroutine.
+	authed bool
+
 	// Inline calls. slow is owned by the reader goroutine. inline is the
 	// call the reader runs inline, if any; watch hands the reading over by
 	// swapping it to nil. readerEnd has the error of the reader that ended
@@ -272,6 +276,14 @@ func (c *conn) frameFailed(err error) {
 // handle serves p. It reports false when the reading was handed over to
 // another goroutine while a call ran inline.
 func (c *conn) handle(p *Packet) bool {
+	if !c.authed && c.srv.cfg.Authenticate != nil {
+		switch p.Type {
+		case TypeRequest, TypeInspectReq, TypeInterrupt:
+			c.log.Debug("call before authentication", "type", p.Type, "tid", p.TID)
+			c.sendError(p.Version, p.TID, CodeACLReject)
+			return true
+		}
+	}
 	switch p.Type {
 	case TypeRequest:
 		return c.handleRequest(p)
@@ -291,10 +303,20 @@ func (c *conn) handle(p *Packet) bool {
 		c.clientName, c.clientVersion = p.ClientName, p.ClientVersion
 		c.hmu.Unlock()
 		c.send(&Packet{Version: p.Version, TID: p.TID, Type: TypeServerHello, ServerVersion: c.srv.cfg.Version})
+	case TypeAuthReq:
+		res := AuthOK
+		if auth := c.srv.cfg.Authenticate; auth != nil {
+			c.authed = auth(p.Token)
+			if !c.authed {
+				res = AuthReject
+				c.log.Info("authentication refused")
+			}
+		}
+		c.send(&Packet{Version: p.Version, TID: p.TID, Type: TypeAuthAck, AuthResult: res})
 	case TypePong:
 		// An answer to nothing: harmless.
 	default:
-		// Packets only a server sends, and auth, which is not supported.
+		// Packets only a server sends.
 		c.log.Debug("unexpected packet", "type", p.Type, "tid", p.TID)
 		c.sendError(p.Version, p.TID, CodeInvalidPacket)
 	}

@@ -36,6 +36,15 @@ type ServerConfig struct {
 	Version string
 	// Logger receives connection-level events. Nil means no logging.
 	Logger *slog.Logger
+	// Authenticate, if set, checks the token of a peer's auth-req packet:
+	// until a connection's peer has given a token it accepts, its calls,
+	// inspect requests and interrupts are answered acl-reject. Nil means
+	// every peer may call; an auth-req is then accepted, whatever its
+	// token. It is called from many goroutines at once.
+	Authenticate func(token string) bool
+	// MaxConns bounds the connections served at once: past it, a new
+	// connection is closed at once, and logged. Zero means no bound.
+	MaxConns int
 }
 
 // ServerVersion is the version of this server implementation.
@@ -79,6 +88,8 @@ func (c ServerConfig) validate() error {
 		return errors.New("transport: negative WriteTimeout")
 	case c.MaxInFlight < 0:
 		return errors.New("transport: negative MaxInFlight")
+	case c.MaxConns < 0:
+		return errors.New("transport: negative MaxConns")
 	case len(c.Version) > DefaultMaxFieldSize:
 		return errors.New("transport: Version longer than 65535 bytes")
 	}
@@ -102,6 +113,9 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closing   bool
 	connsDone chan struct{} // closed when conns is empty while closing
+	// Connections refused past MaxConns, and when that was last logged.
+	refused       int64
+	refusedLogged time.Time
 
 	wg sync.WaitGroup // Serve loops and connection goroutines
 }
@@ -197,6 +211,15 @@ func (s *Server) track(nc net.Conn) bool {
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
+	}
+	if max := s.cfg.MaxConns; max > 0 && len(s.conns) >= max {
+		s.refused++
+		if now := time.Now(); now.Sub(s.refusedLogged) >= time.Second {
+			s.cfg.Logger.Warn("too many connections: refusing new ones", "max", max, "refused", s.refused, "remote", nc.RemoteAddr().String())
+			s.refusedLogged = now
+		}
+		nc.Close()
+		return true
 	}
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}

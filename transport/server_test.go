@@ -289,8 +289,6 @@ func TestServerBadInput(t *testing.T) {
 		}, &Packet{Version: V6, TID: 30, Type: TypeError, Code: CodeInvalidPacket}, false},
 		{"packet only servers send", func(r *rawConn) { r.send(&Packet{Version: V6, TID: 31, Type: TypeResponse, ContentType: ContentJSON}) },
 			&Packet{Version: V6, TID: 31, Type: TypeError, Code: CodeInvalidPacket}, false},
-		{"auth", func(r *rawConn) { r.send(&Packet{Version: V6, TID: 32, Type: TypeAuthReq, Token: "secret"}) },
-			&Packet{Version: V6, TID: 32, Type: TypeError, Code: CodeInvalidPacket}, false},
 		{"unknown inspect command", func(r *rawConn) { r.send(&Packet{Version: V6, TID: 33, Type: TypeInspectReq, Command: 9}) },
 			&Packet{Version: V6, TID: 33, Type: TypeError, Code: CodeInvalidPacket}, false},
 		{"bad inspect argument", func(r *rawConn) {
@@ -787,4 +785,74 @@ func TestSlowFuncs(t *testing.T) {
 	if !m.inline("g") {
 		t.Fatal("another function is slow too")
 	}
+}
+
+// TestServerAuth checks token authentication: calls, inspect requests
+// and interrupts before an accepted token are refused with acl-reject,
+// a wrong token is refused and leaves the connection unauthenticated,
+// and pings and hellos need no token.
+func TestServerAuth(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	_, addr := startServer(t, &testHandler{}, ServerConfig{Authenticate: func(tok string) bool { return tok == "s3cret" }})
+	r := dialRaw(t, addr)
+	refused := func(tid int32) {
+		t.Helper()
+		if p := r.recv(); p.Type != TypeError || p.TID != tid || p.Code != CodeACLReject {
+			t.Fatalf("tid %d: got %+v, want acl-reject", tid, p)
+		}
+	}
+	r.send(&Packet{Version: V6, TID: 1, Type: TypePing})
+	if p := r.recv(); p.Type != TypePong {
+		t.Fatalf("ping: %+v", p)
+	}
+	r.send(request(V6, 2, ContentJSON, "t/add", "[1,2]"))
+	refused(2)
+	r.send(&Packet{Version: V6, TID: 3, Type: TypeInspectReq, Command: InspectFunctions, Body: []byte(`""`)})
+	refused(3)
+	for tid, tok := range map[int32]string{4: "wrong", 5: ""} {
+		r.send(&Packet{Version: V6, TID: tid, Type: TypeAuthReq, Token: tok})
+		if p := r.recv(); p.Type != TypeAuthAck || p.TID != tid || p.AuthResult != AuthReject {
+			t.Fatalf("token %q: got %+v, want a refusal", tok, p)
+		}
+		r.send(request(V6, 10+tid, ContentJSON, "t/add", "[1,2]"))
+		refused(10 + tid)
+	}
+	r.send(&Packet{Version: V6, TID: 6, Type: TypeAuthReq, Token: "s3cret"})
+	if p := r.recv(); p.Type != TypeAuthAck || p.AuthResult != AuthOK {
+		t.Fatalf("the right token: got %+v", p)
+	}
+	r.callOK(7)
+
+	// Without Authenticate, any token does.
+	_, open := startServer(t, &testHandler{}, ServerConfig{})
+	o := dialRaw(t, open)
+	o.send(&Packet{Version: V5, TID: 1, Type: TypeAuthReq, Token: "anything"})
+	if p := o.recv(); p.Type != TypeAuthAck || p.AuthResult != AuthOK {
+		t.Fatalf("open server: got %+v", p)
+	}
+	o.callOK(2)
+}
+
+// TestServerMaxConns checks that connections past MaxConns are closed at
+// once, and that one is taken again once another has gone.
+func TestServerMaxConns(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	_, addr := startServer(t, &testHandler{}, ServerConfig{MaxConns: 1})
+	a := dialRaw(t, addr)
+	a.callOK(1)
+	b := dialRaw(t, addr)
+	b.expectClosed()
+	a.nc.Close()
+	testutil.WaitFor(t, 5*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		rc := &rawConn{t: t, nc: c, dec: NewDecoder(c, Limits{})}
+		rc.send(request(V6, 1, ContentJSON, "t/add", "[1,2]"))
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		var p Packet
+		return rc.dec.Decode(&p) == nil && p.Type == TypeResponse
+	}, "a connection served once the first has gone")
 }

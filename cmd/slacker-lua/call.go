@@ -21,11 +21,13 @@ import (
 type clientFlags struct {
 	contentType string
 	timeout     time.Duration
+	security    clientSecurity
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire: json or msgpack")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the server")
+	f.security.register(fs)
 }
 
 // config checks the flags and returns the client configuration they ask for.
@@ -34,6 +36,13 @@ func (f *clientFlags) config() (client.Config, error) {
 		return client.Config{}, fmt.Errorf("bad --timeout %v: want a positive duration", f.timeout)
 	}
 	cfg := client.Config{Timeout: f.timeout, DialTimeout: min(f.timeout, client.DefaultDialTimeout), ClientName: "slacker-lua-cli"}
+	var err error
+	if cfg.TLS, err = f.security.tlsConfig(); err != nil {
+		return cfg, err
+	}
+	if cfg.Token, err = f.security.token(); err != nil {
+		return cfg, err
+	}
 	switch strings.ToLower(f.contentType) {
 	case "json":
 		cfg.ContentType = transport.ContentJSON

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,12 +11,15 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/gateway"
+	"github.com/slacker-lua/slacker-lua/metrics"
 	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/transport"
 )
 
 // httpServer is serve's HTTP listener, with --http: the gateway to the
-// served functions, and the health endpoints:
+// served functions, the metrics and the health endpoints:
 //
+//	GET /metrics  the server's figures, in Prometheus' text format
 //	GET /healthz  200 while the process serves
 //	GET /readyz   200 once the namespaces are loaded and, in a cluster,
 //	              registered in ZooKeeper; 503 before, and once stopping
@@ -32,8 +36,11 @@ type httpServer struct {
 // registrations.
 const readyTimeout = time.Second
 
-func newHTTPServer(addr string, reg *namespaces.Registry, maxBody int, log *slog.Logger) (*httpServer, error) {
-	gw, err := gateway.New(reg, gateway.Config{MaxBodySize: maxBody, Logger: log})
+// newHTTPServer listens at addr for h's gateway, whose calls mets counts,
+// reg's health, and mets.
+func newHTTPServer(addr string, h transport.Handler, reg *namespaces.Registry, mets *metrics.Metrics, maxBody int,
+	tlsCfg *tls.Config, authenticate func(string) bool, log *slog.Logger) (*httpServer, error) {
+	gw, err := gateway.New(h, gateway.Config{MaxBodySize: maxBody, Authenticate: authenticate, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -41,20 +48,65 @@ func newHTTPServer(addr string, reg *namespaces.Registry, maxBody int, log *slog
 	if err != nil {
 		return nil, err
 	}
-	h := &httpServer{ln: ln, reg: reg, served: make(chan error, 1)}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	web := &httpServer{ln: ln, reg: reg, served: make(chan error, 1)}
 	mux := http.NewServeMux()
 	mux.Handle("/", gw)
+	mux.Handle("GET /metrics", mets.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /readyz", h.readyz)
-	h.srv = &http.Server{
+	mux.HandleFunc("GET /readyz", web.readyz)
+	web.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	return h, nil
+	return web, nil
+}
+
+// newMetrics returns the figures of a server of reg: its calls (counted
+// by the interceptor the server and the gateway call through), the
+// calls pending on each namespace, and its reloads, which a goroutine
+// follows until the returned stop is called.
+func newMetrics(reg *namespaces.Registry) (mets *metrics.Metrics, stop func()) {
+	mets = metrics.New()
+	mets.GaugeVec("slacker_namespace_pending_calls", "Calls running on a Lua namespace or waiting for one of its VMs.", "namespace",
+		func() map[string]float64 {
+			out := make(map[string]float64)
+			for ns, n := range reg.Pending() {
+				out[ns] = float64(n)
+			}
+			return out
+		})
+	sub := reg.Subscribe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ev, err := sub.Next(context.Background())
+			if err != nil {
+				return
+			}
+			switch ev.Kind {
+			case namespaces.Added:
+				mets.Reloaded("added")
+			case namespaces.Updated:
+				mets.Reloaded("updated")
+			case namespaces.Removed:
+				mets.Reloaded("removed")
+			case namespaces.Failed:
+				mets.Reloaded("failed")
+			}
+		}
+	}()
+	return mets, func() {
+		sub.Close()
+		<-done
+	}
 }
 
 // start serves; ready says /readyz may answer 200.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/metrics"
 	"github.com/slacker-lua/slacker-lua/namespaces"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
@@ -48,6 +50,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	pollInterval := fs.Duration("poll-interval", namespaces.DefaultPoll, "how often --watch poll looks through DIR")
 	var cf clusterFlags
 	cf.register(fs)
+	maxConns := fs.Int("max-conns", 0, "connections served at once; past it new ones are closed at once (0: no bound)")
+	slowCall := fs.Duration("slow-call", 0, "log every call that takes longer than this, with its time (0: none)")
+	var sec serverSecurity
+	sec.register(fs)
 	httpAddr := fs.String("http", "", "`address` of the HTTP gateway and health endpoints, such as 127.0.0.1:2105; none if empty")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -66,6 +72,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if err := cf.check(); err != nil {
 		fmt.Fprintln(stderr, "slacker-lua serve:", err)
+		return exitUsage
+	}
+	tlsCfg, err := sec.tlsConfig()
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua serve:", err)
+		return exitUsage
+	}
+	authenticate, err := sec.authenticator()
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua serve:", err)
+		return exitUsage
+	}
+	if *maxConns < 0 || *slowCall < 0 {
+		fmt.Fprintln(stderr, "slacker-lua serve: --max-conns and --slow-call can't be negative")
 		return exitUsage
 	}
 	var wcfg namespaces.WatchConfig
@@ -139,10 +159,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("watching for changes", "dir", dir, "watch", *watch)
 
-	srv, err := transport.NewServer(reg, transport.ServerConfig{
-		Limits:      transport.Limits{MaxBodySize: *maxBody},
-		MaxInFlight: *maxInFlight,
-		Logger:      log,
+	// With --http, calls are counted and timed, over either protocol.
+	var ics []transport.Interceptor
+	var mets *metrics.Metrics
+	if *httpAddr != "" {
+		var stop func()
+		mets, stop = newMetrics(reg)
+		defer stop()
+		ics = append(ics, mets.Interceptor())
+	}
+	if *slowCall > 0 {
+		ics = append(ics, slowCalls(*slowCall, log))
+	}
+	handler := transport.Intercept(reg, ics...)
+	srv, err := transport.NewServer(handler, transport.ServerConfig{
+		Limits:       transport.Limits{MaxBodySize: *maxBody},
+		MaxInFlight:  *maxInFlight,
+		MaxConns:     *maxConns,
+		Authenticate: authenticate,
+		Logger:       log,
 	})
 	if err != nil {
 		log.Error("bad server configuration", "err", err)
@@ -153,9 +188,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot listen", "err", err)
 		return exitError
 	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
 	var web *httpServer
 	if *httpAddr != "" {
-		if web, err = newHTTPServer(*httpAddr, reg, *maxBody, log); err != nil {
+		mets.Gauge("slacker_connections", "Connections of the binary protocol open now.", func() float64 { return float64(len(srv.Clients())) })
+		if web, err = newHTTPServer(*httpAddr, handler, reg, mets, *maxBody, tlsCfg, authenticate, log); err != nil {
 			ln.Close()
 			log.Error("cannot serve HTTP", "err", err)
 			return exitError
@@ -175,13 +214,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	var webServed <-chan error // nil without --http: never ready
 	if web != nil {
+		if member != nil {
+			mets.Gauge("slacker_zookeeper_connected", "1 while the server has a ZooKeeper session, else 0.", func() float64 {
+				if member.m.Connected() {
+					return 1
+				}
+				return 0
+			})
+		}
 		web.member = member
 		web.start()
 		defer web.srv.Close() // when serving fails; shutdown comes first otherwise
 		webServed = web.served
 		log.Info("serving HTTP", "http", web.ln.Addr().String())
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "version", version)
+	log.Info("serving", "addr", ln.Addr().String(), "version", version, "tls", tlsCfg != nil, "tokens", authenticate != nil)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -222,6 +269,20 @@ wait:
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// slowCalls logs the calls that take longer than threshold.
+func slowCalls(threshold time.Duration, log *slog.Logger) transport.Interceptor {
+	return func(next transport.CallFunc) transport.CallFunc {
+		return func(ctx context.Context, name string, args []any) (any, error) {
+			start := time.Now()
+			res, err := next(ctx, name, args)
+			if took := time.Since(start); took > threshold {
+				log.Warn("slow call", "name", name, "took", took.Round(time.Microsecond), "code", transport.CodeOf(err).String())
+			}
+			return res, err
+		}
+	}
 }
 
 // rescan looks through the served folder again, on SIGHUP.

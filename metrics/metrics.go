@@ -1,0 +1,115 @@
+// Package metrics keeps a server's figures and serves them in Prometheus'
+// text format: the calls by namespace, function and result code, their
+// latency, the calls in flight, and whatever gauges the server adds
+// (connections, pool queues, ZooKeeper's session). Calls are counted by a
+// transport.Interceptor.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// Metrics is a server's figures. The zero value is not usable: call New.
+type Metrics struct {
+	reg      *prometheus.Registry
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+	reloads  *prometheus.CounterVec
+}
+
+// New returns the figures of a server, with the Go runtime's and the
+// process's own.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slacker_calls_total",
+			Help: "Calls served, by namespace, function and result code; calls of functions not served count under empty names.",
+		}, []string{"namespace", "function", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "slacker_call_duration_seconds",
+			Help:    "How long calls took to run, by namespace and function.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"namespace", "function"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "slacker_calls_in_flight",
+			Help: "Calls running now.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "slacker_reloads_total",
+			Help: "Namespace files loaded (added, updated), removed, and failed to load.",
+		}, []string{"result"}),
+	}
+	m.reg.MustRegister(m.calls, m.duration, m.inFlight, m.reloads,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Interceptor counts and times the calls it sees.
+func (m *Metrics) Interceptor() transport.Interceptor {
+	return func(next transport.CallFunc) transport.CallFunc {
+		return func(ctx context.Context, name string, args []any) (any, error) {
+			m.inFlight.Inc()
+			start := time.Now()
+			res, err := next(ctx, name, args)
+			took := time.Since(start)
+			m.inFlight.Dec()
+			code := transport.CodeOf(err)
+			ns, fn := "", ""
+			if code != transport.CodeNotFound {
+				// Only served names become labels: a caller can't make up
+				// series.
+				ns, fn, _ = strings.Cut(name, "/")
+				m.duration.WithLabelValues(ns, fn).Observe(took.Seconds())
+			}
+			m.calls.WithLabelValues(ns, fn, code.String()).Inc()
+			return res, err
+		}
+	}
+}
+
+// Reloaded counts a namespace file loaded, removed or failed: result is
+// "added", "updated", "removed" or "failed".
+func (m *Metrics) Reloaded(result string) {
+	m.reloads.WithLabelValues(result).Inc()
+}
+
+// Gauge adds a gauge whose value is f's at each scrape.
+func (m *Metrics) Gauge(name, help string, f func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+}
+
+// GaugeVec adds gauges with one label, whose values are f's at each
+// scrape: a gauge for each key of the map f returns.
+func (m *Metrics) GaugeVec(name, help, label string, f func() map[string]float64) {
+	m.reg.MustRegister(&mapCollector{desc: prometheus.NewDesc(name, help, []string{label}, nil), f: f})
+}
+
+// Handler serves the figures at /metrics.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// mapCollector collects the gauges of a map.
+type mapCollector struct {
+	desc *prometheus.Desc
+	f    func() map[string]float64
+}
+
+func (c *mapCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *mapCollector) Collect(ch chan<- prometheus.Metric) {
+	for k, v := range c.f() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, k)
+	}
+}
