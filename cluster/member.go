@@ -105,13 +105,15 @@ type Member struct {
 	cfg     Config
 	conn    *zk.Conn // replaced by the loop, under mu, when renewed
 	events  <-chan zk.Event
-	data    []byte // the server node's
+	started time.Time
 	changed chan struct{}
 	done    chan struct{} // closed by Close
 	stopped chan struct{} // closed when the loop returns
 	once    sync.Once
 
 	mu       sync.Mutex
+	data     []byte            // the server node's
+	dataGen  uint64            // counts the changes to data
 	want     map[string]nsWant // the namespaces to register
 	gen      uint64            // counts the changes to want; 1 for the server's node alone
 	synced   uint64            // the gen the nodes were last brought in step with, in session syncedIn
@@ -121,6 +123,7 @@ type Member struct {
 	// Owned by the loop.
 	session int64              // the session the nodes below were made in
 	server  bool               // the server's node is there
+	wrote   uint64             // the dataGen of the server node's data there
 	have    map[string]*nsHave // the namespace nodes there
 	lastErr string             // the last error logged
 	lost    time.Time          // when the connection lost its session; zero while it has one
@@ -147,7 +150,8 @@ func Join(cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, err := json.Marshal(ServerData{Version: cfg.Version, StartedAt: time.Now().UTC(), Weight: cfg.Weight, Data: cfg.Data})
+	started := time.Now().UTC()
+	data, err := json.Marshal(ServerData{Version: cfg.Version, StartedAt: started, Weight: cfg.Weight, Data: cfg.Data})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: Config.Data: %w", err)
 	}
@@ -159,6 +163,7 @@ func Join(cfg Config) (*Member, error) {
 		cfg:     cfg,
 		conn:    conn,
 		events:  events,
+		started: started,
 		data:    data,
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -170,6 +175,39 @@ func Join(cfg Config) (*Member, error) {
 	}
 	go m.loop()
 	return m, nil
+}
+
+// SetWeight changes the weight the server's node announces (see
+// Config.Weight; 0 is 1), now or once ZooKeeper can be reached.
+func (m *Member) SetWeight(w int) error {
+	if w < 0 {
+		return fmt.Errorf("cluster: weight %d is negative", w)
+	}
+	if w == 0 {
+		w = 1
+	}
+	m.mu.Lock()
+	data, err := json.Marshal(ServerData{Version: m.cfg.Version, StartedAt: m.started, Weight: w, Data: m.cfg.Data})
+	if err != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("cluster: %w", err)
+	}
+	m.cfg.Weight, m.data = w, data
+	m.dataGen++
+	m.gen++
+	m.mu.Unlock()
+	select {
+	case m.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Weight returns the weight the server's node announces.
+func (m *Member) Weight() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg.Weight
 }
 
 // Register registers the server as one serving the namespace ns, as d
@@ -318,17 +356,19 @@ func (m *Member) reconcile() {
 		m.session, m.server, m.have = sid, false, make(map[string]*nsHave)
 	}
 	m.mu.Lock()
-	want, gen := maps.Clone(m.want), m.gen
+	want, gen, data, dataGen := maps.Clone(m.want), m.gen, m.data, m.dataGen
 	m.mu.Unlock()
 
 	l, addr := m.cfg.Layout, m.cfg.Addr
 	var errs []error
-	if !m.server {
-		if err := m.ephemeral(l.Server(addr), m.data); err != nil {
+	if !m.server || m.wrote != dataGen {
+		if err := m.ephemeral(l.Server(addr), data); err != nil {
 			errs = append(errs, err)
 		} else {
-			m.server = true
-			m.cfg.Logger.Info("registered in zookeeper", "node", l.Server(addr))
+			if !m.server {
+				m.cfg.Logger.Info("registered in zookeeper", "node", l.Server(addr))
+			}
+			m.server, m.wrote = true, dataGen
 		}
 	}
 	// Each namespace on its own: one that fails holds none of the others up.

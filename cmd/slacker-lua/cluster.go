@@ -7,8 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +79,12 @@ type membership struct {
 	done  chan struct{} // closed when follow returns
 	delay time.Duration
 	log   *slog.Logger
+
+	// What an operator took offline: the whole server, or namespaces.
+	// Held while registering, so that follow and setOffline agree.
+	mu        sync.Mutex
+	offline   bool
+	offlineNS map[string]bool
 }
 
 // joinCluster joins the cluster the flags name, as the server listening
@@ -107,7 +116,7 @@ func joinCluster(f *clusterFlags, ln net.Addr, reg *namespaces.Registry, log *sl
 		attrs = append(attrs, "advertise", "derived from --listen "+ln.String()+"; set --advertise to choose")
 	}
 	log.Info("joining the cluster", attrs...)
-	ms := &membership{m: m, reg: reg, sub: reg.Subscribe(), done: make(chan struct{}), delay: f.leaveDelay, log: log}
+	ms := &membership{m: m, reg: reg, sub: reg.Subscribe(), done: make(chan struct{}), delay: f.leaveDelay, log: log, offlineNS: make(map[string]bool)}
 	go ms.follow()
 	return ms, nil
 }
@@ -127,19 +136,71 @@ func (ms *membership) follow() {
 		if ev.Namespace == namespaces.StatusNamespace {
 			continue
 		}
+		ms.mu.Lock()
 		switch ev.Kind {
 		case namespaces.Added, namespaces.Updated, namespaces.Kept:
-			d, ok := ms.reg.Describe(ev.Namespace)
-			if !ok {
-				continue // gone since: its event follows
-			}
-			if err := ms.m.Register(ev.Namespace, namespaceData(d)); err != nil {
-				ms.log.Error("cannot register namespace", "namespace", ev.Namespace, "err", err)
+			if !ms.offline && !ms.offlineNS[ev.Namespace] {
+				ms.register(ev.Namespace)
 			}
 		case namespaces.Leaving, namespaces.Removed:
 			ms.m.Unregister(ev.Namespace)
 		}
+		ms.mu.Unlock()
 	}
+}
+
+// register registers ns as the registry describes it; ms.mu is held.
+func (ms *membership) register(ns string) {
+	d, ok := ms.reg.Describe(ns)
+	if !ok {
+		return // gone since: its event follows
+	}
+	if err := ms.m.Register(ns, namespaceData(d)); err != nil {
+		ms.log.Error("cannot register namespace", "namespace", ns, "err", err)
+	}
+}
+
+// setOffline takes the namespace ns, or with ns "" the whole server, out
+// of the cluster (off) or back in: its nodes are removed, or made again,
+// while it goes on serving. It returns an error for a namespace not
+// served.
+func (ms *membership) setOffline(ns string, off bool) error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	served := slices.DeleteFunc(ms.reg.Namespaces(), func(n string) bool { return n == namespaces.StatusNamespace })
+	if ns != "" && !slices.Contains(served, ns) && !ms.offlineNS[ns] {
+		return fmt.Errorf("namespace %s is not served", ns)
+	}
+	if ns == "" {
+		ms.offline = off
+	} else if off {
+		ms.offlineNS[ns] = true
+	} else {
+		delete(ms.offlineNS, ns)
+	}
+	for _, n := range served {
+		if ns != "" && n != ns {
+			continue
+		}
+		if ms.offline || ms.offlineNS[n] {
+			ms.m.Unregister(n)
+		} else {
+			ms.register(n)
+		}
+	}
+	ms.log.Info("operator: cluster membership changed", "namespace", ns, "offline", off)
+	return nil
+}
+
+// state is what an operator took offline, and the server's weight.
+func (ms *membership) state() adminState {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	st := adminState{Offline: ms.offline, OfflineNamespaces: slices.Sorted(maps.Keys(ms.offlineNS)), Weight: ms.m.Weight()}
+	if st.OfflineNamespaces == nil {
+		st.OfflineNamespaces = []string{}
+	}
+	return st
 }
 
 // namespaceData is what the cluster is told of a namespace.

@@ -25,6 +25,7 @@ import (
 //	              registered in ZooKeeper; 503 before, and once stopping
 type httpServer struct {
 	srv    *http.Server
+	mux    *http.ServeMux // until start
 	ln     net.Listener
 	reg    *namespaces.Registry
 	member *membership // nil outside a cluster
@@ -59,6 +60,7 @@ func newHTTPServer(addr string, h transport.Handler, reg *namespaces.Registry, m
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", web.readyz)
+	web.mux = mux
 	web.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,

@@ -15,7 +15,7 @@ import (
 
 // serverSecurity is serve's TLS and token flags.
 type serverSecurity struct {
-	cert, key, clientCA, tokenFile string
+	cert, key, clientCA, tokenFile, adminTokenFile string
 }
 
 func (f *serverSecurity) register(fs *flag.FlagSet) {
@@ -23,6 +23,7 @@ func (f *serverSecurity) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.key, "tls-key", "", "PEM `file` of the key of --tls-cert")
 	fs.StringVar(&f.clientCA, "tls-client-ca", "", "PEM `file` of the CAs whose certificates clients must present (with --tls-cert)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "`file` of the tokens clients must give, one a line: in an auth-req packet, or as \"Authorization: Bearer TOKEN\" over HTTP")
+	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "`file` of the tokens of `slacker-lua admin`: serves the admin endpoints on --http, in a cluster")
 }
 
 // tlsConfig returns the server's TLS configuration, nil without --tls-cert.
@@ -51,15 +52,27 @@ func (f *serverSecurity) tlsConfig() (*tls.Config, error) {
 // authenticator returns the check of a client's token, nil without
 // --token-file.
 func (f *serverSecurity) authenticator() (func(string) bool, error) {
-	if f.tokenFile == "" {
+	return tokenCheck("--token-file", f.tokenFile)
+}
+
+// adminAuthenticator returns the check of an operator's token, nil
+// without --admin-token-file.
+func (f *serverSecurity) adminAuthenticator() (func(string) bool, error) {
+	return tokenCheck("--admin-token-file", f.adminTokenFile)
+}
+
+// tokenCheck returns the check of a token against those of the file of
+// flag, nil without a file.
+func tokenCheck(flag, file string) (func(string) bool, error) {
+	if file == "" {
 		return nil, nil
 	}
-	tokens, err := readTokens(f.tokenFile)
+	tokens, err := readTokens(file)
 	if err != nil {
-		return nil, fmt.Errorf("--token-file: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	if len(tokens) == 0 {
-		return nil, fmt.Errorf("--token-file %s: no token in it", f.tokenFile)
+		return nil, fmt.Errorf("%s %s: no token in it", flag, file)
 	}
 	return func(tok string) bool {
 		ok := 0

@@ -84,6 +84,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "slacker-lua serve:", err)
 		return exitUsage
 	}
+	adminAuth, err := sec.adminAuthenticator()
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua serve:", err)
+		return exitUsage
+	}
+	if adminAuth != nil && (*httpAddr == "" || cf.zk == "") {
+		fmt.Fprintln(stderr, "slacker-lua serve: --admin-token-file goes with --http and --zk")
+		return exitUsage
+	}
 	if *maxConns < 0 || *slowCall < 0 {
 		fmt.Fprintln(stderr, "slacker-lua serve: --max-conns and --slow-call can't be negative")
 		return exitUsage
@@ -223,6 +232,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			})
 		}
 		web.member = member
+		if adminAuth != nil {
+			web.mux.Handle("/_admin/", adminHandler(member, adminAuth))
+		}
 		web.start()
 		defer web.srv.Close() // when serving fails; shutdown comes first otherwise
 		webServed = web.served
