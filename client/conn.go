@@ -56,6 +56,9 @@ type conn struct {
 	queued, flushed int64
 }
 
+// directMax is the most bytes a caller writes itself: see register.
+const directMax = 16 << 10
+
 // maxKeptBuffer is the largest write buffer the writer keeps for reuse; a
 // bigger one, left by a large request, goes to the garbage collector.
 const maxKeptBuffer = 1 << 20
@@ -174,6 +177,7 @@ func (cn *conn) register(p *Pending, pkt *transport.Packet) error {
 	}
 	p.tid, p.cn, p.end = tid, cn, cn.queued
 	first := len(cn.pending) == 0
+	small := len(cn.wbuf) <= directMax
 	cn.pending[tid] = p
 	cn.mu.Unlock()
 	if first {
@@ -182,9 +186,11 @@ func (cn *conn) register(p *Pending, pkt *transport.Packet) error {
 		default:
 		}
 	}
-	if wake && first && cn.wmu.TryLock() {
-		// The only call pending, with the writer idle: writing the frame
-		// from here saves waking the writer.
+	if wake && first && small && cn.wmu.TryLock() {
+		// The only call pending, a small frame, with the writer idle:
+		// writing it from here saves waking the writer. A large frame
+		// is the writer's, so that the caller is not held in a write
+		// longer than its ctx allows.
 		buf, err := cn.flushLocked(nil, 2*cn.c.cfg.PingInterval)
 		cn.wmu.Unlock()
 		if err != nil {

@@ -22,13 +22,14 @@ import (
 // new one when all are busy. The reader runs a call itself (inline) unless
 // its function has been slow on this connection: a call is cheaper run
 // than handed over, and short calls gain nothing from running beside the
-// reader. An inline call that is still running after inlineMax is slow: it
-// goes on as if handed over, its function is marked slow, and a new reader
-// goroutine takes over the reading (watch does that), so a call that
-// blocks holds the calls behind it for a few milliseconds at most, once.
+// reader. A function whose inline call took more than inlineMax is slow on
+// the connection for a while (slowFuncs). An inline call still running
+// after deadlineTick goes on as if handed over: its function is marked
+// slow, and a new reader goroutine takes over the reading (watch does
+// that), so a call that blocks holds the calls behind it for a few
+// milliseconds at most, once.
 //
-// Workers end once the connection has been idle for workerIdle; one that
-// lives keeps the stack its calls grew, which a goroutine per call would
+// The workers idle at the time end every workerIdle; one that lives keeps the stack its calls grew, which a goroutine per call would
 // grow again for every call. One writer goroutine (writeLoop) writes
 // everything queued since its last write in one system call, so responses
 // are coalesced under load; the answer of the only call running, when no
@@ -251,9 +252,16 @@ func (c *conn) readLoop() error {
 func (c *conn) takeOver(name string) {
 	defer c.readers.Done()
 	c.slow.ran(name, true)
-	if err := c.readLoop(); err != errHandedOver {
-		c.readerEnd <- err
+	err := c.readLoop()
+	if err == errHandedOver {
+		return
 	}
+	if err != nil {
+		// As serve does, which may be in the inline call that waits for
+		// this very cancellation.
+		c.cancelCalls()
+	}
+	c.readerEnd <- err
 }
 
 // frameFailed answers a frame that could not be decoded, where there is
@@ -445,6 +453,9 @@ func (c *conn) runInline(cc *callCtx, cl *call) bool {
 // again.
 type slowFuncs map[string]*slowness
 
+// maxSlowFuncs bounds the functions a connection keeps as slow.
+const maxSlowFuncs = 64
+
 type slowness struct {
 	skip  int // calls to hand over before the next inline one
 	after int // the skip after the next slow call
@@ -464,8 +475,11 @@ func (m slowFuncs) inline(name string) bool {
 func (m slowFuncs) ran(name string, slow bool) {
 	s := m[name]
 	switch {
-	case slow && s == nil:
+	case slow && s == nil && len(m) < maxSlowFuncs:
 		m[name] = &slowness{skip: 64, after: 128}
+	case slow && s == nil:
+		// A peer calling ever new names that are slow (not found
+		// remotely, say) can't grow the set: the others run inline.
 	case slow:
 		s.skip, s.after = s.after, min(2*s.after, 65536)
 	case s != nil:
@@ -517,6 +531,11 @@ func (c *callCtx) Done() <-chan struct{}       { return c.done }
 func (c *callCtx) Value(any) any               { return nil }
 
 func (c *callCtx) Err() error {
+	select {
+	case <-c.done: // closed after state is set: Err is nil until Done is closed
+	default:
+		return nil
+	}
 	switch c.state.Load() {
 	case canceled:
 		return context.Canceled
@@ -576,14 +595,16 @@ func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
 }
 
 // watch stops the calls past their deadlines, every deadlineTick while
-// calls run, and ends the idle workers once no call has run for
-// workerIdle, until the connection ends. It starts with the first call.
+// calls run, hands the reading over from a slow inline call, and ends the
+// workers idle every workerIdle, until the connection ends. It starts
+// with the first call.
 func (c *conn) watch() {
 	defer c.workers.Done()
 	tick := time.NewTicker(deadlineTick)
 	defer tick.Stop()
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
+	reaped := time.Now() // when the idle workers were last ended
 	for {
 		select {
 		case <-tick.C:
@@ -597,6 +618,7 @@ func (c *conn) watch() {
 			case <-c.busy:
 			case <-idle.C:
 				c.endIdleWorkers()
+				reaped = time.Now()
 				select {
 				case <-c.busy:
 				case <-c.ctx.Done():
@@ -614,6 +636,11 @@ func (c *conn) watch() {
 		}
 		c.cmu.Unlock()
 		c.handOver(now)
+		if now.Sub(reaped) >= workerIdle {
+			// Calls come now and then: end the workers they leave idle.
+			c.endIdleWorkers()
+			reaped = now
+		}
 	}
 }
 

@@ -462,7 +462,6 @@ func (d *Decoder) readU32(field, suffix string) (uint32, error) {
 	return binary.BigEndian.Uint32(d.num[:sizeU32]), nil
 }
 
-// readString reads a u16-prefixed string of at most limit bytes.
 // readName reads a request's function name. The few names a connection
 // calls are kept, and a name read again is the one kept.
 func (d *Decoder) readName() (string, error) {
@@ -483,6 +482,7 @@ func (d *Decoder) readName() (string, error) {
 	return s, nil
 }
 
+// readString reads a u16-prefixed string of at most limit bytes.
 func (d *Decoder) readString(field string, limit int) (string, error) {
 	b, err := d.readScratch(field, limit)
 	return string(b), err

@@ -206,10 +206,24 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 	if err := msgpackCheck(data); err != nil {
 		return err
 	}
+	switch v := v.(type) {
+	case *any:
+		if v == nil {
+			return errNilTarget(v)
+		}
+	case *[]any:
+		if v == nil {
+			return errNilTarget(v)
+		}
+	case *map[string]any:
+		if v == nil {
+			return errNilTarget(v)
+		}
+	}
 	var x any
 	switch v := v.(type) {
 	case *[]any:
-		if c := data[0]; v != nil && (msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32) {
+		if c := data[0]; msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32 {
 			// The arguments of a call: no boxing of the slice.
 			hdr, n := msgpackArrayHeader(data)
 			a, _, err := msgpackArray(data, hdr, n)
@@ -549,6 +563,9 @@ func msgpackSkip(data []byte, depth int) (int, error) {
 		var n uint64
 		for _, b := range data[1 : 1+size] {
 			n = n<<8 | uint64(b)
+		}
+		if n > uint64(len(data)) {
+			return 0, errMsgpackShort // and int(n) might not fit
 		}
 		return int(n), nil
 	}

@@ -856,3 +856,30 @@ func TestServerMaxConns(t *testing.T) {
 		return rc.dec.Decode(&p) == nil && p.Type == TypeResponse
 	}, "a connection served once the first has gone")
 }
+
+// TestServerPeerGoneAfterHandOver checks that a call blocking inline is
+// cancelled when the peer goes away after the reading was handed over
+// from it.
+func TestServerPeerGoneAfterHandOver(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	h := &testHandler{started: make(chan string, 1)}
+	srv, addr := startServer(t, h, ServerConfig{})
+	r := dialRaw(t, addr)
+	r.send(request(V6, 1, ContentJSON, "t/block", "[]"))
+	<-h.started
+	time.Sleep(4 * deadlineTick) // the reading is handed over meanwhile
+	r.nc.Close()
+	testutil.WaitFor(t, 5*time.Second, func() bool { return srv.InFlight() == 0 }, "the blocked call cancelled")
+}
+
+// TestSlowFuncsBounded checks that a connection keeps at most
+// maxSlowFuncs slow functions.
+func TestSlowFuncsBounded(t *testing.T) {
+	m := make(slowFuncs)
+	for i := range 10 * maxSlowFuncs {
+		m.ran(fmt.Sprint("f", i), true)
+	}
+	if len(m) != maxSlowFuncs {
+		t.Fatalf("%d slow functions kept, want %d", len(m), maxSlowFuncs)
+	}
+}
