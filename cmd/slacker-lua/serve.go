@@ -36,7 +36,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			"serves, as it serves it, under ZK-ROOT/CLUSTER/namespaces/NS/HOST:PORT.\n\n"+
 			"With --http, the functions are served over HTTP too: POST /NS/FN.json (or\n"+
 			".msgpack) with the arguments as an array in the body answers the result;\n"+
-			"GET / lists the functions; GET /healthz and /readyz are for health checks.", stderr)
+			"GET / lists the functions; GET /metrics has the server's figures for\n"+
+			"Prometheus, GET /healthz and /readyz are for health checks.", stderr)
 	listen := fs.String("listen", "127.0.0.1:2104", "`address` to listen on; \":2104\" listens on every interface")
 	poolSize := fs.Int("pool-size", 0, "Lua VMs per namespace (0: one per CPU); a file's _options.pool_size wins")
 	queueSize := fs.Int("queue-size", 0, "calls that may wait for a busy namespace before thread-pool-full (0: 256)")
@@ -221,7 +222,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		defer member.close() // also when serving fails
 	}
-	var webServed <-chan error // nil without --http: never ready
+	var webServed <-chan error // nil without --http: never receives
 	if web != nil {
 		if member != nil {
 			mets.Gauge("slacker_zookeeper_connected", "1 while the server has a ZooKeeper session, else 0.", func() float64 {
