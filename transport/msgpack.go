@@ -211,20 +211,21 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 		if v == nil {
 			return errNilTarget(v)
 		}
+		x, _, err := msgpackValue(data)
+		if err == nil {
+			*v = x
+		}
+		return err
 	case *[]any:
 		if v == nil {
 			return errNilTarget(v)
 		}
-	case *map[string]any:
-		if v == nil {
-			return errNilTarget(v)
-		}
-	}
-	var x any
-	switch v := v.(type) {
-	case *[]any:
-		if c := data[0]; msgpcode.IsFixedArray(c) || c == msgpcode.Array16 || c == msgpcode.Array32 {
-			// The arguments of a call: no boxing of the slice.
+		switch c := data[0]; {
+		case c == msgpcode.Nil:
+			*v = nil
+			return nil
+		case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
+			// The arguments of a call: decoded without boxing the slice.
 			hdr, n := msgpackArrayHeader(data)
 			a, _, err := msgpackArray(data, hdr, n)
 			if err == nil {
@@ -232,43 +233,18 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 			}
 			return err
 		}
-		var err error
-		if x, _, err = msgpackValue(data); err != nil {
+		x, _, err := msgpackValue(data)
+		if err != nil {
 			return err
 		}
-	case *any, *map[string]any:
-		var err error
-		if x, _, err = msgpackValue(data); err != nil {
-			return err
-		}
-	case *int64, *string, *float64, *bool:
-		// The library's result where the value is of the target's type;
-		// the library converts the others.
-		if y, _, err := msgpackValue(data); err == nil && setScalar(v, y) {
-			return nil
-		}
-	}
-	switch v := v.(type) {
-	case *any:
-		if v == nil {
-			return errNilTarget(v)
-		}
-		*v = x
-	case *[]any:
-		if v == nil {
-			return errNilTarget(v)
-		}
-		switch x := x.(type) {
-		case nil:
-			*v = nil
-		case []any:
-			*v = x
-		default:
-			return fmt.Errorf("msgpack: cannot decode %T into []any", x)
-		}
+		return fmt.Errorf("msgpack: cannot decode %T into []any", x)
 	case *map[string]any:
 		if v == nil {
 			return errNilTarget(v)
+		}
+		x, _, err := msgpackValue(data)
+		if err != nil {
+			return err
 		}
 		switch x := x.(type) {
 		case nil:
@@ -278,20 +254,25 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 		default:
 			return fmt.Errorf("msgpack: cannot decode %T into map[string]any", x)
 		}
-	default:
-		d := msgpackDecoders.Get().(*msgpackDecoder)
-		d.r.Reset(data)
-		d.dec.Reset(&d.r)
-		err := d.dec.Decode(v)
-		d.r.Reset(nil)
-		d.dec.Reset(&d.r)
-		msgpackDecoders.Put(d)
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+		return nil
+	case *int64, *string, *float64, *bool:
+		// The library's result where the value is of the target's type;
+		// the library converts the others, below.
+		if y, _, err := msgpackValue(data); err == nil && setScalar(v, y) {
+			return nil
 		}
-		return err
 	}
-	return nil
+	d := msgpackDecoders.Get().(*msgpackDecoder)
+	d.r.Reset(data)
+	d.dec.Reset(&d.r)
+	err := d.dec.Decode(v)
+	d.r.Reset(nil)
+	d.dec.Reset(&d.r)
+	msgpackDecoders.Put(d)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // setScalar sets *target to x when x is of its type, and reports whether

@@ -75,18 +75,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "slacker-lua serve:", err)
 		return exitUsage
 	}
-	tlsCfg, err := sec.tlsConfig()
-	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua serve:", err)
-		return exitUsage
-	}
-	authenticate, err := sec.authenticator()
-	if err != nil {
-		fmt.Fprintln(stderr, "slacker-lua serve:", err)
-		return exitUsage
-	}
-	adminAuth, err := sec.adminAuthenticator()
-	if err != nil {
+	tlsCfg, errTLS := sec.tlsConfig()
+	authenticate, errTokens := sec.authenticator()
+	adminAuth, errAdmin := sec.adminAuthenticator()
+	if err := errors.Join(errTLS, errTokens, errAdmin); err != nil {
 		fmt.Fprintln(stderr, "slacker-lua serve:", err)
 		return exitUsage
 	}
