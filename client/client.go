@@ -25,7 +25,8 @@ type Client struct {
 	addr      string
 	cfg       Config // with defaults
 	codec     transport.Codec
-	emptyArgs []byte // the codec's empty array: the body of a call without arguments
+	emptyArgs []byte   // the codec's empty array: the body of a call without arguments
+	call      CallFunc // call through Config.Interceptors; nil without them
 
 	tid atomic.Uint32
 	cur atomic.Pointer[conn] // nil while disconnected
@@ -61,6 +62,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("client: codec %v: %w", cfg.ContentType, err)
 	}
 	c := &Client{addr: addr, cfg: cfg, codec: codec, emptyArgs: empty}
+	c.call = chain(c.callDirect, cfg.Interceptors)
 	cn, err := c.connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -97,6 +99,14 @@ func (c *Client) Addr() string { return c.addr }
 // ErrTooManyPending or ErrClosed, returned at once, when the call was not
 // sent. Call never retries.
 func (c *Client) Call(ctx context.Context, name string, args ...any) (Result, error) {
+	if c.call != nil {
+		return c.call(ctx, name, args)
+	}
+	return c.callDirect(ctx, name, args)
+}
+
+// callDirect is Call without the interceptors.
+func (c *Client) callDirect(ctx context.Context, name string, args []any) (Result, error) {
 	p := &Pending{name: name, want: transport.TypeResponse, done: make(chan struct{})}
 	if err := c.send(ctx, p, args); err != nil {
 		return Result{}, err

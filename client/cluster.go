@@ -34,6 +34,10 @@ type ClusterConfig struct {
 	// Logger receives what happens to the session and the servers. nil
 	// discards it.
 	Logger *slog.Logger
+	// Interceptors wrap every call made with Call (or through With), the
+	// first outermost, once for all the servers it is tried on. Those of
+	// Client see each server's try (see [Interceptor]).
+	Interceptors []Interceptor
 }
 
 // Cluster calls the functions of a slacker cluster: it finds the servers
@@ -67,6 +71,7 @@ type ClusterConfig struct {
 type Cluster struct {
 	cfg     ClusterConfig
 	picker  Picker
+	calls   CallFunc      // of Call: c.call with picker, through cfg.Interceptors
 	timeout time.Duration // of a call without a deadline
 	log     *slog.Logger
 	zk      atomic.Pointer[zk.Conn] // replaced by renew
@@ -125,6 +130,9 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if err := cfg.Client.validate(); err != nil {
 		return nil, err
 	}
+	if err := (Config{Interceptors: cfg.Interceptors}).validate(); err != nil {
+		return nil, err
+	}
 	if cfg.SessionTimeout == 0 {
 		cfg.SessionTimeout = cluster.DefaultSessionTimeout
 	}
@@ -142,6 +150,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if c.picker == nil {
 		c.picker = Random{}
 	}
+	c.calls = c.callsWith(c.picker)
 	c.timeout = cfg.Client.withDefaults().Timeout
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	conn, events, err := zk.Connect(cfg.ZooKeeper, cfg.SessionTimeout, zk.WithLogger(cluster.ZooKeeperLogger(c.log)))
@@ -208,20 +217,29 @@ func (c *Cluster) renew() {
 // Call calls the function name, "namespace/function", on a server of its
 // namespace that the cluster's Picker chooses, as [Client.Call] does.
 func (c *Cluster) Call(ctx context.Context, name string, args ...any) (Result, error) {
-	return c.call(ctx, c.picker, name, args)
+	return c.calls(ctx, name, args)
 }
 
 // With returns a Caller that calls the cluster's servers as c does, but
 // chooses them with p, such as [Address] to call one server.
-func (c *Cluster) With(p Picker) Caller { return picked{c, p} }
+func (c *Cluster) With(p Picker) Caller { return picked(c.callsWith(p)) }
 
-type picked struct {
-	c *Cluster
-	p Picker
-}
+type picked CallFunc
 
 func (p picked) Call(ctx context.Context, name string, args ...any) (Result, error) {
-	return p.c.call(ctx, p.p, name, args)
+	return p(ctx, name, args)
+}
+
+// callsWith returns the CallFunc of calls whose servers p picks, through
+// the interceptors.
+func (c *Cluster) callsWith(p Picker) CallFunc {
+	call := func(ctx context.Context, name string, args []any) (Result, error) {
+		return c.call(ctx, p, name, args)
+	}
+	if ic := chain(call, c.cfg.Interceptors); ic != nil {
+		return ic
+	}
+	return call
 }
 
 func (c *Cluster) call(ctx context.Context, picker Picker, name string, args []any) (Result, error) {

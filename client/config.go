@@ -78,6 +78,10 @@ type Config struct {
 	// Logger receives connection events: lost, reconnected, unexpected
 	// packets. Nil means no logging.
 	Logger *slog.Logger
+
+	// Interceptors wrap every call made with Call, the first outermost
+	// (see [Interceptor]).
+	Interceptors []Interceptor
 }
 
 // Backoff is the delay between reconnection attempts. The delay starts at
@@ -129,6 +133,11 @@ func (c Config) validate() error {
 	for _, cd := range c.Codecs {
 		if cd == nil {
 			return errors.New("client: nil codec in Codecs")
+		}
+	}
+	for _, ic := range c.Interceptors {
+		if ic == nil {
+			return errors.New("client: nil interceptor in Interceptors")
 		}
 	}
 	return nil

@@ -57,6 +57,22 @@
 // [Client.Close] fails the waiting calls with [ErrClosed], stops every
 // goroutine of the client and waits for them.
 //
+// # Interceptors
+//
+// [Config.Interceptors] wrap every call of a Client, and
+// [ClusterConfig.Interceptors] every call of a Cluster, once for all the
+// servers it is tried on: to time, count, log, trace or refuse calls.
+//
+//	timed := func(next client.CallFunc) client.CallFunc {
+//		return func(ctx context.Context, name string, args []any) (client.Result, error) {
+//			start := time.Now()
+//			res, err := next(ctx, name, args)
+//			slog.Info("call", "name", name, "took", time.Since(start), "err", err)
+//			return res, err
+//		}
+//	}
+//	c, err := client.Dial(ctx, addr, client.Config{Interceptors: []client.Interceptor{timed}})
+//
 // # Clusters
 //
 // A [Cluster] calls the functions of a slacker cluster: it finds the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -289,5 +290,69 @@ func TestClusterIdempotent(t *testing.T) {
 	}
 	if r := <-results["once"]; !errors.Is(r.err, client.ErrConnLost) || errors.Is(r.err, client.ErrNotSent) {
 		t.Errorf("the other call: %q, %v; want ErrConnLost", r.got, r.err)
+	}
+}
+
+// TestClusterInterceptors checks that a cluster client's interceptors see
+// each call once, and those of its connections each server it was tried
+// on: a call whose server was killed is tried there, not sent, and made on
+// the other.
+func TestClusterInterceptors(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	zks := zktest.Start(t)
+	first := startNode(t, zks.Addr, whoFile(0))
+	startNode(t, zks.Addr, whoFile(1))
+	var mu sync.Mutex
+	var calls, tries []string
+	record := func(to *[]string) client.Interceptor {
+		return func(next client.CallFunc) client.CallFunc {
+			return func(ctx context.Context, name string, args []any) (client.Result, error) {
+				res, err := next(ctx, name, args)
+				mu.Lock()
+				defer mu.Unlock()
+				*to = append(*to, fmt.Sprintf("%s: %v", name, errors.Is(err, client.ErrNotSent)))
+				return res, err
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.NewCluster(ctx, client.ClusterConfig{
+		ZooKeeper:    []string{zks.Addr},
+		Layout:       testLayout,
+		Picker:       prefer(first.addr),
+		Interceptors: []client.Interceptor{record(&calls)},
+		Client:       client.Config{Interceptors: []client.Interceptor{record(&tries)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitServers(t, c, "who", 2)
+	if got := callAs[int](t, c, "who/am_i"); got != 0 {
+		t.Fatalf("who/am_i = %d, want 0, the preferred server's", got)
+	}
+	first.cmd.Process.Signal(syscall.SIGKILL)
+	<-first.done // so that its connections are refused
+	first.done <- nil
+	// Once the client knows the connection is gone, the calls to the
+	// killed server are not sent.
+	testutil.WaitFor(t, 5*time.Second, func() bool {
+		_, err := c.With(client.Address(first.addr)).Call(context.Background(), "who/am_i")
+		return errors.Is(err, client.ErrNotSent)
+	}, "a call to the killed server not to be sent")
+	mu.Lock()
+	calls, tries = calls[:1], tries[:1]
+	mu.Unlock()
+	if got := callAs[int](t, c, "who/am_i"); got != 1 {
+		t.Fatalf("who/am_i with the preferred server killed = %d, want 1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"who/am_i: false", "who/am_i: false"}; !slices.Equal(calls, want) {
+		t.Errorf("the cluster's interceptor saw %q, want %q", calls, want)
+	}
+	if want := []string{"who/am_i: false", "who/am_i: true", "who/am_i: false"}; !slices.Equal(tries, want) {
+		t.Errorf("the connections' interceptor saw %q (whether the try was not sent), want %q", tries, want)
 	}
 }

@@ -32,6 +32,33 @@ func httpURL(t *testing.T, s *cliServer) string {
 	return "http://" + m[1]
 }
 
+var pprofRE = regexp.MustCompile(`msg="serving profiles" pprof=(\S+)`)
+
+// TestPprof checks that --pprof serves Go's profiles on a listener of
+// its own, and that without it no listener has them.
+func TestPprof(t *testing.T) {
+	dir := testutil.WriteFiles(t, map[string]string{"m.lua": "function f() return 1 end"})
+	s := startCLI(t, "--http", "127.0.0.1:0", "--pprof", "127.0.0.1:0", dir)
+	m := pprofRE.FindStringSubmatch(s.log())
+	if m == nil {
+		t.Fatalf("no profiles' address in the log\n%s", s.log())
+	}
+	base := "http://" + m[1] + "/debug/pprof/"
+	if code, _, body := request(t, "GET", base, ""); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("GET %s: %d\n%s", base, code, body)
+	}
+	if code, _, body := request(t, "GET", base+"goroutine?debug=1", ""); code != 200 || !strings.Contains(body, "goroutine profile: total") {
+		t.Errorf("GET %sgoroutine?debug=1: %d\n%s", base, code, body)
+	}
+	if code, _, body := request(t, "GET", base+"profile?seconds=1", ""); code != 200 || len(body) == 0 {
+		t.Errorf("GET %sprofile?seconds=1: %d, %d bytes", base, code, len(body))
+	}
+	if code, _, _ := request(t, "GET", httpURL(t, s)+"/debug/pprof/", ""); code == 200 {
+		t.Errorf("the HTTP gateway serves /debug/pprof/ too")
+	}
+	s.terminate(t)
+}
+
 // request makes an HTTP request and returns the status, the result code
 // header and the body.
 func request(t *testing.T, method, url, body string) (int, string, string) {

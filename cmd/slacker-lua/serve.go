@@ -56,6 +56,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var sec serverSecurity
 	sec.register(fs)
 	httpAddr := fs.String("http", "", "`address` of the HTTP gateway and health endpoints, such as 127.0.0.1:2105; none if empty")
+	pprofAddr := fs.String("pprof", "", "`address` to serve Go's profiles at, under /debug/pprof/, such as 127.0.0.1:6060; none if empty")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if code, done := parseFlags(fs, args); done {
@@ -232,6 +233,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer web.srv.Close() // when serving fails; shutdown comes first otherwise
 		webServed = web.served
 		log.Info("serving HTTP", "http", web.ln.Addr().String())
+	}
+	if *pprofAddr != "" {
+		prof, err := startPprof(*pprofAddr, log)
+		if err != nil {
+			ln.Close()
+			log.Error("cannot serve profiles", "err", err)
+			return exitError
+		}
+		defer prof.close()
+		log.Info("serving profiles", "pprof", prof.ln.Addr().String())
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "version", version, "tls", tlsCfg != nil, "tokens", authenticate != nil)
 
