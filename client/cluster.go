@@ -67,7 +67,8 @@ type ClusterConfig struct {
 // its leader again, after a pause, or to the next leader once there is
 // one. Any other call that may have run is never sent twice, and no call
 // is sent past its deadline: ctx's, or ClusterConfig.Client.Timeout from
-// the call's start.
+// the call's start. The error of a call that failed on a server is a
+// [*ServerError] naming it.
 type Cluster struct {
 	cfg     ClusterConfig
 	picker  Picker
@@ -350,18 +351,21 @@ func retryable(err error, s Server) bool {
 	return false
 }
 
-// callAt calls name on the server at addr.
+// callAt calls name on the server at addr. Its errors are *ServerError.
 func (c *Cluster) callAt(ctx context.Context, addr, name string, args []any) (Result, error) {
 	p, err := c.acquire(addr)
 	if err != nil {
-		return Result{}, err
+		return Result{}, &ServerError{Addr: addr, Err: err}
 	}
 	defer p.inFlight.Add(-1)
 	cl, err := c.connect(ctx, p)
-	if err != nil {
-		return Result{}, err
+	if err == nil {
+		var res Result
+		if res, err = cl.Call(ctx, name, args...); err == nil {
+			return res, nil
+		}
 	}
-	return cl.Call(ctx, name, args...)
+	return Result{}, &ServerError{Addr: addr, Err: err}
 }
 
 // AllPolicy says when [Cluster.CallAll] fails.
@@ -423,7 +427,7 @@ func (c *Cluster) CallAll(ctx context.Context, policy AllPolicy, name string, ar
 	var errs []error
 	for _, a := range answers {
 		if a.Err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", a.Addr, a.Err))
+			errs = append(errs, a.Err) // naming its server
 		}
 	}
 	if len(errs) > 0 && (policy == FailIfAny || len(errs) == len(answers)) {

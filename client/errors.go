@@ -58,6 +58,17 @@ var (
 	ErrUnexpectedReply = errors.New("client: unexpected reply")
 )
 
+// ServerError is the error of a [Cluster]'s call on one of its servers:
+// it names the server, and wraps what went wrong there, so errors.Is
+// matches the sentinels as it does for a Client's errors.
+type ServerError struct {
+	Addr string // the server's, host:port
+	Err  error
+}
+
+func (e *ServerError) Error() string { return "server " + e.Addr + ": " + e.Err.Error() }
+func (e *ServerError) Unwrap() error { return e.Err }
+
 // notSent is a sentinel error that matches ErrNotSent too.
 type notSent string
 

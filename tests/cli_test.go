@@ -75,14 +75,24 @@ func serveCommand(bin string, args ...string) *exec.Cmd {
 // listens. The process is stopped when the test ends.
 func startCLI(t *testing.T, args ...string) *cliServer {
 	t.Helper()
+	s, err := tryCLI(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// tryCLI is startCLI returning the error of a server that did not start.
+func tryCLI(t *testing.T, args ...string) (*cliServer, error) {
+	t.Helper()
 	args = append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
 	s := &cliServer{cmd: serveCommand(binary(t), args...), done: make(chan error, 1)}
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	addr := make(chan string, 1)
 	go func() {
@@ -106,11 +116,11 @@ func startCLI(t *testing.T, args ...string) *cliServer {
 	case s.addr = <-addr:
 	case err := <-s.done:
 		s.done <- err
-		t.Fatalf("serve exited: %v\n%s", err, s.log())
+		return nil, fmt.Errorf("serve exited: %v\n%s", err, s.log())
 	case <-time.After(20 * time.Second):
-		t.Fatalf("serve did not start\n%s", s.log())
+		return nil, fmt.Errorf("serve did not start\n%s", s.log())
 	}
-	return s
+	return s, nil
 }
 
 // terminate stops the server with SIGTERM, and fails the test unless it

@@ -288,8 +288,12 @@ func TestClusterIdempotent(t *testing.T) {
 	if r := <-results["idem"]; r.err != nil || r.got != "ok" {
 		t.Errorf("the idempotent call: %q, %v; want it made again elsewhere", r.got, r.err)
 	}
-	if r := <-results["once"]; !errors.Is(r.err, client.ErrConnLost) || errors.Is(r.err, client.ErrNotSent) {
+	r := <-results["once"]
+	if !errors.Is(r.err, client.ErrConnLost) || errors.Is(r.err, client.ErrNotSent) {
 		t.Errorf("the other call: %q, %v; want ErrConnLost", r.got, r.err)
+	}
+	if se := (*client.ServerError)(nil); !errors.As(r.err, &se) || se.Addr != stuck.addr {
+		t.Errorf("the other call's error %v does not name the killed server, %s", r.err, stuck.addr)
 	}
 }
 

@@ -1,0 +1,641 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/bits"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
+	"github.com/slacker-lua/slacker-lua/internal/zktest"
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+var soakFor = flag.Duration("soak", 0, "how long TestSoak runs its load and faults, such as 30m (0: the short run of the default suite)")
+
+// The short run's length, and how the run is cut into cycles of faults
+// and into intervals of the latency report.
+const (
+	soakShort       = 30 * time.Second
+	soakLongCycle   = time.Minute
+	soakShortReport = 5 * time.Second
+	soakLongReport  = time.Minute
+)
+
+// Bounds on the servers at the end of a soak. Goroutines: once every
+// client has gone, each server runs at most soakGoroutineSlack more than
+// it ran, idle, before the load began (idle workers end within 5 s).
+// Memory: the resident size of the server never killed grows by at most
+// soakRSSGrowth from the end of the warm-up to the end of the load.
+const (
+	soakGoroutineSlack = 5
+	soakRSSGrowth      = 1.5
+)
+
+// The namespaces of the soak. soak.api is served by every server and
+// reloaded all along; soak.state (stateful) only by the servers that are
+// killed, so that each kill takes its leader.
+const (
+	soakAPI = `local M = {}
+local version = %d
+function M.add(a, b) return a + b end
+function M.version() return version end
+function M.fail() error("the expected failure") end
+function M.spin(ms)
+  local till = slacker.now() + ms
+  while slacker.now() < till do end
+  return ms
+end
+return M
+`
+	soakIdem  = "_options = {idempotent = true}\nfunction echo(x) return x end\n"
+	soakState = "_options = {stateful = true}\nlocal n = 0\nfunction incr() n = n + 1 return n end\n"
+	soakExtra = "function hello() return 'hello' end\n"
+)
+
+// TestSoak runs three servers of a cluster, real processes on a real
+// ZooKeeper, under mixed load from a cluster client's callers, while
+// soak.api's files are rewritten and a namespace comes and goes, the two
+// servers that serve the stateful namespace are killed in turn (its
+// leader each time) and restarted, one before its ZooKeeper session
+// expires and one after, ZooKeeper is stopped past the servers' session
+// timeout and restarted, and clients of either kind and HTTP callers
+// connect, call and disconnect. It fails on any call that failed unless
+// it was in flight on a server when the server was killed, and on
+// servers that end with more goroutines or memory than the bounds above.
+//
+// By default the run lasts soakShort, one cycle of faults; -soak 30m
+// runs a cycle a minute for 30 minutes:
+//
+//	go test ./tests -run TestSoak -soak 30m -timeout 40m -v
+//
+// The log has the report: calls made and failed by cause, latencies by
+// interval, and the servers' goroutines and resident memory.
+func TestSoak(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	length, cycle, step := soakShort, soakShort, soakShortReport
+	if *soakFor > 0 {
+		length, cycle, step = *soakFor, soakLongCycle, soakLongReport
+	}
+	zks := zktest.Start(t)
+	sk := &soak{t: t, zk: zks, step: step, failures: make(map[string]int), expected: make(map[string]int)}
+	for i := range 3 {
+		files := map[string]string{"soak/api.lua": fmt.Sprintf(soakAPI, 1), "soak/idem.lua": soakIdem}
+		if i > 0 {
+			files["soak/state.lua"] = soakState
+		}
+		srv := &soakServer{i: i, dir: testutil.WriteFiles(t, files)}
+		sk.servers = append(sk.servers, srv)
+		sk.start(srv)
+	}
+	defer func() {
+		if t.Failed() {
+			for _, s := range sk.servers {
+				t.Logf("server %d's log:\n%s", s.i, s.cli.log())
+			}
+		}
+	}()
+	c := sk.cluster(10 * time.Second)
+	if c == nil {
+		t.Fatal("no cluster client")
+	}
+	for _, ns := range []string{"soak.api", "soak.idem"} {
+		waitServers(t, c, ns, 3)
+	}
+	waitServers(t, c, "soak.state", 2)
+	idle := make([]float64, len(sk.servers)) // goroutines before the load
+	for i, s := range sk.servers {
+		idle[i] = scrape(t, s.web)["go_goroutines"]
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	sk.begin = time.Now()
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() { sk.caller(ctx, c) })
+	}
+	wg.Go(func() { sk.churnClusters(ctx) })
+	wg.Go(func() { sk.churnClients(ctx) })
+	wg.Go(func() { sk.churnHTTP(ctx) })
+	wg.Go(func() { sk.reloads(ctx) })
+
+	// The faults, a cycle at a time, from this goroutine.
+	var rssWarm, rssEnd, goWarm, goEnd float64
+	warm := time.NewTimer(length / 5)
+	for start := sk.begin; time.Since(sk.begin)+cycle/2 < length || start == sk.begin; start = start.Add(cycle) {
+		sk.at(start.Add(cycle/10), warm, &rssWarm, &goWarm)
+		sk.kill(sk.servers[1+sk.kills%2], time.Second) // restarted before its session expires
+		sk.at(start.Add(4*cycle/10), warm, &rssWarm, &goWarm)
+		sk.zkOutage(4 * time.Second)
+		sk.at(start.Add(7*cycle/10), warm, &rssWarm, &goWarm)
+		sk.kill(sk.servers[1+sk.kills%2], 3*time.Second) // restarted after
+	}
+	sk.at(sk.begin.Add(length), warm, &rssWarm, &goWarm)
+	m := scrape(t, sk.servers[0].web)
+	rssEnd, goEnd = m["process_resident_memory_bytes"], m["go_goroutines"]
+	stop()
+	wg.Wait()
+	elapsed := time.Since(sk.begin)
+	c.Close()
+
+	// Every server, its clients gone, comes back to its goroutines before
+	// the load.
+	settled := make([]float64, len(sk.servers))
+	testutil.WaitFor(t, 30*time.Second, func() bool {
+		for i, s := range sk.servers {
+			m := scrape(t, s.web)
+			if settled[i] = m["go_goroutines"]; settled[i] > idle[i]+soakGoroutineSlack || m["slacker_connections"] != 0 {
+				return false
+			}
+		}
+		return true
+	}, "every server to be back to its goroutines before the load once its clients are gone")
+
+	t.Log(sk.report(elapsed, idle, settled, rssWarm, rssEnd, goWarm, goEnd))
+	if n := sum(sk.failures); n > 0 {
+		t.Errorf("%d calls failed that were not in flight on a killed server; the first: %v", n, sk.first)
+	}
+	if sk.calls.Load() == 0 || sk.kills == 0 || sk.outages == 0 {
+		t.Errorf("the soak made %d calls, %d kills and %d ZooKeeper outages", sk.calls.Load(), sk.kills, sk.outages)
+	}
+	if rssWarm == 0 || rssEnd > soakRSSGrowth*rssWarm {
+		t.Errorf("server 0's resident memory: %.1f MiB after the warm-up, %.1f MiB at the end; bound %.1fx", rssWarm/(1<<20), rssEnd/(1<<20), soakRSSGrowth)
+	}
+}
+
+// soak is the state of TestSoak: its servers and ZooKeeper, owned by the
+// test's goroutine, and what the load goroutines record.
+type soak struct {
+	t       *testing.T
+	zk      *zktest.Server
+	servers []*soakServer
+	begin   time.Time
+	step    time.Duration // of the latency report
+
+	kills, outages, restarts int // by the test's goroutine only
+	moved                    int // restarts on another port
+
+	calls    atomic.Int64 // made, with any outcome
+	reloaded atomic.Int64 // files rewritten
+	churned  atomic.Int64 // clients opened and closed
+
+	mu       sync.Mutex
+	killed   []downtime     // the kills, with when each server was down
+	failures map[string]int // unexpected outcomes, by cause
+	expected map[string]int // failures allowed, by cause
+	first    error          // the first unexpected failure
+	details  []string       // the first unexpected failures
+	hists    []hist         // the latencies by interval
+}
+
+// downtime is when a server was killed and until it was started again.
+type downtime struct {
+	addr     string
+	from, to time.Time
+}
+
+// soakServer is one server of the soak, restarted on its address and
+// folder after a kill.
+type soakServer struct {
+	i    int
+	dir  string
+	addr string // its first address, kept across restarts
+	cli  *cliServer
+	web  string // the HTTP listener's base URL, which changes with each start
+}
+
+// start starts s, on its address once it has one. Should the port have
+// been taken meanwhile, as the local port of a connection, s starts on
+// another after a few tries.
+func (sk *soak) start(s *soakServer) {
+	sk.t.Helper()
+	args := []string{"--zk", sk.zk.Addr, "--cluster", testLayout.Cluster, "--zk-session-timeout", "2s",
+		"--leave-delay", "300ms", "--http", "127.0.0.1:0"}
+	var err error
+	for try := 0; ; try++ {
+		listen := s.addr
+		if listen == "" || try == 5 {
+			listen = "127.0.0.1:0"
+		}
+		if s.cli, err = tryCLI(sk.t, append(args, "--listen", listen, s.dir)...); err == nil {
+			break
+		}
+		if try == 5 {
+			sk.t.Fatal(err)
+		}
+		sk.t.Logf("server %d did not start again on %s: %v", s.i, listen, err)
+		time.Sleep(time.Second)
+	}
+	if s.addr != "" && s.addr != s.cli.addr {
+		sk.moved++
+	}
+	s.addr, s.web = s.cli.addr, httpURL(sk.t, s.cli)
+}
+
+// kill kills s at once, as a crash would, and starts it again after down.
+func (sk *soak) kill(s *soakServer, down time.Duration) {
+	sk.mu.Lock()
+	i := len(sk.killed)
+	sk.killed = append(sk.killed, downtime{addr: s.addr, from: time.Now(), to: time.Now().Add(time.Hour)})
+	sk.mu.Unlock()
+	s.cli.cmd.Process.Signal(syscall.SIGKILL)
+	err := <-s.cli.done
+	s.cli.done <- err
+	sk.kills++
+	time.Sleep(down)
+	sk.mu.Lock()
+	sk.killed[i].to = time.Now()
+	sk.mu.Unlock()
+	sk.start(s)
+	sk.restarts++
+}
+
+// zkOutage stops ZooKeeper for down, and starts it again with its data.
+func (sk *soak) zkOutage(down time.Duration) {
+	sk.zk.Stop()
+	time.Sleep(down)
+	sk.zk.Restart(false)
+	sk.outages++
+}
+
+// at waits until when, taking server 0's figures at the end of the
+// warm-up if it comes first.
+func (sk *soak) at(when time.Time, warm *time.Timer, rss, goroutines *float64) {
+	for {
+		wait := time.Until(when)
+		if wait <= 0 {
+			return
+		}
+		select {
+		case <-warm.C:
+			m := scrape(sk.t, sk.servers[0].web)
+			*rss, *goroutines = m["process_resident_memory_bytes"], m["go_goroutines"]
+		case <-time.After(wait):
+			return
+		}
+	}
+}
+
+// cluster returns a new cluster client, or nil if it can't connect to
+// ZooKeeper within wait.
+func (sk *soak) cluster(wait time.Duration) *client.Cluster {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := client.NewCluster(ctx, client.ClusterConfig{ZooKeeper: []string{sk.zk.Addr}, Layout: testLayout, SessionTimeout: 2 * time.Second})
+	if err != nil {
+		return nil
+	}
+	return c
+}
+
+// caller calls c without pause until ctx is done: 55% soak.api/add, 15%
+// the idempotent echo, 12% the stateful incr, 10% soak.api/version, 7.5%
+// a function that fails, and 0.5% one that takes 5ms.
+func (sk *soak) caller(ctx context.Context, c *client.Cluster) {
+	r := rand.New(rand.NewPCG(rand.Uint64(), 0))
+	lat := make([]hist, 0, 64)
+	defer sk.merge(&lat)
+	for ctx.Err() == nil {
+		start := time.Now()
+		var err error
+		var ok bool
+		switch n := r.IntN(1000); {
+		case n < 550:
+			a, b := r.IntN(1000), r.IntN(1000)
+			var got int
+			got, err = client.CallAs[int](context.Background(), c, "soak.api/add", a, b)
+			ok = got == a+b
+		case n < 700:
+			var got string
+			got, err = client.CallAs[string](context.Background(), c, "soak.idem/echo", "soak")
+			ok = got == "soak"
+		case n < 820:
+			var got int
+			got, err = client.CallAs[int](context.Background(), c, "soak.state/incr")
+			ok = got > 0
+		case n < 920:
+			var got int
+			got, err = client.CallAs[int](context.Background(), c, "soak.api/version")
+			ok = got > 0
+		case n < 995:
+			_, err = c.Call(context.Background(), "soak.api/fail")
+			if errors.Is(err, client.ErrException) && strings.Contains(err.Error(), "the expected failure") {
+				err, ok = nil, true
+			} else if err == nil {
+				err = errors.New("soak.api/fail did not fail")
+			}
+		default:
+			var got int
+			got, err = client.CallAs[int](context.Background(), c, "soak.api/spin", 5)
+			ok = got == 5
+		}
+		if err == nil && !ok {
+			err = errors.New("a wrong result")
+		}
+		sk.record(&lat, start, err)
+	}
+}
+
+// churnClusters opens cluster clients one after another, each making a
+// few calls and closing. While ZooKeeper is down, they can't open.
+func (sk *soak) churnClusters(ctx context.Context) {
+	var lat []hist
+	defer sk.merge(&lat)
+	for ctx.Err() == nil {
+		c := sk.cluster(time.Second)
+		if c == nil {
+			continue
+		}
+		for i := range 10 {
+			start := time.Now()
+			got, err := client.CallAs[int](context.Background(), c, "soak.api/add", i, 1)
+			if err == nil && got != i+1 {
+				err = errors.New("a wrong result")
+			}
+			sk.record(&lat, start, err)
+		}
+		c.Close()
+		sk.churned.Add(1)
+		pause(ctx, 50*time.Millisecond)
+	}
+}
+
+// churnClients dials server 0 again and again, making a few calls on each
+// connection.
+func (sk *soak) churnClients(ctx context.Context) {
+	var lat []hist
+	defer sk.merge(&lat)
+	for ctx.Err() == nil {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := client.Dial(dctx, sk.servers[0].addr, client.Config{ContentType: transport.ContentMsgpack})
+		cancel()
+		if err != nil {
+			sk.unexpected(fmt.Errorf("dialling server 0: %w", err))
+			continue
+		}
+		for i := range 10 {
+			start := time.Now()
+			got, err := client.CallAs[int](context.Background(), c, "soak.api/add", i, 2)
+			if err == nil && got != i+2 {
+				err = errors.New("a wrong result")
+			}
+			sk.record(&lat, start, err)
+		}
+		c.Close()
+		sk.churned.Add(1)
+		pause(ctx, 20*time.Millisecond)
+	}
+}
+
+// churnHTTP calls server 0's HTTP gateway, a connection per call.
+func (sk *soak) churnHTTP(ctx context.Context) {
+	var lat []hist
+	defer sk.merge(&lat)
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := func() error {
+			resp, err := hc.Post(sk.servers[0].web+"/soak.api/add.json", "application/json", strings.NewReader("[40, 2]"))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(resp.Body)
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode != 200 || string(body) != "42" {
+				return fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
+			}
+			return nil
+		}()
+		sk.record(&lat, start, err)
+		pause(ctx, 10*time.Millisecond)
+	}
+}
+
+// reloads rewrites soak.api's file on a server picked at random every
+// 200ms, while the server may be down, and adds or removes soak.extra on
+// server 0 every second.
+func (sk *soak) reloads(ctx context.Context) {
+	extra := filepath.Join(sk.servers[0].dir, "soak", "extra.lua")
+	for n := 1; ctx.Err() == nil; n++ {
+		pause(ctx, 200*time.Millisecond)
+		s := sk.servers[rand.IntN(len(sk.servers))]
+		// Written whole under another name and renamed over the file, as
+		// deployments do, so that no server reads half a file.
+		path := filepath.Join(s.dir, "soak", "api.lua")
+		if err := os.WriteFile(path+".tmp", fmt.Appendf(nil, soakAPI, n+1), 0o644); err != nil {
+			sk.unexpected(err)
+			continue
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			sk.unexpected(err)
+			continue
+		}
+		sk.reloaded.Add(1)
+		if n%5 == 0 {
+			var err error
+			if n%10 == 0 {
+				err = os.Remove(extra)
+			} else {
+				err = os.WriteFile(extra, []byte(soakExtra), 0o644)
+			}
+			if err != nil {
+				sk.unexpected(err)
+			}
+		}
+	}
+}
+
+// pause waits for d or ctx, whichever comes first.
+func pause(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// record counts a call that started at start and ended now with err,
+// and adds its latency to lat, a caller's own, by interval.
+func (sk *soak) record(lat *[]hist, start time.Time, err error) {
+	end := time.Now()
+	sk.calls.Add(1)
+	i := int(end.Sub(sk.begin) / sk.step)
+	for len(*lat) <= i {
+		*lat = append(*lat, hist{})
+	}
+	(*lat)[i].add(end.Sub(start))
+	if err == nil {
+		return
+	}
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	// A call that may have run when its connection to a server broke,
+	// while the server was being killed, is the one failure allowed.
+	se := (*client.ServerError)(nil)
+	if errors.Is(err, client.ErrConnLost) && !errors.Is(err, client.ErrNotSent) && errors.As(err, &se) &&
+		slices.ContainsFunc(sk.killed, func(k downtime) bool {
+			return k.addr == se.Addr && !end.Before(k.from) && !start.After(k.to)
+		}) {
+		sk.expected["in flight on a killed server"]++
+		return
+	}
+	sk.unexpectedLocked(err)
+	if len(sk.details) < 20 {
+		sk.details = append(sk.details, fmt.Sprintf("  from %v to %v: %v",
+			start.Sub(sk.begin).Round(time.Millisecond), end.Sub(sk.begin).Round(time.Millisecond), err))
+	}
+}
+
+// unexpected counts a failure the soak does not allow.
+func (sk *soak) unexpected(err error) {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	sk.unexpectedLocked(err)
+}
+
+func (sk *soak) unexpectedLocked(err error) {
+	sk.failures[cause(err)]++
+	if sk.first == nil {
+		sk.first = err
+	}
+}
+
+// merge adds a caller's latencies to the soak's.
+func (sk *soak) merge(lat *[]hist) {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	for i := range *lat {
+		for len(sk.hists) <= i {
+			sk.hists = append(sk.hists, hist{})
+		}
+		sk.hists[i].merge(&(*lat)[i])
+	}
+}
+
+// cause names the kind of a call's failure.
+func cause(err error) string {
+	for _, c := range []struct {
+		err  error
+		name string
+	}{
+		{client.ErrNotFound, "not-found"},
+		{client.ErrException, "exception"},
+		{client.ErrThreadPoolFull, "thread-pool-full"},
+		{client.ErrCanceled, "canceled"},
+		{context.DeadlineExceeded, "deadline exceeded"},
+		{client.ErrNotSent, "not sent"},
+		{client.ErrConnLost, "connection lost"},
+	} {
+		if errors.Is(err, c.err) {
+			return c.name
+		}
+	}
+	return "other"
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// report is the soak's figures, for the log.
+func (sk *soak) report(elapsed time.Duration, idle, settled []float64, rssWarm, rssEnd, goWarm, goEnd float64) string {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	var b strings.Builder
+	fmt.Fprintf(&b, "soak of %v: 3 servers, %d kills and restarts (%d on another port), %d ZooKeeper outages, %d files rewritten, %d clients opened and closed\n",
+		elapsed.Round(time.Second), sk.restarts, sk.moved, sk.outages, sk.reloaded.Load(), sk.churned.Load())
+	fmt.Fprintf(&b, "calls: %d made; failed: %d in flight on a killed server, %d otherwise %v\n",
+		sk.calls.Load(), sum(sk.expected), sum(sk.failures), sk.failures)
+	b.WriteString("latency by interval (calls, p50, p99, p99.9, max):\n")
+	for i := range sk.hists {
+		h := &sk.hists[i]
+		fmt.Fprintf(&b, "  %14s  %8d  %9v  %9v  %9v  %9v\n", fmt.Sprintf("%v-%v", time.Duration(i)*sk.step, time.Duration(i+1)*sk.step), h.n,
+			h.quantile(0.5), h.quantile(0.99), h.quantile(0.999), h.quantile(1))
+	}
+	fmt.Fprintf(&b, "server 0 under load: resident %.1f MiB after the warm-up, %.1f MiB at the end (bound %.1fx); goroutines %.0f, %.0f\n",
+		rssWarm/(1<<20), rssEnd/(1<<20), soakRSSGrowth, goWarm, goEnd)
+	for i := range sk.servers {
+		fmt.Fprintf(&b, "server %d idle: %.0f goroutines before the load, %.0f after it (bound +%d)\n", i, idle[i], settled[i], soakGoroutineSlack)
+	}
+	if len(sk.details) > 0 {
+		b.WriteString("the first failures, with the call's start and end:\n")
+		for _, d := range sk.details {
+			b.WriteString(d + "\n")
+		}
+	}
+	return b.String()
+}
+
+// hist counts latencies in buckets a sixteenth of a power of two wide, so
+// its quantiles are within 6.25% of the truth.
+type hist struct {
+	n       int64
+	buckets [64 * 16]int64
+}
+
+func (h *hist) add(d time.Duration) {
+	h.n++
+	h.buckets[bucket(d)]++
+}
+
+func (h *hist) merge(o *hist) {
+	h.n += o.n
+	for i, c := range o.buckets {
+		h.buckets[i] += c
+	}
+}
+
+// quantile returns the upper edge of the bucket of quantile q.
+func (h *hist) quantile(q float64) time.Duration {
+	if h.n == 0 {
+		return 0
+	}
+	want := max(int64(q*float64(h.n)+0.5), 1)
+	var seen int64
+	for i, c := range h.buckets {
+		if seen += c; seen >= want {
+			return bucketTop(i).Round(time.Microsecond)
+		}
+	}
+	return bucketTop(len(h.buckets) - 1)
+}
+
+// bucket is the bucket of d: nanoseconds below 16 by themselves, then 16
+// buckets per power of two.
+func bucket(d time.Duration) int {
+	ns := uint64(max(d, 0))
+	e := bits.Len64(ns) - 1
+	if e < 4 {
+		return int(ns)
+	}
+	return e*16 + int(ns>>(e-4)&15)
+}
+
+// bucketTop is the largest duration of bucket i.
+func bucketTop(i int) time.Duration {
+	if i < 16 {
+		return time.Duration(i)
+	}
+	e, m := i/16, uint64(i%16)
+	return time.Duration((16+m+1)<<(e-4) - 1)
+}
