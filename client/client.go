@@ -53,6 +53,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	cfg.Interceptors = slices.Clone(cfg.Interceptors)
 	codec, err := transport.CodecFor(cfg.Codecs, cfg.ContentType)
 	if err != nil {
 		return nil, fmt.Errorf("client: ContentType: %w", err)

@@ -67,7 +67,7 @@ type ClusterConfig struct {
 // its leader again, after a pause, or to the next leader once there is
 // one. Any other call that may have run is never sent twice, and no call
 // is sent past its deadline: ctx's, or ClusterConfig.Client.Timeout from
-// the call's start. The error of a call that failed on a server is a
+// the call's start. The error of a call that failed on a server wraps a
 // [*ServerError] naming it.
 type Cluster struct {
 	cfg     ClusterConfig
@@ -140,6 +140,7 @@ func NewCluster(ctx context.Context, cfg ClusterConfig) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Interceptors = slices.Clone(cfg.Interceptors)
 	c := &Cluster{
 		cfg:     cfg,
 		picker:  cfg.Picker,
@@ -218,17 +219,24 @@ func (c *Cluster) renew() {
 // Call calls the function name, "namespace/function", on a server of its
 // namespace that the cluster's Picker chooses, as [Client.Call] does.
 func (c *Cluster) Call(ctx context.Context, name string, args ...any) (Result, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	return c.calls(ctx, name, args)
 }
 
 // With returns a Caller that calls the cluster's servers as c does, but
 // chooses them with p, such as [Address] to call one server.
-func (c *Cluster) With(p Picker) Caller { return picked(c.callsWith(p)) }
+func (c *Cluster) With(p Picker) Caller { return &picked{c, c.callsWith(p)} }
 
-type picked CallFunc
+type picked struct {
+	c     *Cluster
+	calls CallFunc
+}
 
-func (p picked) Call(ctx context.Context, name string, args ...any) (Result, error) {
-	return p(ctx, name, args)
+func (p *picked) Call(ctx context.Context, name string, args ...any) (Result, error) {
+	ctx, cancel := p.c.bound(ctx)
+	defer cancel()
+	return p.calls(ctx, name, args)
 }
 
 // callsWith returns the CallFunc of calls whose servers p picks, through
@@ -243,9 +251,8 @@ func (c *Cluster) callsWith(p Picker) CallFunc {
 	return call
 }
 
+// call makes a call of Call, whose ctx has a deadline.
 func (c *Cluster) call(ctx context.Context, picker Picker, name string, args []any) (Result, error) {
-	ctx, cancel := c.bound(ctx)
-	defer cancel()
 	ns, l, err := c.lookupOf(ctx, name)
 	if err != nil {
 		return Result{}, err
@@ -351,11 +358,12 @@ func retryable(err error, s Server) bool {
 	return false
 }
 
-// callAt calls name on the server at addr. Its errors are *ServerError.
+// callAt calls name on the server at addr. Its errors are *ServerError,
+// but for ErrClosed: the cluster client's own.
 func (c *Cluster) callAt(ctx context.Context, addr, name string, args []any) (Result, error) {
 	p, err := c.acquire(addr)
 	if err != nil {
-		return Result{}, &ServerError{Addr: addr, Err: err}
+		return Result{}, onServer(addr, err)
 	}
 	defer p.inFlight.Add(-1)
 	cl, err := c.connect(ctx, p)
@@ -365,7 +373,16 @@ func (c *Cluster) callAt(ctx context.Context, addr, name string, args []any) (Re
 			return res, nil
 		}
 	}
-	return Result{}, &ServerError{Addr: addr, Err: err}
+	return Result{}, onServer(addr, err)
+}
+
+// onServer returns err, of a call on the server at addr, as a
+// *ServerError, unless it is ErrClosed.
+func onServer(addr string, err error) error {
+	if errors.Is(err, ErrClosed) {
+		return err
+	}
+	return &ServerError{Addr: addr, Err: err}
 }
 
 // AllPolicy says when [Cluster.CallAll] fails.
@@ -666,7 +683,7 @@ func (c *Cluster) dial(p *peer, d *serverConn) {
 	d.c, d.err = Dial(ctx, p.addr, c.cfg.Client)
 	cancel()
 	if d.err != nil {
-		d.err = fmt.Errorf("%w to %s: %w", errDial, p.addr, d.err)
+		d.err = fmt.Errorf("%w: %w", errDial, d.err) // callAt names the server
 		p.mu.Lock()
 		if p.conn == d {
 			p.conn = nil

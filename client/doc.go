@@ -59,9 +59,10 @@
 //
 // # Interceptors
 //
-// [Config.Interceptors] wrap every call of a Client, and
-// [ClusterConfig.Interceptors] every call of a Cluster, once for all the
-// servers it is tried on: to time, count, log, trace or refuse calls.
+// [Config.Interceptors] wrap the calls of a Client made with Call, and
+// [ClusterConfig.Interceptors] those of a Cluster, once for all the
+// servers each is tried on: to time, count, log, trace or refuse calls.
+// [Interceptor] says which calls pass by them.
 //
 //	timed := func(next client.CallFunc) client.CallFunc {
 //		return func(ctx context.Context, name string, args []any) (client.Result, error) {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/slacker-lua/slacker-lua/transport"
 )
@@ -66,7 +67,9 @@ type ServerError struct {
 	Err  error
 }
 
-func (e *ServerError) Error() string { return "server " + e.Addr + ": " + e.Err.Error() }
+func (e *ServerError) Error() string {
+	return "client: server " + e.Addr + ": " + strings.TrimPrefix(e.Err.Error(), "client: ")
+}
 func (e *ServerError) Unwrap() error { return e.Err }
 
 // notSent is a sentinel error that matches ErrNotSent too.

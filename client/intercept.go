@@ -10,10 +10,16 @@ type CallFunc func(ctx context.Context, name string, args []any) (Result, error)
 // runs in next's place, which calls next to go on with the call.
 //
 // [Config.Interceptors] see every call made with [Client.Call] (and so
-// with CallAs and the remote functions), one call per server a
-// [Cluster] tries. [ClusterConfig.Interceptors] see each call made with
-// [Cluster.Call] once, however many servers it is tried on. Calls started
-// with [Client.Go] and [Cluster.CallAll] pass by them.
+// with CallAs and the remote functions), but not those started with
+// [Client.Go]. In a [Cluster]'s ClusterConfig.Client, they see each try
+// of a call on a server, [Cluster.CallAll]'s one on each server included.
+// [ClusterConfig.Interceptors] see each call made with [Cluster.Call], or
+// a Caller of [Cluster.With], once however many servers it is tried on,
+// with the call's deadline set; CallAll passes by them.
+//
+// args may be passed to next again, for another server: an interceptor
+// that changes the arguments passes a new slice, not args changed in
+// place.
 type Interceptor func(next CallFunc) CallFunc
 
 // chain returns call made through ics: the first is the outermost, the

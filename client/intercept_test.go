@@ -36,7 +36,7 @@ func TestInterceptors(t *testing.T) {
 		return func(ctx context.Context, name string, args []any) (Result, error) {
 			note("inner " + name)
 			// Doubles the arguments it is given.
-			return next(ctx, name, append(args, args...))
+			return next(ctx, name, append(slices.Clone(args), args...))
 		}
 	}
 	c := dial(t, s.addr, Config{Interceptors: []Interceptor{outer, inner}})

@@ -12,6 +12,7 @@ import (
 	"path"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -102,14 +103,15 @@ func checkAddr(addr string) error {
 // ZooKeeper, and the nodes that say what it serves. Its methods are safe
 // for concurrent use.
 type Member struct {
-	cfg     Config
-	conn    *zk.Conn // replaced by the loop, under mu, when renewed
-	events  <-chan zk.Event
-	started time.Time
-	changed chan struct{}
-	done    chan struct{} // closed by Close
-	stopped chan struct{} // closed when the loop returns
-	once    sync.Once
+	cfg      Config
+	conn     *zk.Conn // replaced by the loop, under mu, when renewed
+	events   <-chan zk.Event
+	started  time.Time
+	changed  chan struct{}
+	done     chan struct{} // closed by Close
+	stopped  chan struct{} // closed when the loop returns
+	once     sync.Once
+	sessions atomic.Int64 // the sessions the nodes were made in
 
 	mu       sync.Mutex
 	data     []byte            // the server node's
@@ -292,6 +294,11 @@ func (m *Member) Connected() bool {
 	return m.conn.State() == zk.StateHasSession
 }
 
+// Sessions counts the ZooKeeper sessions the member has registered in:
+// each one past the first began after ZooKeeper expired the one before,
+// or after the member gave it up, cut off for longer than its timeout.
+func (m *Member) Sessions() int64 { return m.sessions.Load() }
+
 // Close ends the member's session. ZooKeeper deletes the server's nodes at
 // once if it can be reached, else when the session times out. Close may be
 // called more than once.
@@ -354,6 +361,7 @@ func (m *Member) reconcile() {
 			m.cfg.Logger.Info("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
 		}
 		m.session, m.server, m.have = sid, false, make(map[string]*nsHave)
+		m.sessions.Add(1)
 	}
 	m.mu.Lock()
 	want, gen, data, dataGen := maps.Clone(m.want), m.gen, m.data, m.dataGen

@@ -194,6 +194,9 @@ func TestMemberSessionExpired(t *testing.T) {
 		}
 	}
 	settle(t, m)
+	if n := m.Sessions(); n != 1 {
+		t.Errorf("Sessions before the expiry = %d, want 1", n)
+	}
 	c := look(t, zks)
 	proxy.Block()
 	testutil.WaitFor(t, wait, has(c, l.Servers()), "the session to expire, and its nodes to go")
@@ -202,6 +205,9 @@ func TestMemberSessionExpired(t *testing.T) {
 		return has(c, l.Namespace("a"), "127.0.0.1:2104")() && has(c, l.Namespace("b"), "127.0.0.1:2104")() &&
 			has(c, l.Servers(), "127.0.0.1:2104")()
 	}, "the nodes to be made again")
+	if n := m.Sessions(); n != 2 {
+		t.Errorf("Sessions after the expiry = %d, want 2", n)
+	}
 }
 
 // TestMemberTakesOver checks that a node of the member's address left by

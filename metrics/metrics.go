@@ -89,6 +89,11 @@ func (m *Metrics) Gauge(name, help string, f func() float64) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 }
 
+// Counter adds a counter whose value is f's at each scrape.
+func (m *Metrics) Counter(name, help string, f func() float64) {
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+}
+
 // GaugeVec adds gauges with one label, whose values are f's at each
 // scrape: a gauge for each key of the map f returns.
 func (m *Metrics) GaugeVec(name, help, label string, f func() map[string]float64) {

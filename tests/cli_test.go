@@ -118,6 +118,9 @@ func tryCLI(t *testing.T, args ...string) (*cliServer, error) {
 		s.done <- err
 		return nil, fmt.Errorf("serve exited: %v\n%s", err, s.log())
 	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		err := <-s.done
+		s.done <- err
 		return nil, fmt.Errorf("serve did not start\n%s", s.log())
 	}
 	return s, nil

@@ -304,7 +304,8 @@ func TestClusterIdempotent(t *testing.T) {
 func TestClusterInterceptors(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
-	first := startNode(t, zks.Addr, whoFile(0))
+	// Its registration outlives it for the test.
+	first := startNode(t, zks.Addr, whoFile(0), "--zk-session-timeout", "30s")
 	startNode(t, zks.Addr, whoFile(1))
 	var mu sync.Mutex
 	var calls, tries []string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,8 +15,8 @@ import (
 // listeners and are best bound to loopback.
 type pprofServer struct {
 	srv    *http.Server
-	ln     net.Listener
 	served chan error
+	log    *slog.Logger
 }
 
 // startPprof serves the profiles at addr under /debug/pprof/.
@@ -36,15 +37,22 @@ func startPprof(addr string, log *slog.Logger) (*pprofServer, error) {
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		},
-		ln:     ln,
 		served: make(chan error, 1),
+		log:    log,
 	}
 	go func() { p.served <- p.srv.Serve(ln) }()
+	bound := ln.Addr().(*net.TCPAddr)
+	log.Info("serving profiles", "pprof", bound.String())
+	if !bound.IP.IsLoopback() {
+		log.Warn("profiles are served beyond loopback, to anyone, without TLS or tokens", "pprof", bound.String())
+	}
 	return p, nil
 }
 
 // close stops serving the profiles, cutting off those being taken.
 func (p *pprofServer) close() {
 	p.srv.Close()
-	<-p.served
+	if err := <-p.served; !errors.Is(err, http.ErrServerClosed) {
+		p.log.Error("profiles' server stopped", "err", err)
+	}
 }

@@ -194,6 +194,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
+	if *pprofAddr != "" {
+		prof, err := startPprof(*pprofAddr, log)
+		if err != nil {
+			ln.Close()
+			log.Error("cannot serve profiles", "err", err)
+			return exitError
+		}
+		defer prof.close()
+	}
 	var web *httpServer
 	if *httpAddr != "" {
 		mets.Gauge("slacker_connections", "Connections of the binary protocol open now.", func() float64 { return float64(len(srv.Clients())) })
@@ -224,6 +233,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				}
 				return 0
 			})
+			mets.Counter("slacker_zookeeper_sessions_total", "ZooKeeper sessions the server has registered in; more than one means sessions were lost.", func() float64 {
+				return float64(member.m.Sessions())
+			})
 		}
 		web.member = member
 		if adminAuth != nil {
@@ -233,16 +245,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer web.srv.Close() // when serving fails; shutdown comes first otherwise
 		webServed = web.served
 		log.Info("serving HTTP", "http", web.ln.Addr().String())
-	}
-	if *pprofAddr != "" {
-		prof, err := startPprof(*pprofAddr, log)
-		if err != nil {
-			ln.Close()
-			log.Error("cannot serve profiles", "err", err)
-			return exitError
-		}
-		defer prof.close()
-		log.Info("serving profiles", "pprof", prof.ln.Addr().String())
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "version", version, "tls", tlsCfg != nil, "tokens", authenticate != nil)
 
