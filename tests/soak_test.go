@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math/bits"
 	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/internal/loadgen"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
 	"github.com/slacker-lua/slacker-lua/transport"
@@ -75,10 +78,10 @@ return M
 
 // TestSoak runs three servers of a cluster, real processes on a real
 // ZooKeeper, under mixed load from a cluster client's callers, while
-// soak.api's files are rewritten and a namespace comes and goes, the two
-// servers that serve the stateful namespace are killed in turn (its
-// leader each time) and restarted, one before its ZooKeeper session
-// expires and one after, ZooKeeper is stopped past the servers' session
+// soak.api's files are rewritten and a namespace comes and goes, the
+// leader of the stateful namespace, served by servers 1 and 2, is killed
+// twice a cycle and restarted, once before its ZooKeeper session expires
+// and once after, ZooKeeper is stopped past the servers' session
 // timeout and restarted, and clients of either kind and HTTP callers
 // connect, call and disconnect. It fails on any call that failed unless
 // it was in flight on a server when the server was killed, and on
@@ -101,7 +104,8 @@ func TestSoak(t *testing.T) {
 		length, cycle, step = *soakFor, soakLongCycle, soakLongReport
 	}
 	zks := zktest.Start(t)
-	sk := &soak{t: t, zk: zks, step: step, failures: make(map[string]int), expected: make(map[string]int)}
+	sk := &soak{t: t, zk: zks, step: step, cycle: cycle, failures: make(map[string]int), expected: make(map[string]int),
+		slowest: make(map[string]slowCall)}
 	for i := range 3 {
 		files := map[string]string{"soak/api.lua": fmt.Sprintf(soakAPI, 1), "soak/idem.lua": soakIdem}
 		if i > 0 {
@@ -122,6 +126,7 @@ func TestSoak(t *testing.T) {
 	if c == nil {
 		t.Fatal("no cluster client")
 	}
+	sk.c = c
 	for _, ns := range []string{"soak.api", "soak.idem"} {
 		waitServers(t, c, ns, 3)
 	}
@@ -152,11 +157,11 @@ func TestSoak(t *testing.T) {
 	warm := time.NewTimer(length / 5)
 	for start := sk.begin; time.Since(sk.begin)+cycle/2 < length || start == sk.begin; start = start.Add(cycle) {
 		sk.at(start.Add(cycle/10), warm, &fig)
-		sk.kill(sk.servers[1+sk.kills%2], time.Second) // restarted before its session expires
+		sk.kill(sk.leader(), time.Second) // restarted before its session expires
 		sk.at(start.Add(4*cycle/10), warm, &fig)
 		sk.zkOutage(4 * time.Second)
 		sk.at(start.Add(7*cycle/10), warm, &fig)
-		sk.kill(sk.servers[1+sk.kills%2], 3*time.Second) // restarted after
+		sk.kill(sk.leader(), 3*time.Second) // restarted after
 	}
 	sk.at(sk.begin.Add(length), warm, &fig)
 	m := scrape(t, sk.servers[0].web)
@@ -213,9 +218,12 @@ type soak struct {
 	zk      *zktest.Server
 	servers []*soakServer
 	begin   time.Time
-	step    time.Duration // of the latency report
+	c       *client.Cluster // the callers'
+	step    time.Duration   // of the latency report
+	cycle   time.Duration   // of the faults
 
 	kills, outages, restarts int // by the test's goroutine only
+	leaderKills              int // kills of soak.state's leader, as the cluster client knew it
 	moved                    int // restarts on another port
 
 	calls    atomic.Int64 // made, with any outcome
@@ -223,12 +231,13 @@ type soak struct {
 	churned  atomic.Int64 // clients opened and closed
 
 	mu       sync.Mutex
-	killed   []downtime     // the kills, with when each server was down
-	failures map[string]int // unexpected outcomes, by cause
-	expected map[string]int // failures allowed, by cause
-	first    error          // the first unexpected failure
-	details  []string       // the first unexpected failures
-	hists    []hist         // the latencies by interval
+	killed   []downtime          // the kills, with when each server was down
+	failures map[string]int      // unexpected outcomes, by cause
+	expected map[string]int      // failures allowed, by cause
+	first    error               // the first unexpected failure
+	details  []string            // the first unexpected failures
+	hists    []hist              // the latencies by interval
+	slowest  map[string]slowCall // by what was called
 }
 
 // downtime is when a server was being killed: from the signal until
@@ -276,8 +285,24 @@ func (sk *soak) start(s *soakServer) {
 	s.addr, s.web = s.cli.addr, httpURL(sk.t, s.cli)
 }
 
+// leader returns the server that leads soak.state, as the cluster
+// client knows it, or else server 1 or 2 in turn.
+func (sk *soak) leader() *soakServer {
+	servers, _ := sk.c.Servers(context.Background(), "soak.state")
+	for _, s := range sk.servers {
+		if slices.ContainsFunc(servers, func(l client.Server) bool { return l.Leader && l.Addr == s.addr }) {
+			return s
+		}
+	}
+	return sk.servers[1+sk.kills%2]
+}
+
 // kill kills s at once, as a crash would, and starts it again after down.
 func (sk *soak) kill(s *soakServer, down time.Duration) {
+	servers, _ := sk.c.Servers(context.Background(), "soak.state")
+	if slices.ContainsFunc(servers, func(l client.Server) bool { return l.Leader && l.Addr == s.addr }) {
+		sk.leaderKills++
+	}
 	sk.mu.Lock()
 	i := len(sk.killed)
 	sk.killed = append(sk.killed, downtime{addr: s.addr, from: time.Now(), to: time.Now().Add(time.Hour)})
@@ -345,60 +370,67 @@ func (sk *soak) cluster(wait time.Duration) *client.Cluster {
 // a function that fails, and 0.5% one that takes 5ms.
 func (sk *soak) caller(ctx context.Context, c *client.Cluster) {
 	r := rand.New(rand.NewPCG(rand.Uint64(), 0))
-	lat := make([]hist, 0, 64)
-	defer sk.merge(&lat)
+	var tl tally
+	defer sk.merge(&tl)
 	for ctx.Err() == nil {
 		start := time.Now()
+		var name string
 		var err error
 		var ok bool
 		switch n := r.IntN(1000); {
 		case n < 550:
+			name = "soak.api/add"
 			a, b := r.IntN(1000), r.IntN(1000)
 			var got int
-			got, err = client.CallAs[int](context.Background(), c, "soak.api/add", a, b)
+			got, err = client.CallAs[int](context.Background(), c, name, a, b)
 			ok = got == a+b
 		case n < 700:
+			name = "soak.idem/echo"
 			var got string
-			got, err = client.CallAs[string](context.Background(), c, "soak.idem/echo", "soak")
+			got, err = client.CallAs[string](context.Background(), c, name, "soak")
 			ok = got == "soak"
 		case n < 820:
+			name = "soak.state/incr"
 			var got int
-			got, err = client.CallAs[int](context.Background(), c, "soak.state/incr")
+			got, err = client.CallAs[int](context.Background(), c, name)
 			ok = got > 0
 		case n < 920:
+			name = "soak.api/version"
 			var got int
-			got, err = client.CallAs[int](context.Background(), c, "soak.api/version")
+			got, err = client.CallAs[int](context.Background(), c, name)
 			ok = got > 0
 		case n < 995:
-			_, err = c.Call(context.Background(), "soak.api/fail")
+			name = "soak.api/fail"
+			_, err = c.Call(context.Background(), name)
 			if errors.Is(err, client.ErrException) && strings.Contains(err.Error(), "the expected failure") {
 				err, ok = nil, true
 			} else if err == nil {
 				err = errors.New("soak.api/fail did not fail")
 			}
 		default:
+			name = "soak.api/spin"
 			var got int
-			got, err = client.CallAs[int](context.Background(), c, "soak.api/spin", 5)
+			got, err = client.CallAs[int](context.Background(), c, name, 5)
 			ok = got == 5
 		}
 		if err == nil && !ok {
 			err = errors.New("a wrong result")
 		}
-		sk.record(&lat, start, err)
+		sk.record(&tl, name, start, err)
 	}
 }
 
 // churnClusters opens cluster clients one after another, each making a
 // few calls and closing. While ZooKeeper is down, they can't open.
 func (sk *soak) churnClusters(ctx context.Context) {
-	var lat []hist
-	defer sk.merge(&lat)
+	var tl tally
+	defer sk.merge(&tl)
 	for ctx.Err() == nil {
 		c := sk.cluster(time.Second)
 		if c == nil {
 			continue
 		}
-		sk.addTen(&lat, c, 1)
+		sk.addTen(&tl, "soak.api/add, new cluster clients", c, 1)
 		c.Close()
 		sk.churned.Add(1)
 		pause(ctx, 50*time.Millisecond)
@@ -408,8 +440,8 @@ func (sk *soak) churnClusters(ctx context.Context) {
 // churnClients dials server 0 again and again, making a few calls on each
 // connection.
 func (sk *soak) churnClients(ctx context.Context) {
-	var lat []hist
-	defer sk.merge(&lat)
+	var tl tally
+	defer sk.merge(&tl)
 	for ctx.Err() == nil {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		c, err := client.Dial(dctx, sk.servers[0].addr, client.Config{ContentType: transport.ContentMsgpack})
@@ -419,7 +451,7 @@ func (sk *soak) churnClients(ctx context.Context) {
 			pause(ctx, time.Second)
 			continue
 		}
-		sk.addTen(&lat, c, 2)
+		sk.addTen(&tl, "soak.api/add, new clients of server 0", c, 2)
 		c.Close()
 		sk.churned.Add(1)
 		pause(ctx, 20*time.Millisecond)
@@ -427,21 +459,21 @@ func (sk *soak) churnClients(ctx context.Context) {
 }
 
 // addTen calls soak.api/add(a, b) on c for a from 0 to 9.
-func (sk *soak) addTen(lat *[]hist, c client.Caller, b int) {
+func (sk *soak) addTen(tl *tally, what string, c client.Caller, b int) {
 	for a := range 10 {
 		start := time.Now()
 		got, err := client.CallAs[int](context.Background(), c, "soak.api/add", a, b)
 		if err == nil && got != a+b {
 			err = errors.New("a wrong result")
 		}
-		sk.record(lat, start, err)
+		sk.record(tl, what, start, err)
 	}
 }
 
 // churnHTTP calls server 0's HTTP gateway, a connection per call.
 func (sk *soak) churnHTTP(ctx context.Context) {
-	var lat []hist
-	defer sk.merge(&lat)
+	var tl tally
+	defer sk.merge(&tl)
 	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
 	for ctx.Err() == nil {
 		start := time.Now()
@@ -460,7 +492,7 @@ func (sk *soak) churnHTTP(ctx context.Context) {
 			}
 			return nil
 		}()
-		sk.record(&lat, start, err)
+		sk.record(&tl, "soak.api/add over HTTP, a connection each", start, err)
 		pause(ctx, 10*time.Millisecond)
 	}
 }
@@ -507,16 +539,34 @@ func pause(ctx context.Context, d time.Duration) {
 	}
 }
 
-// record counts a call that started at start and ended now with err,
-// and adds its latency to lat, a caller's own, by interval.
-func (sk *soak) record(lat *[]hist, start time.Time, err error) {
+// tally is what one goroutine of the load measured, merged into the
+// soak's when it ends.
+type tally struct {
+	lat     []hist              // by interval
+	slowest map[string]slowCall // by what was called
+}
+
+// slowCall is the slowest call of a kind: how long it took, and when it
+// began, from the soak's start.
+type slowCall struct{ took, at time.Duration }
+
+// record counts a call of what that started at start and ended now with
+// err, and adds its latency to tl.
+func (sk *soak) record(tl *tally, what string, start time.Time, err error) {
 	end := time.Now()
+	took := end.Sub(start)
 	sk.calls.Add(1)
 	i := int(end.Sub(sk.begin) / sk.step)
-	for len(*lat) <= i {
-		*lat = append(*lat, hist{})
+	for len(tl.lat) <= i {
+		tl.lat = append(tl.lat, hist{})
 	}
-	(*lat)[i].add(end.Sub(start))
+	tl.lat[i].add(took)
+	if tl.slowest == nil {
+		tl.slowest = make(map[string]slowCall)
+	}
+	if took > tl.slowest[what].took {
+		tl.slowest[what] = slowCall{took, start.Sub(sk.begin)}
+	}
 	if err == nil {
 		return
 	}
@@ -562,15 +612,20 @@ func (sk *soak) unexpectedLocked(err error) {
 	}
 }
 
-// merge adds a caller's latencies to the soak's.
-func (sk *soak) merge(lat *[]hist) {
+// merge adds a goroutine's tally to the soak's.
+func (sk *soak) merge(tl *tally) {
 	sk.mu.Lock()
 	defer sk.mu.Unlock()
-	for i := range *lat {
+	for i := range tl.lat {
 		for len(sk.hists) <= i {
 			sk.hists = append(sk.hists, hist{})
 		}
-		sk.hists[i].merge(&(*lat)[i])
+		sk.hists[i].merge(&tl.lat[i])
+	}
+	for what, sc := range tl.slowest {
+		if sc.took > sk.slowest[what].took {
+			sk.slowest[what] = sc
+		}
 	}
 }
 
@@ -608,8 +663,8 @@ func (sk *soak) report(fig *soakFigures) string {
 	sk.mu.Lock()
 	defer sk.mu.Unlock()
 	var b strings.Builder
-	fmt.Fprintf(&b, "soak of %v: 3 servers, %d kills and restarts (%d on another port), %d ZooKeeper outages, %d files rewritten, %d clients opened and closed\n",
-		fig.elapsed.Round(time.Second), sk.restarts, sk.moved, sk.outages, sk.reloaded.Load(), sk.churned.Load())
+	fmt.Fprintf(&b, "soak of %v: 3 servers, %d kills and restarts (%d of soak.state's leader, %d on another port), %d ZooKeeper outages, %d files rewritten, %d clients opened and closed\n",
+		fig.elapsed.Round(time.Second), sk.restarts, sk.leaderKills, sk.moved, sk.outages, sk.reloaded.Load(), sk.churned.Load())
 	fmt.Fprintf(&b, "calls: %d made; failed as allowed: %v; failed otherwise: %d %v\n",
 		sk.calls.Load(), sk.expected, sum(sk.failures), sk.failures)
 	b.WriteString("latency by interval (calls, p50, p99, p99.9, max):\n")
@@ -617,6 +672,12 @@ func (sk *soak) report(fig *soakFigures) string {
 		h := &sk.hists[i]
 		fmt.Fprintf(&b, "  %14s  %8d  %9v  %9v  %9v  %9v\n", fmt.Sprintf("%v-%v", time.Duration(i)*sk.step, time.Duration(i+1)*sk.step), h.n,
 			h.quantile(0.5), h.quantile(0.99), h.quantile(0.999), h.quantile(1))
+	}
+	fmt.Fprintf(&b, "the slowest call of each kind, and when it began (faults at %v, %v and %v of each %v cycle):\n",
+		sk.cycle/10, 4*sk.cycle/10, 7*sk.cycle/10, sk.cycle)
+	for _, what := range slices.Sorted(maps.Keys(sk.slowest)) {
+		sc := sk.slowest[what]
+		fmt.Fprintf(&b, "  %10v at %10v  %s\n", loadgen.Round(sc.took), sc.at.Round(time.Millisecond), what)
 	}
 	fmt.Fprintf(&b, "server 0 under load: resident %.1f MiB after the warm-up, %.1f MiB at the end (bound %.1fx); goroutines %.0f, %.0f; %.0f ZooKeeper sessions\n",
 		fig.rssWarm/(1<<20), fig.rssEnd/(1<<20), soakRSSGrowth, fig.goWarm, fig.goEnd, fig.sessions)
