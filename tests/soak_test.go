@@ -252,7 +252,7 @@ type downtime struct {
 type soakServer struct {
 	i    int
 	dir  string
-	addr string // its first address, kept across restarts
+	addr string // kept across restarts, unless its port was taken
 	cli  *cliServer
 	web  string // the HTTP listener's base URL, which changes with each start
 }
@@ -285,22 +285,26 @@ func (sk *soak) start(s *soakServer) {
 	s.addr, s.web = s.cli.addr, httpURL(sk.t, s.cli)
 }
 
-// leader returns the server that leads soak.state, as the cluster
-// client knows it, or else server 1 or 2 in turn.
+// leader returns the server that leads soak.state, or else server 1 or 2
+// in turn.
 func (sk *soak) leader() *soakServer {
-	servers, _ := sk.c.Servers(context.Background(), "soak.state")
 	for _, s := range sk.servers {
-		if slices.ContainsFunc(servers, func(l client.Server) bool { return l.Leader && l.Addr == s.addr }) {
+		if sk.leads(s) {
 			return s
 		}
 	}
 	return sk.servers[1+sk.kills%2]
 }
 
+// leads reports whether s leads soak.state, as the cluster client knows.
+func (sk *soak) leads(s *soakServer) bool {
+	servers, _ := sk.c.Servers(context.Background(), "soak.state")
+	return slices.ContainsFunc(servers, func(l client.Server) bool { return l.Leader && l.Addr == s.addr })
+}
+
 // kill kills s at once, as a crash would, and starts it again after down.
 func (sk *soak) kill(s *soakServer, down time.Duration) {
-	servers, _ := sk.c.Servers(context.Background(), "soak.state")
-	if slices.ContainsFunc(servers, func(l client.Server) bool { return l.Leader && l.Addr == s.addr }) {
+	if sk.leads(s) {
 		sk.leaderKills++
 	}
 	sk.mu.Lock()
