@@ -251,8 +251,11 @@ func (c *Cluster) callsWith(p Picker) CallFunc {
 	return call
 }
 
-// call makes a call of Call, whose ctx has a deadline.
+// call makes a call of Call. Its ctx has a deadline, unless an
+// interceptor dropped it.
 func (c *Cluster) call(ctx context.Context, picker Picker, name string, args []any) (Result, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
 	ns, l, err := c.lookupOf(ctx, name)
 	if err != nil {
 		return Result{}, err
@@ -663,7 +666,7 @@ func (c *Cluster) connect(ctx context.Context, p *peer) (*Client, error) {
 	case <-d.ready:
 		return d.c, d.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("client: connecting to %s: %w", p.addr, ctx.Err())
+		return nil, fmt.Errorf("client: connecting: %w", ctx.Err()) // callAt names the server
 	case <-c.done:
 		return nil, ErrClosed
 	}

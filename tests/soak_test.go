@@ -55,6 +55,11 @@ const (
 // its reader has read that the server closed it.
 const soakStale = 100 * time.Millisecond
 
+// soakZKBack is how long after ZooKeeper answers again a new cluster
+// client's connection counts as one made during the outage: its client
+// tries a server again once a second.
+const soakZKBack = 2 * time.Second
+
 // The namespaces of the soak. soak.api is served by every server and
 // reloaded all along; soak.state (stateful) only by the servers that are
 // killed, so that each kill takes its leader.
@@ -78,14 +83,20 @@ return M
 
 // TestSoak runs three servers of a cluster, real processes on a real
 // ZooKeeper, under mixed load from a cluster client's callers, while
-// soak.api's files are rewritten and a namespace comes and goes, the
-// leader of the stateful namespace, served by servers 1 and 2, is killed
-// twice a cycle and restarted, once before its ZooKeeper session expires
-// and once after, ZooKeeper is stopped past the servers' session
-// timeout and restarted, and clients of either kind and HTTP callers
-// connect, call and disconnect. It fails on any call that failed unless
-// it was in flight on a server when the server was killed, and on
-// servers that end with more goroutines or memory than the bounds above.
+// soak.api's files are rewritten and a namespace comes and goes, a
+// server is killed twice a cycle and restarted, once before its
+// ZooKeeper session expires and once after (the leader of the stateful
+// namespace, served by servers 1 and 2, as the cluster client knows it),
+// ZooKeeper is stopped past the servers' session timeout and restarted,
+// and clients of either kind and HTTP callers connect, call and
+// disconnect.
+//
+// It fails on any call that failed or gave a wrong result, but for a
+// connection lost with a killed server by a call in flight on it (sent
+// before its process was gone, or up to soakStale after); on servers that
+// end with more goroutines or memory than the bounds above; and on a soak
+// that made no call, kill or outage, or whose outages did not make server
+// 0 register in a new session.
 //
 // By default the run lasts soakShort, one cycle of faults; -soak=30m
 // runs a cycle a minute for 30 minutes:
@@ -118,14 +129,17 @@ func TestSoak(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			for _, s := range sk.servers {
-				t.Logf("server %d's log:\n%s", s.i, s.cli.log())
+				if s.cli != nil {
+					t.Logf("server %d's log:\n%s", s.i, s.cli.log())
+				}
 			}
 		}
 	}()
-	c := sk.cluster(10 * time.Second)
-	if c == nil {
-		t.Fatal("no cluster client")
+	c, err := sk.cluster(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
 	sk.c = c
 	for _, ns := range []string{"soak.api", "soak.idem"} {
 		waitServers(t, c, ns, 3)
@@ -222,9 +236,9 @@ type soak struct {
 	step    time.Duration   // of the latency report
 	cycle   time.Duration   // of the faults
 
-	kills, outages, restarts int // by the test's goroutine only
-	leaderKills              int // kills of soak.state's leader, as the cluster client knew it
-	moved                    int // restarts on another port
+	kills, outages int // by the test's goroutine only
+	leaderKills    int // kills of soak.state's leader, as the cluster client knew it
+	moved          int // restarts on another port
 
 	calls    atomic.Int64 // made, with any outcome
 	reloaded atomic.Int64 // files rewritten
@@ -232,6 +246,8 @@ type soak struct {
 
 	mu       sync.Mutex
 	killed   []downtime          // the kills, with when each server was down
+	zkDown   []downtime          // ZooKeeper's outages, to when it answered again
+	unopened [2]int              // cluster clients that could not connect: during outages, and not
 	failures map[string]int      // unexpected outcomes, by cause
 	expected map[string]int      // failures allowed, by cause
 	first    error               // the first unexpected failure
@@ -264,13 +280,14 @@ func (sk *soak) start(s *soakServer) {
 	sk.t.Helper()
 	args := []string{"--zk", sk.zk.Addr, "--cluster", testLayout.Cluster, "--zk-session-timeout", "2s",
 		"--leave-delay", "300ms", "--http", "127.0.0.1:0"}
-	var err error
 	for try := 0; ; try++ {
 		listen := s.addr
 		if listen == "" || try == 5 {
 			listen = "127.0.0.1:0"
 		}
-		if s.cli, err = tryCLI(sk.t, append(args, "--listen", listen, s.dir)...); err == nil {
+		cli, err := tryCLI(sk.t, append(args, "--listen", listen, s.dir)...)
+		if err == nil {
+			s.cli = cli
 			break
 		}
 		if try == 5 {
@@ -320,15 +337,35 @@ func (sk *soak) kill(s *soakServer, down time.Duration) {
 	sk.kills++
 	time.Sleep(down)
 	sk.start(s)
-	sk.restarts++
 }
 
 // zkOutage stops ZooKeeper for down, and starts it again with its data.
 func (sk *soak) zkOutage(down time.Duration) {
+	sk.mu.Lock()
+	i := len(sk.zkDown)
+	sk.zkDown = append(sk.zkDown, downtime{from: time.Now(), to: time.Now().Add(time.Hour)})
+	sk.mu.Unlock()
 	sk.zk.Stop()
 	time.Sleep(down)
-	sk.zk.Restart(false)
+	sk.zk.Restart(false) // once it answers
+	sk.mu.Lock()
+	sk.zkDown[i].to = time.Now()
+	sk.mu.Unlock()
 	sk.outages++
+}
+
+// notOpened counts a cluster client that could not connect to ZooKeeper
+// within a second of tried, during an outage or not.
+func (sk *soak) notOpened(tried time.Time) {
+	sk.mu.Lock()
+	defer sk.mu.Unlock()
+	if slices.ContainsFunc(sk.zkDown, func(d downtime) bool {
+		return !tried.Before(d.from.Add(-time.Second)) && !tried.After(d.to.Add(soakZKBack))
+	}) {
+		sk.unopened[0]++
+	} else {
+		sk.unopened[1]++
+	}
 }
 
 // at waits until when, taking server 0's figures at the end of the
@@ -357,16 +394,12 @@ func (sk *soak) at(when time.Time, warm *time.Timer, fig *soakFigures) {
 	}
 }
 
-// cluster returns a new cluster client, or nil if it can't connect to
-// ZooKeeper within wait.
-func (sk *soak) cluster(wait time.Duration) *client.Cluster {
+// cluster returns a new cluster client, connected to ZooKeeper within
+// wait.
+func (sk *soak) cluster(wait time.Duration) (*client.Cluster, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	c, err := client.NewCluster(ctx, client.ClusterConfig{ZooKeeper: []string{sk.zk.Addr}, Layout: testLayout, SessionTimeout: 2 * time.Second})
-	if err != nil {
-		return nil
-	}
-	return c
+	return client.NewCluster(ctx, client.ClusterConfig{ZooKeeper: []string{sk.zk.Addr}, Layout: testLayout, SessionTimeout: 2 * time.Second})
 }
 
 // caller calls c without pause until ctx is done: 55% soak.api/add, 15%
@@ -430,8 +463,10 @@ func (sk *soak) churnClusters(ctx context.Context) {
 	var tl tally
 	defer sk.merge(&tl)
 	for ctx.Err() == nil {
-		c := sk.cluster(time.Second)
-		if c == nil {
+		tried := time.Now()
+		c, err := sk.cluster(time.Second)
+		if err != nil {
+			sk.notOpened(tried)
 			continue
 		}
 		sk.addTen(&tl, "soak.api/add, new cluster clients", c, 1)
@@ -582,7 +617,7 @@ func (sk *soak) record(tl *tally, what string, start time.Time, err error) {
 	// its process was gone, before the client had read that the
 	// connection was closed. Nothing else may fail.
 	se := (*client.ServerError)(nil)
-	if errors.Is(err, client.ErrConnLost) && !errors.Is(err, client.ErrNotSent) && errors.As(err, &se) {
+	if errors.As(err, &se) && errors.Is(se.Err, client.ErrConnLost) && !errors.Is(se.Err, client.ErrNotSent) {
 		for _, k := range sk.killed {
 			switch {
 			case k.addr != se.Addr || end.Before(k.from) || start.After(k.to.Add(soakStale)):
@@ -668,9 +703,11 @@ func (sk *soak) report(fig *soakFigures) string {
 	defer sk.mu.Unlock()
 	var b strings.Builder
 	fmt.Fprintf(&b, "soak of %v: 3 servers, %d kills and restarts (%d of soak.state's leader, %d on another port), %d ZooKeeper outages, %d files rewritten, %d clients opened and closed\n",
-		fig.elapsed.Round(time.Second), sk.restarts, sk.leaderKills, sk.moved, sk.outages, sk.reloaded.Load(), sk.churned.Load())
+		fig.elapsed.Round(time.Second), sk.kills, sk.leaderKills, sk.moved, sk.outages, sk.reloaded.Load(), sk.churned.Load())
 	fmt.Fprintf(&b, "calls: %d made; failed as allowed: %v; failed otherwise: %d %v\n",
 		sk.calls.Load(), sk.expected, sum(sk.failures), sk.failures)
+	fmt.Fprintf(&b, "cluster clients that could not connect to ZooKeeper within 1s: %d during its outages, %d otherwise\n",
+		sk.unopened[0], sk.unopened[1])
 	b.WriteString("latency by interval (calls, p50, p99, p99.9, max):\n")
 	for i := range sk.hists {
 		h := &sk.hists[i]
