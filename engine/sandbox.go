@@ -72,8 +72,8 @@ func (v *vm) openLibs() {
 	g.RawSetString("_printregs", lua.LNil) // prints to stdout
 	g.RawSetString("print", L.NewFunction(v.print))
 	g.RawSetString("require", L.NewFunction(v.require))
-	loadstring := g.RawGetString("loadstring").(*lua.LFunction)
-	g.RawSetString("load", L.NewFunction(func(L *lua.LState) int { return v.load(L, loadstring) }))
+	g.RawSetString("load", L.NewFunction(v.load))
+	g.RawSetString("loadstring", L.NewFunction(v.load))
 	if !unsafeLibs {
 		g.RawSetString("dofile", lua.LNil)
 		g.RawSetString("loadfile", lua.LNil)
@@ -188,11 +188,19 @@ func (v *vm) print(L *lua.LState) int {
 	return 0
 }
 
-// load is Lua's load, with the chunk read from its reader function bounded
-// by MaxStringSize. It also takes the source as a string.
-func (v *vm) load(L *lua.LState, loadstring *lua.LFunction) int {
-	chunkname := L.OptString(2, "?")
+// load is Lua's load, and loadstring: it compiles a chunk given as a string
+// or read from a reader function, and returns it as a function, or nil and
+// the error. Source longer than MaxLoadSize (or MaxStringSize), or that scanSource refuses, is
+// such an error: the compiler runs on the call's goroutine, and these bounds
+// keep it within a small part of a call's time (see MaxLoadSize).
+func (v *vm) load(L *lua.LState) int {
 	var src string
+	limit := min(MaxLoadSize, v.ns.cfg.MaxStringSize)
+	tooLarge := func() int {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(fmt.Sprintf("source too large: more than %d bytes", limit)))
+		return 2
+	}
 	switch x := L.Get(1).(type) {
 	case lua.LString:
 		src = string(x)
@@ -215,8 +223,8 @@ func (v *vm) load(L *lua.LState, loadstring *lua.LFunction) int {
 			if s == "" {
 				break
 			}
-			if b.Len()+len(s) > v.ns.cfg.MaxStringSize {
-				L.RaiseError("string too large")
+			if b.Len()+len(s) > limit {
+				return tooLarge()
 			}
 			b.WriteString(string(s))
 		}
@@ -224,12 +232,20 @@ func (v *vm) load(L *lua.LState, loadstring *lua.LFunction) int {
 	default:
 		L.TypeError(1, lua.LTFunction)
 	}
-	top := L.GetTop()
-	L.Push(loadstring)
-	L.Push(lua.LString(src))
-	L.Push(lua.LString(chunkname))
-	L.Call(2, lua.MultRet)
-	return L.GetTop() - top
+	if len(src) > limit {
+		return tooLarge()
+	}
+	chunkname := L.OptString(2, "?")
+	checkContext(L)
+	proto, err := compile(chunkname, []byte(src), scanLimits{lookups: maxLoadLookups})
+	checkContext(L)
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(L.NewFunctionFromProto(proto))
+	return 1
 }
 
 // ---- require ----
@@ -314,7 +330,7 @@ func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, err
 	}
-	proto, err := compile(chunk, src)
+	proto, err := compile(chunk, src, scanLimits{})
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ func Compile(name, path string, src []byte) (*Script, error) {
 	if path == "" {
 		path = name
 	}
-	proto, err := compile(path, src)
+	proto, err := compile(path, src, scanLimits{})
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +42,13 @@ func Compile(name, path string, src []byte) (*Script, error) {
 	}, nil
 }
 
-// compile parses and compiles a Lua chunk whose chunk name is path.
-func compile(path string, src []byte) (proto *lua.FunctionProto, err error) {
+// compile parses and compiles a Lua chunk whose chunk name is path. Source
+// that scanSource refuses with lim is a *LoadError at the line the scan
+// stopped on, and gopher-lua never sees it.
+func compile(path string, src []byte, lim scanLimits) (proto *lua.FunctionProto, err error) {
+	if serr := scanSource(src, lim); serr != nil {
+		return nil, &LoadError{Path: path, Line: serr.line, Msg: serr.msg}
+	}
 	defer func() {
 		// The parser and the compiler report errors by panicking; the
 		// parser turns a panic that is not an error into no error at all.
