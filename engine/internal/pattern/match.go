@@ -337,3 +337,10 @@ func Start(init, n int) int {
 	}
 	return min(max(init-1, 0), n)
 }
+
+// Subject is the string the matcher matches.
+func (m *Matcher) Subject() string { return m.src }
+
+// SetContext makes the matcher stop when ctx is done, from its next call
+// on: an iterator's steps may run under different calls' deadlines.
+func (m *Matcher) SetContext(ctx context.Context) { m.ctx = ctx }
