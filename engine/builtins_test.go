@@ -191,3 +191,31 @@ func BenchmarkPatterns(b *testing.B) {
 		})
 	}
 }
+
+// TestSortRandomOrder: a comparison that is no order either sorts or
+// raises Lua's error; it never takes the sort out of the table.
+func TestSortRandomOrder(t *testing.T) {
+	ns := load(t, `
+return { sort = function(n, seed)
+	math.randomseed(seed)
+	local t = {}
+	for i = 1, n do t[i] = i end
+	local ok, err = pcall(table.sort, t, function() return math.random() < 0.5 end)
+	if ok then return #t end
+	return err
+end }`, Config{})
+	for n := range 60 {
+		for seed := range 5 {
+			got, err := call(t, ns, "sort", n, seed)
+			if err != nil {
+				t.Fatalf("n %d seed %d: %v", n, seed, err)
+			}
+			if s, ok := got.(string); ok && !strings.Contains(s, "invalid order function for sorting") {
+				t.Fatalf("n %d seed %d: %q", n, seed, s)
+			}
+			if i, ok := got.(int64); ok && i != int64(n) {
+				t.Fatalf("n %d seed %d: %d elements", n, seed, i)
+			}
+		}
+	}
+}

@@ -35,11 +35,12 @@ return M
 // builtinDeadline is the server's --timeout in these attacks, and
 // builtinSlack what a call may take past it: the matcher and the sorter
 // check the deadline every few thousand steps (well under a millisecond),
-// the rest is the server answering on a loaded machine.
+// the rest is the server answering on a loaded machine. builtinRSS bounds
+// the server's peak memory (about 45 MiB measured).
 const (
 	builtinDeadline = 2 * time.Second
 	builtinSlack    = 500 * time.Millisecond
-	builtinRSS      = 200 << 20
+	builtinRSS      = 128 << 20
 )
 
 // TestAttackBuiltinsStopAtDeadline: one library call whose cost grows as
