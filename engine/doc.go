@@ -84,10 +84,18 @@
 // its next instruction and Call returns an error wrapping ctx.Err(), not a
 // *LuaError. pcall cannot save the call: the next instruction stops it again,
 // and a call that still returns once its context is done fails the same way.
-// A single long library call (a string function
-// on a large string, say) runs to its end first; that is why those are
-// capped by Config.MaxStringSize. Lua code can read its deadline with
-// slacker.deadline and slacker.remaining.
+// The library functions whose cost a caller controls check the deadline
+// too: string.find, string.match, string.gmatch and string.gsub run the
+// engine's own pattern matcher, which checks it every 4096 steps, so a
+// pattern whose cost grows as a power of its subject
+// (string.find(("a"):rep(2000), "(.-)(.-)(.-)b")) stops with it;
+// table.sort checks it every 1024 comparisons, table.concat and gsub's
+// loop every 1024 elements or matches. A call therefore spends at most
+// about a millisecond of CPU past its deadline (0.5 to 3 ms measured by
+// TestBuiltinsStopAtDeadline) before Call returns. The other library
+// functions are linear in sizes that Config.MaxStringSize and the VM's
+// stack bound. Lua code can read its deadline with slacker.deadline and
+// slacker.remaining.
 //
 // When PoolSize calls are running and QueueSize are waiting, Call fails at
 // once with ErrPoolFull. Go panics inside a call are recovered and returned
@@ -112,11 +120,27 @@
 // takes a separator, as in Lua 5.2), string.format, string.gsub,
 // table.concat and load's reader refuse to build a string longer than
 // Config.MaxStringSize with the Lua error "string too large", checking before
-// they build it where they can. string.format follows Lua 5.1's rules for
-// directives (at most two digits of width and of precision). string.gsub
-// builds its result in one pass and stops at the call's deadline between
-// batches of matches. The .. operator is not capped: only the deadline and
-// the host's memory bound it.
+// they build it where they can; string.upper, string.lower and
+// string.reverse refuse a longer argument the same way. string.format
+// follows Lua 5.1's rules for directives (at most two digits of width and
+// of precision). The .. operator is not capped: only the deadline and the
+// host's memory bound it.
+//
+// Patterns are Lua 5.1's (see engine/internal/pattern), with the limits
+// of Lua 5.2: at most 32 captures, and matching nested at most 200 deep
+// (a capture or a repeated item is one level) before "pattern too
+// complex"; a malformed pattern is refused with Lua's message before
+// anything is matched, and a NUL byte in a pattern is an ordinary
+// character. string.gmatch reads a leading ^ as a plain character, as
+// Lua 5.1 does. string.gsub builds its result in one pass. table.sort is
+// Lua 5.1's quicksort: a comparison function that is not an order raises
+// "invalid order function for sorting" where it would take the sort past
+// the ends of the table, and the table is written back once sorted.
+// os.date refuses a format longer than 256 bytes ("date format too
+// long"), so its result stays under 4 KiB; os.time takes year, month and
+// day (required) and hour, min and sec, each a number within ±2^31
+// ("field 'year' is out-of-bound"), normalising the rest as C's mktime
+// does.
 //
 // Recursion is bounded: past 1024 nested calls Lua raises "stack overflow",
 // and a call whose values outgrow the VM's stack (unpack of a huge table)

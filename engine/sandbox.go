@@ -9,10 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/pm"
 )
 
 // Limits of every VM. The call stack bounds recursion with a Lua error
@@ -26,10 +24,6 @@ const (
 	registryMaxSize  = 256 * 1024
 	registryGrowStep = 16 * 1024
 )
-
-// gsubBatch is how many matches string.gsub asks the pattern matcher for at
-// once; between batches it checks the call's context.
-const gsubBatch = 256
 
 func newState() *lua.LState {
 	return lua.NewState(lua.Options{
@@ -88,11 +82,7 @@ func (v *vm) openLibs() {
 		g.RawSetString(lua.OsLibName, osLib)
 	}
 
-	str := g.RawGetString(lua.StringLibName).(*lua.LTable) // also strings' __index
-	str.RawSetString("rep", L.NewFunction(v.strRep))
-	format := str.RawGetString("format").(*lua.LFunction).GFunction
-	str.RawSetString("format", L.NewFunction(func(L *lua.LState) int { return v.strFormat(L, format) }))
-	str.RawSetString("gsub", L.NewFunction(v.strGsub))
+	v.openBuiltins(g)
 
 	mathLib := g.RawGetString(lua.MathLibName).(*lua.LTable)
 	random := mathLib.RawGetString("random").(*lua.LFunction).GFunction
@@ -111,9 +101,6 @@ func (v *vm) openLibs() {
 		}
 		return random(L)
 	}))
-
-	tab := g.RawGetString(lua.TabLibName).(*lua.LTable)
-	tab.RawSetString("concat", L.NewFunction(v.tableConcat))
 
 	co := g.RawGetString(lua.CoroutineLibName).(*lua.LTable)
 	resume := co.RawGetString("resume").(*lua.LFunction).GFunction
@@ -351,295 +338,4 @@ func (n *Namespace) chunk(path string) string {
 		return filepath.ToSlash(rel)
 	}
 	return path
-}
-
-// ---- size-capped library functions ----
-
-// strRep is string.rep(s, n [, sep]), refusing results longer than
-// MaxStringSize before building them.
-func (v *vm) strRep(L *lua.LState) int {
-	s := L.CheckString(1)
-	n := float64(L.CheckNumber(2))
-	sep := L.OptString(3, "")
-	if !(n >= 1) { // NaN too
-		L.Push(lua.LString(""))
-		return 1
-	}
-	size := float64(len(s))*n + float64(len(sep))*(n-1)
-	if size > float64(v.ns.cfg.MaxStringSize) {
-		L.RaiseError("string too large")
-	}
-	if size == 0 {
-		L.Push(lua.LString(""))
-		return 1
-	}
-	count := int(n)
-	if sep == "" {
-		L.Push(lua.LString(strings.Repeat(s, count)))
-		return 1
-	}
-	var b strings.Builder
-	b.Grow(int(size))
-	for i := range count {
-		if i > 0 {
-			b.WriteString(sep)
-		}
-		b.WriteString(s)
-	}
-	L.Push(lua.LString(b.String()))
-	return 1
-}
-
-// strFormat is string.format with Lua 5.1's rules for directives (flags,
-// at most two digits of width and of precision, the conversions
-// cdiouxXeEfgGqs), refusing a result that could exceed MaxStringSize
-// before building it.
-func (v *vm) strFormat(L *lua.LState, format lua.LGFunction) int {
-	f := L.CheckString(1)
-	size := 0
-	arg := 1
-	for i := 0; i < len(f); i++ {
-		if f[i] != '%' {
-			size++
-			continue
-		}
-		i++
-		if i < len(f) && f[i] == '%' {
-			size++
-			continue
-		}
-		j := i
-		for j < len(f) && strings.IndexByte("-+ #0", f[j]) >= 0 {
-			j++
-		}
-		if j-i > 5 {
-			L.RaiseError("invalid format (repeated flags)")
-		}
-		width, w := digits(f, j)
-		j += w
-		prec, p := 0, 0
-		if j < len(f) && f[j] == '.' {
-			prec, p = digits(f, j+1)
-			j += 1 + p
-		}
-		if w > 2 || p > 2 {
-			L.RaiseError("invalid format (width or precision too long)")
-		}
-		if j >= len(f) {
-			L.RaiseError("%s", "invalid option '%' to 'format'")
-		}
-		arg++
-		verb := f[j]
-		switch verb {
-		case 'c':
-			size += max(width, 4)
-		case 'd', 'i', 'o', 'u', 'x', 'X', 'e', 'E', 'f', 'g', 'G':
-			// A float64 in %f has at most 309 digits before the point.
-			size += max(width, prec+320)
-		case 's', 'q':
-			n := 64
-			if s, ok := L.Get(arg).(lua.LString); ok {
-				n = len(s)
-			}
-			if verb == 'q' {
-				n = 4*n + 2 // escapes
-			}
-			size += max(width, n)
-		default:
-			L.RaiseError("invalid option '%%%c' to 'format'", verb)
-		}
-		i = j
-		if size > v.ns.cfg.MaxStringSize {
-			L.RaiseError("string too large")
-		}
-	}
-	if size > v.ns.cfg.MaxStringSize {
-		L.RaiseError("string too large")
-	}
-	n := format(L)
-	if s, ok := L.Get(-1).(lua.LString); ok && len(s) > v.ns.cfg.MaxStringSize {
-		L.RaiseError("string too large")
-	}
-	return n
-}
-
-// digits reads the decimal digits of f starting at i: their value (capped)
-// and how many there are.
-func digits(f string, i int) (value, n int) {
-	for i+n < len(f) && f[i+n] >= '0' && f[i+n] <= '9' {
-		if value < 1<<20 {
-			value = value*10 + int(f[i+n]-'0')
-		}
-		n++
-	}
-	return value, n
-}
-
-// strGsub is string.gsub(s, pattern, repl [, n]) with Lua 5.1's semantics,
-// built in one pass: the result is checked against MaxStringSize as it
-// grows, and the call's context between batches of matches.
-func (v *vm) strGsub(L *lua.LState) int {
-	src := L.CheckString(1)
-	pat := L.CheckString(2)
-	repl := L.Get(3)
-	switch repl.(type) {
-	case lua.LString, lua.LNumber, *lua.LTable, *lua.LFunction:
-	default:
-		L.ArgError(3, "string/function/table expected, got "+repl.Type().String())
-	}
-	maxN := L.OptInt(4, len(src)+1)
-	limit := v.ns.cfg.MaxStringSize
-	anchored := strings.HasPrefix(pat, "^")
-	// The matcher only reads its input.
-	srcb := unsafe.Slice(unsafe.StringData(src), len(src))
-
-	var b strings.Builder
-	count, pos, copied := 0, 0, 0
-	for count < maxN && pos <= len(src) {
-		mds, err := pm.Find(pat, srcb, pos, min(maxN-count, gsubBatch))
-		if err != nil {
-			L.RaiseError("%s", err.Error())
-		}
-		if len(mds) == 0 {
-			break
-		}
-		for _, md := range mds {
-			start, end := md.Capture(0), md.Capture(1)
-			count++
-			b.WriteString(src[copied:start])
-			v.gsubReplace(L, &b, src, md, repl)
-			copied = end
-			if b.Len() > limit {
-				L.RaiseError("string too large")
-			}
-		}
-		last := mds[len(mds)-1]
-		pos = max(last.Capture(0)+1, last.Capture(1))
-		if anchored {
-			break
-		}
-		checkContext(L)
-	}
-	if b.Len()+len(src)-copied > limit {
-		L.RaiseError("string too large")
-	}
-	b.WriteString(src[copied:])
-	L.Push(lua.LString(b.String()))
-	L.Push(lua.LNumber(count))
-	return 2
-}
-
-// gsubReplace writes the replacement of one match.
-func (v *vm) gsubReplace(L *lua.LState, b *strings.Builder, src string, md *pm.MatchData, repl lua.LValue) {
-	whole := src[md.Capture(0):md.Capture(1)]
-	var value lua.LValue
-	switch r := repl.(type) {
-	case lua.LString, lua.LNumber:
-		s := r.String()
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c != '%' {
-				b.WriteByte(c)
-				continue
-			}
-			i++
-			if i == len(s) {
-				L.RaiseError("%s", "invalid use of '%' in replacement string")
-			}
-			c = s[i]
-			switch {
-			case c == '0':
-				b.WriteString(whole)
-			case c >= '1' && c <= '9':
-				b.WriteString(lua.LVAsString(capture(L, src, md, int(c-'0'))))
-			default:
-				b.WriteByte(c)
-			}
-		}
-		return
-	case *lua.LTable:
-		value = L.GetTable(r, capture(L, src, md, 1))
-	case *lua.LFunction:
-		L.Push(r)
-		n := md.CaptureLength()/2 - 1
-		if n == 0 {
-			L.Push(lua.LString(whole))
-			n = 1
-		} else {
-			for i := 1; i <= n; i++ {
-				L.Push(capture(L, src, md, i))
-			}
-		}
-		L.Call(n, 1)
-		value = L.Get(-1)
-		L.Pop(1)
-	}
-	switch x := value.(type) {
-	case *lua.LNilType, lua.LBool:
-		if x == lua.LNil || x == lua.LFalse {
-			b.WriteString(whole) // keep the match
-			return
-		}
-	case lua.LString, lua.LNumber:
-		b.WriteString(x.String())
-		return
-	}
-	L.RaiseError("invalid replacement value (a %s)", value.Type().String())
-}
-
-// capture returns capture i (1-based) of a match: a string, or a number for
-// a position capture; capture 1 of a pattern without captures is the whole
-// match.
-func capture(L *lua.LState, src string, md *pm.MatchData, i int) lua.LValue {
-	idx := 2 * i
-	if idx >= md.CaptureLength() {
-		if i == 1 {
-			return lua.LString(src[md.Capture(0):md.Capture(1)])
-		}
-		L.RaiseError("invalid capture index")
-	}
-	if md.IsPosCapture(idx) {
-		return lua.LNumber(md.Capture(idx))
-	}
-	return lua.LString(src[md.Capture(idx):md.Capture(idx+1)])
-}
-
-// tableConcat is table.concat(t [, sep [, i [, j]]]), refusing a result
-// longer than MaxStringSize before building it.
-func (v *vm) tableConcat(L *lua.LState) int {
-	t := L.CheckTable(1)
-	sep := L.OptString(2, "")
-	i := L.OptInt(3, 1)
-	j := L.OptInt(4, t.Len())
-	if i > j {
-		L.Push(lua.LString(""))
-		return 1
-	}
-	size := 0
-	for k := i; k <= j; k++ {
-		switch e := t.RawGet(lua.LNumber(k)).(type) {
-		case lua.LString:
-			size += len(e)
-		case lua.LNumber:
-			size += len(e.String())
-		default:
-			L.RaiseError("invalid value (at index %d) in table for 'concat'", k)
-		}
-		if k < j {
-			size += len(sep)
-		}
-		if size > v.ns.cfg.MaxStringSize {
-			L.RaiseError("string too large")
-		}
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for k := i; k <= j; k++ {
-		if k > i {
-			b.WriteString(sep)
-		}
-		b.WriteString(lua.LVAsString(t.RawGet(lua.LNumber(k))))
-	}
-	L.Push(lua.LString(b.String()))
-	return 1
 }
