@@ -36,6 +36,19 @@ type Config struct {
 	// 16 MiB.
 	MaxStringSize int
 
+	// MaxCallMemory is the memory budget of one call, in bytes: a call
+	// that allocates more and holds it is stopped with ErrMemoryLimit (see
+	// the package documentation for how it is estimated). 0 means
+	// 256 MiB. A file's _options.max_memory overrides it.
+	MaxCallMemory int64
+
+	// MaxMemory is the process's memory budget, in bytes: while the Go
+	// heap is above it, every call that allocates is stopped with
+	// ErrMemoryLimit. 0 means none. The engine does not set the Go
+	// runtime's memory limit: a server sets it to the same figure (see
+	// runtime/debug.SetMemoryLimit).
+	MaxMemory int64
+
 	// MaxDepth bounds the nesting of tables converted either way between Go
 	// and Lua. 0 means 64.
 	MaxDepth int
@@ -77,6 +90,7 @@ const (
 	DefaultTimeout       = 10 * time.Second
 	DefaultMaxStringSize = 16 << 20
 	DefaultMaxDepth      = 64
+	DefaultMaxCallMemory = 256 << 20
 
 	// MaxPoolSize bounds Config.PoolSize and _options.pool_size.
 	MaxPoolSize = 4096
@@ -95,6 +109,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("engine: Config.Timeout %v is negative", c.Timeout)
 	case c.MaxStringSize < 0:
 		return c, fmt.Errorf("engine: Config.MaxStringSize %d is negative", c.MaxStringSize)
+	case c.MaxCallMemory < 0:
+		return c, fmt.Errorf("engine: Config.MaxCallMemory %d is negative", c.MaxCallMemory)
+	case c.MaxMemory < 0:
+		return c, fmt.Errorf("engine: Config.MaxMemory %d is negative", c.MaxMemory)
 	case c.MaxDepth < 0:
 		return c, fmt.Errorf("engine: Config.MaxDepth %d is negative", c.MaxDepth)
 	}
@@ -109,6 +127,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxStringSize == 0 {
 		c.MaxStringSize = DefaultMaxStringSize
+	}
+	if c.MaxCallMemory == 0 {
+		c.MaxCallMemory = DefaultMaxCallMemory
 	}
 	if c.MaxDepth == 0 {
 		c.MaxDepth = DefaultMaxDepth
@@ -125,6 +146,7 @@ type Options struct {
 	PoolSize   int           // VMs; 1 when Stateful
 	QueueSize  int           // calls that may wait for a VM
 	Timeout    time.Duration // default deadline of a call
+	MaxMemory  int64         // memory budget of a call, in bytes
 	Stateful   bool          // one VM, calls one at a time, state kept
 	Idempotent bool          // calls may be retried after a failure
 }

@@ -14,6 +14,10 @@ var (
 	ErrPoolFull = errors.New("engine: pool full")
 	// ErrClosed: the namespace was closed.
 	ErrClosed = errors.New("engine: namespace closed")
+	// ErrMemoryLimit: the call was stopped for allocating past its memory
+	// budget (Config.MaxCallMemory, _options.max_memory), or while the
+	// process was past its own (Config.MaxMemory). Its VM is replaced.
+	ErrMemoryLimit = errors.New("engine: memory limit")
 	// ErrValue: an argument or a result cannot cross between Go and Lua
 	// (see the conversion rules in the package documentation). The error
 	// says which value and where inside it.

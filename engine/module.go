@@ -17,16 +17,16 @@ func (v *vm) openSlacker() {
 	L := v.L
 	mod := L.CreateTable(0, 10)
 	mod.RawSetString("namespace", lua.LString(v.ns.name))
-	mod.RawSetString("call", L.NewFunction(v.call))
+	mod.RawSetString("call", L.NewFunction(v.charging(v.call)))
 	mod.RawSetString("deadline", L.NewFunction(deadline))
 	mod.RawSetString("remaining", L.NewFunction(remaining))
 	mod.RawSetString("now", L.NewFunction(now))
-	mod.RawSetString("array", L.NewFunction(v.array))
+	mod.RawSetString("array", L.NewFunction(v.charging(v.array)))
 	mod.RawSetString("map", L.NewFunction(v.newMap))
 
 	js := L.CreateTable(0, 2)
-	js.RawSetString("encode", L.NewFunction(v.jsonEncode))
-	js.RawSetString("decode", L.NewFunction(v.jsonDecode))
+	js.RawSetString("encode", L.NewFunction(v.charging(v.jsonEncode)))
+	js.RawSetString("decode", L.NewFunction(v.charging(v.jsonDecode)))
 	mod.RawSetString("json", js)
 
 	log := L.CreateTable(0, 4)

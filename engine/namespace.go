@@ -63,6 +63,8 @@ type vm struct {
 	conv   *converter
 	fns    []*lua.LFunction      // the public functions, indexed like ns.funcs
 	loaded map[string]lua.LValue // require's modules by name; nil while loading
+	guard  guard                 // the context L runs under (see guard.go)
+	acct   account               // the memory of the call running
 }
 
 // Load runs a compiled namespace file in a first VM: it validates the file,
@@ -297,6 +299,7 @@ func (n *Namespace) newVM() *vm {
 		conv:   newConverter(L, n.cfg.MaxDepth, n.cfg.MaxStringSize),
 		loaded: make(map[string]lua.LValue),
 	}
+	v.guard = guard{L: L, acct: &v.acct}
 	v.openLibs()
 	v.openSlacker()
 	if n.cfg.Setup != nil {
@@ -307,6 +310,20 @@ func (n *Namespace) newVM() *vm {
 
 func (v *vm) close() { v.L.Close() }
 
+// enter makes ctx the context of v's state for a call with a memory budget
+// of limit bytes, through v's guard.
+func (v *vm) enter(ctx context.Context, limit int64) {
+	v.acct.reset(limit, v.ns.cfg.MaxMemory, v.ns.cfg.MaxStringSize)
+	v.guard.parent = ctx
+	v.L.SetContext(&v.guard)
+}
+
+// leave ends what enter began.
+func (v *vm) leave() {
+	v.L.RemoveContext()
+	v.guard.parent = nil
+}
+
 // start runs the namespace's file in v under ctx and returns its first
 // result.
 func (v *vm) start(ctx context.Context) (ret lua.LValue, err error) {
@@ -316,8 +333,8 @@ func (v *vm) start(ctx context.Context) (ret lua.LValue, err error) {
 			err = fmt.Errorf("Go panic: %v", r)
 		}
 	}()
-	L.SetContext(ctx)
-	defer L.RemoveContext()
+	v.enter(ctx, v.ns.cfg.MaxCallMemory)
+	defer v.leave()
 	L.Push(L.NewFunctionFromProto(v.ns.script.proto))
 	if err := L.PCall(0, 1, nil); err != nil {
 		return nil, err
@@ -336,10 +353,10 @@ func (v *vm) run(ctx context.Context, idx int, args []any) (res any, healthy boo
 			res, healthy, err = nil, false, v.errorf(idx, fmt.Errorf("Go panic: %v", r))
 		}
 	}()
-	L.SetContext(ctx)
+	v.enter(ctx, v.ns.opts.MaxMemory)
 	defer func() {
 		L.SetTop(0)
-		L.RemoveContext()
+		v.leave()
 	}()
 	L.Push(v.fns[idx])
 	for i, a := range args {
@@ -350,10 +367,10 @@ func (v *vm) run(ctx context.Context, idx int, args []any) (res any, healthy boo
 		L.Push(lv)
 	}
 	err = L.PCall(len(args), lua.MultRet, nil)
-	if ctx.Err() != nil {
+	if err := v.guard.Err(); err != nil {
 		// Also after a success: Lua code can swallow the context's error
 		// with pcall and return it from a Go function, in a tail call.
-		return nil, false, v.errorf(idx, ctx.Err())
+		return nil, false, v.errorf(idx, err)
 	}
 	if err != nil {
 		aerr, ok := err.(*lua.ApiError)
@@ -455,7 +472,7 @@ func (n *Namespace) funcInfo(name string, fn *lua.LFunction) FuncInfo {
 
 // parseOptions merges the file's _options table over the configuration.
 func (n *Namespace) parseOptions(v lua.LValue) (Options, error) {
-	opts := Options{PoolSize: n.cfg.PoolSize, QueueSize: n.cfg.QueueSize, Timeout: n.cfg.Timeout}
+	opts := Options{PoolSize: n.cfg.PoolSize, QueueSize: n.cfg.QueueSize, Timeout: n.cfg.Timeout, MaxMemory: n.cfg.MaxCallMemory}
 	if v == lua.LNil {
 		return opts, nil
 	}
@@ -498,6 +515,12 @@ func (n *Namespace) parseOptions(v lua.LValue) (Options, error) {
 				return opts, n.optionsError("_options.timeout: want a positive number of seconds, got %s", val)
 			}
 			opts.Timeout = time.Duration(float64(sec) * float64(time.Second))
+		case "max_memory":
+			size, ok := integer(val)
+			if !ok || size < 1<<20 {
+				return opts, n.optionsError("_options.max_memory: want a number of bytes, at least 1 MiB (1048576), got %s", val)
+			}
+			opts.MaxMemory = size
 		case "stateful", "idempotent":
 			b, ok := val.(lua.LBool)
 			if !ok {
@@ -509,7 +532,7 @@ func (n *Namespace) parseOptions(v lua.LValue) (Options, error) {
 				opts.Idempotent = bool(b)
 			}
 		default:
-			return opts, n.optionsError("_options: unknown key %q (want pool_size, queue_size, timeout, stateful or idempotent)", k)
+			return opts, n.optionsError("_options: unknown key %q (want pool_size, queue_size, timeout, max_memory, stateful or idempotent)", k)
 		}
 	}
 	if opts.Stateful {

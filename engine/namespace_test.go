@@ -19,6 +19,7 @@ import (
 
 func TestOptions(t *testing.T) {
 	def, _ := Config{}.withDefaults()
+	const mem = DefaultMaxCallMemory
 	tests := []struct {
 		name string
 		src  string
@@ -26,17 +27,21 @@ func TestOptions(t *testing.T) {
 		want Options
 	}{
 		{"defaults", `function f() end`, Config{},
-			Options{PoolSize: def.PoolSize, QueueSize: 256, Timeout: 10 * time.Second}},
+			Options{PoolSize: def.PoolSize, QueueSize: 256, Timeout: 10 * time.Second, MaxMemory: mem}},
 		{"config", `function f() end`, Config{PoolSize: 3, QueueSize: 5, Timeout: 2 * time.Second},
-			Options{PoolSize: 3, QueueSize: 5, Timeout: 2 * time.Second}},
+			Options{PoolSize: 3, QueueSize: 5, Timeout: 2 * time.Second, MaxMemory: mem}},
 		{"global _options", `_options = { pool_size = 2, queue_size = 0, timeout = 0.25, idempotent = true }`, Config{PoolSize: 7},
-			Options{PoolSize: 2, QueueSize: 0, Timeout: 250 * time.Millisecond, Idempotent: true}},
+			Options{PoolSize: 2, QueueSize: 0, Timeout: 250 * time.Millisecond, MaxMemory: mem, Idempotent: true}},
 		{"field _options", `return { _options = { stateful = true, queue_size = 9 } }`, Config{PoolSize: 7},
-			Options{PoolSize: 1, QueueSize: 9, Timeout: 10 * time.Second, Stateful: true}},
+			Options{PoolSize: 1, QueueSize: 9, Timeout: 10 * time.Second, MaxMemory: mem, Stateful: true}},
 		{"stateful with pool_size 1", `_options = { stateful = true, pool_size = 1 }`, Config{},
-			Options{PoolSize: 1, QueueSize: 256, Timeout: 10 * time.Second, Stateful: true}},
+			Options{PoolSize: 1, QueueSize: 256, Timeout: 10 * time.Second, MaxMemory: mem, Stateful: true}},
 		{"false flags", `_options = { stateful = false, idempotent = false }`, Config{PoolSize: 2},
-			Options{PoolSize: 2, QueueSize: 256, Timeout: 10 * time.Second}},
+			Options{PoolSize: 2, QueueSize: 256, Timeout: 10 * time.Second, MaxMemory: mem}},
+		{"max_memory", `_options = { max_memory = 2^20 }`, Config{PoolSize: 2, MaxCallMemory: 5 << 20},
+			Options{PoolSize: 2, QueueSize: 256, Timeout: 10 * time.Second, MaxMemory: 1 << 20}},
+		{"config memory", `function f() end`, Config{PoolSize: 2, MaxCallMemory: 5 << 20},
+			Options{PoolSize: 2, QueueSize: 256, Timeout: 10 * time.Second, MaxMemory: 5 << 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,6 +67,8 @@ func TestOptionsErrors(t *testing.T) {
 		{`_options = { timeout = 1e300 }`, "_options.timeout"},
 		{`_options = { stateful = 1 }`, "_options.stateful"},
 		{`_options = { idempotent = "yes" }`, "_options.idempotent"},
+		{`_options = { max_memory = 1000 }`, "_options.max_memory"},
+		{`_options = { max_memory = "1G" }`, "_options.max_memory"},
 		{`_options = { poolsize = 2 }`, `unknown key "poolsize"`},
 		{`_options = { 4 }`, "unknown key 1"},
 		{`_options = 5`, "want a table"},

@@ -103,45 +103,77 @@ func (v *vm) openLibs() {
 	}))
 
 	co := g.RawGetString(lua.CoroutineLibName).(*lua.LTable)
+	create := co.RawGetString("create").(*lua.LFunction).GFunction
 	resume := co.RawGetString("resume").(*lua.LFunction).GFunction
 	wrap := co.RawGetString("wrap").(*lua.LFunction).GFunction
+	co.RawSetString("create", L.NewFunction(func(L *lua.LState) int { return v.newThread(L, create) }))
 	co.RawSetString("resume", L.NewFunction(func(L *lua.LState) int {
-		followContext(L, L.CheckThread(1))
-		return resume(L)
+		return v.resume(L, L.CheckThread(1), resume)
 	}))
 	wrapped := func(L *lua.LState) int {
 		th := L.Get(lua.UpvalueIndex(1)).(*lua.LState)
-		followContext(L, th)
 		L.Insert(th, 1)
-		return resume(L)
+		return v.resume(L, th, resume)
 	}
 	co.RawSetString("wrap", L.NewFunction(func(L *lua.LState) int {
 		// The library's wrap makes the thread and marks it wrapped; keep
 		// the thread, replace the function resuming it.
-		wrap(L)
+		v.newThread(L, wrap)
 		th := L.Get(-1).(*lua.LFunction).Upvalues[0].Value()
 		L.Pop(1)
 		L.Push(L.NewClosure(wrapped, th))
 		return 1
 	}))
+
+	v.chargeLibs(g)
 }
 
-// followContext gives a coroutine the context of the call resuming it. A
-// coroutine is created with the context of the call that created it, which
-// is done by the time a later call (of a stateful namespace, say) resumes
-// it; one created while loading would otherwise keep the load's context.
-func followContext(L, th *lua.LState) {
-	if ctx := L.Context(); ctx != nil && th.Context() != ctx {
-		th.SetContext(ctx)
+// maxResumeDepth bounds coroutines resuming coroutines, each of which runs
+// on the Go stack of the one resuming it: Lua 5.1's bound, with its error.
+const maxResumeDepth = 200
+
+// newThread runs create, coroutine.create or wrap, charging the new
+// thread's stacks to the call's account. The thread's context derives from
+// the call's own, not from L's guard, which only L's goroutine may watch.
+func (v *vm) newThread(L *lua.LState, create lua.LGFunction) int {
+	v.acct.charge(costThread)
+	if g, ok := L.Context().(*guard); ok {
+		L.SetContext(g.parent)
+		defer L.SetContext(g)
 	}
+	return create(L)
 }
 
-// contextOf returns the context of the call running in L.
+// resume runs resume, coroutine.resume or a wrapped coroutine's function,
+// on thread th, under the call's guard: a coroutine is created with the
+// context of the call that created it, which is done by the time a later
+// call (of a stateful namespace, say) resumes it, and one created while
+// loading would otherwise keep the load's context.
+func (v *vm) resume(L, th *lua.LState, resume lua.LGFunction) int {
+	if v.acct.depth >= maxResumeDepth {
+		L.RaiseError("C stack overflow")
+	}
+	if g, ok := L.Context().(*guard); ok {
+		if tg, ok := th.Context().(*guard); !ok || tg.parent != g.parent || tg.acct != g.acct {
+			th.SetContext(&guard{parent: g.parent, L: th, acct: g.acct})
+		}
+	}
+	v.acct.depth++
+	defer func() { v.acct.depth-- }()
+	return resume(L)
+}
+
+// contextOf returns the context of the call running in L: its own, never
+// the guard L runs under.
 func contextOf(L *lua.LState) context.Context {
-	if ctx := L.Context(); ctx != nil {
+	switch ctx := L.Context().(type) {
+	case nil:
+		return context.Background()
+	case *guard:
+		return ctx.parent
+	default:
 		return ctx
 	}
-	return context.Background()
 }
 
 // checkContext raises the context's error if the call running in L is done,

@@ -123,8 +123,13 @@ func TestStringLimits(t *testing.T) {
 		{src: `return table.concat({}, ",", 1, 1e9)`, msg: "invalid value (at index 1)"},
 		// load's reader
 		{src: `return load(function() return ("x"):rep(600) end)`, want: []any{nil, "source too large: more than 1000 bytes"}},
-		// the .. operator is not capped
-		{src: `local s = ("x"):rep(600) return #(s .. s)`, want: int64(1200)},
+		// the .. operator
+		{src: `local s = ("x"):rep(500) return #(s .. s)`, want: int64(1000)},
+		{src: `local s = ("x"):rep(600) return #(s .. s)`, msg: "string too large"},
+		{src: `local s = ("x"):rep(333) return #(s .. 1 .. s .. s)`, want: int64(1000)},
+		{src: `local s = ("x"):rep(333) return #(s .. 10 .. s .. s)`, msg: "string too large"},
+		{src: `local s = "x" for i = 1, 20 do s = s .. s end`, msg: "string too large"},
+		{src: `local s = ("x"):rep(600) local ok, err = pcall(function() return s .. s end) return ok, #s`, want: []any{false, int64(600)}},
 	})
 }
 
