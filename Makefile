@@ -33,3 +33,4 @@ compare:
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzParseEDN -fuzztime 60s ./transport/
+	go test -run '^$$' -fuzz FuzzParseAuth -fuzztime 60s ./cluster/
