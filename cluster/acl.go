@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -153,19 +155,53 @@ func (m *Member) authenticate() error {
 	return nil
 }
 
-// guarded lists the persistent nodes of the cluster that a member serving
-// want protects: those above the cluster's node (the root) may be shared
-// with clusters of other identities, and are left as they are.
-func (m *Member) guarded(want map[string]nsWant) []string {
+// guarded lists the persistent nodes of the cluster a member serving want
+// protects: the cluster's node, its servers and namespaces nodes, and the
+// node and _leader of every namespace, those it serves and, once in each
+// session, those it finds. The nodes above the cluster's (the root) may
+// be shared with clusters of other identities, and are left as they are.
+func (m *Member) guarded(want map[string]nsWant) ([]string, error) {
 	l := m.cfg.Layout
+	names := slices.Collect(maps.Keys(want))
+	if !m.listed {
+		kids, _, err := m.conn.Children(l.Namespaces())
+		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return nil, fmt.Errorf("listing %s: %w", l.Namespaces(), err)
+		}
+		names = append(names, kids...)
+	}
 	nodes := []string{l.base(), l.Servers(), l.Namespaces()}
-	for ns, w := range want {
-		nodes = append(nodes, l.Namespace(ns))
-		if w.stateful {
-			nodes = append(nodes, l.Leader(ns))
+	for _, ns := range names {
+		if !strings.HasPrefix(ns, "_") {
+			nodes = append(nodes, l.Namespace(ns), l.Leader(ns))
 		}
 	}
-	return nodes
+	return nodes, nil
+}
+
+// protect protects the nodes of the cluster (see guarded) not yet looked
+// at in this session.
+func (m *Member) protect(want map[string]nsWant) error {
+	nodes, err := m.guarded(want)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range nodes {
+		if m.guards[p] || m.stopping() {
+			continue
+		}
+		ok, err := m.guard(p)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		m.guards[p] = ok
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	m.listed = true
+	return nil
 }
 
 // guard protects the node p, if it is there and open to writes by anyone:

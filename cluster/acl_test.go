@@ -317,8 +317,8 @@ func TestMemberACLSessionExpired(t *testing.T) {
 }
 
 // TestMemberProtectsOpenNodes checks a cluster made by servers without an
-// identity: a member with one protects the cluster's nodes it uses, leaves
-// the root and the namespaces it does not serve as they are, and warns of
+// identity: a member with one protects the cluster's nodes, those of
+// namespaces it does not serve too, leaves the root as it is, and warns of
 // an open node it can't change.
 func TestMemberProtectsOpenNodes(t *testing.T) {
 	testutil.CheckGoroutines(t)
@@ -351,7 +351,7 @@ func TestMemberProtectsOpenNodes(t *testing.T) {
 	}
 	settle(t, m)
 	checkLocked(t, zks, "127.0.0.1:2104", false) // /slacker left open: below
-	for p, want := range map[string][]zk.ACL{"/slacker": open, l.Namespace("other"): open, l.Namespace("stuck"): noAdmin} {
+	for p, want := range map[string][]zk.ACL{"/slacker": open, l.Namespace("stuck"): noAdmin} {
 		if got := aclOf(t, c, p); !slices.Equal(got, want) {
 			t.Errorf("ACL of %s: %s, want it left as %s", p, formatACL(got), formatACL(want))
 		}
@@ -360,8 +360,11 @@ func TestMemberProtectsOpenNodes(t *testing.T) {
 		t.Errorf("the server's node in stuck: %s", got)
 	}
 	out := buf.String()
-	if n := strings.Count(out, "protected a node of the cluster"); n != 6 {
-		t.Errorf("%d nodes logged as protected, want 6:\n%s", n, out)
+	if n := strings.Count(out, "protected a node of the cluster"); n != 7 {
+		t.Errorf("%d nodes logged as protected, want 7:\n%s", n, out)
+	}
+	if got := formatACL(aclOf(t, c, l.Namespace("other"))); got != "digest:slacker:x:rwcda,world:anyone:r" {
+		t.Errorf("the namespace other, which the member does not serve: %s", got)
 	}
 	if !strings.Contains(out, `"node":"`+l.Namespace("stuck")+`"`) || !strings.Contains(out, "can't change its ACL") {
 		t.Errorf("no warning of the node it can't change:\n%s", out)

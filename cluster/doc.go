@@ -47,12 +47,13 @@
 // [Auth.ACL]: all rights to the identity, reading to anyone. Clients read
 // the cluster without credentials; a session without the identity can't
 // register a server, change a node's data, or delete a node of the
-// cluster. The persistent nodes of the cluster that the member uses
-// (<root>/<cluster>, its servers and namespaces nodes, and the nodes of
-// the namespaces it serves and their _leader) are protected too when
-// found open to writes by anyone, as a server without an identity made
-// them: their ACL becomes the member's, once in each session, and the
-// change is logged. A node whose ACL is closed to the world is left as it
+// cluster. The persistent nodes of the cluster (<root>/<cluster>, its
+// servers and namespaces nodes, and the node and _leader of every
+// namespace, served by the member or not) are protected too when found
+// open to writes by anyone, as a server without an identity made them:
+// their ACL becomes the member's, once in each session, and the change is
+// logged. Ephemeral nodes of other servers are left to go with their
+// sessions. A node whose ACL is closed to the world is left as it
 // is, whatever identities it names; one open to anyone that the identity
 // can't change is logged and left. Nodes above the cluster's (the root,
 // such as /slacker) are made with the member's ACL when missing but never

@@ -137,6 +137,7 @@ type Member struct {
 	lost    time.Time          // when the connection lost its session; zero while it has one
 	authed  bool               // the connection has the member's identity
 	guards  map[string]bool    // the persistent nodes protected (or found so) in this session
+	listed  bool               // the namespaces found in this session were protected
 }
 
 // nsWant is a namespace to register: its node's data, and whether the
@@ -370,7 +371,8 @@ func (m *Member) reconcile() {
 		if m.session != 0 {
 			m.cfg.Logger.Info("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
 		}
-		m.session, m.server, m.have, m.guards = sid, false, make(map[string]*nsHave), make(map[string]bool)
+		m.session, m.server, m.have = sid, false, make(map[string]*nsHave)
+		m.guards, m.listed = make(map[string]bool), false
 		m.sessions.Add(1)
 	}
 	if err := m.authenticate(); err != nil {
@@ -384,15 +386,8 @@ func (m *Member) reconcile() {
 	l, addr := m.cfg.Layout, m.cfg.Addr
 	var errs []error
 	if !m.cfg.Auth.IsZero() {
-		for _, p := range m.guarded(want) {
-			if m.guards[p] || m.stopping() {
-				continue
-			}
-			ok, err := m.guard(p)
-			if err != nil {
-				errs = append(errs, err)
-			}
-			m.guards[p] = ok
+		if err := m.protect(want); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if !m.server || m.wrote != dataGen {
