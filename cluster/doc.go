@@ -38,4 +38,28 @@
 // again in a new session when its session expires, and takes over nodes
 // of its address left by another session, such as an earlier one of its
 // own (it warns: another server may be advertising the same address).
+//
+// # ACLs
+//
+// A member with an identity (Config.Auth, ZooKeeper's digest scheme)
+// gives it to every session, and makes every node it creates, the
+// persistent parents from the root down as well as its ephemerals, with
+// [Auth.ACL]: all rights to the identity, reading to anyone. Clients read
+// the cluster without credentials; a session without the identity can't
+// register a server, change a node's data, or delete a node of the
+// cluster. The persistent nodes of the cluster (<root>/<cluster>, its
+// servers and namespaces nodes, and the node and _leader of every
+// namespace, served by the member or not) are protected too when found
+// open to writes by anyone, as a server without an identity made them:
+// their ACL becomes the member's, once in each session, and the change is
+// logged. Ephemeral nodes of other servers are left to go with their
+// sessions. A node whose ACL is closed to the world is left as it
+// is, whatever identities it names; one open to anyone that the identity
+// can't change is logged and left. Nodes above the cluster's (the root,
+// such as /slacker) are made with the member's ACL when missing but never
+// changed, since clusters of other identities may share them.
+//
+// Without an identity, nodes are made open to all, as ZooKeeper's own
+// default is. A write ZooKeeper refuses for want of rights is logged with
+// what to do, and tried again.
 package cluster

@@ -18,9 +18,6 @@ import (
 	"github.com/go-zookeeper/zk"
 )
 
-// ErrClosed: the member was closed.
-var ErrClosed = errors.New("cluster: member closed")
-
 // Config configures a [Member]. ZooKeeper, Cluster and Addr are required;
 // the other fields' zero values work.
 type Config struct {
@@ -41,6 +38,11 @@ type Config struct {
 	// SessionTimeout is how long ZooKeeper keeps the session, and so the
 	// server's nodes, while the server can't be reached. 0 means 10s.
 	SessionTimeout time.Duration
+	// Auth is the identity the member gives ZooKeeper, with which it
+	// makes the cluster's nodes readable by all and writable by it alone
+	// (see the package documentation, "ACLs"). The zero Auth gives none:
+	// the nodes are made open to all.
+	Auth Auth
 	// Logger receives what happens to the session. nil discards it.
 	Logger *slog.Logger
 }
@@ -71,6 +73,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := c.Layout.Check(); err != nil {
 		return c, err
+	}
+	if err := c.Auth.check(); err != nil {
+		return c, fmt.Errorf("cluster: Config.Auth: %w", err)
 	}
 	if err := checkAddr(c.Addr); err != nil {
 		return c, err
@@ -104,6 +109,7 @@ func checkAddr(addr string) error {
 // for concurrent use.
 type Member struct {
 	cfg      Config
+	acl      []zk.ACL // of the nodes the member makes
 	conn     *zk.Conn // replaced by the loop, under mu, when renewed
 	events   <-chan zk.Event
 	started  time.Time
@@ -129,6 +135,9 @@ type Member struct {
 	have    map[string]*nsHave // the namespace nodes there
 	lastErr string             // the last error logged
 	lost    time.Time          // when the connection lost its session; zero while it has one
+	authed  bool               // the connection has the member's identity
+	guards  map[string]bool    // the persistent nodes protected (or found so) in this session
+	listed  bool               // the namespaces found in this session were protected
 }
 
 // nsWant is a namespace to register: its node's data, and whether the
@@ -163,6 +172,7 @@ func Join(cfg Config) (*Member, error) {
 	}
 	m := &Member{
 		cfg:     cfg,
+		acl:     cfg.Auth.ACL(),
 		conn:    conn,
 		events:  events,
 		started: started,
@@ -346,6 +356,7 @@ func (m *Member) renew() {
 	old := m.conn
 	m.conn, m.events = conn, events
 	m.mu.Unlock()
+	m.authed = false
 	old.Close()
 }
 
@@ -361,7 +372,12 @@ func (m *Member) reconcile() {
 			m.cfg.Logger.Info("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
 		}
 		m.session, m.server, m.have = sid, false, make(map[string]*nsHave)
+		m.guards, m.listed = make(map[string]bool), false
 		m.sessions.Add(1)
+	}
+	if err := m.authenticate(); err != nil {
+		m.logErr(err)
+		return
 	}
 	m.mu.Lock()
 	want, gen, data, dataGen := maps.Clone(m.want), m.gen, m.data, m.dataGen
@@ -369,6 +385,11 @@ func (m *Member) reconcile() {
 
 	l, addr := m.cfg.Layout, m.cfg.Addr
 	var errs []error
+	if !m.cfg.Auth.IsZero() {
+		if err := m.protect(want); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if !m.server || m.wrote != dataGen {
 		if err := m.ephemeral(l.Server(addr), data); err != nil {
 			errs = append(errs, err)
@@ -400,10 +421,7 @@ func (m *Member) reconcile() {
 		return // cut short: not in step
 	}
 	if err := errors.Join(errs...); err != nil {
-		if msg := err.Error(); msg != m.lastErr {
-			m.cfg.Logger.Warn("cannot register in zookeeper; trying again", "err", err)
-			m.lastErr = msg
-		}
+		m.logErr(err)
 		return
 	}
 	m.lastErr = ""
@@ -414,6 +432,20 @@ func (m *Member) reconcile() {
 	close(m.settled)
 	m.settled = make(chan struct{})
 	m.mu.Unlock()
+}
+
+// logErr logs a failure to register, unless it is the one logged last.
+func (m *Member) logErr(err error) {
+	msg := err.Error()
+	if msg == m.lastErr {
+		return
+	}
+	m.lastErr = msg
+	attrs := []any{"err", err}
+	if errors.Is(err, zk.ErrNoAuth) {
+		attrs = append(attrs, "hint", m.refusedHint())
+	}
+	m.cfg.Logger.Warn("cannot register in zookeeper; trying again", attrs...)
 }
 
 // put brings the nodes of the namespace ns in step with w: its node,
@@ -502,7 +534,7 @@ func (m *Member) candidate(ns string) (string, error) {
 	}
 	prefix := path.Join(dir, candidatePrefix)
 	for range 2 {
-		p, err := m.conn.Create(prefix, []byte(m.cfg.Addr), zk.FlagEphemeral|zk.FlagSequence, zk.WorldACL(zk.PermAll))
+		p, err := m.conn.Create(prefix, []byte(m.cfg.Addr), zk.FlagEphemeral|zk.FlagSequence, m.acl)
 		if errors.Is(err, zk.ErrNoNode) {
 			if err := m.parents(prefix); err != nil {
 				return "", err
@@ -532,7 +564,7 @@ func (m *Member) stopping() bool {
 // session (an earlier one of this server) is taken over.
 func (m *Member) ephemeral(p string, data []byte) error {
 	for range 3 {
-		_, err := m.conn.Create(p, data, zk.FlagEphemeral, zk.WorldACL(zk.PermAll))
+		_, err := m.conn.Create(p, data, zk.FlagEphemeral, m.acl)
 		switch {
 		case err == nil:
 			return nil
@@ -590,7 +622,7 @@ func (m *Member) parents(p string) error {
 		missing = append(missing, dir)
 	}
 	for _, d := range slices.Backward(missing) {
-		if _, err := m.conn.Create(d, nil, 0, zk.WorldACL(zk.PermAll)); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+		if _, err := m.conn.Create(d, nil, 0, m.acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 	}

@@ -258,6 +258,8 @@ func TestConfig(t *testing.T) {
 		{func(c *Config) { c.Addr = "10.0.0.1" }, "missing port"},
 		{func(c *Config) { c.Weight = -1 }, "is negative"},
 		{func(c *Config) { c.SessionTimeout = -1 }, "is negative"},
+		{func(c *Config) { c.Auth = Auth{User: "u"} }, "no password"},
+		{func(c *Config) { c.Auth = Auth{User: "u:v", Password: "p"} }, "holds ':'"},
 	} {
 		cfg := ok
 		tt.change(&cfg)

@@ -31,6 +31,8 @@ type clusterFlags struct {
 	session    time.Duration
 	weight     int
 	data       string
+	authFile   string
+	auth       cluster.Auth // read from authFile by check
 }
 
 func (f *clusterFlags) register(fs *flag.FlagSet) {
@@ -42,6 +44,7 @@ func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.session, "zk-session-timeout", cluster.DefaultSessionTimeout, "how long ZooKeeper keeps the server's registrations when it can't reach the server")
 	fs.IntVar(&f.weight, "weight", 1, "the server's share of calls for cluster clients that weigh servers, with --zk")
 	fs.StringVar(&f.data, "server-data", "", "a JSON `object` published with the server in ZooKeeper, with --zk")
+	fs.StringVar(&f.authFile, "zk-auth", "", "`file` of the cluster's ZooKeeper credentials, one user:password line, mode 0600 or 0640: the server authenticates with them (digest) and makes the cluster's nodes readable by all, writable by that identity only")
 }
 
 // check reports flags that don't go together.
@@ -61,6 +64,15 @@ func (f *clusterFlags) check() error {
 		return fmt.Errorf("bad --weight %d: want 1 or more", f.weight)
 	case f.zk == "" && f.data != "":
 		return errors.New("--server-data goes with --zk")
+	case f.zk == "" && f.authFile != "":
+		return errors.New("--zk-auth goes with --zk")
+	}
+	if f.authFile != "" {
+		a, err := cluster.ReadAuthFile(f.authFile)
+		if err != nil {
+			return fmt.Errorf("--zk-auth: %w", err)
+		}
+		f.auth = a
 	}
 	if f.data != "" {
 		if err := json.Unmarshal([]byte(f.data), new(map[string]any)); err != nil {
@@ -106,12 +118,13 @@ func joinCluster(f *clusterFlags, ln net.Addr, reg *namespaces.Registry, log *sl
 		Weight:         f.weight,
 		Data:           data,
 		SessionTimeout: f.session,
+		Auth:           f.auth,
 		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
 	}
-	attrs := []any{"zk", f.zk, "cluster", f.cluster, "root", f.root, "addr", addr}
+	attrs := []any{"zk", f.zk, "cluster", f.cluster, "root", f.root, "addr", addr, "identity", f.auth.String()}
 	if derived {
 		attrs = append(attrs, "advertise", "derived from --listen "+ln.String()+"; set --advertise to choose")
 	}
