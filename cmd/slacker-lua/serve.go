@@ -44,6 +44,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	timeout := fs.Duration("timeout", 10*time.Second, "longest a call may run unless its namespace says otherwise")
 	maxBody := fs.Int("max-body", transport.DefaultMaxBodySize, "largest request or response body, in `bytes`")
 	maxString := fs.Int("max-string", 16<<20, "longest string Lua's string functions may build, in `bytes`")
+	var mem memoryFlags
+	mem.register(fs)
 	maxInFlight := fs.Int("max-in-flight", transport.DefaultMaxInFlight, "calls running at once per connection before the server stops reading it")
 	unsafeLibs := fs.Bool("unsafe-libs", false, "open Lua's io, os, debug and package libraries (trusted code only)")
 	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long calls in flight may take to finish on SIGINT or SIGTERM")
@@ -73,6 +75,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	if err := cf.check(); err != nil {
+		fmt.Fprintln(stderr, "slacker-lua serve:", err)
+		return exitUsage
+	}
+	callMemory, maxMemory, err := mem.apply()
+	if err != nil {
 		fmt.Fprintln(stderr, "slacker-lua serve:", err)
 		return exitUsage
 	}
@@ -136,6 +143,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			QueueSize:     *queueSize,
 			Timeout:       *timeout,
 			MaxStringSize: *maxString,
+			MaxCallMemory: callMemory,
+			MaxMemory:     maxMemory,
 			UnsafeLibs:    *unsafeLibs,
 			Logger:        log,
 		},
@@ -150,7 +159,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		caller.local.Store(reg)
 	}
 	log.Info("namespaces loaded", "dir", dir, "namespaces", len(reg.Namespaces()),
-		"failed", len(reg.Failures()), "took", time.Since(start).Round(time.Millisecond))
+		"failed", len(reg.Failures()), "took", time.Since(start).Round(time.Millisecond),
+		"max_call_memory", formatBytes(callMemory), "max_memory", formatBytes(maxMemory))
 	if err := reg.ServeStatus(); err != nil {
 		log.Error("cannot serve the status namespace", "err", err)
 		return exitError
