@@ -305,6 +305,7 @@ func (n *Namespace) newVM() *vm {
 	if n.cfg.Setup != nil {
 		n.cfg.Setup(L)
 	}
+	v.protect()
 	return v
 }
 
@@ -341,6 +342,7 @@ func (v *vm) start(ctx context.Context) (ret lua.LValue, err error) {
 	}
 	ret = L.Get(-1)
 	L.SetTop(0)
+	v.protectGlobals()
 	return ret, nil
 }
 

@@ -341,6 +341,9 @@ func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
 	if ok {
 		return mod.proto, nil
 	}
+	if err := n.underServedFolder(path); err != nil {
+		return nil, err
+	}
 	src, err := os.ReadFile(path)
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -361,6 +364,28 @@ func (n *Namespace) module(path string) (*lua.FunctionProto, error) {
 	n.modules[chunk] = &module{proto: proto, lines: splitLines(src)}
 	n.requires = append(n.requires, Module{Path: path, Hash: Hash(src)})
 	return proto, nil
+}
+
+// underServedFolder refuses a module whose file, links followed, is not
+// under the served folder (LibPath's parent): a link in the lib folder to
+// a file elsewhere is not served.
+func (n *Namespace) underServedFolder(path string) error {
+	real, err := filepath.EvalSymlinks(path)
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		// fs.ErrNotExist for a missing file or a dangling link.
+		return &fs.PathError{Op: "open", Path: n.chunk(path), Err: pe.Err}
+	}
+	if err != nil {
+		return err
+	}
+	root, err := filepath.EvalSymlinks(filepath.Dir(n.cfg.LibPath))
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(root, real); err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%s links to a file outside the served folder", n.chunk(path))
+	}
+	return nil
 }
 
 // chunk is the name of the module file at path in messages: its path from

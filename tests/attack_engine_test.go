@@ -196,3 +196,38 @@ func TestAttackConcatAndCoroutines(t *testing.T) {
 	}
 	a.maxRSS(t, engineRSS)
 }
+
+// TestAttackSandbox: a caller that tries to change the library or _G's
+// metatable for the callers after it is refused, and they see the library
+// as it was; require does not follow a link out of the served folder.
+func TestAttackSandbox(t *testing.T) {
+	outside := testutil.WriteFiles(t, map[string]string{"secret.lua": `return "the server's secret"`})
+	a := startTarget(t, map[string]string{
+		"attack/engine.lua": engineFile,
+		"attack/req.lua":    `return { get = function(name) return require(name) end }`,
+		"_lib/ok.lua":       `return "ok"`,
+	}, "--pool-size", "1")
+	testutil.Symlink(t, filepath.Join(outside, "secret.lua"), filepath.Join(a.dir, "_lib", "secret.lua"))
+	c := dial(t, a.addr, client.Config{})
+	for _, src := range []string{
+		`string.upper = function() return "pwned" end`,
+		`rawset(string, "upper", function() return "pwned" end)`,
+		`getmetatable("").__index = { upper = function() return "pwned" end }`,
+		`setmetatable(_G, { __index = function() return "pwned" end })`,
+		`slacker.call = function() return "pwned" end`,
+	} {
+		_, err := c.Call(context.Background(), "attack.engine/eval", src)
+		if err == nil {
+			t.Fatalf("%s: no error", src)
+		}
+	}
+	got, err := client.CallAs[string](context.Background(), c, "attack.engine/eval", `return ("still"):upper() .. tostring(undefined_global)`)
+	if err != nil || got != "STILLnil" {
+		t.Fatalf("after the attempts: %q, %v; want STILLnil", got, err)
+	}
+	_, err = c.Call(context.Background(), "attack.req/get", "secret")
+	remoteMessage(t, err, "_lib/secret.lua links to a file outside the served folder")
+	a.probe(t)
+	a.alive(t)
+	a.maxRSS(t, engineRSS)
+}
