@@ -105,6 +105,47 @@
 // Loading runs the file under Config.Timeout; a runtime error while loading
 // is a *LoadError with the file and line.
 //
+// # Compiling
+//
+// Every compile (a namespace file, a module, load and loadstring) first
+// scans the source: gopher-lua's parser and compiler recurse on the Go
+// stack once per level of the syntax tree, and a Go stack overflow ends the
+// process. Source nested or chained deeper than [MaxSyntaxDepth] levels
+// (brackets, blocks, and the operators and suffixes chained in one
+// expression, such as 1+1+...+1 or f()()...) is refused with "nested or
+// chained deeper than 1000 levels" at its line: a *LoadError for a file,
+// which keeps the old version serving, nil and the message for load.
+// load's source is also bounded in size ([MaxLoadSize], or MaxStringSize if
+// smaller: "source too large") and in distinct names and literals, whose
+// compiling is quadratic in their number ("too many distinct names and
+// literals to compile in time"), so that load compiles within about 0.1 s.
+//
+// # Memory
+//
+// A call has a memory budget, Options.MaxMemory (Config.MaxCallMemory,
+// 256 MiB, or _options.max_memory). gopher-lua has no allocation hook, so
+// the budget is kept by estimate: between every two instructions (through
+// the context it gives the VM, whose Done gopher-lua calls there) the
+// engine charges the call what the instruction may allocate (a .. result
+// exactly, a table, a table slot set, a closure), and the library functions
+// that build strings or tables, and coroutine creation, charge what they
+// made. Every 1 MiB of charges the call reads the process's heap (a few
+// microseconds). A call whose charges passed its budget while the heap
+// grew by its budget too is stopped with ErrMemoryLimit (both: garbage and
+// slots set again are charged but not held); so is every call that goes on
+// allocating while the heap is past Config.MaxMemory. Its VM is replaced.
+// What is exact: the .. check and the charges of strings. What is
+// approximate: tables and closures (by their typical size), Go functions
+// other than the library's, and the heap, which also holds what other
+// calls hold and garbage not yet collected, so that a call is stopped
+// between about its budget and its budget plus what the collector has not
+// freed. The check costs Lua code about 10 to 20% of its instructions'
+// time (BenchmarkLoop); a call of few instructions, nothing to speak of.
+//
+// The .. operator refuses a result longer than Config.MaxStringSize with
+// the Lua error "string too large", before it builds it, and coroutines
+// resuming coroutines nest at most 200 deep ("C stack overflow").
+//
 // # The Lua environment
 //
 // Every VM is a sandbox with these libraries:
@@ -123,8 +164,16 @@
 // they build it where they can; string.upper, string.lower and
 // string.reverse refuse a longer argument the same way. string.format
 // follows Lua 5.1's rules for directives (at most two digits of width and
-// of precision). The .. operator is not capped: only the deadline and the
-// host's memory bound it.
+// of precision). The .. operator is capped the same way (see Memory).
+//
+// The library tables (string, table, math, coroutine, os, slacker and
+// slacker.json and slacker.log) are read-only views: writing a field of one,
+// or rawset on one, raises "attempt to change the standard library:
+// string.upper"; pairs over a view lists nothing. getmetatable of a
+// string, of a view and of _G is false, so the string metatable can't be
+// changed, and once the file has run, _G's metatable can't be set (unless
+// the file set one). A namespace's own globals stay its state: a call may
+// set them, and the calls after it on that VM see them.
 //
 // Patterns are Lua 5.1's (see engine/internal/pattern), with the limits
 // of Lua 5.2: at most 32 captures, and matching nested at most 200 deep
@@ -152,7 +201,9 @@
 // without slashes, backslashes or colons, so nothing outside LibPath can be
 // named), runs it in the same VM and sandbox with the module name as its
 // argument, and returns what it returned (true for nothing). A module runs
-// once per VM; each file is compiled once per namespace. A missing module
+// once per VM; each file is compiled once per namespace. A module whose
+// file, links followed, is not under LibPath's parent (the served folder)
+// is refused ("_lib/a.lua links to a file outside the served folder"). A missing module
 // raises "module 'a.b' not found in lib path (tried _lib/a/b.lua)", naming
 // the file from the lib folder's parent. The files a namespace required
 // are listed by [Namespace.Requires].
