@@ -169,7 +169,7 @@
 // The library tables (string, table, math, coroutine, os, slacker and
 // slacker.json and slacker.log) are read-only views: writing a field of one,
 // or rawset on one, raises "attempt to change the standard library:
-// string.upper"; pairs over a view lists nothing. getmetatable of a
+// string.upper"; pairs and next over a view go over its library. getmetatable of a
 // string, of a view and of _G is false, so the string metatable can't be
 // changed, and once the file has run, _G's metatable can't be set (unless
 // the file set one). A namespace's own globals stay its state: a call may

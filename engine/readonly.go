@@ -17,11 +17,11 @@ var readOnlyLibs = []string{
 
 // protect makes v's libraries read-only (see readOnlyLibs), the string
 // metatable hidden from getmetatable and so unchangeable, and rawset
-// refuse the views.
+// refuse the views; pairs and next over a view go over its library.
 func (v *vm) protect() {
 	L := v.L
 	g := L.G.Global
-	views := make(map[*lua.LTable]bool)
+	views := make(map[*lua.LTable]*lua.LTable) // view -> library
 	newindex := func(name string) *lua.LFunction {
 		return L.NewFunction(func(L *lua.LState) int {
 			L.RaiseError("attempt to change the standard library: %s.%s", name, L.ToStringMeta(L.Get(2)).String())
@@ -35,7 +35,7 @@ func (v *vm) protect() {
 		mt.RawSetString("__metatable", lua.LFalse)
 		t := L.CreateTable(0, 0)
 		t.Metatable = mt
-		views[t] = true
+		views[t] = lib
 		return t
 	}
 	if slacker, ok := g.RawGetString("slacker").(*lua.LTable); ok {
@@ -55,11 +55,30 @@ func (v *vm) protect() {
 	}
 	rawset := g.RawGetString("rawset").(*lua.LFunction).GFunction
 	g.RawSetString("rawset", L.NewFunction(func(L *lua.LState) int {
-		if views[L.CheckTable(1)] {
+		if views[L.CheckTable(1)] != nil {
 			L.RaiseError("attempt to change the standard library with rawset")
 		}
 		return rawset(L)
 	}))
+	for _, name := range []string{"pairs", "next"} {
+		fn := g.RawGetString(name).(*lua.LFunction)
+		f := fn.GFunction
+		// pairs returns next as its upvalue: keep the closure's upvalues.
+		g.RawSetString(name, L.NewClosure(func(L *lua.LState) int {
+			if lib := views[L.CheckTable(1)]; lib != nil {
+				L.Replace(1, lib)
+			}
+			return f(L)
+		}, upvalues(fn)...))
+	}
+}
+
+func upvalues(fn *lua.LFunction) []lua.LValue {
+	out := make([]lua.LValue, len(fn.Upvalues))
+	for i, u := range fn.Upvalues {
+		out[i] = u.Value()
+	}
+	return out
 }
 
 // protectGlobals gives _G a protected metatable once the file has run, if

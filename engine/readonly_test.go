@@ -32,6 +32,7 @@ func TestReadOnlyLibraries(t *testing.T) {
 		{src: `counter = (counter or 0) + 1 return counter`, want: int64(2)},
 		{src: `local t = setmetatable({}, { __index = string }) return t.upper("x")`, want: "X"},
 		{src: `return string.upper("still")`, want: "STILL"},
+		{src: `local n = 0 for k, f in pairs(string) do n = n + 1 end return n > 10, next(math) ~= nil`, want: []any{true, true}},
 	})
 }
 
