@@ -60,7 +60,7 @@ type Registry struct {
 }
 
 var (
-	_ transport.Handler = (*Registry)(nil)
+	_ transport.Finder  = (*Registry)(nil)
 	_ engine.Caller     = (*Registry)(nil)
 )
 
