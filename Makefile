@@ -33,3 +33,5 @@ compare:
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzParseEDN -fuzztime 60s ./transport/
+	go test -run '^$$' -fuzz FuzzJSONScan -fuzztime 60s ./transport/
+	go test -run '^$$' -fuzz FuzzMsgpackCheck -fuzztime 60s ./transport/

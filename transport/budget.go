@@ -15,17 +15,22 @@ import (
 // 64-bit platforms:
 //
 //	nil, bool                       0 (an interface holds them without allocating)
-//	int64, uint64, float64          8, the boxed number
+//	int64, uint64, float64          8, the boxed number; for a JSON number
+//	                                other than an integer of at most 18
+//	                                digits, its text rounded up too
 //	string of n bytes (n > 0)       16 for the boxed header, and n rounded up
 //	[]byte of n bytes               24 for the boxed header, and n rounded up
 //	[]any of n elements             24 for the boxed header, and 16 n rounded up
 //	map of n pairs                  the map as the runtime lays it out when
 //	                                made for n: 48 bytes when n is 0, one
-//	                                group of 8 slots (288) up to 8, tables of
-//	                                groups beyond; twice that for a msgpack
+//	                                group of 8 slots (288) up to 8, a table
+//	                                of groups up to 896, and beyond three
+//	                                times the tables of groups (one may
+//	                                split while filled); twice that for a msgpack
 //	                                map with keys that are not all strings,
 //	                                which is made again as a map[any]any
-//	map key string of n bytes       n rounded up
+//	map key string of n bytes       as a string for msgpack (decoded as a
+//	                                value first), n rounded up for JSON
 //
 // The JSON decoder adds 4 bytes for every array and object (its element
 // counts, found by the scan so that every slice and map is made at its size).
@@ -127,7 +132,13 @@ func costMapOf(n int) int {
 	target := n * mapGroupSlots / 7
 	tables := pow2((target + mapTableSlots - 1) / mapTableSlots)
 	slots := max(pow2(target/tables), mapGroupSlots)
-	return costMap + roundAlloc(8*tables) + tables*(costMapTable+roundAlloc(slots/mapGroupSlots*costMapGroup))
+	table := costMapTable + roundAlloc(slots/mapGroupSlots*costMapGroup)
+	if tables == 1 {
+		return costMap + roundAlloc(8) + table
+	}
+	// Keys spread unevenly over the tables: one may fill and split in
+	// two, each the size of the first, while the map is filled.
+	return costMap + 3*roundAlloc(8*tables) + 3*tables*table
 }
 
 // pow2 is the least power of two at least n, for n >= 1.

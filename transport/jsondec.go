@@ -1,8 +1,10 @@
 package transport
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf16"
@@ -99,8 +101,13 @@ func (s *jsonScanner) value(depth int, boxed bool) error {
 		}
 		return err
 	case c == '-' || c >= '0' && c <= '9':
+		start := s.pos
+		err := s.number()
 		s.cost += costNumber
-		return s.number()
+		if text := s.data[start:s.pos]; len(text) > 18 || bytes.ContainsAny(text, ".eE") {
+			s.cost += roundAlloc(len(text)) // decoded from a string of it
+		}
+		return err
 	case c == 't':
 		return s.literal("true")
 	case c == 'f':
@@ -515,13 +522,16 @@ func jsonSmallInt(b []byte) (int64, bool) {
 // error, and so is a number beyond float64; anything else is a float64.
 func jsonNumber(s string) (any, error) {
 	if !strings.ContainsAny(s, ".eE") {
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return n, nil
-		}
-		if s[0] != '-' {
-			if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-				return n, nil
-			}
+		neg := strings.HasPrefix(s, "-")
+		mag, err := strconv.ParseUint(strings.TrimPrefix(s, "-"), 10, 64)
+		switch {
+		case err != nil:
+		case !neg && mag <= math.MaxInt64:
+			return int64(mag), nil
+		case !neg:
+			return mag, nil
+		case mag <= 1<<63:
+			return -int64(mag), nil // -(1<<63) wraps to itself
 		}
 		return nil, fmt.Errorf("%w: integer %s fits neither int64 nor uint64", errJSONRange, s)
 	}

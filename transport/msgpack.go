@@ -568,8 +568,8 @@ func msgpackSkip(data []byte, depth int) (size, cost int, err error) {
 		}
 		return int(n), nil
 	}
-	// block is a code, a length of size bytes and that many bytes, which
-	// cost is given their number.
+	// block is a code, a length of size bytes, extra bytes and that many
+	// bytes, whose cost is given the bytes after the length.
 	block := func(size, extra int, cost func(int) int) (int, int, error) {
 		n, err := length(size)
 		if err != nil {
@@ -579,7 +579,7 @@ func msgpackSkip(data []byte, depth int) (size, cost int, err error) {
 		if total > len(data) {
 			return 0, 0, errMsgpackShort
 		}
-		return total, cost(n), nil
+		return total, cost(extra + n), nil
 	}
 	// items is a code, a header of size bytes and n values: an array's
 	// elements, or a map's keys and values when pairs.
@@ -594,25 +594,20 @@ func msgpackSkip(data []byte, depth int) (size, cost int, err error) {
 		} else {
 			cost = costArray(n)
 		}
-		stringKeys, unboxed := true, 0
+		stringKeys := true
 		for i := range n {
-			isKey := pairs && i%2 == 0
-			if isKey && !msgpackIsString(data[pos]) {
-				stringKeys = false
-			}
 			k, kc, err := msgpackSkip(data[pos:], depth+1)
 			if err != nil {
 				return 0, 0, err
 			}
-			if isKey && kc >= costStringBox && msgpackIsString(data[pos]) {
-				kc -= costStringBox // a key of a map[string]any is not boxed
-				unboxed += costStringBox
+			if pairs && i%2 == 0 && !msgpackIsString(data[pos]) {
+				stringKeys = false
 			}
 			pos += k
 			cost += kc
 		}
 		if !stringKeys {
-			cost += costMapOf(n/2) + unboxed // made again as a map[any]any
+			cost += costMapOf(n / 2) // made again as a map[any]any
 		}
 		return pos, cost, nil
 	}
