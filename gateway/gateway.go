@@ -66,6 +66,7 @@ type Gateway struct {
 	h   transport.Handler
 	cfg Config
 	mux *http.ServeMux
+	mem transport.MemoryReleaser // returns refused bodies' memory
 }
 
 // New returns a gateway to h.
@@ -161,6 +162,9 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		if args, err = transport.DecodeArgs(codec, body, transport.DecodeBudget(len(body))); err != nil {
 			if errors.Is(err, transport.ErrBodyTooComplex) {
 				g.fail(w, codec, http.StatusRequestEntityTooLarge, transport.CodeException, err.Error())
+				size := len(body)
+				body = nil
+				g.mem.After(size)
 				return
 			}
 			g.fail(w, codec, http.StatusBadRequest, transport.CodeInvalidPacket, "the body is not an argument array: "+err.Error())

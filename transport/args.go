@@ -3,6 +3,9 @@ package transport
 import (
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
 )
 
 // serves reports whether the server's handler may serve name: false only
@@ -21,6 +24,7 @@ func (c *conn) refuseArgs(p *Packet, codec Codec, err error) {
 		return
 	}
 	c.log.Debug("arguments refused", "tid", p.TID, "name", p.Name, "size", len(p.Body), "err", err)
+	size := len(p.Body)
 	body, _ := codec.Marshal(err.Error())
 	res := Packet{Version: p.Version, TID: p.TID, Type: TypeResponse, ContentType: codec.ContentType(), Code: CodeException, Body: body}
 	if p.Version == V6 {
@@ -28,4 +32,37 @@ func (c *conn) refuseArgs(p *Packet, codec Codec, err error) {
 	}
 	c.waitForRoom()
 	c.queue(&res, true, false)
+	p.Body = nil
+	c.srv.mem.After(size)
+}
+
+// MemoryReleaser returns the memory of large request bodies to the
+// operating system once they are garbage: the Go runtime would keep it
+// until its next collection, which a server that allocates little may not
+// run for minutes. Its zero value works; it is safe for concurrent use.
+type MemoryReleaser struct {
+	last atomic.Int64 // when it last released, in Unix nanoseconds
+}
+
+// Release thresholds: a body of ReleaseAbove bytes or more is returned,
+// at most once every ReleaseEvery.
+const (
+	ReleaseAbove = 4 << 20
+	ReleaseEvery = time.Second
+)
+
+// After is called once a request body of size bytes is garbage: at or over
+// ReleaseAbove, and ReleaseEvery since the last release, it runs a
+// collection and returns the free memory (debug.FreeOSMemory), on the
+// calling goroutine.
+func (m *MemoryReleaser) After(size int) {
+	if size < ReleaseAbove {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := m.last.Load()
+	if now-last < int64(ReleaseEvery) || !m.last.CompareAndSwap(last, now) {
+		return
+	}
+	debug.FreeOSMemory()
 }

@@ -352,6 +352,9 @@ func (c *conn) handleRequest(p *Packet) bool {
 	}
 	if !c.srv.serves(p.Name) {
 		c.sendError(p.Version, p.TID, CodeNotFound) // its body never decoded
+		size := len(p.Body)
+		p.Body = nil
+		c.srv.mem.After(size)
 		return true
 	}
 	deadline, err := callDeadline(codec, p.Extensions)

@@ -12,7 +12,7 @@ type Interceptor func(next CallFunc) CallFunc
 
 // Intercept returns h with its calls made through ics: the first is the
 // outermost, the first to see a call and the last to see its result.
-// Functions and Meta are h's.
+// Functions and Meta are h's, and so is Has when h is a [Finder].
 func Intercept(h Handler, ics ...Interceptor) Handler {
 	if len(ics) == 0 {
 		return h
@@ -31,4 +31,11 @@ type intercepted struct {
 
 func (h intercepted) Call(ctx context.Context, name string, args []any) (any, error) {
 	return h.call(ctx, name, args)
+}
+
+// Has is the Has of h's handler when it is a [Finder]; otherwise every
+// name may be served.
+func (h intercepted) Has(name string) bool {
+	f, ok := h.Handler.(Finder)
+	return !ok || f.Has(name)
 }
