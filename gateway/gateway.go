@@ -142,7 +142,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 	name := ns + "/" + fn
 	if f, ok := g.h.(transport.Finder); ok && !f.Has(name) {
 		// Answered before the body is read or decoded.
-		g.fail(w, codec, http.StatusNotFound, transport.CodeNotFound, "slacker: not found: "+name)
+		g.failed(w, codec, transport.NotServed(r.Context(), g.h, name))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(g.cfg.MaxBodySize)))
@@ -189,6 +189,11 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		w.Write(out)
 		return
 	}
+	g.failed(w, codec, err)
+}
+
+// failed answers the error of a call, with the status of its code.
+func (g *Gateway) failed(w http.ResponseWriter, codec transport.Codec, err error) {
 	code := transport.CodeOf(err)
 	status := http.StatusInternalServerError
 	switch code {

@@ -15,6 +15,25 @@ func (s *Server) serves(name string) bool {
 	return !ok || f.Has(name)
 }
 
+// notServed answers a request of a function the handler does not serve,
+// through its interceptors, without decoding the body.
+func (c *conn) notServed(p *Packet, codec Codec) {
+	err := NotServed(c.ctx, c.srv.h, p.Name)
+	switch code := CodeOf(err); code {
+	case CodeSuccess, CodeException: // an interceptor's own answer
+		body, _ := codec.Marshal(err.Error())
+		if err == nil {
+			body, _ = codec.Marshal(nil)
+		}
+		c.queue(&Packet{Version: p.Version, TID: p.TID, Type: TypeResponse, ContentType: codec.ContentType(), Code: code, Body: body}, true, false)
+	default:
+		c.sendError(p.Version, p.TID, code)
+	}
+	size := len(p.Body)
+	p.Body = nil
+	c.srv.mem.After(size)
+}
+
 // refuseArgs answers a request whose arguments did not decode: exception
 // "arguments too large to decode: ..." for a body over its budget, and
 // invalid-packet for a body that is not an argument array.

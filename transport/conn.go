@@ -351,10 +351,7 @@ func (c *conn) handleRequest(p *Packet) bool {
 		return true
 	}
 	if !c.srv.serves(p.Name) {
-		c.sendError(p.Version, p.TID, CodeNotFound) // its body never decoded
-		size := len(p.Body)
-		p.Body = nil
-		c.srv.mem.After(size)
+		c.notServed(p, codec) // its body never decoded
 		return true
 	}
 	deadline, err := callDeadline(codec, p.Extensions)

@@ -1,6 +1,9 @@
 package transport
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // CallFunc runs one call, as a Handler's Call does.
 type CallFunc func(ctx context.Context, name string, args []any) (any, error)
@@ -18,15 +21,36 @@ func Intercept(h Handler, ics ...Interceptor) Handler {
 		return h
 	}
 	call := CallFunc(h.Call)
+	miss := CallFunc(missing)
 	for i := len(ics) - 1; i >= 0; i-- {
 		call = ics[i](call)
+		miss = ics[i](miss)
 	}
-	return intercepted{Handler: h, call: call}
+	return intercepted{Handler: h, call: call, miss: miss}
 }
 
 type intercepted struct {
 	Handler
 	call CallFunc
+	miss CallFunc // the interceptors around missing
+}
+
+// missing is the call of a function a Finder does not serve.
+func missing(_ context.Context, name string, _ []any) (any, error) {
+	return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+}
+
+// NotServed answers, without its arguments, a call of name that h, a
+// [Finder], does not serve: through the interceptors of h when it was made
+// by [Intercept], so that they see the call, as if it reached h. Its error
+// wraps ErrNotFound unless an interceptor changed it.
+func NotServed(ctx context.Context, h Handler, name string) error {
+	if ih, ok := h.(intercepted); ok {
+		_, err := ih.miss(ctx, name, nil)
+		return err
+	}
+	_, err := missing(ctx, name, nil)
+	return err
 }
 
 func (h intercepted) Call(ctx context.Context, name string, args []any) (any, error) {
