@@ -15,10 +15,11 @@ package engine
 //	[]any, []string, []int, []int64,    table with keys 1..n, marked with the
 //	[]float64, []bool                   array metatable (so an empty one stays
 //	                                    an array); a nil element leaves a hole
-//	map[string]any, map[string]string,  table; an empty map gets the map
-//	map[any]any                         metatable (so it stays a map); keys of
-//	                                    map[any]any must be strings, numbers
-//	                                    or booleans
+//	map[string]any, map[string]string,  table marked with the map metatable, so
+//	map[any]any                         that it stays a map when empty, and when
+//	                                    all its values were nil (Lua drops
+//	                                    nil values); keys of map[any]any must
+//	                                    be strings, numbers or booleans
 //	lua.LValue                          itself: a value the program made in
 //	                                    the VM's state (see Config.Setup)
 //	anything else                       error "cannot convert Go type T to Lua"
@@ -53,6 +54,14 @@ package engine
 //
 // Both ways, tables nested deeper than MaxDepth are an error ("value nested
 // too deep"), and so is a table that contains itself ("cycle in table").
+// Converting to Lua, a value (each argument, a slacker.call result, a
+// slacker.json.decode result) whose size in the VM would pass
+// luaSizeFactor times MaxStringSize (64 MiB by default) is an error ("value
+// too large for Lua"), found before the VM holds it all. The size is
+// counted as gopher-lua lays values out on 64-bit platforms, approximately:
+// a table 96 bytes, 16 more for each element of an array, 768 more for a
+// map and 144 for each of its keys (its hash part, key list and key index);
+// a string 16 and its bytes; a number 8; nil and booleans nothing.
 // Converting from Lua, a value whose strings' bytes plus one for every other
 // element exceed MaxStringSize is an error ("value too large"): a table may
 // refer to one string or one table many times, which would otherwise
@@ -159,6 +168,33 @@ type converter struct {
 
 	path   []*lua.LTable // tables being converted from Lua, outermost first
 	budget int           // what is left of maxSize in the current conversion
+	// luaBudget is what is left of luaSizeFactor*maxSize in the current
+	// conversion to Lua.
+	luaBudget int
+}
+
+// luaSizeFactor bounds the size of a value converted to Lua: at most
+// luaSizeFactor times MaxStringSize.
+const luaSizeFactor = 4
+
+// Sizes of Lua values, as a conversion to Lua counts them.
+const (
+	luaSizeTable   = 96  // an LTable
+	luaSizeElem    = 16  // an element of a table's array part
+	luaSizeMap     = 768 // a table's hash part, key list and key index, made for a few keys
+	luaSizeKey     = 144 // one key in them
+	luaSizeString  = 16  // a boxed string header
+	luaSizeNumber  = 8   // a boxed number
+	luaSizeNothing = 0
+)
+
+// spendLua takes n from the Lua size budget, and fails when it is spent.
+func (c *converter) spendLua(n int) error {
+	c.luaBudget -= n
+	if c.luaBudget < 0 {
+		return newValueError(errTooLarge, "value too large for Lua (more than %d bytes)", luaSizeFactor*c.maxSize)
+	}
+	return nil
 }
 
 func newConverter(L *lua.LState, maxDepth, maxSize int) *converter {
@@ -175,8 +211,20 @@ func newConverter(L *lua.LState, maxDepth, maxSize int) *converter {
 
 // ---- Go to Lua ----
 
-// toLua converts a Go value. depth is the number of tables around v.
+// toLua converts a Go value. depth is the number of tables around v; at
+// depth 0 a conversion starts, with a fresh Lua size budget.
 func (c *converter) toLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
+	if depth == 0 {
+		c.luaBudget = luaSizeFactor * c.maxSize
+	}
+	return c.goToLua(L, v, depth)
+}
+
+// goToLua converts a Go value within the Lua size budget.
+func (c *converter) goToLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
+	if err := c.spendLua(luaSize(v)); err != nil {
+		return nil, err
+	}
 	switch x := v.(type) {
 	case nil:
 		return lua.LNil, nil
@@ -220,7 +268,7 @@ func (c *converter) toLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
 		}
 		t := L.CreateTable(len(x), 0)
 		for i, e := range x {
-			lv, err := c.toLua(L, e, depth+1)
+			lv, err := c.goToLua(L, e, depth+1)
 			if err != nil {
 				return nil, at(err, i+1)
 			}
@@ -244,15 +292,13 @@ func (c *converter) toLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
 		}
 		t := L.CreateTable(0, len(x))
 		for k, e := range x {
-			lv, err := c.toLua(L, e, depth+1)
+			lv, err := c.goToLua(L, e, depth+1)
 			if err != nil {
 				return nil, at(err, k)
 			}
 			t.RawSetString(k, lv)
 		}
-		if len(x) == 0 {
-			t.Metatable = c.mapMT
-		}
+		t.Metatable = c.mapMT
 		return t, nil
 	case map[string]string:
 		if err := c.enter(depth); err != nil {
@@ -262,9 +308,7 @@ func (c *converter) toLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
 		for k, e := range x {
 			t.RawSetString(k, lua.LString(e))
 		}
-		if len(x) == 0 {
-			t.Metatable = c.mapMT
-		}
+		t.Metatable = c.mapMT
 		return t, nil
 	case map[any]any:
 		if err := c.enter(depth); err != nil {
@@ -276,18 +320,61 @@ func (c *converter) toLua(L *lua.LState, v any, depth int) (lua.LValue, error) {
 			if err != nil {
 				return nil, at(err, k)
 			}
-			lv, err := c.toLua(L, e, depth+1)
+			lv, err := c.goToLua(L, e, depth+1)
 			if err != nil {
 				return nil, at(err, k)
 			}
 			t.RawSet(lk, lv)
 		}
-		if len(x) == 0 {
-			t.Metatable = c.mapMT
-		}
+		t.Metatable = c.mapMT
 		return t, nil
 	}
 	return nil, newValueError(errType, "cannot convert Go type %T to Lua", v)
+}
+
+// luaSize is the size of v in Lua, without the values it holds.
+func luaSize(v any) int {
+	switch x := v.(type) {
+	case nil, bool, lua.LValue:
+		return luaSizeNothing
+	case string:
+		return luaSizeString + len(x)
+	case []byte:
+		return luaSizeString + len(x)
+	case int64, float64, int, int8, int16, int32, uint, uint8, uint16, uint32, uint64, float32, json.Number:
+		return luaSizeNumber
+	case []any:
+		return luaSizeTable + luaSizeElem*len(x)
+	case []string:
+		return luaSizeTable + (luaSizeElem+luaSizeString)*len(x) + sumLen(x)
+	case []int64:
+		return luaSizeTable + (luaSizeElem+luaSizeNumber)*len(x)
+	case []int:
+		return luaSizeTable + (luaSizeElem+luaSizeNumber)*len(x)
+	case []float64:
+		return luaSizeTable + (luaSizeElem+luaSizeNumber)*len(x)
+	case []bool:
+		return luaSizeTable + luaSizeElem*len(x)
+	case map[string]any:
+		return luaSizeTable + luaSizeMap + luaSizeKey*len(x)
+	case map[string]string:
+		n := luaSizeTable + luaSizeMap + (luaSizeKey+luaSizeString)*len(x)
+		for _, s := range x {
+			n += len(s)
+		}
+		return n
+	case map[any]any:
+		return luaSizeTable + luaSizeMap + luaSizeKey*len(x)
+	}
+	return luaSizeNothing
+}
+
+func sumLen(s []string) int {
+	n := 0
+	for _, e := range s {
+		n += len(e)
+	}
+	return n
 }
 
 // enter checks that a table may be made at depth.
@@ -318,7 +405,7 @@ func (c *converter) keyToLua(L *lua.LState, k any) (lua.LValue, error) {
 	if k == nil {
 		return nil, newValueError(errKey, "cannot use nil as a Lua table key")
 	}
-	lk, err := c.toLua(L, k, 0)
+	lk, err := c.goToLua(L, k, 1)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,13 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
+	"strings"
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
@@ -267,7 +270,8 @@ return M
 		{nil, "nil"}, {true, "boolean"}, {int64(3), "number"}, {2.5, "number"},
 		{"s", "string"}, {[]byte{1}, "string"},
 		{[]any{}, "array"}, {[]any{int64(1)}, "array"}, {[]string{}, "array"},
-		{map[string]any{}, "map"}, {map[string]any{"a": int64(1)}, "table"}, {map[any]any{}, "map"},
+		{map[string]any{}, "map"}, {map[string]any{"a": int64(1)}, "map"}, {map[any]any{}, "map"},
+		{map[string]string{"a": "b"}, "map"}, {map[any]any{int64(1): "b"}, "map"},
 	}
 	for _, k := range kinds {
 		if got := mustCall(t, ns, "kind", k.in); got != k.want {
@@ -287,6 +291,15 @@ return M
 	}
 	if got := mustCall(t, ns, "echo"); got != nil {
 		t.Errorf("echo() = %#v", got)
+	}
+	// A map whose values are all nil is empty in Lua, and still a map.
+	got = mustCall(t, ns, "echo", map[string]any{"a": nil, "b": nil})
+	if want := map[string]any{}; !reflect.DeepEqual(got, want) {
+		t.Errorf("echo(map of nils) = %#v, want %#v", got, want)
+	}
+	got = mustCall(t, ns, "echo", []any{map[string]any{"a": nil}, map[any]any{int64(1): nil}})
+	if want := []any{map[string]any{}, map[string]any{}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("echo(maps of nils) = %#v, want %#v", got, want)
 	}
 	// An argument that can't be converted names itself.
 	_, err := call(t, ns, "echo", int64(1), []any{make(chan int)})
@@ -332,4 +345,38 @@ func sparseArray() []any {
 	a := make([]any, 200)
 	a[0], a[199] = int64(1), int64(2)
 	return a
+}
+
+// TestToLuaBudget checks that a value whose Lua size passes luaSizeFactor
+// times MaxStringSize is refused, counted as the rules say, and that each
+// argument has a budget of its own.
+func TestToLuaBudget(t *testing.T) {
+	const maxSize = 1 << 12
+	ns := load(t, `return { id = function(v) return #v end }`, Config{MaxStringSize: maxSize})
+	budget := luaSizeFactor * maxSize
+	// An array of n empty maps takes 96 + 16n for the array and
+	// 96 + 768 for each map.
+	fits := (budget - luaSizeTable) / (luaSizeElem + luaSizeTable + luaSizeMap)
+	maps := func(n int) []any {
+		a := make([]any, n)
+		for i := range a {
+			a[i] = map[string]any{}
+		}
+		return a
+	}
+	if got, err := ns.Call(context.Background(), "id", []any{maps(fits)}); err != nil || got != int64(fits) {
+		t.Fatalf("%d maps: %v, %v", fits, got, err)
+	}
+	_, err := ns.Call(context.Background(), "id", []any{maps(fits + 1)})
+	if !errors.Is(err, errTooLarge) || !errors.Is(err, ErrValue) {
+		t.Fatalf("%d maps: %v, want value too large", fits+1, err)
+	}
+	want := fmt.Sprintf("argument 1[%d]: value too large for Lua (more than %d bytes)", fits+1, budget)
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q, want it to say %q", err, want)
+	}
+	// Two arguments that fit each fit together.
+	if _, err := ns.Call(context.Background(), "id", []any{maps(fits), maps(fits)}); err != nil {
+		t.Errorf("two arguments that fit: %v", err)
+	}
 }

@@ -12,7 +12,9 @@
 //	401 Config.Authenticate refused the request's token, or it had none
 //	403 the call was refused
 //	404 no such function
-//	413 the body is larger than Config.MaxBodySize
+//	413 the body is larger than Config.MaxBodySize, or its arguments would
+//	    take more memory decoded than transport.DecodeBudget allows (code
+//	    "exception")
 //	500 the function failed: the body is its error message
 //	503 the function's namespace has too many calls waiting
 //	504 the call ran out of time
@@ -27,6 +29,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -63,6 +66,7 @@ type Gateway struct {
 	h   transport.Handler
 	cfg Config
 	mux *http.ServeMux
+	mem transport.MemoryReleaser // returns refused bodies' memory
 }
 
 // New returns a gateway to h.
@@ -135,6 +139,12 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, nil, http.StatusBadRequest, transport.CodeInvalidPacket, fmt.Sprintf("unknown content type %q", ext))
 		return
 	}
+	name := ns + "/" + fn
+	if f, ok := g.h.(transport.Finder); ok && !f.Has(name) {
+		// Answered before the body is read or decoded.
+		g.failed(w, codec, transport.NotServed(r.Context(), g.h, name))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(g.cfg.MaxBodySize)))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -148,8 +158,15 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var args []any
-	if empty := len(body) == 0 || codec.ContentType() == transport.ContentJSON && strings.TrimSpace(string(body)) == ""; !empty {
-		if err := codec.Unmarshal(body, &args); err != nil {
+	if empty := len(body) == 0 || codec.ContentType() == transport.ContentJSON && len(bytes.TrimSpace(body)) == 0; !empty {
+		if args, err = transport.DecodeArgs(codec, body, transport.DecodeBudget(len(body))); err != nil {
+			if errors.Is(err, transport.ErrBodyTooComplex) {
+				g.fail(w, codec, http.StatusRequestEntityTooLarge, transport.CodeException, err.Error())
+				size := len(body)
+				body = nil
+				g.mem.After(size)
+				return
+			}
 			g.fail(w, codec, http.StatusBadRequest, transport.CodeInvalidPacket, "the body is not an argument array: "+err.Error())
 			return
 		}
@@ -160,7 +177,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel = context.WithTimeout(ctx, g.cfg.Timeout)
 		defer cancel()
 	}
-	res, err := g.h.Call(ctx, ns+"/"+fn, args)
+	res, err := g.h.Call(ctx, name, args)
 	if err == nil {
 		out, merr := codec.Marshal(res)
 		if merr != nil {
@@ -172,6 +189,11 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		w.Write(out)
 		return
 	}
+	g.failed(w, codec, err)
+}
+
+// failed answers the error of a call, with the status of its code.
+func (g *Gateway) failed(w http.ResponseWriter, codec transport.Codec, err error) {
 	code := transport.CodeOf(err)
 	status := http.StatusInternalServerError
 	switch code {

@@ -108,6 +108,22 @@ func (r *Registry) Functions(prefix string) []string {
 	return slices.Clone(names[i:j])
 }
 
+// Has reports whether the registry serves the function name,
+// "namespace/function", as Call would find it: it makes the registry a
+// [transport.Finder].
+func (r *Registry) Has(name string) bool {
+	ns, fn, ok := split(name)
+	if !ok {
+		return false
+	}
+	e := r.snap.Load().ns[ns]
+	if e == nil {
+		return false
+	}
+	_, ok = e.meta[fn]
+	return ok
+}
+
 // Meta describes the served function name, "namespace/function". The
 // parameters of a variadic Lua function end with "...".
 func (r *Registry) Meta(name string) (transport.FuncMeta, bool) {

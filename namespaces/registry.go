@@ -60,8 +60,8 @@ type Registry struct {
 }
 
 var (
-	_ transport.Handler = (*Registry)(nil)
-	_ engine.Caller     = (*Registry)(nil)
+	_ transport.Finder = (*Registry)(nil)
+	_ engine.Caller    = (*Registry)(nil)
 )
 
 // snapshot is the registry's contents at one moment. It is never modified

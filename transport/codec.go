@@ -8,9 +8,10 @@ import "fmt"
 // types, the same for every codec: nil, bool, int64, uint64 (msgpack
 // integers above math.MaxInt64), float64, string, []byte (msgpack bin),
 // []any and map[string]any (map[any]any for msgpack maps whose keys are not
-// all strings). A JSON number with no fraction or exponent that fits int64
-// decodes as int64, any other number as float64. Data after the value is an
-// error. Unmarshal into any other type works as the underlying library does.
+// all strings). A JSON number with no fraction or exponent decodes as
+// int64, or as uint64 above math.MaxInt64; one beyond uint64 is an error,
+// and so is a number beyond float64; any other number decodes as float64.
+// Data after the value is an error. Unmarshal into any other type works as the underlying library does.
 //
 // Marshal accepts those types and anything else the underlying encoder
 // does. JSON encodes []byte as a base64 string, as encoding/json does.

@@ -350,12 +350,9 @@ func (c *conn) handleRequest(p *Packet) bool {
 		c.reject(p, err)
 		return true
 	}
-	var args []any
-	if len(p.Body) > 0 {
-		if err := codec.Unmarshal(p.Body, &args); err != nil {
-			c.reject(p, fmt.Errorf("arguments: %w", err))
-			return true
-		}
+	if !c.srv.serves(p.Name) {
+		c.notServed(p, codec) // its body never decoded
+		return true
 	}
 	deadline, err := callDeadline(codec, p.Extensions)
 	if err != nil {
@@ -383,6 +380,12 @@ func (c *conn) handleRequest(p *Packet) bool {
 			c.sendError(p.Version, p.TID, CodeCanceled)
 			return true
 		}
+	}
+	args, err := DecodeArgs(codec, p.Body, DecodeBudget(len(p.Body)))
+	if err != nil {
+		<-c.slots
+		c.refuseArgs(p, codec, err)
+		return true
 	}
 	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions, start: now, more: c.br.Buffered() > 0}
 	cc := &cl.ctx

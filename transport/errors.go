@@ -126,3 +126,8 @@ var (
 	ErrUnknownContentType = errors.New("transport: unknown content type")
 	ErrServerClosed       = errors.New("transport: server closed")
 )
+
+// ErrBodyTooComplex is wrapped by the error of [DecodeArgs] for a body whose
+// decoded arguments would take more memory than its budget: the server
+// answers the call exception "arguments too large to decode: ...".
+var ErrBodyTooComplex = errors.New("transport: arguments too large to decode")

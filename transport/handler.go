@@ -26,3 +26,13 @@ type FuncMeta struct {
 	Doc    string   // the doc comment, "" if none
 	Params []string // parameter names; a variadic function ends with "..."
 }
+
+// A Finder is a Handler that tells cheaply whether it serves a function.
+// The server and the gateway ask it before decoding a request's arguments,
+// so that a call of a missing function is answered not-found without its
+// body being decoded. Has must not block or allocate; a function it
+// reports may still be gone when Call runs, which then answers not-found.
+type Finder interface {
+	Handler
+	Has(name string) bool
+}

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"strconv"
-	"strings"
 	"sync"
 )
 
@@ -129,82 +127,100 @@ func jsonKeys(v any, depth int) (any, error) {
 // more than one value.
 var errTrailingData = errors.New("trailing data after the value")
 
+// errJSONRange is wrapped by the error of a JSON number the decoded types
+// can't hold.
+var errJSONRange = errors.New("transport: json: number out of range")
+
 func (jsonCodec) Unmarshal(data []byte, v any) error {
-	switch v.(type) {
-	case *any, *[]any, *map[string]any:
-	default:
-		return json.Unmarshal(data, v)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		if err == io.EOF {
-			return fmt.Errorf("transport: json: no value: %w", io.ErrUnexpectedEOF)
-		}
-		return err
-	}
-	if rest := data[dec.InputOffset():]; len(bytes.TrimLeft(rest, " \t\r\n")) > 0 {
-		return fmt.Errorf("transport: json: %w", errTrailingData)
-	}
-	var err error
 	switch v := v.(type) {
 	case *any:
-		*v, err = jsonNumbers(*v)
+		if v == nil {
+			return errNilJSONTarget(v)
+		}
+		x, err := jsonDecode(data, -1)
+		if err == nil {
+			*v = x
+		}
+		return err
 	case *[]any:
-		err = jsonNumbersIn(*v)
+		if v == nil {
+			return errNilJSONTarget(v)
+		}
+		a, err := jsonArgs(data, -1)
+		if err == nil {
+			*v = a
+		}
+		return err
 	case *map[string]any:
-		err = jsonNumbersIn(*v)
+		if v == nil {
+			return errNilJSONTarget(v)
+		}
+		x, err := jsonDecode(data, -1)
+		if err != nil {
+			return err
+		}
+		switch x := x.(type) {
+		case nil:
+			*v = nil
+		case map[string]any:
+			*v = x
+		default:
+			return fmt.Errorf("transport: json: cannot decode %s into map[string]any", jsonKind(x))
+		}
+		return nil
 	}
-	return err
+	return json.Unmarshal(data, v)
 }
 
-// jsonNumbers replaces the json.Numbers in v, which is what a decoder with
-// UseNumber makes, by int64 or float64.
-func jsonNumbers(v any) (any, error) {
-	switch v := v.(type) {
-	case json.Number:
-		return jsonNumber(string(v))
-	case []any:
-		return v, jsonNumbersIn(v)
-	case map[string]any:
-		return v, jsonNumbersIn(v)
-	}
-	return v, nil
+func (jsonCodec) decodeArgs(data []byte, budget int) ([]any, error) {
+	return jsonArgs(data, budget)
 }
 
-func jsonNumbersIn[C []any | map[string]any](c C) error {
-	switch c := any(c).(type) {
-	case []any:
-		for i, e := range c {
-			x, err := jsonNumbers(e)
-			if err != nil {
-				return err
-			}
-			c[i] = x
-		}
-	case map[string]any:
-		for k, e := range c {
-			x, err := jsonNumbers(e)
-			if err != nil {
-				return err
-			}
-			c[k] = x
-		}
-	}
-	return nil
-}
-
-// jsonNumber converts a JSON number: an integer literal that fits int64 to
-// int64, anything else to float64.
-func jsonNumber(s string) (any, error) {
-	if !strings.ContainsAny(s, ".eE") {
-		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-			return n, nil
-		}
-	}
-	f, err := strconv.ParseFloat(s, 64)
+// jsonArgs decodes data into a []any, within budget bytes unless budget
+// is negative.
+func jsonArgs(data []byte, budget int) ([]any, error) {
+	x, err := jsonDecode(data, budget)
 	if err != nil {
-		return nil, fmt.Errorf("transport: json: number %s out of range", s)
+		return nil, err
 	}
-	return f, nil
+	switch x := x.(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		return x, nil
+	}
+	return nil, fmt.Errorf("transport: json: cannot decode %s into []any", jsonKind(x))
+}
+
+// jsonDecode checks data, refuses it when its estimate passes budget (a
+// negative budget has no bound) and decodes it.
+func jsonDecode(data []byte, budget int) (any, error) {
+	cost, containers, err := jsonScan(data)
+	if err != nil {
+		return nil, err
+	}
+	if budget >= 0 && cost > budget {
+		return nil, tooComplex(cost, budget)
+	}
+	d := jsonDecoder{data: data, counts: jsonCounts(data, containers)}
+	return d.value()
+}
+
+// jsonKind names the JSON kind of a decoded value.
+func jsonKind(x any) string {
+	switch x.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	}
+	return "a number"
+}
+
+func errNilJSONTarget(v any) error {
+	return fmt.Errorf("transport: json: Unmarshal(nil %T)", v)
 }

@@ -203,7 +203,7 @@ var msgpackDecoders = sync.Pool{New: func() any {
 }}
 
 func (msgpackCodec) Unmarshal(data []byte, v any) error {
-	if err := msgpackCheck(data); err != nil {
+	if _, err := msgpackCheck(data); err != nil {
 		return err
 	}
 	switch v := v.(type) {
@@ -220,24 +220,11 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 		if v == nil {
 			return errNilTarget(v)
 		}
-		switch c := data[0]; {
-		case c == msgpcode.Nil:
-			*v = nil
-			return nil
-		case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
-			// The arguments of a call: decoded without boxing the slice.
-			hdr, n := msgpackArrayHeader(data)
-			a, _, err := msgpackArray(data, hdr, n)
-			if err == nil {
-				*v = a
-			}
-			return err
+		a, err := msgpackArgs(data)
+		if err == nil {
+			*v = a
 		}
-		x, _, err := msgpackValue(data)
-		if err != nil {
-			return err
-		}
-		return fmt.Errorf("msgpack: cannot decode %T into []any", x)
+		return err
 	case *map[string]any:
 		if v == nil {
 			return errNilTarget(v)
@@ -273,6 +260,35 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 		err = io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+func (msgpackCodec) decodeArgs(data []byte, budget int) ([]any, error) {
+	cost, err := msgpackCheck(data)
+	if err != nil {
+		return nil, err
+	}
+	if cost > budget {
+		return nil, tooComplex(cost, budget)
+	}
+	return msgpackArgs(data)
+}
+
+// msgpackArgs decodes data, checked by msgpackCheck, into a []any: the
+// arguments of a call, decoded without boxing the slice.
+func msgpackArgs(data []byte) ([]any, error) {
+	switch c := data[0]; {
+	case c == msgpcode.Nil:
+		return nil, nil
+	case msgpcode.IsFixedArray(c), c == msgpcode.Array16, c == msgpcode.Array32:
+		hdr, n := msgpackArrayHeader(data)
+		a, _, err := msgpackArray(data, hdr, n)
+		return a, err
+	}
+	x, _, err := msgpackValue(data)
+	if err != nil {
+		return nil, err
+	}
+	return nil, fmt.Errorf("msgpack: cannot decode %T into []any", x)
 }
 
 // setScalar sets *target to x when x is of its type, and reports whether
@@ -512,28 +528,30 @@ var errMsgpackShort = fmt.Errorf("msgpack: %w", io.ErrUnexpectedEOF)
 
 // msgpackCheck reports whether data holds exactly one well-formed msgpack
 // value, nested at most msgpackMaxDepth deep, whose every length fits in
-// data. It allocates nothing.
-func msgpackCheck(data []byte) error {
-	if len(data) == 0 {
-		return errMsgpackShort
-	}
-	n, err := msgpackSkip(data, 0)
-	if err != nil {
-		return err
-	}
-	if n != len(data) {
-		return fmt.Errorf("msgpack: %w", errTrailingData)
-	}
-	return nil
-}
-
-// msgpackSkip returns the size of the value data starts with.
-func msgpackSkip(data []byte, depth int) (int, error) {
+// data, and returns the estimate of what decoding it allocates (see
+// budget.go). It allocates nothing.
+func msgpackCheck(data []byte) (int, error) {
 	if len(data) == 0 {
 		return 0, errMsgpackShort
 	}
+	n, cost, err := msgpackSkip(data, 0)
+	if err != nil {
+		return 0, err
+	}
+	if n != len(data) {
+		return 0, fmt.Errorf("msgpack: %w", errTrailingData)
+	}
+	return cost, nil
+}
+
+// msgpackSkip returns the size of the value data starts with, and the
+// estimate of what decoding it allocates.
+func msgpackSkip(data []byte, depth int) (size, cost int, err error) {
+	if len(data) == 0 {
+		return 0, 0, errMsgpackShort
+	}
 	if depth > msgpackMaxDepth {
-		return 0, fmt.Errorf("msgpack: nested deeper than %d", msgpackMaxDepth)
+		return 0, 0, fmt.Errorf("msgpack: nested deeper than %d", msgpackMaxDepth)
 	}
 	c := data[0]
 	// length reads the big-endian length of size bytes after the code.
@@ -550,64 +568,86 @@ func msgpackSkip(data []byte, depth int) (int, error) {
 		}
 		return int(n), nil
 	}
-	// block is a code, a length of size bytes and that many bytes.
-	block := func(size, extra int) (int, error) {
+	// block is a code, a length of size bytes, extra bytes and that many
+	// bytes, whose cost is given the bytes after the length.
+	block := func(size, extra int, cost func(int) int) (int, int, error) {
 		n, err := length(size)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		total := 1 + size + extra + n
 		if total > len(data) {
-			return 0, errMsgpackShort
+			return 0, 0, errMsgpackShort
 		}
-		return total, nil
+		return total, cost(extra + n), nil
 	}
-	// items is a code, a header of size bytes and n values.
-	items := func(size, n int) (int, error) {
+	// items is a code, a header of size bytes and n values: an array's
+	// elements, or a map's keys and values when pairs.
+	items := func(size, n int, pairs bool) (int, int, error) {
 		pos := 1 + size
 		if n > len(data)-pos { // every value takes a byte at least
-			return 0, errMsgpackShort
+			return 0, 0, errMsgpackShort
 		}
-		for range n {
-			k, err := msgpackSkip(data[pos:], depth+1)
+		var cost int
+		if pairs {
+			cost = costMapOf(n / 2)
+		} else {
+			cost = costArray(n)
+		}
+		stringKeys := true
+		for i := range n {
+			k, kc, err := msgpackSkip(data[pos:], depth+1)
 			if err != nil {
-				return 0, err
+				return 0, 0, err
+			}
+			if pairs && i%2 == 0 && !msgpackIsString(data[pos]) {
+				stringKeys = false
 			}
 			pos += k
+			cost += kc
 		}
-		return pos, nil
+		if !stringKeys {
+			cost += costMapOf(n / 2) // made again as a map[any]any
+		}
+		return pos, cost, nil
 	}
-	fixed := func(size int) (int, error) {
+	fixed := func(size, cost int) (int, int, error) {
 		if len(data) < 1+size {
-			return 0, errMsgpackShort
+			return 0, 0, errMsgpackShort
 		}
-		return 1 + size, nil
+		return 1 + size, cost, nil
 	}
 	switch {
 	case msgpcode.IsFixedNum(c), c == msgpcode.Nil, c == msgpcode.False, c == msgpcode.True:
-		return 1, nil
+		return 1, 0, nil
 	case msgpcode.IsFixedString(c):
-		return block(0, int(c&msgpcode.FixedStrMask))
+		return block(0, int(c&msgpcode.FixedStrMask), costString)
 	case msgpcode.IsFixedArray(c):
-		return items(0, int(c&msgpcode.FixedArrayMask))
+		return items(0, int(c&msgpcode.FixedArrayMask), false)
 	case msgpcode.IsFixedMap(c):
-		return items(0, 2*int(c&msgpcode.FixedMapMask))
+		return items(0, 2*int(c&msgpcode.FixedMapMask), true)
 	}
 	switch c {
 	case msgpcode.Uint8, msgpcode.Int8:
-		return fixed(1)
+		return fixed(1, costNumber)
 	case msgpcode.Uint16, msgpcode.Int16:
-		return fixed(2)
+		return fixed(2, costNumber)
 	case msgpcode.Uint32, msgpcode.Int32, msgpcode.Float:
-		return fixed(4)
+		return fixed(4, costNumber)
 	case msgpcode.Uint64, msgpcode.Int64, msgpcode.Double:
-		return fixed(8)
-	case msgpcode.Str8, msgpcode.Bin8:
-		return block(1, 0)
-	case msgpcode.Str16, msgpcode.Bin16:
-		return block(2, 0)
-	case msgpcode.Str32, msgpcode.Bin32:
-		return block(4, 0)
+		return fixed(8, costNumber)
+	case msgpcode.Str8:
+		return block(1, 0, costString)
+	case msgpcode.Str16:
+		return block(2, 0, costString)
+	case msgpcode.Str32:
+		return block(4, 0, costString)
+	case msgpcode.Bin8:
+		return block(1, 0, costBytes)
+	case msgpcode.Bin16:
+		return block(2, 0, costBytes)
+	case msgpcode.Bin32:
+		return block(4, 0, costBytes)
 	case msgpcode.Array16, msgpcode.Array32, msgpcode.Map16, msgpcode.Map32:
 		size := 2
 		if c == msgpcode.Array32 || c == msgpcode.Map32 {
@@ -615,23 +655,32 @@ func msgpackSkip(data []byte, depth int) (int, error) {
 		}
 		n, err := length(size)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		if c == msgpcode.Map16 || c == msgpcode.Map32 {
+		isMap := c == msgpcode.Map16 || c == msgpcode.Map32
+		if isMap {
 			if n > (len(data)-1-size)/2 {
-				return 0, errMsgpackShort
+				return 0, 0, errMsgpackShort
 			}
 			n *= 2
 		}
-		return items(size, n)
+		return items(size, n, isMap)
 	case msgpcode.FixExt1, msgpcode.FixExt2, msgpcode.FixExt4, msgpcode.FixExt8, msgpcode.FixExt16:
-		return fixed(1 + 1<<(c-msgpcode.FixExt1)) // type byte and 1 to 16 data bytes
+		return fixed(1+1<<(c-msgpcode.FixExt1), 0) // type byte and 1 to 16 data bytes
 	case msgpcode.Ext8:
-		return block(1, 1)
+		return block(1, 1, noCost)
 	case msgpcode.Ext16:
-		return block(2, 1)
+		return block(2, 1, noCost)
 	case msgpcode.Ext32:
-		return block(4, 1)
+		return block(4, 1, noCost)
 	}
-	return 0, fmt.Errorf("msgpack: invalid code %#x", c)
+	return 0, 0, fmt.Errorf("msgpack: invalid code %#x", c)
+}
+
+// noCost is the cost of an extension value, which is not decoded.
+func noCost(int) int { return 0 }
+
+// msgpackIsString reports whether c is the code of a string.
+func msgpackIsString(c byte) bool {
+	return msgpcode.IsFixedString(c) || c == msgpcode.Str8 || c == msgpcode.Str16 || c == msgpcode.Str32
 }

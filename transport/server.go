@@ -107,6 +107,7 @@ type Server struct {
 	h       Handler
 	cfg     ServerConfig
 	started time.Time
+	mem     MemoryReleaser // returns refused bodies' memory
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
