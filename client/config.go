@@ -53,7 +53,8 @@ type Config struct {
 	Reconnect Backoff
 
 	// ClientName is sent to the server in the client-hello packet (version
-	// 6), which lists it among its clients. Empty is allowed.
+	// 6), which lists it among its clients, cut to its first
+	// transport.MaxHelloString bytes. Empty is allowed.
 	ClientName string
 
 	// Token, if not empty, is sent in an auth-req packet on every

@@ -35,6 +35,18 @@ import (
 // are coalesced under load; the answer of the only call running, when no
 // more requests had come as it was read, is written by the call's
 // goroutine, when no write is under way: that saves waking the writer.
+//
+// The reader bounds how long a peer may hold the connection without using
+// it, with one read deadline that it moves only now and then (readCheck):
+// until the handshake is done (a first frame, and an accepted token when
+// tokens are required) the deadline is HandshakeTimeout after the
+// connection began; after, the reader looks every quarter of IdleTimeout
+// whether a frame came or a call is in flight, and closes the connection
+// after four looks in a row found neither. A peer that ends its sending
+// (EOF at a frame boundary, as shutdown(SHUT_WR) makes) gets the answers of
+// its calls in flight before the connection is closed: they run to their
+// end or deadline; a write that fails (the peer closed entirely) cancels
+// the rest.
 type conn struct {
 	srv         *Server
 	nc          net.Conn
@@ -57,9 +69,23 @@ type conn struct {
 	midFrame bool
 	armed    bool
 
+	// Handshake and idle state, owned by the reader goroutine: the read
+	// deadline armed between frames, whether the handshake was done, the
+	// frames decoded, those decoded at
+	// the last idle check, and the checks in a row that found the
+	// connection quiet.
+	rcheck  time.Time
+	greeted bool // the handshake was done once
+	frames  uint64
+	checked uint64
+	quiet   int
+
 	// authed is set once the peer gave a token Authenticate accepted;
-	// owned by the reader goroutine.
-	authed bool
+	// authFails counts the tokens refused; closeErr, once set by handle,
+	// ends the reading. Owned by the reader goroutine.
+	authed    bool
+	authFails int
+	closeErr  error
 
 	// Inline calls. slow is owned by the reader goroutine. inline is the
 	// call the reader runs inline, if any; watch hands the reading over by
@@ -130,22 +156,77 @@ type frameReader struct{ c *conn }
 func (r frameReader) Read(p []byte) (int, error) {
 	c := r.c
 	if c.midFrame && !c.armed {
-		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.FrameTimeout))
+		d := time.Now().Add(c.srv.cfg.FrameTimeout)
+		if !c.handshaken() && c.rcheck.Before(d) {
+			d = c.rcheck // the first frame is bounded by the handshake
+		}
+		c.nc.SetReadDeadline(d)
 		c.armed = true
 	}
 	return c.nc.Read(p)
 }
 
+// idleChecks is how many looks in a row, a quarter of IdleTimeout apart,
+// must find a connection quiet before it is closed.
+const idleChecks = 4
+
+// handshaken reports whether the peer has sent a frame and, when tokens
+// are required, has an accepted one.
+func (c *conn) handshaken() bool {
+	return c.frames > 0 && (c.authed || c.srv.cfg.Authenticate == nil)
+}
+
+// greet moves the read deadline from the handshake's to the idle checks'
+// once the handshake is done.
+func (c *conn) greet() {
+	if !c.greeted && c.handshaken() {
+		c.greeted = true
+		c.rcheck = time.Now().Add(c.srv.cfg.IdleTimeout / idleChecks)
+		c.nc.SetReadDeadline(c.rcheck)
+	}
+}
+
+// readCheck runs when the read deadline between frames passes: it returns
+// why the connection is closed, or moves the deadline on.
+func (c *conn) readCheck() error {
+	if !c.handshaken() {
+		return ErrHandshakeTimeout
+	}
+	switch {
+	case c.running.Load() > 0:
+		// Quiet from the next look on at the soonest: a call may end
+		// just after this one.
+		c.quiet = -1
+	case c.frames != c.checked:
+		c.quiet = 0
+	default:
+		c.quiet++
+		if c.quiet >= idleChecks {
+			return ErrIdleTimeout
+		}
+	}
+	c.checked = c.frames
+	c.rcheck = time.Now().Add(c.srv.cfg.IdleTimeout / idleChecks)
+	c.nc.SetReadDeadline(c.rcheck)
+	return nil
+}
+
+// errPeerDone ends a reader that found the peer's stream ended at a frame
+// boundary: the calls in flight are still answered.
+var errPeerDone = errors.New("peer ended its requests")
+
 // serve runs the connection to its end: it reads until the peer goes away,
 // a frame is malformed, or Shutdown stops the reader; then it waits for the
 // calls in flight, flushes their responses and closes the connection.
 func (c *conn) serve() {
+	c.rcheck = c.connectedAt.Add(c.srv.cfg.HandshakeTimeout)
+	c.nc.SetReadDeadline(c.rcheck)
 	go c.writeLoop()
 	err := c.readLoop()
 	if err == errHandedOver {
 		err = <-c.readerEnd
 	}
-	if err != nil {
+	if err != nil && err != errPeerDone {
 		// The peer is gone or its stream is broken: nobody will read the
 		// answers of the calls still running.
 		c.cancelCalls()
@@ -158,8 +239,10 @@ func (c *conn) serve() {
 	<-c.wdone
 	c.nc.Close()
 	switch {
-	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case err == nil, err == errPeerDone, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		c.log.Debug("connection closed")
+	case errors.Is(err, ErrIdleTimeout):
+		c.log.Debug("connection closed", "err", err)
 	default:
 		c.log.Info("connection closed", "err", err)
 	}
@@ -198,7 +281,8 @@ var errHandedOver = errors.New("reading handed over")
 
 // readLoop reads packets until an error, or until stopReading. It returns
 // nil when it was stopped, errHandedOver when another goroutine took the
-// reading over.
+// reading over, errPeerDone when the peer ended its stream between
+// frames.
 func (c *conn) readLoop() error {
 	var p Packet
 	for {
@@ -219,8 +303,16 @@ func (c *conn) readLoop() error {
 		stopping := c.stopping
 		c.rmu.Unlock()
 		if err != nil {
-			if stopping && errors.Is(err, os.ErrDeadlineExceeded) {
+			switch {
+			case stopping && errors.Is(err, os.ErrDeadlineExceeded):
 				return nil
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				if err := c.readCheck(); err != nil {
+					return err
+				}
+				continue
+			case errors.Is(err, io.EOF):
+				return errPeerDone
 			}
 			return err
 		}
@@ -234,16 +326,26 @@ func (c *conn) readLoop() error {
 		err = c.dec.Decode(&p)
 		c.midFrame = false
 		if c.armed {
-			c.nc.SetReadDeadline(time.Time{})
+			c.nc.SetReadDeadline(c.rcheck)
 			c.armed = false
 		}
 		if err != nil {
 			c.frameFailed(err)
+			if !c.handshaken() && errors.Is(err, os.ErrDeadlineExceeded) {
+				return fmt.Errorf("%w: %w", ErrHandshakeTimeout, err)
+			}
 			return err
 		}
+		c.frames++
+		c.greet() // before a call that may run inline long
 		if !c.handle(&p) {
 			return errHandedOver
 		}
+		if c.closeErr != nil {
+			return c.closeErr
+		}
+		c.greet() // after an accepted token
+
 	}
 }
 
@@ -256,7 +358,7 @@ func (c *conn) takeOver(name string) {
 	if err == errHandedOver {
 		return
 	}
-	if err != nil {
+	if err != nil && err != errPeerDone {
 		// As serve does, which may be in the inline call that waits for
 		// this very cancellation.
 		c.cancelCalls()
@@ -307,8 +409,12 @@ func (c *conn) handle(p *Packet) bool {
 	case TypeInspectReq:
 		c.handleInspect(p)
 	case TypeClientHello:
+		name, version := cutHello(p.ClientName), cutHello(p.ClientVersion)
+		if len(name) < len(p.ClientName) || len(version) < len(p.ClientVersion) {
+			c.log.Debug("client-hello cut", "name", len(p.ClientName), "version", len(p.ClientVersion), "limit", MaxHelloString)
+		}
 		c.hmu.Lock()
-		c.clientName, c.clientVersion = p.ClientName, p.ClientVersion
+		c.clientName, c.clientVersion = name, version
 		c.hmu.Unlock()
 		c.send(&Packet{Version: p.Version, TID: p.TID, Type: TypeServerHello, ServerVersion: c.srv.cfg.Version})
 	case TypeAuthReq:
@@ -317,7 +423,12 @@ func (c *conn) handle(p *Packet) bool {
 			c.authed = auth(p.Token)
 			if !c.authed {
 				res = AuthReject
-				c.log.Info("authentication refused")
+				c.authFails++
+				c.log.Info("authentication refused", "refused", c.authFails, "max", c.srv.cfg.MaxAuthFailures)
+				c.pause(AuthFailureDelay)
+				if c.authFails >= c.srv.cfg.MaxAuthFailures {
+					c.closeErr = ErrAuthFailures
+				}
 			}
 		}
 		c.send(&Packet{Version: p.Version, TID: p.TID, Type: TypeAuthAck, AuthResult: res})
@@ -329,6 +440,16 @@ func (c *conn) handle(p *Packet) bool {
 		c.sendError(p.Version, p.TID, CodeInvalidPacket)
 	}
 	return true
+}
+
+// pause waits for d, or for the connection's end.
+func (c *conn) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
 }
 
 // call is one request being served.

@@ -121,6 +121,13 @@ var (
 	ErrTooManyExtensions  = errors.New("transport: too many extensions")
 )
 
+// Why the server closed a connection, as its log says.
+var (
+	ErrHandshakeTimeout = errors.New("transport: no frame, or no accepted token, within the handshake timeout")
+	ErrIdleTimeout      = errors.New("transport: idle timeout")
+	ErrAuthFailures     = errors.New("transport: too many refused tokens")
+)
+
 // Errors returned while encoding packets and serializing values.
 var (
 	ErrUnknownContentType = errors.New("transport: unknown content type")

@@ -51,25 +51,50 @@ func (c *conn) handleInspect(p *Packet) {
 
 // inspectData encodes an inspect answer. An inspect-ack holds at most
 // MaxFieldSize bytes: a function list that doesn't fit is cut to the names
-// that do, and the client can ask again with a longer prefix.
+// that do, and the client can ask again with a longer prefix; a client
+// list, to the clients that do.
 func (c *conn) inspectData(answer any) ([]byte, error) {
 	data, err := AppendEDN(nil, answer)
 	if err != nil || len(data) <= DefaultMaxFieldSize {
 		return data, err
 	}
-	names, ok := answer.([]string)
-	if !ok {
+	var cut func(n int) any // answer with its list cut to n items
+	n := 0
+	switch a := answer.(type) {
+	case []string:
+		n, cut = len(a), func(n int) any { return a[:n] }
+	case map[Keyword]any:
+		list, ok := a[clientsKey].([]any)
+		if !ok {
+			break
+		}
+		n, cut = len(list), func(n int) any {
+			b := make(map[Keyword]any, len(a))
+			for k, v := range a {
+				b[k] = v
+			}
+			b[clientsKey] = list[:n]
+			return b
+		}
+	}
+	if cut == nil {
 		return nil, fmt.Errorf("inspect answer of %d bytes, limit %d", len(data), DefaultMaxFieldSize)
 	}
-	c.log.Warn("inspect answer cut to fit its packet", "functions", len(names))
-	for len(names) > 0 && len(data) > DefaultMaxFieldSize {
-		names = names[:len(names)*DefaultMaxFieldSize/len(data)]
-		if data, err = AppendEDN(data[:0], names); err != nil {
+	c.log.Warn("inspect answer cut to fit its packet", "items", n, "bytes", len(data), "limit", DefaultMaxFieldSize)
+	for n > 0 && len(data) > DefaultMaxFieldSize {
+		n = min(n-1, n*DefaultMaxFieldSize/len(data))
+		if data, err = AppendEDN(data[:0], cut(n)); err != nil {
 			return nil, err
 		}
 	}
+	if len(data) > DefaultMaxFieldSize {
+		return nil, fmt.Errorf("inspect answer of %d bytes with its list empty, limit %d", len(data), DefaultMaxFieldSize)
+	}
 	return data, nil
 }
+
+// clientsKey is the list of the clients inspect command's answer.
+const clientsKey Keyword = "connected-clients"
 
 // clientsEDN is the answer to the clients inspect command, in the shape
 // slacker's servers give it.
@@ -85,8 +110,8 @@ func (s *Server) clientsEDN() map[Keyword]any {
 		})
 	}
 	return map[Keyword]any{
-		"connected-clients": list,
-		"started-on":        s.started.UTC().Format(time.RFC3339),
-		"version":           s.cfg.Version,
+		clientsKey:   list,
+		"started-on": s.started.UTC().Format(time.RFC3339),
+		"version":    s.cfg.Version,
 	}
 }

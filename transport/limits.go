@@ -1,5 +1,7 @@
 package transport
 
+import "unicode/utf8"
+
 // Limits bounds the length fields of incoming frames. Each is checked before
 // the field is read or allocated; a frame over a limit fails to decode with
 // an error wrapping ErrFieldTooLarge or ErrTooManyExtensions.
@@ -24,6 +26,24 @@ const (
 	DefaultMaxExtensions = 16
 	DefaultMaxFieldSize  = 1<<16 - 1
 )
+
+// MaxHelloString bounds the client name and version a server keeps of a
+// client-hello, in bytes: a longer one is cut to it, at a UTF-8 character
+// boundary, so that the clients inspect command lists every peer in
+// little room.
+const MaxHelloString = 256
+
+// cutHello cuts s to MaxHelloString bytes, at a character boundary.
+func cutHello(s string) string {
+	if len(s) <= MaxHelloString {
+		return s
+	}
+	n := MaxHelloString
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxNameSize <= 0 {

@@ -21,8 +21,26 @@ type ServerConfig struct {
 	Codecs []Codec
 	// FrameTimeout is how long the rest of a frame may take to arrive once
 	// its first byte has. A peer that stops half way is disconnected.
-	// Zero means 10s. Idle connections, between frames, never time out.
+	// Zero means 10s.
 	FrameTimeout time.Duration
+	// HandshakeTimeout is how long a new connection has to send its first
+	// complete frame and, when Authenticate is set, to give a token it
+	// accepts; one that has not is closed, as is one whose accepted token
+	// was followed by a refused one (at the next idle check). Zero means
+	// 10s.
+	HandshakeTimeout time.Duration
+	// IdleTimeout closes a connection that has had no call in flight and
+	// sent no frame (a ping is one) for that long. It is checked every
+	// quarter of it, so a connection is closed between IdleTimeout and
+	// 1.25 times it after it fell quiet. Clients that ping more often
+	// than that (slacker-lua's Go client pings a connection quiet for
+	// 15s) are never closed. Zero means 5m.
+	IdleTimeout time.Duration
+	// MaxAuthFailures is how many refused tokens a connection may give:
+	// the last refusal is answered, then the connection closed. Each
+	// refusal is answered after AuthFailureDelay, so a connection can't
+	// guess tokens quickly. Zero means 3.
+	MaxAuthFailures int
 	// WriteTimeout is how long a write to a peer may block: between 3/4
 	// of it and all of it, as the deadline is moved once it nears. A peer
 	// that reads nothing for that long is disconnected. Zero means 30s.
@@ -52,10 +70,17 @@ const ServerVersion = "0.1.0"
 
 // Server defaults.
 const (
-	DefaultFrameTimeout = 10 * time.Second
-	DefaultWriteTimeout = 30 * time.Second
-	DefaultMaxInFlight  = 4096
+	DefaultFrameTimeout     = 10 * time.Second
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultIdleTimeout      = 5 * time.Minute
+	DefaultWriteTimeout     = 30 * time.Second
+	DefaultMaxInFlight      = 4096
+	DefaultMaxAuthFailures  = 3
 )
+
+// AuthFailureDelay is how long the server waits before it answers a
+// refused token, reading nothing else from that connection meanwhile.
+const AuthFailureDelay = 200 * time.Millisecond
 
 func (c ServerConfig) withDefaults() ServerConfig {
 	c.Limits = c.Limits.withDefaults()
@@ -64,6 +89,15 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.FrameTimeout == 0 {
 		c.FrameTimeout = DefaultFrameTimeout
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxAuthFailures == 0 {
+		c.MaxAuthFailures = DefaultMaxAuthFailures
 	}
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = DefaultWriteTimeout
@@ -84,6 +118,12 @@ func (c ServerConfig) validate() error {
 	switch {
 	case c.FrameTimeout < 0:
 		return errors.New("transport: negative FrameTimeout")
+	case c.HandshakeTimeout < 0:
+		return errors.New("transport: negative HandshakeTimeout")
+	case c.IdleTimeout < 0:
+		return errors.New("transport: negative IdleTimeout")
+	case c.MaxAuthFailures < 0:
+		return errors.New("transport: negative MaxAuthFailures")
 	case c.WriteTimeout < 0:
 		return errors.New("transport: negative WriteTimeout")
 	case c.MaxInFlight < 0:

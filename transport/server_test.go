@@ -858,8 +858,9 @@ func TestServerMaxConns(t *testing.T) {
 }
 
 // TestServerPeerGoneAfterHandOver checks that a call blocking inline is
-// cancelled when the peer goes away after the reading was handed over
-// from it.
+// cancelled when the peer goes away (its connection reset) after the
+// reading was handed over from it. A peer that closes with a FIN can't be
+// told from one that only ended its requests: see TestServerHalfClose.
 func TestServerPeerGoneAfterHandOver(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	h := &testHandler{started: make(chan string, 1)}
@@ -867,7 +868,8 @@ func TestServerPeerGoneAfterHandOver(t *testing.T) {
 	r := dialRaw(t, addr)
 	r.send(request(V6, 1, ContentJSON, "t/block", "[]"))
 	<-h.started
-	time.Sleep(4 * deadlineTick) // the reading is handed over meanwhile
+	time.Sleep(4 * deadlineTick)     // the reading is handed over meanwhile
+	r.nc.(*net.TCPConn).SetLinger(0) // Close resets the connection
 	r.nc.Close()
 	testutil.WaitFor(t, 5*time.Second, func() bool { return srv.InFlight() == 0 }, "the blocked call cancelled")
 }

@@ -37,17 +37,28 @@ type httpServer struct {
 // registrations.
 const readyTimeout = time.Second
 
+// httpLimits bound the HTTP listener: its bodies, its connections (none
+// when 0), and how long a request's headers, its body and the wait for
+// the next request may take.
+type httpLimits struct {
+	maxBody, maxConns  int
+	header, body, idle time.Duration
+}
+
 // newHTTPServer listens at addr for h's gateway, whose calls mets counts,
 // reg's health, and mets.
-func newHTTPServer(addr string, h transport.Handler, reg *namespaces.Registry, mets *metrics.Metrics, maxBody int,
+func newHTTPServer(addr string, h transport.Handler, reg *namespaces.Registry, mets *metrics.Metrics, lim httpLimits,
 	tlsCfg *tls.Config, authenticate func(string) bool, log *slog.Logger) (*httpServer, error) {
-	gw, err := gateway.New(h, gateway.Config{MaxBodySize: maxBody, Authenticate: authenticate, Logger: log})
+	gw, err := gateway.New(h, gateway.Config{MaxBodySize: lim.maxBody, Authenticate: authenticate, Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if lim.maxConns > 0 {
+		ln = gateway.LimitListener(ln, lim.maxConns, log)
 	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
@@ -62,9 +73,9 @@ func newHTTPServer(addr string, h transport.Handler, reg *namespaces.Registry, m
 	mux.HandleFunc("GET /readyz", web.readyz)
 	web.mux = mux
 	web.srv = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		Handler:           gateway.BodyTimeout(lim.body, mux),
+		ReadHeaderTimeout: lim.header,
+		IdleTimeout:       lim.idle,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	return web, nil

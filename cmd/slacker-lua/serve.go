@@ -53,7 +53,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	pollInterval := fs.Duration("poll-interval", namespaces.DefaultPoll, "how often --watch poll looks through DIR")
 	var cf clusterFlags
 	cf.register(fs)
-	maxConns := fs.Int("max-conns", 0, "connections served at once; past it new ones are closed at once (0: no bound)")
+	maxConns := fs.Int("max-conns", 0, "connections served at once on each listener, --listen's and --http's; past it new ones are closed at once (0: no bound)")
+	handshakeTimeout := fs.Duration("handshake-timeout", transport.DefaultHandshakeTimeout, "how long a new connection has to send a first frame and, with --token-file, an accepted token; over HTTP, a request's headers")
+	idleTimeout := fs.Duration("idle-timeout", transport.DefaultIdleTimeout, "how long a connection may stay open with no call in flight and nothing sent (pings count); over HTTP, between requests")
+	frameTimeout := fs.Duration("frame-timeout", transport.DefaultFrameTimeout, "how long a frame may take to arrive once begun; over HTTP, a request's body")
 	slowCall := fs.Duration("slow-call", 0, "log every call that takes longer than this, with its time (0: none)")
 	var sec serverSecurity
 	sec.register(fs)
@@ -96,6 +99,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *maxConns < 0 || *slowCall < 0 {
 		fmt.Fprintln(stderr, "slacker-lua serve: --max-conns and --slow-call can't be negative")
+		return exitUsage
+	}
+	if *handshakeTimeout <= 0 || *idleTimeout <= 0 || *frameTimeout <= 0 {
+		fmt.Fprintln(stderr, "slacker-lua serve: --handshake-timeout, --idle-timeout and --frame-timeout must be positive")
 		return exitUsage
 	}
 	var wcfg namespaces.WatchConfig
@@ -186,11 +193,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	handler := transport.Intercept(reg, ics...)
 	srv, err := transport.NewServer(handler, transport.ServerConfig{
-		Limits:       transport.Limits{MaxBodySize: *maxBody},
-		MaxInFlight:  *maxInFlight,
-		MaxConns:     *maxConns,
-		Authenticate: authenticate,
-		Logger:       log,
+		Limits:           transport.Limits{MaxBodySize: *maxBody},
+		MaxInFlight:      *maxInFlight,
+		MaxConns:         *maxConns,
+		HandshakeTimeout: *handshakeTimeout,
+		IdleTimeout:      *idleTimeout,
+		FrameTimeout:     *frameTimeout,
+		Authenticate:     authenticate,
+		Logger:           log,
 	})
 	if err != nil {
 		log.Error("bad server configuration", "err", err)
@@ -216,7 +226,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var web *httpServer
 	if *httpAddr != "" {
 		mets.Gauge("slacker_connections", "Connections of the binary protocol open now.", func() float64 { return float64(len(srv.Clients())) })
-		if web, err = newHTTPServer(*httpAddr, handler, reg, mets, *maxBody, tlsCfg, authenticate, log); err != nil {
+		if web, err = newHTTPServer(*httpAddr, handler, reg, mets, httpLimits{
+			maxBody: *maxBody, maxConns: *maxConns, header: *handshakeTimeout, body: *frameTimeout, idle: *idleTimeout,
+		}, tlsCfg, authenticate, log); err != nil {
 			ln.Close()
 			log.Error("cannot serve HTTP", "err", err)
 			return exitError
