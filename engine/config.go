@@ -92,6 +92,10 @@ const (
 	DefaultMaxDepth      = 64
 	DefaultMaxCallMemory = 256 << 20
 
+	// MaxArgs bounds the arguments of a call: each takes a slot of the
+	// VM's stack, which holds at most 256 Ki values.
+	MaxArgs = 4096
+
 	// MaxPoolSize bounds Config.PoolSize and _options.pool_size.
 	MaxPoolSize = 4096
 	// MaxQueueSize bounds Config.QueueSize and _options.queue_size.

@@ -133,3 +133,14 @@ function build(n) local t = {} for i = 1, n do t[i % 64 + 1] = { "k" .. i } end 
 		})
 	}
 }
+
+func TestTooManyArguments(t *testing.T) {
+	ns := load(t, `function n(...) return select("#", ...) end`, Config{})
+	if got := mustCall(t, ns, "n", make([]any, MaxArgs)...); got != int64(MaxArgs) {
+		t.Fatalf("n of %d arguments = %v", MaxArgs, got)
+	}
+	_, err := call(t, ns, "n", make([]any, 1<<20)...)
+	if !errors.Is(err, ErrValue) || !strings.Contains(err.Error(), "1048576 arguments, more than 4096") {
+		t.Fatalf("got %v, want ErrValue for too many arguments", err)
+	}
+}

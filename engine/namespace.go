@@ -169,6 +169,9 @@ func (n *Namespace) Call(ctx context.Context, fn string, args []any) (any, error
 	if n.closed.Load() {
 		return nil, n.errClosed()
 	}
+	if len(args) > MaxArgs {
+		return nil, fmt.Errorf("engine: %s/%s: %w: %d arguments, more than %d", n.name, fn, ErrValue, len(args), MaxArgs)
+	}
 	if n.pending.Add(1) > n.limit {
 		n.pending.Add(-1)
 		return nil, fmt.Errorf("%w: %s: %d calls running, %d waiting", ErrPoolFull, n.name, n.opts.PoolSize, n.opts.QueueSize)
