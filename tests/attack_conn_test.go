@@ -252,32 +252,6 @@ func TestAttackTokenGuessing(t *testing.T) {
 	a.maxRSS(t, connRSS)
 }
 
-// probeDuringWith is probeDuring with a probe of the caller's.
-func (a *attackTarget) probeDuringWith(t *testing.T, probe func() error, attack func()) {
-	t.Helper()
-	stop := make(chan struct{})
-	result := make(chan error, 1)
-	go func() {
-		for {
-			if err := probe(); err != nil {
-				result <- err
-				return
-			}
-			select {
-			case <-stop:
-				result <- nil
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-	attack()
-	close(stop)
-	if err := <-result; err != nil {
-		t.Fatalf("another caller was not served during the attack: %v\n%s", err, a.log())
-	}
-}
-
 // trickle writes s to nc a byte every gap, until the server closes the
 // connection or s ends, and returns when it stopped.
 func trickle(nc net.Conn, s string, gap time.Duration) {

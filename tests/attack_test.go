@@ -92,16 +92,20 @@ func (a *attackTarget) tryProbe(within time.Duration) error {
 // goroutine, and fails the test if a probe was not answered.
 func (a *attackTarget) probeDuring(t *testing.T, attack func()) {
 	t.Helper()
+	a.probeDuringWith(t, func() error { return a.tryProbe(2 * time.Second) }, attack)
+}
+
+// probeDuringWith is probeDuring with a probe of the caller's.
+func (a *attackTarget) probeDuringWith(t *testing.T, probe func() error, attack func()) {
+	t.Helper()
 	stop := make(chan struct{})
 	result := make(chan error, 1)
 	go func() {
-		probes := 0
 		for {
-			if err := a.tryProbe(2 * time.Second); err != nil {
+			if err := probe(); err != nil {
 				result <- err
 				return
 			}
-			probes++
 			select {
 			case <-stop:
 				result <- nil
