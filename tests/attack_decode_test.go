@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
@@ -212,4 +214,40 @@ func TestAttackDecodeLua(t *testing.T) {
 	// 16 MiB read, 256 MiB decoded, 64 MiB in Lua at most, and the
 	// server's own.
 	a.maxRSS(t, 450<<20)
+}
+
+// TestAttackValues: a JSON integer beyond int64 and uint64 is refused, not
+// rounded, and a map whose values are all null comes back a map, over the
+// binary protocol and over HTTP.
+func TestAttackValues(t *testing.T) {
+	a := startTarget(t, map[string]string{"attack/values.lua": "return { echo = function(x) return x end }\n"}, "--http", "127.0.0.1:0")
+	base := httpURL(t, a.cliServer)
+	post := func(body string) (int, string) {
+		t.Helper()
+		res, err := http.Post(base+"/attack.values/echo.json", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	a.probeDuring(t, func() {
+		if st, body := post(`[184467440737095516160]`); st != http.StatusBadRequest && st != http.StatusInternalServerError || !strings.Contains(body, "out of range") {
+			t.Errorf("an integer beyond uint64: %d %q, want a refusal saying out of range", st, body)
+		}
+		if st, body := post(`[9223372036854775808]`); st == http.StatusOK || !strings.Contains(body, "out of range for Lua numbers") {
+			t.Errorf("2^63: %d %q, want Lua's refusal, not a rounded number", st, body)
+		}
+		if st, body := post(`[{"a": null, "b": null}]`); st != http.StatusOK || strings.TrimSpace(body) != "{}" {
+			t.Errorf("a map of nulls: %d %q, want {}", st, body)
+		}
+		c := dial(t, a.addr, client.Config{})
+		got, err := client.CallAs[any](context.Background(), c, "attack.values/echo", map[string]any{"a": nil})
+		if m, ok := got.(map[string]any); err != nil || !ok || len(m) != 0 {
+			t.Errorf("a map of nulls over TCP: %#v, %v; want an empty map", got, err)
+		}
+	})
+	a.alive(t)
+	a.maxRSS(t, 100<<20)
 }
