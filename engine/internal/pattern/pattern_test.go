@@ -25,16 +25,7 @@ func find(subj, pat string, init int) string {
 	if !ok {
 		return "nil"
 	}
-	out := []string{fmt.Sprint(start + 1), fmt.Sprint(end)}
-	for i := range m.Captures() {
-		s, _, pos := m.Capture(i)
-		if pos {
-			out = append(out, fmt.Sprint(s+1))
-		} else {
-			out = append(out, fmt.Sprintf("%q", m.String(i)))
-		}
-	}
-	return strings.Join(out, " ")
+	return render(m, start, end)
 }
 
 // The results are Lua 5.1's.
