@@ -75,8 +75,8 @@ func TestServerHandshakeNeedsToken(t *testing.T) {
 		t.Fatalf("the right token: got %+v", p)
 	}
 
+	start := time.Now() // before the dial: the server's clock starts at its accept
 	anon := dialRaw(t, addr)
-	start := time.Now()
 	closed := false
 	for tid := int32(1); time.Since(start) < hs+2*time.Second; tid++ {
 		b, _ := AppendPacket(nil, &Packet{Version: V6, TID: tid, Type: TypePing})
@@ -114,9 +114,9 @@ func TestServerIdleTimeout(t *testing.T) {
 	_, addr := startServer(t, h, ServerConfig{IdleTimeout: idle})
 
 	quiet := dialRaw(t, addr)
+	quietSince := time.Now() // before the ping: the server's clock starts when it reads it
 	quiet.send(&Packet{Version: V6, TID: 1, Type: TypePing})
 	quiet.recv()
-	quietSince := time.Now()
 
 	busy := dialRaw(t, addr)
 	busy.send(request(V6, 1, ContentJSON, "t/wait", "[]"))
@@ -136,11 +136,11 @@ func TestServerIdleTimeout(t *testing.T) {
 	}
 	pinger.openAfter(100)
 
+	answered := time.Now() // before the release: the call ends after it
 	close(h.release)
 	if p := busy.recv(); p.Type != TypeResponse || p.TID != 1 || string(p.Body) != `"released"` {
 		t.Fatalf("the long call: got %+v, body %q", p, p.Body)
 	}
-	answered := time.Now()
 	busy.closedWithin(idle*5/4 + 2*time.Second)
 	if took := time.Since(answered); took < idle {
 		t.Fatalf("closed %v after its call ended, before IdleTimeout %v", took, idle)
