@@ -26,7 +26,7 @@ type Client struct {
 	cfg       Config // with defaults
 	codec     transport.Codec
 	emptyArgs []byte   // the codec's empty array: the body of a call without arguments
-	call      CallFunc // call through Config.Interceptors; nil without them
+	call      CallFunc // callDirect through Config.Interceptors
 
 	tid atomic.Uint32
 	cur atomic.Pointer[conn] // nil while disconnected
@@ -49,7 +49,7 @@ type Client struct {
 // version 6, Dial sends a client-hello but does not wait for the server's
 // answer.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
@@ -63,7 +63,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("client: codec %v: %w", cfg.ContentType, err)
 	}
 	c := &Client{addr: addr, cfg: cfg, codec: codec, emptyArgs: empty}
-	c.call = chain(c.callDirect, cfg.Interceptors)
+	c.call = Chain(c.callDirect, cfg.Interceptors)
 	cn, err := c.connect(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -100,10 +100,7 @@ func (c *Client) Addr() string { return c.addr }
 // ErrTooManyPending or ErrClosed, returned at once, when the call was not
 // sent. Call never retries.
 func (c *Client) Call(ctx context.Context, name string, args ...any) (Result, error) {
-	if c.call != nil {
-		return c.call(ctx, name, args)
-	}
-	return c.callDirect(ctx, name, args)
+	return c.call(ctx, name, args)
 }
 
 // callDirect is Call without the interceptors.

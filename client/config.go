@@ -109,8 +109,10 @@ const (
 // clientVersion is sent in client-hello packets.
 const clientVersion = "slacker-lua/" + transport.ServerVersion
 
-// validate reports the first invalid field of c.
-func (c Config) validate() error {
+// Validate reports the first invalid field of c. Dial calls it, and so
+// does the cluster client (package cluster) for the connections to its
+// servers.
+func (c Config) Validate() error {
 	switch {
 	case c.Version != 0 && c.Version != transport.V5 && c.Version != transport.V6:
 		return fmt.Errorf("client: Version %d: want 5 or 6", uint8(c.Version))

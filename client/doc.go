@@ -59,10 +59,9 @@
 //
 // # Interceptors
 //
-// [Config.Interceptors] wrap the calls of a Client made with Call, and
-// [ClusterConfig.Interceptors] those of a Cluster, once for all the
-// servers each is tried on: to time, count, log, trace or refuse calls.
-// [Interceptor] says which calls pass by them.
+// [Config.Interceptors] wrap the calls of a Client made with Call, to
+// time, count, log, trace or refuse them. [Interceptor] says which calls
+// pass by them.
 //
 //	timed := func(next client.CallFunc) client.CallFunc {
 //		return func(ctx context.Context, name string, args []any) (client.Result, error) {
@@ -76,23 +75,12 @@
 //
 // # Clusters
 //
-// A [Cluster] calls the functions of a slacker cluster: it finds the
-// servers of each namespace in ZooKeeper, keeps the list current with
-// watches, and spreads the calls over them with a [Picker]: [Random], the
-// default, [RoundRobin], [LeastInFlight], [Weighted] or [Address], for
-// the whole client or per call with [Cluster.With]. A stateful
-// namespace's calls go to its leader; [Cluster.CallAll] calls every
-// server. Like Client, it is a [Caller]:
-//
-//	c, err := client.NewCluster(ctx, client.ClusterConfig{
-//		ZooKeeper: []string{"zk1:2181"},
-//		Layout:    cluster.Layout{Cluster: "example-cluster"},
-//	})
-//	if err != nil { ... }
-//	defer c.Close()
-//	sum, err := client.CallAs[int](ctx, c, "slacker.example.math/add", 1, 2)
-//
-// A namespace no server serves is [ErrNotFound] at once.
+// The client of a slacker cluster, which finds the servers of each
+// namespace in ZooKeeper and spreads the calls over them, is package
+// cluster's Client. It lives there, with everything else about
+// ZooKeeper, so that a program that calls one server links none of it.
+// It is a [Caller] too, built on this package's Client, Config, Result,
+// errors and interceptors.
 //
 // # Remote functions
 //

@@ -59,8 +59,8 @@ var (
 	ErrUnexpectedReply = errors.New("client: unexpected reply")
 )
 
-// ServerError is the error of a [Cluster]'s call on one of its servers:
-// it names the server, and wraps what went wrong there, so errors.Is
+// ServerError is the error of a cluster client's call (package cluster)
+// on one of its servers: it names the server, and wraps what went wrong there, so errors.Is
 // matches the sentinels as it does for a Client's errors.
 type ServerError struct {
 	Addr string // the server's, host:port

@@ -18,7 +18,7 @@ type mathAPI struct {
 }
 
 // newMathAPI binds the functions to c: a *client.Client, a
-// *client.Cluster, or a fake in tests.
+// *cluster.Client, or a fake in tests.
 func newMathAPI(c client.Caller) mathAPI {
 	math := client.NS(c, "slacker.example.math")
 	return mathAPI{

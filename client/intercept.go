@@ -11,24 +11,21 @@ type CallFunc func(ctx context.Context, name string, args []any) (Result, error)
 //
 // [Config.Interceptors] see every call made with [Client.Call] (and so
 // with CallAs and the remote functions), but not those started with
-// [Client.Go]. In a [Cluster]'s ClusterConfig.Client, they see each try
-// of a call on a server, [Cluster.CallAll]'s one on each server included.
-// [ClusterConfig.Interceptors] see each call made with [Cluster.Call], or
-// a Caller of [Cluster.With], once however many servers it is tried on,
-// with the call's deadline set; CallAll passes by them.
+// [Client.Go]. In the Client config of a cluster client (package
+// cluster), they see each try of a call on a server, a broadcast's try
+// on each server included. The cluster client's own interceptors see
+// each of its calls once, however many servers it is tried on, with the
+// call's deadline set; broadcasts pass by them.
 //
 // args may be passed to next again, for another server: an interceptor
 // that changes the arguments passes a new slice, not args changed in
 // place.
 type Interceptor func(next CallFunc) CallFunc
 
-// chain returns call made through ics: the first is the outermost, the
-// first to see a call and the last to see its result. It returns nil when
-// there is no interceptor.
-func chain(call CallFunc, ics []Interceptor) CallFunc {
-	if len(ics) == 0 {
-		return nil
-	}
+// Chain returns call made through ics: the first is the outermost, the
+// first to see a call and the last to see its result. With no
+// interceptor, it is call.
+func Chain(call CallFunc, ics []Interceptor) CallFunc {
 	for i := len(ics) - 1; i >= 0; i-- {
 		call = ics[i](call)
 	}

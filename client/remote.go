@@ -11,7 +11,7 @@ import (
 // a variable or a field and calls it like a local one.
 //
 // A bound function calls through any Caller, so the same code works over
-// one server (*Client), a cluster (*Cluster), a Namespace of either, or a
+// one server (*Client), a cluster (package cluster), a Namespace of either, or a
 // fake in tests.
 
 // Func binds the function name ("namespace/function") of c to a Go
@@ -22,7 +22,7 @@ import (
 //	add := client.Func[int](c, "slacker.example.math/add")
 //	sum, err := add(ctx, 1, 2)
 //
-// c is a *Client, a *Cluster, any other Caller, or a [Namespace], whose
+// c is a *Client, a cluster client, any other Caller, or a [Namespace], whose
 // functions are named without their namespace: Func[int](math, "add").
 //
 // Func checks name as it binds it. A name that is not

@@ -13,10 +13,10 @@ import (
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
-// Both clients are Callers, so functions bind to either.
+// A client and a namespace are Callers, so functions bind to either (the
+// cluster client's test checks that it is one too).
 var (
 	_ Caller = (*Client)(nil)
-	_ Caller = (*Cluster)(nil)
 	_ Caller = Namespace{}
 )
 

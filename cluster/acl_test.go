@@ -133,7 +133,7 @@ func FuzzParseAuth(f *testing.F) {
 // joinAs makes a member of the cluster "test" with the identity a.
 func joinAs(t *testing.T, zkAddr, addr string, a Auth) *Member {
 	t.Helper()
-	m, err := Join(Config{ZooKeeper: []string{zkAddr}, Layout: l, Addr: addr, SessionTimeout: 2 * time.Second, Auth: a})
+	m, err := Join(MemberConfig{ZooKeeper: []string{zkAddr}, Layout: l, Addr: addr, SessionTimeout: 2 * time.Second, Auth: a})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func protectedNodes(t *testing.T, c *zk.Conn, addr string, root bool) []string {
 // session without the identity, but not changed by it.
 func checkLocked(t *testing.T, zks *zktest.Server, addr string, root bool) {
 	t.Helper()
-	c, op := session(t, zks, ""), session(t, zks, ident.User+":"+ident.Password)
+	c, op := sessionAs(t, zks, ""), sessionAs(t, zks, ident.User+":"+ident.Password)
 	want := ident.ACL()
 	for _, p := range protectedNodes(t, c, addr, root) {
 		// The identity, which may administer the node, reads its ACL
@@ -210,9 +210,9 @@ func checkLocked(t *testing.T, zks *zktest.Server, addr string, root bool) {
 	}
 }
 
-// session connects a plain client, with creds ("" for none), and waits
+// sessionAs connects a plain client, with creds ("" for none), and waits
 // for its session.
-func session(t *testing.T, zks *zktest.Server, creds string) *zk.Conn {
+func sessionAs(t *testing.T, zks *zktest.Server, creds string) *zk.Conn {
 	t.Helper()
 	c := look(t, zks)
 	testutil.WaitFor(t, wait, func() bool { return c.State() == zk.StateHasSession }, "a session")
@@ -240,7 +240,7 @@ func TestMemberACL(t *testing.T) {
 	checkLocked(t, zks, "127.0.0.1:2104", true)
 	// Nor by another identity, or the same user with another password.
 	for _, creds := range []string{"mallory:pw", "slacker:guess"} {
-		c := session(t, zks, creds)
+		c := sessionAs(t, zks, creds)
 		if _, err := c.Create(l.Server("10.0.0.66:2104"), nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); !errors.Is(err, zk.ErrNoAuth) {
 			t.Errorf("as %s: creating a server: %v, want ErrNoAuth", creds, err)
 		}
@@ -249,7 +249,7 @@ func TestMemberACL(t *testing.T) {
 		}
 	}
 	// The identity itself may: an operator with the cluster's credentials.
-	op := session(t, zks, ident.User+":"+ident.Password)
+	op := sessionAs(t, zks, ident.User+":"+ident.Password)
 	if _, err := op.Create(l.Namespace("ops"), nil, 0, ident.ACL()); err != nil {
 		t.Fatalf("the identity creating a node: %v", err)
 	}
@@ -301,7 +301,7 @@ func TestMemberACLSessionExpired(t *testing.T) {
 		}
 	}
 	settle(t, m)
-	c := session(t, zks, "")
+	c := sessionAs(t, zks, "")
 	proxy.Block()
 	testutil.WaitFor(t, wait, has(c, l.Servers()), "the session to expire, and its nodes to go")
 	proxy.Unblock()
@@ -323,7 +323,7 @@ func TestMemberACLSessionExpired(t *testing.T) {
 func TestMemberProtectsOpenNodes(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
-	c := session(t, zks, "")
+	c := sessionAs(t, zks, "")
 	open := zk.WorldACL(zk.PermAll)
 	noAdmin := zk.WorldACL(zk.PermAll &^ zk.PermAdmin)
 	for _, n := range []struct {
@@ -339,7 +339,7 @@ func TestMemberProtectsOpenNodes(t *testing.T) {
 		}
 	}
 	log, buf := testutil.NewLogger()
-	m, err := Join(Config{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:2104", SessionTimeout: 2 * time.Second, Auth: ident, Logger: log})
+	m, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:2104", SessionTimeout: 2 * time.Second, Auth: ident, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func TestMemberRefused(t *testing.T) {
 		{Auth{User: ident.User, Password: "guess"}, "does not let digest:slacker write"},
 	} {
 		log, buf := testutil.NewLogger()
-		m, err := Join(Config{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.2:2104", SessionTimeout: 2 * time.Second, Auth: tt.auth, Logger: log})
+		m, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.2:2104", SessionTimeout: 2 * time.Second, Auth: tt.auth, Logger: log})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -405,7 +405,7 @@ func TestMemberRefused(t *testing.T) {
 		testutil.WaitFor(t, wait, func() bool { return strings.Contains(buf.String(), tt.hint) }, "the refusal logged with "+tt.hint)
 		m.Close()
 	}
-	c := session(t, zks, "")
+	c := sessionAs(t, zks, "")
 	if !has(c, l.Namespace("a"), "127.0.0.1:2104")() || !has(c, l.Servers(), "127.0.0.1:2104")() {
 		t.Fatalf("a's servers %v, servers %v", children(c, l.Namespace("a")), children(c, l.Servers()))
 	}

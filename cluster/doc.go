@@ -41,7 +41,7 @@
 //
 // # ACLs
 //
-// A member with an identity (Config.Auth, ZooKeeper's digest scheme)
+// A member with an identity (MemberConfig.Auth, ZooKeeper's digest scheme)
 // gives it to every session, and makes every node it creates, the
 // persistent parents from the root down as well as its ephemerals, with
 // [Auth.ACL]: all rights to the identity, reading to anyone. Clients read

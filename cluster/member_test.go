@@ -23,7 +23,7 @@ const wait = 10 * time.Second
 // closed when the test ends.
 func join(t *testing.T, zkAddr, addr string) *Member {
 	t.Helper()
-	m, err := Join(Config{
+	m, err := Join(MemberConfig{
 		ZooKeeper:      []string{zkAddr},
 		Layout:         Layout{Cluster: "test"},
 		Addr:           addr,
@@ -240,26 +240,26 @@ func TestMemberTakesOver(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	ok := Config{ZooKeeper: []string{"127.0.0.1:2181"}, Layout: Layout{Cluster: "c"}, Addr: "10.0.0.1:2104"}
+	ok := MemberConfig{ZooKeeper: []string{"127.0.0.1:2181"}, Layout: Layout{Cluster: "c"}, Addr: "10.0.0.1:2104"}
 	for _, tt := range []struct {
-		change func(*Config)
+		change func(*MemberConfig)
 		msg    string
 	}{
-		{func(c *Config) { c.ZooKeeper = nil }, "names no server"},
-		{func(c *Config) { c.Layout.Cluster = "" }, "can't name a znode"},
-		{func(c *Config) { c.Layout.Cluster = "a/b" }, "can't name a znode"},
-		{func(c *Config) { c.Layout.Root = "/a/../b" }, "want an absolute znode path"},
-		{func(c *Config) { c.Layout.Root = "slacker" }, "want an absolute znode path"},
-		{func(c *Config) { c.Layout.Root = "/slacker/" }, "want an absolute znode path"},
-		{func(c *Config) { c.Addr = "0.0.0.0:2104" }, "not a wildcard"},
-		{func(c *Config) { c.Addr = ":2104" }, "not a wildcard"},
-		{func(c *Config) { c.Addr = "[::]:2104" }, "not a wildcard"},
-		{func(c *Config) { c.Addr = "10.0.0.1:0" }, "not a wildcard"},
-		{func(c *Config) { c.Addr = "10.0.0.1" }, "missing port"},
-		{func(c *Config) { c.Weight = -1 }, "is negative"},
-		{func(c *Config) { c.SessionTimeout = -1 }, "is negative"},
-		{func(c *Config) { c.Auth = Auth{User: "u"} }, "no password"},
-		{func(c *Config) { c.Auth = Auth{User: "u:v", Password: "p"} }, "holds ':'"},
+		{func(c *MemberConfig) { c.ZooKeeper = nil }, "names no server"},
+		{func(c *MemberConfig) { c.Layout.Cluster = "" }, "can't name a znode"},
+		{func(c *MemberConfig) { c.Layout.Cluster = "a/b" }, "can't name a znode"},
+		{func(c *MemberConfig) { c.Layout.Root = "/a/../b" }, "want an absolute znode path"},
+		{func(c *MemberConfig) { c.Layout.Root = "slacker" }, "want an absolute znode path"},
+		{func(c *MemberConfig) { c.Layout.Root = "/slacker/" }, "want an absolute znode path"},
+		{func(c *MemberConfig) { c.Addr = "0.0.0.0:2104" }, "not a wildcard"},
+		{func(c *MemberConfig) { c.Addr = ":2104" }, "not a wildcard"},
+		{func(c *MemberConfig) { c.Addr = "[::]:2104" }, "not a wildcard"},
+		{func(c *MemberConfig) { c.Addr = "10.0.0.1:0" }, "not a wildcard"},
+		{func(c *MemberConfig) { c.Addr = "10.0.0.1" }, "missing port"},
+		{func(c *MemberConfig) { c.Weight = -1 }, "is negative"},
+		{func(c *MemberConfig) { c.SessionTimeout = -1 }, "is negative"},
+		{func(c *MemberConfig) { c.Auth = Auth{User: "u"} }, "no password"},
+		{func(c *MemberConfig) { c.Auth = Auth{User: "u:v", Password: "p"} }, "holds ':'"},
 	} {
 		cfg := ok
 		tt.change(&cfg)
@@ -267,9 +267,11 @@ func TestConfig(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", cfg, err, tt.msg)
 		}
 	}
-	got, err := ok.withDefaults()
-	if err != nil || got.Weight != 1 || got.SessionTimeout != DefaultSessionTimeout || got.Logger == nil {
-		t.Fatalf("defaults %+v, %v", got, err)
+	if err := ok.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := ok.withDefaults(); got.Weight != 1 || got.SessionTimeout != DefaultSessionTimeout || got.Logger == nil {
+		t.Fatalf("defaults %+v", got)
 	}
 	if got := (Layout{Root: "/slacker/cluster", Cluster: "c"}).NamespaceServer("a.b", "h:1"); got != "/slacker/cluster/c/namespaces/a.b/h:1" {
 		t.Fatalf("the original layout: %s", got)

@@ -137,7 +137,7 @@ func TestClusterACL(t *testing.T) {
 	}
 	a.probeDuring(t, func() { checkProtected(t, zks.Addr, a.addr) })
 
-	cl := newCluster(t, zks.Addr, client.Random{})
+	cl := newCluster(t, zks.Addr, cluster.Random{})
 	testutil.WaitFor(t, 10*time.Second, func() bool {
 		s, err := cl.Servers(context.Background(), "math")
 		return err == nil && len(s) == 1

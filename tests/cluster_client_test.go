@@ -41,11 +41,11 @@ func startNode(t *testing.T, zkAddr string, files map[string]string, flags ...st
 
 // newCluster is a cluster client of the cluster "test", closed when the
 // test ends.
-func newCluster(t *testing.T, zkAddr string, picker client.Picker) *client.Cluster {
+func newCluster(t *testing.T, zkAddr string, picker cluster.Picker) *cluster.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.NewCluster(ctx, client.ClusterConfig{ZooKeeper: []string{zkAddr}, Layout: testLayout, Picker: picker, SessionTimeout: 2 * time.Second})
+	c, err := cluster.NewClient(ctx, cluster.ClientConfig{ZooKeeper: []string{zkAddr}, Layout: testLayout, Picker: picker, SessionTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestClusterSpreads(t *testing.T) {
 	for i := range 3 {
 		startNode(t, zks.Addr, whoFile(i))
 	}
-	for _, picker := range []client.Picker{client.Random{}, &client.RoundRobin{}} {
+	for _, picker := range []cluster.Picker{cluster.Random{}, &cluster.RoundRobin{}} {
 		c := newCluster(t, zks.Addr, picker)
 		testutil.WaitFor(t, 10*time.Second, func() bool {
 			servers, err := c.Servers(context.Background(), "who")
@@ -79,7 +79,7 @@ func TestClusterSpreads(t *testing.T) {
 		if slices.Contains(counts, 0) {
 			t.Fatalf("%T: calls by server %v", picker, counts)
 		}
-		if _, ok := picker.(*client.RoundRobin); ok && !slices.Equal(counts, []int{100, 100, 100}) {
+		if _, ok := picker.(*cluster.RoundRobin); ok && !slices.Equal(counts, []int{100, 100, 100}) {
 			t.Fatalf("round robin: calls by server %v", counts)
 		}
 	}
@@ -150,7 +150,7 @@ func TestClusterLookupBounds(t *testing.T) {
 	zks := zktest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.NewCluster(ctx, client.ClusterConfig{
+	c, err := cluster.NewClient(ctx, cluster.ClientConfig{
 		ZooKeeper: []string{zks.Addr}, Layout: testLayout, SessionTimeout: 2 * time.Second,
 		Client: client.Config{Timeout: 300 * time.Millisecond},
 	})
@@ -203,7 +203,7 @@ func TestClusterDialBound(t *testing.T) {
 	if !full {
 		t.Fatalf("%d connections and the listener's backlog is not full", len(fill))
 	}
-	m, err := cluster.Join(cluster.Config{ZooKeeper: []string{zks.Addr}, Layout: testLayout, Addr: ln.Addr().String(), SessionTimeout: 2 * time.Second})
+	m, err := cluster.Join(cluster.MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: testLayout, Addr: ln.Addr().String(), SessionTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
 )
@@ -91,8 +92,8 @@ type lastPicks struct {
 	last map[string]time.Time
 }
 
-func (p *lastPicks) Pick(servers []client.Server) (client.Server, error) {
-	s, err := client.Random{}.Pick(servers)
+func (p *lastPicks) Pick(servers []cluster.Server) (cluster.Server, error) {
+	s, err := cluster.Random{}.Pick(servers)
 	p.mu.Lock()
 	p.last[s.Addr] = time.Now()
 	p.mu.Unlock()

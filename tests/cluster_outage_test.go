@@ -14,6 +14,7 @@ import (
 	"github.com/go-zookeeper/zk"
 
 	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
 )
@@ -248,7 +249,7 @@ func nodeAddrs(nodes ...*node) []string {
 
 // clusterServes reports whether the cluster client has the servers addrs,
 // and only them, for the namespace ns.
-func clusterServes(c *client.Cluster, ns string, addrs ...string) func() bool {
+func clusterServes(c *cluster.Client, ns string, addrs ...string) func() bool {
 	want := slices.Sorted(slices.Values(addrs))
 	return func() bool {
 		servers, err := c.Servers(context.Background(), ns)

@@ -11,14 +11,15 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
 )
 
 // waitServers waits until the cluster client lists n servers of ns.
-func waitServers(t *testing.T, c *client.Cluster, ns string, n int) []client.Server {
+func waitServers(t *testing.T, c *cluster.Client, ns string, n int) []cluster.Server {
 	t.Helper()
-	var servers []client.Server
+	var servers []cluster.Server
 	testutil.WaitFor(t, 10*time.Second, func() bool {
 		var err error
 		servers, err = c.Servers(context.Background(), ns)
@@ -57,7 +58,7 @@ func TestClusterStrategies(t *testing.T) {
 		}
 	}
 
-	weighted := c.With(client.Weighted{})
+	weighted := c.With(cluster.Weighted{})
 	counts := make([]int, 3)
 	for range 800 {
 		counts[callAs[int](t, weighted, "who/am_i")]++
@@ -66,18 +67,18 @@ func TestClusterStrategies(t *testing.T) {
 		t.Errorf("weighted 1, 1, 6: calls by server %v", counts)
 	}
 
-	at := c.With(client.Address(nodes[1].addr))
+	at := c.With(cluster.Address(nodes[1].addr))
 	for range 20 {
 		if got := callAs[int](t, at, "who/am_i"); got != 1 {
 			t.Fatalf("a call to %s answered by server %d", nodes[1].addr, got)
 		}
 	}
-	if _, err := c.With(client.Address("127.0.0.1:1")).Call(context.Background(), "who/am_i"); !errors.Is(err, client.ErrNotFound) {
+	if _, err := c.With(cluster.Address("127.0.0.1:1")).Call(context.Background(), "who/am_i"); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("a call to an address that serves nothing: %v", err)
 	}
 
 	// Least in flight: concurrent callers keep every server busy.
-	least := c.With(client.LeastInFlight{})
+	least := c.With(cluster.LeastInFlight{})
 	counts = make([]int, 3)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -116,7 +117,7 @@ func TestClusterBroadcast(t *testing.T) {
 	}
 	c := newCluster(t, zks.Addr, nil)
 	waitServers(t, c, "who", 3)
-	answers, err := c.CallAll(context.Background(), client.FailIfAny, "who/am_i")
+	answers, err := c.CallAll(context.Background(), cluster.FailIfAny, "who/am_i")
 	if err != nil || len(answers) != 3 {
 		t.Fatalf("CallAll: %v, %d answers", err, len(answers))
 	}
@@ -134,18 +135,18 @@ func TestClusterBroadcast(t *testing.T) {
 	}
 
 	waitServers(t, c, "flaky", 3)
-	answers, err = c.CallAll(context.Background(), client.FailIfAny, "flaky/f")
+	answers, err = c.CallAll(context.Background(), cluster.FailIfAny, "flaky/f")
 	if !errors.Is(err, client.ErrException) || len(answers) != 3 {
 		t.Fatalf("CallAll with one failing, fail if any: %v, %d answers", err, len(answers))
 	}
-	answers, err = c.CallAll(context.Background(), client.FailIfAll, "flaky/f")
+	answers, err = c.CallAll(context.Background(), cluster.FailIfAll, "flaky/f")
 	if err != nil {
 		t.Fatalf("CallAll with one failing, fail if all: %v", err)
 	}
 	if e := answers.Map()[nodes[1].addr].Err; !errors.Is(e, client.ErrException) {
 		t.Errorf("server 1's answer: %v", e)
 	}
-	if _, err := c.CallAll(context.Background(), client.FailIfAll, "nobody/f"); !errors.Is(err, client.ErrNotFound) {
+	if _, err := c.CallAll(context.Background(), cluster.FailIfAll, "nobody/f"); !errors.Is(err, client.ErrNotFound) {
 		t.Errorf("CallAll of a namespace nobody serves: %v", err)
 	}
 }
@@ -221,7 +222,7 @@ func TestClusterStateful(t *testing.T) {
 	t.Logf("the new leader took its first call %v after the leader's kill -9 (session timeout 2s); %d calls written to the dead leader failed", took, lost)
 }
 
-func indexOf(servers []client.Server, addr string) int {
+func indexOf(servers []cluster.Server, addr string) int {
 	for i, s := range servers {
 		if s.Addr == addr {
 			return i
@@ -233,7 +234,7 @@ func indexOf(servers []client.Server, addr string) int {
 // prefer picks the server at addr when it is there, else the first.
 type prefer string
 
-func (p prefer) Pick(servers []client.Server) (client.Server, error) {
+func (p prefer) Pick(servers []cluster.Server) (cluster.Server, error) {
 	if i := indexOf(servers, string(p)); i >= 0 {
 		return servers[i], nil
 	}
@@ -282,7 +283,7 @@ func TestClusterIdempotent(t *testing.T) {
 	stuck.done <- nil
 	// Until its registration goes, a call to its address says why it
 	// failed: it could not be sent.
-	if _, err := c.With(client.Address(stuck.addr)).Call(context.Background(), "idem/f"); !errors.Is(err, client.ErrNotSent) {
+	if _, err := c.With(cluster.Address(stuck.addr)).Call(context.Background(), "idem/f"); !errors.Is(err, client.ErrNotSent) {
 		t.Errorf("a call to the killed server's address: %v, want ErrNotSent", err)
 	}
 	if r := <-results["idem"]; r.err != nil || r.got != "ok" {
@@ -322,7 +323,7 @@ func TestClusterInterceptors(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.NewCluster(ctx, client.ClusterConfig{
+	c, err := cluster.NewClient(ctx, cluster.ClientConfig{
 		ZooKeeper:    []string{zks.Addr},
 		Layout:       testLayout,
 		Picker:       prefer(first.addr),
@@ -343,7 +344,7 @@ func TestClusterInterceptors(t *testing.T) {
 	// Once the client knows the connection is gone, the calls to the
 	// killed server are not sent.
 	testutil.WaitFor(t, 5*time.Second, func() bool {
-		_, err := c.With(client.Address(first.addr)).Call(context.Background(), "who/am_i")
+		_, err := c.With(cluster.Address(first.addr)).Call(context.Background(), "who/am_i")
 		return errors.Is(err, client.ErrNotSent)
 	}, "a call to the killed server not to be sent")
 	mu.Lock()

@@ -20,7 +20,6 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
@@ -64,7 +63,7 @@ func TestScripts(t *testing.T) {
 				tb:      tb,
 				bin:     bin,
 				servers: make(map[string]*scriptServer),
-				clients: make(map[string]*client.Cluster),
+				clients: make(map[string]*cluster.Client),
 			}
 			return nil
 		},
@@ -91,7 +90,7 @@ type scriptState struct {
 	bin     string     // the slacker-lua binary
 	zk      *zktest.Server
 	servers map[string]*scriptServer
-	clients map[string]*client.Cluster
+	clients map[string]*cluster.Client
 }
 
 func state(ts *testscript.TestScript) *scriptState {
@@ -240,7 +239,7 @@ func cmdClusterClient(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	c, err := client.NewCluster(ctx, client.ClusterConfig{ZooKeeper: strings.Split(*zkAddrs, ","), Layout: layout})
+	c, err := cluster.NewClient(ctx, cluster.ClientConfig{ZooKeeper: strings.Split(*zkAddrs, ","), Layout: layout})
 	ts.Check(err)
 	st.clients[name] = c
 	ts.Defer(func() { c.Close() })

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/client"
+	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/internal/loadgen"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
@@ -232,7 +233,7 @@ type soak struct {
 	zk      *zktest.Server
 	servers []*soakServer
 	begin   time.Time
-	c       *client.Cluster // the callers'
+	c       *cluster.Client // the callers'
 	step    time.Duration   // of the latency report
 	cycle   time.Duration   // of the faults
 
@@ -316,7 +317,7 @@ func (sk *soak) leader() *soakServer {
 // leads reports whether s leads soak.state, as the cluster client knows.
 func (sk *soak) leads(s *soakServer) bool {
 	servers, _ := sk.c.Servers(context.Background(), "soak.state")
-	return slices.ContainsFunc(servers, func(l client.Server) bool { return l.Leader && l.Addr == s.addr })
+	return slices.ContainsFunc(servers, func(l cluster.Server) bool { return l.Leader && l.Addr == s.addr })
 }
 
 // kill kills s at once, as a crash would, and starts it again after down.
@@ -396,16 +397,16 @@ func (sk *soak) at(when time.Time, warm *time.Timer, fig *soakFigures) {
 
 // cluster returns a new cluster client, connected to ZooKeeper within
 // wait.
-func (sk *soak) cluster(wait time.Duration) (*client.Cluster, error) {
+func (sk *soak) cluster(wait time.Duration) (*cluster.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	return client.NewCluster(ctx, client.ClusterConfig{ZooKeeper: []string{sk.zk.Addr}, Layout: testLayout, SessionTimeout: 2 * time.Second})
+	return cluster.NewClient(ctx, cluster.ClientConfig{ZooKeeper: []string{sk.zk.Addr}, Layout: testLayout, SessionTimeout: 2 * time.Second})
 }
 
 // caller calls c without pause until ctx is done: 55% soak.api/add, 15%
 // the idempotent echo, 12% the stateful incr, 10% soak.api/version, 7.5%
 // a function that fails, and 0.5% one that takes 5ms.
-func (sk *soak) caller(ctx context.Context, c *client.Cluster) {
+func (sk *soak) caller(ctx context.Context, c *cluster.Client) {
 	r := rand.New(rand.NewPCG(rand.Uint64(), 0))
 	var tl tally
 	defer sk.merge(&tl)

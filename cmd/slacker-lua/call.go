@@ -158,7 +158,7 @@ func (c *clientCommand) checkCluster() (int, bool) {
 
 // connectCluster makes a client of the cluster the flags name; on
 // failure it says why and returns the exit code.
-func (c *clientCommand) connectCluster(ctx context.Context) (*client.Cluster, int) {
+func (c *clientCommand) connectCluster(ctx context.Context) (*cluster.Client, int) {
 	cfg, err := c.flags.config()
 	if err != nil {
 		c.fail(err)
@@ -166,7 +166,7 @@ func (c *clientCommand) connectCluster(ctx context.Context) (*client.Cluster, in
 	}
 	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	cl, err := client.NewCluster(cctx, client.ClusterConfig{
+	cl, err := cluster.NewClient(cctx, cluster.ClientConfig{
 		ZooKeeper: strings.Split(c.zk, ","),
 		Layout:    cluster.Layout{Root: c.zkRoot, Cluster: c.cluster},
 		Client:    cfg,

@@ -110,7 +110,7 @@ func joinCluster(f *clusterFlags, ln net.Addr, reg *namespaces.Registry, log *sl
 	if f.data != "" {
 		json.Unmarshal([]byte(f.data), &data) // checked by check
 	}
-	m, err := cluster.Join(cluster.Config{
+	m, err := cluster.Join(cluster.MemberConfig{
 		ZooKeeper:      strings.Split(f.zk, ","),
 		Layout:         cluster.Layout{Root: f.root, Cluster: f.cluster},
 		Addr:           addr,
@@ -289,7 +289,7 @@ func advertised(flag string, ln net.Addr) (addr string, derived bool, err error)
 // when it is served here, as they must reach its leader.
 type clusterCaller struct {
 	local   atomic.Pointer[namespaces.Registry] // set once the folder is loaded
-	remote  atomic.Pointer[client.Cluster]      // set once ZooKeeper is reached
+	remote  atomic.Pointer[cluster.Client]      // set once ZooKeeper is reached
 	cancel  context.CancelFunc
 	stopped chan struct{}
 }
@@ -301,7 +301,7 @@ func newClusterCaller(f *clusterFlags, log *slog.Logger) *clusterCaller {
 	cc := &clusterCaller{cancel: cancel, stopped: make(chan struct{})}
 	go func() {
 		defer close(cc.stopped)
-		c, err := client.NewCluster(ctx, client.ClusterConfig{
+		c, err := cluster.NewClient(ctx, cluster.ClientConfig{
 			ZooKeeper:      strings.Split(f.zk, ","),
 			Layout:         cluster.Layout{Root: f.root, Cluster: f.cluster},
 			SessionTimeout: f.session,

@@ -107,7 +107,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			c, err = dial(ctx, *addr, ccfg)
 		} else {
 			cctx, cancel := context.WithTimeout(ctx, *timeout)
-			c, err = client.NewCluster(cctx, client.ClusterConfig{
+			c, err = cluster.NewClient(cctx, cluster.ClientConfig{
 				ZooKeeper: strings.Split(*zkServers, ","),
 				Layout:    cluster.Layout{Root: *zkRoot, Cluster: *clusterName},
 				Client:    ccfg,

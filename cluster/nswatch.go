@@ -1,78 +1,30 @@
-package client
+package cluster
 
 import (
 	"errors"
 	"path"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
-
-	"github.com/slacker-lua/slacker-lua/cluster"
 )
 
-// lookup is what the client knows of one namespace, kept current by a
-// watch.
-type lookup struct {
-	ready chan struct{} // closed once the first state is in
-	state atomic.Pointer[nsState]
-	used  atomic.Int64  // when it was last asked for, Unix nanoseconds
-	stop  chan struct{} // closed when the client forgets the namespace
-
-	mu      sync.Mutex
-	changed chan struct{} // closed, and replaced, by each new state
-}
-
-// nsState is a namespace's servers at one moment. It is never modified
-// once stored.
-type nsState struct {
-	servers  []Server // sorted by address
-	stateful bool     // a server runs it stateful
-	leader   *Server  // of a stateful namespace; nil while none leads
-}
-
-func newLookup() *lookup {
-	l := &lookup{ready: make(chan struct{}), changed: make(chan struct{}), stop: make(chan struct{})}
-	l.used.Store(time.Now().UnixNano())
-	return l
-}
-
-// store makes st the current state.
-func (l *lookup) store(st *nsState) {
-	l.mu.Lock()
-	first := l.state.Load() == nil
-	l.state.Store(st)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	l.mu.Unlock()
-	if first {
-		close(l.ready)
-	}
-}
-
-// next returns a channel closed by the next new state.
-func (l *lookup) next() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.changed
-}
-
-// nsWatch keeps the lookup of one namespace current. Its ZooKeeper
+// nsWatch publishes the states of one namespace, as ZooKeeper has them. Its ZooKeeper
 // watches are one-shot: each is forwarded, when it fires, to the loop,
 // which reads what changed and sets it again. Watches fire when the
 // session ends too, so all are set again in a new session.
 type nsWatch struct {
-	c  *Cluster
-	ns string
-	l  *lookup
+	d    *zkDiscovery
+	ns   string
+	stop <-chan struct{} // closed when the client forgets the namespace
+	out  func(*nsState)  // publishes each new state
+	last *nsState        // the state published last
 
 	fired   chan string     // the key of each watch that fired
 	watched map[string]bool // the watches set: "" for the children, "_leader", or a server's address
 	servers []string        // the servers listed, sorted
-	data    map[string]cluster.NamespaceData
+	data    map[string]NamespaceData
 	cands   map[string]string // the leader election's candidates: address by name
 
 	// In a new session, the servers of the last one are kept for a
@@ -83,25 +35,24 @@ type nsWatch struct {
 	keepUntil time.Time
 }
 
-// watch keeps l current with the servers of ns until Close.
-func (c *Cluster) watch(ns string, l *lookup) {
-	defer c.wg.Done()
-	w := &nsWatch{c: c, ns: ns, l: l, fired: make(chan string), watched: make(map[string]bool), data: make(map[string]cluster.NamespaceData)}
+// run publishes the states of the namespace until stop or close.
+func (w *nsWatch) run() {
+	d := w.d
 	backoff := 50 * time.Millisecond
 	for {
 		err := w.read()
 		switch {
 		case errors.Is(err, zk.ErrInvalidPath) || errors.Is(err, zk.ErrBadArguments):
 			// No node can have that path: no server serves ns.
-			l.store(&nsState{})
+			w.out(&nsState{})
 			return
 		case err != nil:
 			// ZooKeeper can't be asked: the last state stays.
-			c.log.Debug("looking up a namespace", "namespace", ns, "err", err)
+			d.log.Debug("looking up a namespace", "namespace", w.ns, "err", err)
 			select {
-			case <-c.done:
+			case <-d.done:
 				return
-			case <-l.stop:
+			case <-w.stop:
 				return
 			case <-time.After(backoff):
 			}
@@ -109,9 +60,9 @@ func (c *Cluster) watch(ns string, l *lookup) {
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		if sid := c.zkConn().SessionID(); sid != w.session {
-			if st := l.state.Load(); w.session != 0 && st != nil {
-				w.kept, w.keepUntil = st.servers, time.Now().Add(c.cfg.SessionTimeout)
+		if sid := d.conn().SessionID(); sid != w.session {
+			if st := w.last; w.session != 0 && st != nil {
+				w.kept, w.keepUntil = st.servers, time.Now().Add(d.timeout)
 			}
 			w.session = sid
 		}
@@ -124,9 +75,9 @@ func (c *Cluster) watch(ns string, l *lookup) {
 		case key := <-w.fired:
 			w.unwatch(key)
 		case <-keep:
-		case <-c.done:
+		case <-d.done:
 			return
-		case <-l.stop:
+		case <-w.stop:
 			return
 		}
 		// Take what else fired meanwhile, to read it all at once.
@@ -144,9 +95,9 @@ func (c *Cluster) watch(ns string, l *lookup) {
 // read reads, and watches again, what is not watched: the namespace's
 // servers, the data of each, and its leader election if it is stateful.
 func (w *nsWatch) read() error {
-	p := w.c.cfg.Layout.Namespace(w.ns)
+	p := w.d.layout.Namespace(w.ns)
 	if !w.watched[""] {
-		kids, ch, err := w.c.children(p)
+		kids, ch, err := w.d.children(p)
 		if err != nil {
 			return err
 		}
@@ -162,7 +113,7 @@ func (w *nsWatch) read() error {
 	stateful := false
 	for _, addr := range w.servers {
 		if !w.watched[addr] {
-			b, _, ch, err := w.c.zkConn().GetW(path.Join(p, addr))
+			b, _, ch, err := w.d.conn().GetW(path.Join(p, addr))
 			switch {
 			case errors.Is(err, zk.ErrNoNode):
 				delete(w.data, addr) // gone meanwhile: the children's watch has fired
@@ -171,9 +122,9 @@ func (w *nsWatch) read() error {
 				return err
 			}
 			w.forward(addr, ch)
-			d, err := cluster.ParseNamespaceData(b)
+			d, err := ParseNamespaceData(b)
 			if err != nil {
-				w.c.log.Warn("bad namespace data", "namespace", w.ns, "server", addr, "err", err)
+				w.d.log.Warn("bad namespace data", "namespace", w.ns, "server", addr, "err", err)
 			}
 			w.data[addr] = d
 		}
@@ -185,12 +136,12 @@ func (w *nsWatch) read() error {
 	if w.watched["_leader"] && w.cands != nil {
 		return nil
 	}
-	lp := w.c.cfg.Layout.Leader(w.ns)
+	lp := w.d.layout.Leader(w.ns)
 	var kids []string
 	if !w.watched["_leader"] {
 		var ch <-chan zk.Event
 		var err error
-		if kids, ch, err = w.c.children(lp); err != nil {
+		if kids, ch, err = w.d.children(lp); err != nil {
 			return err
 		}
 		w.forward("_leader", ch)
@@ -198,14 +149,14 @@ func (w *nsWatch) read() error {
 		// Watched, but a candidate could not be read: list them again
 		// under the same watch.
 		var err error
-		if kids, _, err = w.c.zkConn().Children(lp); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		if kids, _, err = w.d.conn().Children(lp); err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return err
 		}
 	}
 	w.cands = nil // until all are read
 	cands := make(map[string]string, len(kids))
 	for _, k := range kids {
-		b, _, err := w.c.zkConn().Get(path.Join(lp, k))
+		b, _, err := w.d.conn().Get(path.Join(lp, k))
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			continue // its deletion fires the watch
@@ -227,25 +178,23 @@ func (w *nsWatch) unwatch(key string) {
 }
 
 // forward sets the watch key, forwarding ch's event to the loop when it
-// fires, unless the client is closed first.
+// fires, unless the discovery is closed or stopped first.
 func (w *nsWatch) forward(key string, ch <-chan zk.Event) {
 	w.watched[key] = true
-	w.c.wg.Add(1)
-	go func() {
-		defer w.c.wg.Done()
+	w.d.start(func() {
 		select {
 		case <-ch:
-		case <-w.c.done:
+		case <-w.d.done:
 			return
-		case <-w.l.stop:
+		case <-w.stop:
 			return
 		}
 		select {
 		case w.fired <- key:
-		case <-w.c.done:
-		case <-w.l.stop:
+		case <-w.d.done:
+		case <-w.stop:
 		}
-	}()
+	})
 }
 
 // publish stores what the watch read as the lookup's state.
@@ -256,8 +205,7 @@ func (w *nsWatch) publish() {
 		if !ok {
 			continue
 		}
-		p, _ := w.c.peer(addr) // nil once the client is closed
-		st.servers = append(st.servers, Server{Addr: addr, Namespace: d, peer: p})
+		st.servers = append(st.servers, Server{Addr: addr, Namespace: d})
 		st.stateful = st.stateful || d.Stateful
 	}
 	if time.Now().Before(w.keepUntil) {
@@ -271,7 +219,7 @@ func (w *nsWatch) publish() {
 		slices.SortFunc(st.servers, func(a, b Server) int { return strings.Compare(a.Addr, b.Addr) })
 	}
 	if st.stateful {
-		leader := cluster.Leader(w.cands, func(addr string) bool { _, ok := w.data[addr]; return ok })
+		leader := Leader(w.cands, func(addr string) bool { _, ok := w.data[addr]; return ok })
 		for i := range st.servers {
 			if st.servers[i].Addr == leader {
 				st.servers[i].Leader = true
@@ -279,14 +227,15 @@ func (w *nsWatch) publish() {
 			}
 		}
 	}
-	if old := w.l.state.Load(); old == nil || !sameServers(old, st) {
+	if old := w.last; old == nil || !sameServers(old, st) {
 		var leader string
 		if st.leader != nil {
 			leader = st.leader.Addr
 		}
-		w.c.log.Debug("servers of a namespace", "namespace", w.ns, "servers", w.servers, "leader", leader)
+		w.d.log.Debug("servers of a namespace", "namespace", w.ns, "servers", w.servers, "leader", leader)
 	}
-	w.l.store(st)
+	w.last = st
+	w.out(st)
 }
 
 func sameServers(a, b *nsState) bool {
@@ -295,13 +244,13 @@ func sameServers(a, b *nsState) bool {
 
 // children lists the children of p and watches them; when p is missing,
 // none, watching for p to be made.
-func (c *Cluster) children(p string) ([]string, <-chan zk.Event, error) {
-	kids, _, ch, err := c.zkConn().ChildrenW(p)
+func (d *zkDiscovery) children(p string) ([]string, <-chan zk.Event, error) {
+	kids, _, ch, err := d.conn().ChildrenW(p)
 	if errors.Is(err, zk.ErrNoNode) {
 		var ok bool
-		ok, _, ch, err = c.zkConn().ExistsW(p)
+		ok, _, ch, err = d.conn().ExistsW(p)
 		if err == nil && ok {
-			return c.children(p) // made meanwhile
+			return d.children(p) // made meanwhile
 		}
 		return nil, ch, err
 	}

@@ -1,12 +1,11 @@
-package client
+package cluster
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
 
-	"github.com/slacker-lua/slacker-lua/cluster"
+	"github.com/slacker-lua/slacker-lua/client"
 )
 
 // servers makes Servers of the addresses, with their weights and calls in
@@ -16,7 +15,7 @@ func servers(addrs []string, weights, inFlight []int) []Server {
 	for i, a := range addrs {
 		p := &peer{addr: a}
 		if weights != nil {
-			p.data.Store(&cluster.ServerData{Weight: weights[i]})
+			p.data.Store(&ServerData{Weight: weights[i]})
 		}
 		if inFlight != nil {
 			p.inFlight.Store(int64(inFlight[i]))
@@ -71,29 +70,7 @@ func TestPickers(t *testing.T) {
 	if got := picks(t, Address("b:1"), servers(addrs, nil, nil), 5); got["b:1"] != 5 {
 		t.Fatalf("address b:1: %v", got)
 	}
-	if _, err := Address("d:1").Pick(servers(addrs, nil, nil)); !errors.Is(err, ErrNotFound) {
+	if _, err := Address("d:1").Pick(servers(addrs, nil, nil)); !errors.Is(err, client.ErrNotFound) {
 		t.Fatalf("address of no server: %v", err)
-	}
-}
-
-func TestClusterConfig(t *testing.T) {
-	ctx := context.Background()
-	for _, tt := range []struct {
-		cfg ClusterConfig
-		msg string
-	}{
-		{ClusterConfig{Layout: cluster.Layout{Cluster: "c"}}, "names no server"},
-		{ClusterConfig{ZooKeeper: []string{"127.0.0.1:1"}}, "can't name a znode"},
-		{ClusterConfig{ZooKeeper: []string{"127.0.0.1:1"}, Layout: cluster.Layout{Root: "slacker", Cluster: "c"}}, "want an absolute znode path"},
-		{ClusterConfig{ZooKeeper: []string{"127.0.0.1:1"}, Layout: cluster.Layout{Cluster: "c"}, SessionTimeout: -1}, "is negative"},
-	} {
-		if _, err := NewCluster(ctx, tt.cfg); err == nil || !strings.Contains(err.Error(), tt.msg) {
-			t.Errorf("%+v: %v, want %q", tt.cfg, err, tt.msg)
-		}
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := NewCluster(cctx, ClusterConfig{ZooKeeper: []string{"127.0.0.1:1"}, Layout: cluster.Layout{Cluster: "c"}}); !errors.Is(err, context.Canceled) {
-		t.Errorf("no ZooKeeper, ctx done: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package client
+package cluster
 
 import (
 	"fmt"
@@ -7,15 +7,15 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/slacker-lua/slacker-lua/cluster"
+	"github.com/slacker-lua/slacker-lua/client"
 )
 
-// Server is a server of a namespace, as a [Cluster] knows it from
+// Server is a server of a namespace, as a [Client] knows it from
 // ZooKeeper.
 type Server struct {
 	Addr string
 	// Namespace is the namespace as that server runs it.
-	Namespace cluster.NamespaceData
+	Namespace NamespaceData
 	// Leader says the server leads the namespace, a stateful one.
 	Leader bool
 
@@ -30,19 +30,19 @@ func (s Server) serves(fn string) bool {
 	if d.Functions == nil || d.Truncated {
 		return true
 	}
-	_, ok := slices.BinarySearchFunc(d.Functions, fn, func(f cluster.Function, fn string) int { return strings.Compare(f.Name, fn) })
+	_, ok := slices.BinarySearchFunc(d.Functions, fn, func(f Function, fn string) int { return strings.Compare(f.Name, fn) })
 	return ok
 }
 
 // Data returns the server's data, as it published it; the zero ServerData
 // until the client has read it.
-func (s Server) Data() cluster.ServerData {
+func (s Server) Data() ServerData {
 	if s.peer != nil {
 		if d := s.peer.data.Load(); d != nil {
 			return *d
 		}
 	}
-	return cluster.ServerData{}
+	return ServerData{}
 }
 
 // Weight returns the server's weight, from its data: 1 until the client
@@ -126,9 +126,9 @@ func (Weighted) Pick(servers []Server) (Server, error) {
 }
 
 // Address picks the server at that address, "host:port", and fails with
-// ErrNotFound when it does not serve the namespace. Like every Picker, it
-// does not choose the server of a stateful namespace's calls: they go to
-// its leader.
+// [client.ErrNotFound] when it does not serve the namespace. Like every
+// Picker, it does not choose the server of a stateful namespace's calls:
+// they go to its leader.
 type Address string
 
 func (a Address) Pick(servers []Server) (Server, error) {
@@ -137,5 +137,5 @@ func (a Address) Pick(servers []Server) (Server, error) {
 			return s, nil
 		}
 	}
-	return Server{}, fmt.Errorf("%w: %s does not serve it", ErrNotFound, string(a))
+	return Server{}, fmt.Errorf("%w: %s does not serve it", client.ErrNotFound, string(a))
 }

@@ -1,0 +1,179 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/slacker-lua/slacker-lua/client"
+)
+
+// discovery is where a [Client] learns of the servers of the namespaces:
+// ZooKeeper (zkDiscovery), or a fake in tests. The discovery owns the
+// goroutines of its watches, which call back from them, never from
+// within the watch methods; a callback must not block.
+type discovery interface {
+	// watchNamespace calls publish with each new state of the namespace
+	// ns, the first as soon as it is known, until stop is closed or the
+	// discovery closes. publish may set the peers of the state's servers
+	// before it stores the state; the discovery does not change a state
+	// it published.
+	watchNamespace(ns string, stop <-chan struct{}, publish func(*nsState))
+	// watchServer calls publish with each new data of the server at addr,
+	// nil while it has none, until stop is closed or the discovery closes.
+	watchServer(addr string, stop <-chan struct{}, publish func(*ServerData))
+	// namespaces lists the namespaces registered, as long as ctx allows.
+	namespaces(ctx context.Context) ([]string, error)
+	// close stops the watches and waits for them. It may be called more
+	// than once.
+	close()
+}
+
+// zkDiscovery is the discovery of the servers registered in ZooKeeper,
+// in the layout of the package documentation.
+type zkDiscovery struct {
+	zk      *session
+	layout  Layout
+	timeout time.Duration // the session's
+	log     *slog.Logger
+	done    chan struct{} // closed by close
+	once    sync.Once
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // every goroutine of the watches, added to under mu
+}
+
+// dialDiscovery connects to ZooKeeper, waiting for a session as long as
+// ctx allows.
+func dialDiscovery(ctx context.Context, servers []string, layout Layout, timeout time.Duration, log *slog.Logger) (*zkDiscovery, error) {
+	zs, err := openSession(servers, timeout, log)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if err := zs.await(ctx); err != nil {
+		zs.close()
+		return nil, fmt.Errorf("cluster: connecting to ZooKeeper %s: %w", strings.Join(servers, ","), err)
+	}
+	return &zkDiscovery{zk: zs, layout: layout, timeout: timeout, log: log, done: make(chan struct{})}, nil
+}
+
+// conn returns the connection to ZooKeeper.
+func (d *zkDiscovery) conn() *zk.Conn { return d.zk.conn() }
+
+// start runs f in a goroutine of the discovery's, unless it is closed.
+func (d *zkDiscovery) start(f func()) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+	return true
+}
+
+func (d *zkDiscovery) watchNamespace(ns string, stop <-chan struct{}, publish func(*nsState)) {
+	w := &nsWatch{d: d, ns: ns, stop: stop, out: publish, fired: make(chan string), watched: make(map[string]bool), data: make(map[string]NamespaceData)}
+	d.start(w.run)
+}
+
+func (d *zkDiscovery) watchServer(addr string, stop <-chan struct{}, publish func(*ServerData)) {
+	d.start(func() { d.serverLoop(addr, stop, publish) })
+}
+
+// serverLoop keeps publishing the data of the server at addr until stop
+// or close.
+func (d *zkDiscovery) serverLoop(addr string, stop <-chan struct{}, publish func(*ServerData)) {
+	node := d.layout.Server(addr)
+	backoff := 50 * time.Millisecond
+	for {
+		b, _, ch, err := d.conn().GetW(node)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			publish(nil)
+			var ok bool
+			if ok, _, ch, err = d.conn().ExistsW(node); err == nil && ok {
+				continue // made meanwhile
+			}
+		case err == nil:
+			if sd, err := ParseServerData(b); err != nil {
+				d.log.Warn("bad server data", "server", addr, "err", err)
+			} else {
+				publish(&sd)
+			}
+		}
+		if err != nil {
+			select {
+			case <-time.After(backoff):
+				backoff = min(2*backoff, time.Second)
+				continue
+			case <-stop:
+				return
+			case <-d.done:
+				return
+			}
+		}
+		backoff = 50 * time.Millisecond
+		select {
+		case <-ch:
+		case <-stop:
+			return
+		case <-d.done:
+			return
+		}
+	}
+}
+
+func (d *zkDiscovery) namespaces(ctx context.Context) ([]string, error) {
+	type answer struct {
+		kids []string
+		err  error
+	}
+	ch := make(chan answer, 1)
+	started := d.start(func() { // the ZooKeeper client takes no ctx; close ends its requests
+		kids, _, err := d.conn().Children(d.layout.Namespaces())
+		ch <- answer{kids, err}
+	})
+	if !started {
+		return nil, client.ErrClosed
+	}
+	select {
+	case a := <-ch:
+		switch {
+		case errors.Is(a.err, zk.ErrNoNode):
+			return []string{}, nil
+		case a.err != nil:
+			return nil, fmt.Errorf("cluster: listing the namespaces: %w", a.err)
+		}
+		slices.Sort(a.kids)
+		return a.kids, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("cluster: listing the namespaces: %w", ctx.Err())
+	case <-d.done:
+		return nil, client.ErrClosed
+	}
+}
+
+// close stops the watches, closing the session, which ends the requests
+// they wait for, and waits for them.
+func (d *zkDiscovery) close() {
+	d.once.Do(func() {
+		d.mu.Lock()
+		d.closed = true
+		d.mu.Unlock()
+		close(d.done)
+		d.zk.close()
+		d.wg.Wait()
+	})
+}

@@ -1,0 +1,281 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// reconcile brings the nodes in step with m.want, if the member has a
+// session. A failure is logged, and tried again at the next change or
+// check.
+func (m *Member) reconcile() {
+	if m.conn.State() != zk.StateHasSession {
+		return
+	}
+	if sid := m.conn.SessionID(); sid != m.session {
+		if m.session != 0 {
+			m.cfg.Logger.Info("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
+		}
+		m.session, m.server, m.have = sid, false, make(map[string]*nsHave)
+		m.guards, m.listed = make(map[string]bool), false
+		m.sessions.Add(1)
+	}
+	if err := m.authenticate(); err != nil {
+		m.logErr(err)
+		return
+	}
+	m.mu.Lock()
+	want, gen, data, dataGen := maps.Clone(m.want), m.gen, m.data, m.dataGen
+	m.mu.Unlock()
+
+	l, addr := m.cfg.Layout, m.cfg.Addr
+	var errs []error
+	if !m.cfg.Auth.IsZero() {
+		if err := m.protect(want); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !m.server || m.wrote != dataGen {
+		if err := m.ephemeral(l.Server(addr), data); err != nil {
+			errs = append(errs, err)
+		} else {
+			if !m.server {
+				m.cfg.Logger.Info("registered in zookeeper", "node", l.Server(addr))
+			}
+			m.server, m.wrote = true, dataGen
+		}
+	}
+	// Each namespace on its own: one that fails holds none of the others up.
+	for _, ns := range slices.Sorted(maps.Keys(want)) {
+		if m.stopping() {
+			break
+		}
+		if err := m.put(ns, want[ns]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, ns := range slices.Sorted(maps.Keys(m.have)) {
+		if _, ok := want[ns]; ok || m.stopping() {
+			continue
+		}
+		if err := m.remove(ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m.stopping() {
+		return // cut short: not in step
+	}
+	if err := errors.Join(errs...); err != nil {
+		m.logErr(err)
+		return
+	}
+	m.lastErr = ""
+	m.mu.Lock()
+	if gen > m.synced || m.syncedIn != m.session {
+		m.synced, m.syncedIn = gen, m.session
+	}
+	close(m.settled)
+	m.settled = make(chan struct{})
+	m.mu.Unlock()
+}
+
+// logErr logs a failure to register, unless it is the one logged last.
+func (m *Member) logErr(err error) {
+	msg := err.Error()
+	if msg == m.lastErr {
+		return
+	}
+	m.lastErr = msg
+	attrs := []any{"err", err}
+	if errors.Is(err, zk.ErrNoAuth) {
+		attrs = append(attrs, "hint", m.refusedHint())
+	}
+	m.cfg.Logger.Warn("cannot register in zookeeper; trying again", attrs...)
+}
+
+// put brings the nodes of the namespace ns in step with w: its node,
+// with w's data, and its candidate in the leader election if it is
+// stateful.
+func (m *Member) put(ns string, w nsWant) error {
+	node := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
+	h := m.have[ns]
+	switch {
+	case h == nil:
+		if err := m.ephemeral(node, w.data); err != nil {
+			return err
+		}
+		h = &nsHave{data: w.data}
+		m.have[ns] = h
+	case !bytes.Equal(h.data, w.data):
+		if _, err := m.conn.Set(node, w.data, -1); err != nil {
+			if errors.Is(err, zk.ErrNoNode) {
+				delete(m.have, ns) // deleted by someone: made again next time
+			}
+			return fmt.Errorf("updating %s: %w", node, err)
+		}
+		h.data = w.data
+	}
+	switch {
+	case w.stateful && h.candidate == "":
+		c, err := m.candidate(ns)
+		if err != nil {
+			return err
+		}
+		h.candidate = c
+	case !w.stateful && h.candidate != "":
+		if err := m.conn.Delete(h.candidate, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("deleting %s: %w", h.candidate, err)
+		}
+		h.candidate = ""
+	}
+	return nil
+}
+
+// remove deletes the nodes of the namespace ns: its candidate in the
+// leader election first, so that a leader hands over before it is gone.
+func (m *Member) remove(ns string) error {
+	h := m.have[ns]
+	if h.candidate != "" {
+		if err := m.conn.Delete(h.candidate, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("deleting %s: %w", h.candidate, err)
+		}
+		h.candidate = ""
+	}
+	node := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
+	if err := m.conn.Delete(node, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return fmt.Errorf("deleting %s: %w", node, err)
+	}
+	delete(m.have, ns)
+	return nil
+}
+
+// candidate makes the server a candidate in the leader election of ns: an
+// ephemeral sequential node whose data is the server's address. A
+// candidate of this session found there (its creation was answered by a
+// lost connection) is kept; one of the server's address left by another
+// session is deleted, as [Member.ephemeral] does.
+func (m *Member) candidate(ns string) (string, error) {
+	dir := m.cfg.Layout.Leader(ns)
+	kids, _, err := m.conn.Children(dir)
+	if err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return "", fmt.Errorf("listing %s: %w", dir, err)
+	}
+	for _, k := range kids {
+		p := path.Join(dir, k)
+		data, st, err := m.conn.Get(p)
+		switch {
+		case errors.Is(err, zk.ErrNoNode):
+			continue
+		case err != nil:
+			return "", fmt.Errorf("reading %s: %w", p, err)
+		case string(data) != m.cfg.Addr:
+			continue
+		case st.EphemeralOwner == m.conn.SessionID():
+			return p, nil
+		}
+		if err := m.takeOver(p, st); err != nil {
+			return "", err
+		}
+	}
+	prefix := path.Join(dir, candidatePrefix)
+	for range 2 {
+		p, err := m.conn.Create(prefix, []byte(m.cfg.Addr), zk.FlagEphemeral|zk.FlagSequence, m.acl)
+		if errors.Is(err, zk.ErrNoNode) {
+			if err := m.parents(prefix); err != nil {
+				return "", err
+			}
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("creating a candidate in %s: %w", dir, err)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("creating a candidate in %s: it keeps changing", dir)
+}
+
+// stopping reports whether Close was called.
+func (m *Member) stopping() bool {
+	select {
+	case <-m.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ephemeral makes the ephemeral node p with data in the member's session,
+// making its parents as persistent nodes. A node p left by another
+// session (an earlier one of this server) is taken over.
+func (m *Member) ephemeral(p string, data []byte) error {
+	for range 3 {
+		_, err := m.conn.Create(p, data, zk.FlagEphemeral, m.acl)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, zk.ErrNoNode):
+			if err := m.parents(p); err != nil {
+				return err
+			}
+		case errors.Is(err, zk.ErrNodeExists):
+			got, st, err := m.conn.Get(p)
+			switch {
+			case errors.Is(err, zk.ErrNoNode):
+				continue
+			case err != nil:
+				return fmt.Errorf("reading %s: %w", p, err)
+			case st.EphemeralOwner == m.conn.SessionID():
+				if !bytes.Equal(got, data) {
+					if _, err := m.conn.Set(p, data, st.Version); err != nil {
+						return fmt.Errorf("updating %s: %w", p, err)
+					}
+				}
+				return nil
+			}
+			if err := m.takeOver(p, st); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("creating %s: %w", p, err)
+		}
+	}
+	return fmt.Errorf("creating %s: it keeps changing", p)
+}
+
+// takeOver deletes the node p, of another session, for the member to make
+// its own.
+func (m *Member) takeOver(p string, st *zk.Stat) error {
+	m.cfg.Logger.Warn("taking over a node of another session: an earlier one of this server's, or another server advertising the same address", "node", p)
+	if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return fmt.Errorf("deleting %s, left by another session: %w", p, err)
+	}
+	return nil
+}
+
+// parents makes the parents of the node p that are missing.
+func (m *Member) parents(p string) error {
+	dir := path.Dir(p)
+	var missing []string
+	for ; dir != "/"; dir = path.Dir(dir) {
+		ok, _, err := m.conn.Exists(dir)
+		if err != nil {
+			return fmt.Errorf("looking for %s: %w", dir, err)
+		}
+		if ok {
+			break
+		}
+		missing = append(missing, dir)
+	}
+	for _, d := range slices.Backward(missing) {
+		if _, err := m.conn.Create(d, nil, 0, m.acl); err != nil && !errors.Is(err, zk.ErrNodeExists) {
+			return fmt.Errorf("creating %s: %w", d, err)
+		}
+	}
+	return nil
+}
