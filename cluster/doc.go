@@ -1,6 +1,13 @@
-// Package cluster registers the namespaces a server serves in Apache
-// ZooKeeper, as slacker cluster does, so that clients can find the servers
-// of a namespace.
+// Package cluster is slacker-lua's side of Apache ZooKeeper, as slacker
+// cluster's: servers register there the namespaces they serve ([Member]),
+// and clients find there the servers of a namespace and call them
+// ([Client]).
+//
+// The cluster client lives here, and not in package client, because one
+// package owns ZooKeeper: a program that calls one server (client.Dial)
+// links none of it. Both sides share one connection type, which outlives
+// the ZooKeeper sessions: once it has had no session for longer than the
+// session timeout, it is replaced by a new one.
 //
 // # The layout
 //
@@ -62,4 +69,28 @@
 // Without an identity, nodes are made open to all, as ZooKeeper's own
 // default is. A write ZooKeeper refuses for want of rights is logged with
 // what to do, and tried again.
+//
+// # Calling a cluster
+//
+// [NewClient] makes a [Client], which calls the functions of a cluster: it
+// finds the servers of each namespace in ZooKeeper, keeps the list current
+// with watches, and spreads the calls over them with a [Picker]: [Random],
+// the default, [RoundRobin], [LeastInFlight], [Weighted] or [Address], for
+// the whole client or per call with [Client.With]. A stateful namespace's
+// calls go to its leader; [Client.CallAll] calls every server. Like
+// client.Client, it is a client.Caller, so the remote functions of package
+// client bind to it:
+//
+//	c, err := cluster.NewClient(ctx, cluster.ClientConfig{
+//		ZooKeeper: []string{"zk1:2181"},
+//		Layout:    cluster.Layout{Cluster: "example-cluster"},
+//	})
+//	if err != nil { ... }
+//	defer c.Close()
+//	sum, err := client.CallAs[int](ctx, c, "slacker.example.math/add", 1, 2)
+//
+// A namespace no server serves is client.ErrNotFound at once. The
+// connections to the servers are package client's, configured by
+// ClientConfig.Client; the errors of a call are client's, and those of a
+// call that failed on a server wrap a *client.ServerError naming it.
 package cluster
