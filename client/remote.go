@@ -133,3 +133,21 @@ func bind(c Caller, name string) (Caller, string, error) {
 	}
 	return c, name, nil
 }
+
+// Decoding calls through Caller and decodes each result into a plain Go
+// value (see [Result.Decode] into an any): the shape of a call that Lua's
+// slacker.call makes (engine.Caller), for it to reach other servers.
+type Decoding struct{ Caller Caller }
+
+// Call calls name with args and returns its result, decoded.
+func (d Decoding) Call(ctx context.Context, name string, args []any) (any, error) {
+	res, err := d.Caller.Call(ctx, name, args...)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := res.Decode(&v); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return v, nil
+}

@@ -65,8 +65,8 @@ const DefaultSessionTimeout = 10 * time.Second
 // nothing changed.
 const recheck = time.Second
 
-// validate reports every invalid field of c.
-func (c MemberConfig) validate() error {
+// Validate reports every invalid field of c.
+func (c MemberConfig) Validate() error {
 	var errs []error
 	if len(c.ZooKeeper) == 0 {
 		errs = append(errs, errors.New("cluster: MemberConfig.ZooKeeper names no server"))
@@ -167,7 +167,7 @@ type nsHave struct {
 // for ZooKeeper: a server starts and serves whether or not ZooKeeper can be
 // reached, and registers once it can (see [Member.Sync]).
 func Join(cfg MemberConfig) (*Member, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()

@@ -102,6 +102,12 @@ const (
 	MaxQueueSize = 1 << 20
 )
 
+// Validate reports the first invalid field of c, as [Load] would.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults validates c and fills in its zero fields.
 func (c Config) withDefaults() (Config, error) {
 	switch {

@@ -61,6 +61,17 @@ type Config struct {
 	Authenticate func(token string) bool
 }
 
+// Validate reports the first invalid field of c; New calls it.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxBodySize < 0:
+		return fmt.Errorf("gateway: Config.MaxBodySize %d is negative", c.MaxBodySize)
+	case c.Timeout < 0:
+		return fmt.Errorf("gateway: Config.Timeout %v is negative", c.Timeout)
+	}
+	return nil
+}
+
 // Gateway is an http.Handler calling a transport.Handler's functions.
 type Gateway struct {
 	h   transport.Handler
@@ -74,11 +85,8 @@ func New(h transport.Handler, cfg Config) (*Gateway, error) {
 	if h == nil {
 		return nil, errors.New("gateway: nil handler")
 	}
-	switch {
-	case cfg.MaxBodySize < 0:
-		return nil, fmt.Errorf("gateway: Config.MaxBodySize %d is negative", cfg.MaxBodySize)
-	case cfg.Timeout < 0:
-		return nil, fmt.Errorf("gateway: Config.Timeout %v is negative", cfg.Timeout)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Codecs == nil {
 		cfg.Codecs = transport.DefaultCodecs()

@@ -186,22 +186,14 @@ type GoFunction struct {
 // that name, if any. name must be a name [NameOf] could give; functions
 // need a name, unique in fns, and an Fn.
 func (r *Registry) SetGo(name string, fns []GoFunction) error {
-	if err := checkName(name); err != nil {
+	if err := CheckGo(name, fns); err != nil {
 		return err
 	}
 	e := &entry{
 		fns:  make(map[string]*GoFunction, len(fns)),
 		meta: make(map[string]transport.FuncMeta, len(fns)),
 	}
-	for i, f := range fns {
-		switch {
-		case f.Name == "":
-			return fmt.Errorf("namespaces: %s: function %d has no name", name, i)
-		case f.Fn == nil:
-			return fmt.Errorf("namespaces: %s/%s: Fn is nil", name, f.Name)
-		case e.fns[f.Name] != nil:
-			return fmt.Errorf("namespaces: %s/%s: defined twice", name, f.Name)
-		}
+	for _, f := range fns {
 		f.Params = slices.Clone(f.Params)
 		if f.Params == nil {
 			f.Params = []string{}
@@ -215,6 +207,27 @@ func (r *Registry) SetGo(name string, fns []GoFunction) error {
 	}
 	if old != nil {
 		old.close()
+	}
+	return nil
+}
+
+// CheckGo reports why [Registry.SetGo] would refuse to serve fns as the
+// namespace name, if it would.
+func CheckGo(name string, fns []GoFunction) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(fns))
+	for i, f := range fns {
+		switch {
+		case f.Name == "":
+			return fmt.Errorf("namespaces: %s: function %d has no name", name, i)
+		case f.Fn == nil:
+			return fmt.Errorf("namespaces: %s/%s: Fn is nil", name, f.Name)
+		case seen[f.Name]:
+			return fmt.Errorf("namespaces: %s/%s: defined twice", name, f.Name)
+		}
+		seen[f.Name] = true
 	}
 	return nil
 }

@@ -77,6 +77,13 @@ const (
 	DefaultGrace    = 100 * time.Millisecond
 )
 
+// Validate reports the first invalid field of c, as [Registry.Watch]
+// would.
+func (c WatchConfig) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 func (c WatchConfig) withDefaults() (WatchConfig, error) {
 	switch {
 	case c.Mode < WatchEvents || c.Mode > WatchManual:

@@ -114,7 +114,8 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	return c
 }
 
-func (c ServerConfig) validate() error {
+// Validate reports the first invalid field of c; NewServer calls it.
+func (c ServerConfig) Validate() error {
 	switch {
 	case c.FrameTimeout < 0:
 		return errors.New("transport: negative FrameTimeout")
@@ -167,7 +168,7 @@ func NewServer(h Handler, cfg ServerConfig) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("transport: nil handler")
 	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return &Server{

@@ -119,7 +119,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitUsage // nothing was tested
 		}
 		defer c.Close()
-		cfg.Caller = remote{c}
+		cfg.Caller = client.Decoding{Caller: c}
 		// Test files may require modules of the folder they test.
 		cfg.Engine.LibPath = filepath.Join(defaultNS(paths), namespaces.LibDir)
 	default:

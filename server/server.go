@@ -1,0 +1,381 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/transport"
+)
+
+// ErrServerClosed is returned by [Server.Run] once [Server.Shutdown] or
+// [Server.Close] was called.
+var ErrServerClosed = errors.New("server: closed")
+
+// Server is a whole slacker-lua server: the namespaces of a folder,
+// followed as it changes, served over slacker's protocol and, with
+// Config.HTTP, over HTTP, and, with Config.Cluster, registered in a
+// cluster. Make one with [New], then [Server.Run] it.
+//
+// Shutting down, gracefully, goes in this order (Shutdown):
+//  1. /readyz answers 503, so that load balancers stop sending requests;
+//  2. the server leaves the cluster, then serves on for the leave delay,
+//     so that cluster clients stop sending calls before it stops taking
+//     them;
+//  3. the HTTP listener and the binary one stop taking connections, and
+//     wait for the requests and calls running;
+//  4. Run closes what is left, in the reverse of the order it started
+//     it: the cluster membership, the listeners, the namespaces (and
+//     their watcher), the metrics, and the cluster client of slacker.call.
+//
+// Close, and the end of Run's ctx, skip the first three steps.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	started  bool               // Run was called
+	closed   bool               // Shutdown or Close was called
+	stopLoad context.CancelFunc // cancels Run's loading; nil outside Run
+	closing  chan struct{}      // closed by the first Shutdown or Close
+	drained  chan struct{}      // closed once Shutdown has drained, or by Close
+	ready    chan struct{}      // closed once Run serves
+	done     chan struct{}      // closed when Run returns
+
+	// Set by Run before ready is closed, and not changed after.
+	reg     *namespaces.Registry
+	watcher *namespaces.Watcher
+	srv     *transport.Server
+	ln      net.Listener
+	web     *httpServer    // nil without Config.HTTP
+	member  *membership    // nil outside a cluster
+	caller  *clusterCaller // nil outside a cluster
+	stops   []func()       // of what Run started, in order
+}
+
+// New checks cfg and returns a server of it. Every configuration error is
+// reported here, before anything is loaded or bound.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		closing: make(chan struct{}),
+		drained: make(chan struct{}),
+		ready:   make(chan struct{}),
+		done:    make(chan struct{}),
+	}, nil
+}
+
+// Run loads the folder's namespaces, listens, joins the cluster, and
+// serves until ctx ends (then it closes at once and returns ctx's error),
+// a listener fails (it returns that error), or [Server.Shutdown] or
+// [Server.Close] is called (it returns ErrServerClosed once they are
+// done). Loading stops when ctx ends or Shutdown is called. Run may be
+// called once.
+func (s *Server) Run(ctx context.Context) error {
+	lctx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	s.mu.Lock()
+	switch {
+	case s.started:
+		s.mu.Unlock()
+		return errors.New("server: Run called twice")
+	case s.closed:
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	s.started, s.stopLoad = true, stopLoad
+	s.mu.Unlock()
+	defer close(s.done)
+	defer s.teardown()
+
+	err := s.start(lctx)
+	if err != nil {
+		if s.isClosing() {
+			return ErrServerClosed
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.srv.Serve(s.ln) }()
+	s.stops = append(s.stops, func() { s.srv.Close(); <-served })
+	var webServed <-chan error // nil without HTTP: never receives
+	if s.web != nil {
+		s.web.start()
+		webServed = s.web.served
+	}
+	close(s.ready)
+	s.log.Info("serving", "addr", s.ln.Addr().String(), "version", transport.ServerVersion,
+		"tls", s.cfg.TLS != nil, "tokens", s.cfg.Transport.Authenticate != nil)
+	select {
+	case err := <-served:
+		if s.isClosing() {
+			<-s.drained
+			return ErrServerClosed
+		}
+		served <- err // for the stop
+		return fmt.Errorf("server: serving: %w", err)
+	case err := <-webServed:
+		if s.isClosing() {
+			<-s.drained
+			return ErrServerClosed
+		}
+		return fmt.Errorf("server: serving HTTP: %w", err)
+	case <-s.closing:
+		<-s.drained
+		return ErrServerClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// start loads the namespaces, then listens and joins the cluster, adding
+// to s.stops what teardown stops.
+func (s *Server) start(ctx context.Context) error {
+	begin := time.Now()
+	ecfg := s.cfg.Engine
+	if s.cfg.Cluster.enabled() {
+		s.caller = newClusterCaller(s.cfg.Cluster, s.log)
+		s.stops = append(s.stops, s.caller.close)
+		ecfg.Caller = s.caller
+	}
+	reg, err := namespaces.Open(s.cfg.Dir, namespaces.Config{Engine: ecfg, Logger: s.log})
+	if err != nil {
+		return fmt.Errorf("server: loading %s: %w", s.cfg.Dir, err)
+	}
+	s.reg = reg
+	s.stops = append(s.stops, reg.Close)
+	if s.caller != nil {
+		s.caller.local.Store(reg)
+	}
+	for ns, fns := range s.cfg.Go {
+		if err := reg.SetGo(ns, fns); err != nil {
+			return fmt.Errorf("server: %w", err) // checked by New: not expected
+		}
+	}
+	if err := reg.ServeStatus(); err != nil {
+		return fmt.Errorf("server: serving the status namespace: %w", err)
+	}
+	s.log.Info("namespaces loaded", "dir", s.cfg.Dir, "namespaces", len(reg.Namespaces()),
+		"failed", len(reg.Failures()), "took", time.Since(begin).Round(time.Millisecond),
+		"max_call_memory", ecfg.MaxCallMemory, "max_memory", ecfg.MaxMemory)
+	if s.watcher, err = reg.Watch(s.cfg.Watch); err != nil {
+		return fmt.Errorf("server: watching %s: %w", s.cfg.Dir, err)
+	}
+	s.log.Info("watching for changes", "dir", s.cfg.Dir, "watch", modeName(s.cfg.Watch.Mode))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.listen()
+}
+
+// listen makes the listeners, the transport server and the membership.
+func (s *Server) listen() error {
+	var mets *serverMetrics
+	ics := s.cfg.Interceptors
+	if s.cfg.HTTP != "" {
+		mets = newMetrics(s.reg)
+		s.stops = append(s.stops, mets.stop)
+		ics = append([]transport.Interceptor{mets.Interceptor()}, ics...)
+	}
+	if s.cfg.SlowCall > 0 {
+		ics = append(ics, slowCalls(s.cfg.SlowCall, s.log))
+	}
+	handler := transport.Intercept(s.reg, ics...)
+	srv, err := transport.NewServer(handler, s.cfg.Transport)
+	if err != nil {
+		return fmt.Errorf("server: %w", err) // checked by New: not expected
+	}
+	s.srv = srv
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	if s.cfg.TLS != nil {
+		ln = tls.NewListener(ln, s.cfg.TLS)
+	}
+	s.ln = ln
+	s.stops = append(s.stops, func() { ln.Close() }) // until Serve has it
+	if s.cfg.HTTP != "" {
+		if s.web, err = newHTTPServer(s.cfg, handler, s.reg, mets); err != nil {
+			return fmt.Errorf("server: HTTP: %w", err)
+		}
+		s.stops = append(s.stops, s.web.close)
+		s.log.Info("serving HTTP", "http", s.web.ln.Addr().String())
+	}
+	if s.cfg.Cluster.enabled() {
+		if s.member, err = joinCluster(s.cfg.Cluster, ln.Addr(), s.reg, s.log); err != nil {
+			return fmt.Errorf("server: joining the cluster: %w", err)
+		}
+		s.stops = append(s.stops, s.member.close)
+	}
+	if s.web != nil {
+		s.web.member = s.member
+		mets.gauges(srv, s.member)
+		if s.cfg.AdminAuthenticate != nil {
+			s.web.mux.Handle("/_admin/", adminHandler(s.member, s.cfg.AdminAuthenticate))
+		}
+	}
+	return nil
+}
+
+// teardown stops what Run started, last first.
+func (s *Server) teardown() {
+	for i := len(s.stops) - 1; i >= 0; i-- {
+		s.stops[i]()
+	}
+}
+
+// Shutdown stops the server gracefully, in the order [Server] gives:
+// it waits for the calls and requests running, until ctx ends, then
+// cuts off those left and returns ctx's error. It returns once Run has
+// returned. Called while Run loads, it stops the loading.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if !s.beginClose() {
+		return s.wait(ctx)
+	}
+	select {
+	case <-s.ready:
+	default: // not serving: nothing to drain
+		close(s.drained)
+		return s.wait(ctx)
+	}
+	var errs []error
+	if s.web != nil {
+		s.web.stopping()
+	}
+	if s.member != nil {
+		s.member.leave(ctx)
+	}
+	if s.web != nil {
+		if err := s.web.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("server: HTTP requests cut off: %w", err))
+		}
+	}
+	if err := s.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("server: calls cut off: %w", err))
+	}
+	close(s.drained)
+	errs = append(errs, s.wait(ctx))
+	return errors.Join(errs...)
+}
+
+// Close stops the server at once: calls running are cancelled. It returns
+// once Run has returned. Close may be called more than once.
+func (s *Server) Close() error {
+	if s.beginClose() {
+		close(s.drained)
+	}
+	return s.wait(context.Background())
+}
+
+// beginClose marks the server closed and stops Run's loading; it reports
+// whether it was the first to.
+func (s *Server) beginClose() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.closed = true
+	close(s.closing)
+	if s.stopLoad != nil {
+		s.stopLoad()
+	}
+	return true
+}
+
+// wait waits for Run to return, if it was called, as long as ctx allows.
+func (s *Server) wait(ctx context.Context) error {
+	s.mu.Lock()
+	started := s.started
+	s.mu.Unlock()
+	if !started {
+		return nil
+	}
+	select {
+	case <-s.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Ready returns a channel closed once the server serves: the namespaces
+// are loaded and the listeners bound.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr returns the address the binary protocol listens at; nil until the
+// server serves.
+func (s *Server) Addr() net.Addr {
+	select {
+	case <-s.ready:
+		return s.ln.Addr()
+	default:
+		return nil
+	}
+}
+
+// HTTPAddr returns the address of the HTTP listener; nil without
+// Config.HTTP, and until the server serves.
+func (s *Server) HTTPAddr() net.Addr {
+	select {
+	case <-s.ready:
+		if s.web != nil {
+			return s.web.ln.Addr()
+		}
+	default:
+	}
+	return nil
+}
+
+// Rescan looks through the folder again, as its watcher does after a
+// change, and tries the files that failed again (the CLI does it on
+// SIGHUP). It fails until the server serves.
+func (s *Server) Rescan(ctx context.Context) error {
+	select {
+	case <-s.ready:
+	default:
+		return errors.New("server: not serving yet")
+	}
+	start := time.Now()
+	if err := s.watcher.Rescan(ctx); err != nil {
+		return err
+	}
+	s.log.Info("rescanned", "namespaces", len(s.reg.Namespaces()), "failed", len(s.reg.Failures()),
+		"took", time.Since(start).Round(time.Microsecond))
+	return nil
+}
+
+// modeName names a watch mode as the CLI's --watch does.
+func modeName(m namespaces.WatchMode) string {
+	switch m {
+	case namespaces.WatchPoll:
+		return "poll"
+	case namespaces.WatchManual:
+		return "off"
+	}
+	return "events"
+}
