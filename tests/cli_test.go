@@ -334,9 +334,11 @@ func TestCLIReload(t *testing.T) {
 }
 
 // TestCLIWatchOff checks that with --watch off the server serves the
-// folder as it was until SIGHUP, which looks through it once.
+// folder as it was until SIGHUP, which looks through it once. A server
+// watching the same folder shows when a watcher would have noticed.
 func TestCLIWatchOff(t *testing.T) {
 	dir := testutil.WriteFiles(t, map[string]string{"r.lua": "function v() return 1 end"})
+	watching := startCLI(t, dir)
 	s := startCLI(t, "--watch", "off", dir)
 	if err := os.WriteFile(filepath.Join(dir, "r.lua"), []byte("function v() return 2 end"), 0o644); err != nil {
 		t.Fatal(err)
@@ -344,9 +346,16 @@ func TestCLIWatchOff(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "n.lua"), []byte("function v() return 'n' end"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // what a watcher would take to notice; this one must not
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		r, _, _ := cli(t, "call", watching.addr, "r/v")
+		n, _, _ := cli(t, "call", watching.addr, "n/v")
+		return r == "2\n" && n == "\"n\"\n"
+	}, "the watching server to serve the new files")
 	if stdout, _, _ := cli(t, "call", s.addr, "r/v"); stdout != "1\n" {
 		t.Fatalf("r/v before SIGHUP = %q, want the version at start", stdout)
+	}
+	if stdout, stderr, code := cli(t, "call", s.addr, "n/v"); code != 1 || !strings.Contains(stderr, "not-found") {
+		t.Fatalf("n/v before SIGHUP: exit %d, %q %q, want not-found", code, stdout, stderr)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)
 	testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log(), "msg=rescanned") }, "SIGHUP to rescan")
