@@ -220,6 +220,8 @@ func splitFlags(args []string) (flags, rest []string) {
 }
 
 func TestCLIUsage(t *testing.T) {
+	// The cases of serve with a folder listen on 127.0.0.1:0: whichever
+	// check comes first, none binds the default port.
 	tests := []struct {
 		args   []string
 		code   int
@@ -231,14 +233,14 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"serve", "-h"}, 0, "-pool-size"},
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
 		{[]string{"serve"}, 2, "want exactly one folder"},
-		{[]string{"serve", "--log-format", "xml", "."}, 2, "bad --log-format"},
-		{[]string{"serve", "--watch", "inotify", "."}, 2, "bad --watch"},
-		{[]string{"serve", "--watch", "poll", "--poll-interval", "0s", "."}, 2, "bad --poll-interval"},
-		{[]string{"serve", "--poll-interval", "1s", "."}, 2, "--poll-interval goes with --watch poll"},
-		{[]string{"serve", "--cluster", "c", "."}, 2, "--cluster goes with --zk"},
-		{[]string{"serve", "--zk", "127.0.0.1:1", "."}, 2, "--zk needs --cluster"},
-		{[]string{"serve", "--advertise", "10.0.0.1:1", "."}, 2, "--advertise goes with --zk"},
-		{[]string{"serve", "--zk", "127.0.0.1:1", "--cluster", "c", "--advertise", "0.0.0.0:2104", "."}, 2, "not a wildcard"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "xml", "."}, 2, "bad --log-format"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--watch", "inotify", "."}, 2, "bad --watch"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--watch", "poll", "--poll-interval", "0s", "."}, 2, "bad --poll-interval"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--poll-interval", "1s", "."}, 2, "--poll-interval goes with --watch poll"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--cluster", "c", "."}, 2, "--cluster goes with --zk"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--zk", "127.0.0.1:1", "."}, 2, "--zk needs --cluster"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--advertise", "10.0.0.1:1", "."}, 2, "--advertise goes with --zk"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--zk", "127.0.0.1:1", "--cluster", "c", "--advertise", "0.0.0.0:2104", "."}, 2, "not a wildcard"},
 		{[]string{"status"}, 2, "want ADDR"},
 		{[]string{"status", "127.0.0.1:1"}, 1, "connection refused"},
 		{[]string{"call", "127.0.0.1:1"}, 2, "want ADDR and NAMESPACE/FUNCTION"},
