@@ -103,8 +103,8 @@ func (f *benchFlags) config(stderr io.Writer) loadgen.Config {
 	return cfg
 }
 
-// benchTarget is a server or a cluster to call.
-type benchTarget interface {
+// target is a server or a cluster to call, closed when done with.
+type target interface {
 	client.Caller
 	Close() error
 }
@@ -113,15 +113,15 @@ type benchTarget interface {
 // the server, and says what it is. On failure it has said why and
 // returns the exit code, and the targets connected so far for the caller
 // to close.
-func benchTargets(ctx context.Context, cmd *clientCommand, conns int) ([]benchTarget, string, int) {
+func benchTargets(ctx context.Context, cmd *clientCommand, conns int) ([]target, string, int) {
 	if cmd.zk != "" {
 		c, code := cmd.connectCluster(ctx)
 		if c == nil {
 			return nil, "", code
 		}
-		return []benchTarget{c}, "cluster " + cmd.cluster, exitOK
+		return []target{c}, "cluster " + cmd.cluster, exitOK
 	}
-	var targets []benchTarget
+	var targets []target
 	for range conns {
 		c, code := cmd.connect(ctx)
 		if c == nil {

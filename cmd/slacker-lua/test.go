@@ -149,11 +149,12 @@ func (f *testFlags) check(fs *flag.FlagSet) error {
 	return nil
 }
 
-// connect sets cfg.Caller, and the folder of modules the test files may
-// require, to what the flags name: a server, a cluster, or the namespaces
-// of a folder of paths' loaded in-process, whose files that failed to
-// load it prints to stdout and counts in broken. It returns the function
-// that closes the caller.
+// connect points cfg.Caller at what the flags name: a server, a cluster,
+// or the namespaces of a folder (--ns, else defaultNS of paths) loaded
+// in-process, and cfg.Engine.LibPath at the modules the test files may
+// require. For a folder, it prints the files that failed to load to
+// stdout and returns how many in broken. It returns the function that
+// closes the caller.
 func (f *testFlags) connect(ctx context.Context, cfg *luatest.Config, paths []string, stdout io.Writer) (closeCaller func(), broken int, err error) {
 	if f.addr == "" && f.zk == "" {
 		dir := f.nsDir
@@ -183,24 +184,29 @@ func (f *testFlags) connect(ctx context.Context, cfg *luatest.Config, paths []st
 }
 
 // dial connects to the server of --addr or the cluster of --zk.
-func (f *testFlags) dial(ctx context.Context) (interface {
-	client.Caller
-	Close() error
-}, error) {
+func (f *testFlags) dial(ctx context.Context) (target, error) {
 	ccfg, err := (&clientFlags{contentType: f.contentType, timeout: f.timeout}).config()
 	if err != nil {
 		return nil, err
 	}
 	if f.addr != "" {
-		return dial(ctx, f.addr, ccfg)
+		c, err := dial(ctx, f.addr, ccfg)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	cctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	return client.NewCluster(cctx, client.ClusterConfig{
+	c, err := client.NewCluster(cctx, client.ClusterConfig{
 		ZooKeeper: strings.Split(f.zk, ","),
 		Layout:    cluster.Layout{Root: f.zkRoot, Cluster: f.cluster},
 		Client:    ccfg,
 	})
+	if err != nil {
+		return nil, err // not a nil *client.Cluster in a target
+	}
+	return c, nil
 }
 
 // defaultNS is the folder whose namespaces the tests of paths call when
