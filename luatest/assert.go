@@ -29,144 +29,194 @@ const abort = "slacker-lua test: test ended"
 // rec. Its methods are called as t:eq(...) or t.eq(...). It also makes
 // print a log line of the test's.
 func newT(L *lua.LState, file, name string, rec *record) *lua.LTable {
-	// where is the position in the test file the assertion was made at:
-	// the innermost frame of the file's, past pcall and library code.
-	where := func(L *lua.LState) string {
-		for level := 1; level < 100; level++ {
-			dbg, ok := L.GetStack(level)
-			if !ok {
-				break
-			}
-			if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.Source == file && dbg.CurrentLine > 0 {
-				return fmt.Sprintf("%s:%d:", file, dbg.CurrentLine)
-			}
-		}
-		return L.Where(1)
+	tt := &tester{file: file, rec: rec, t: L.NewTable()}
+	tt.t.RawSetString("name", lua.LString(name))
+	for _, m := range []struct {
+		name string
+		fn   methodFunc
+	}{
+		{"eq", (*tester).eq},
+		{"ne", (*tester).ne},
+		{"ok", (*tester).ok},
+		{"near", (*tester).near},
+		{"errors", (*tester).errors},
+		{"fail", (*tester).failNow},
+		{"skip", (*tester).skip},
+		{"log", (*tester).log},
+	} {
+		tt.t.RawSetString(m.name, tt.method(L, m.fn))
 	}
-	end := func(L *lua.LState) { L.Error(lua.LString(abort), 0) }
-	t := L.NewTable()
-	t.RawSetString("name", lua.LString(name))
-	method := func(fn func(L *lua.LState, args []lua.LValue) int) *lua.LFunction {
-		return L.NewFunction(func(L *lua.LState) int {
-			args := make([]lua.LValue, 0, L.GetTop())
-			for i := 1; i <= L.GetTop(); i++ {
-				args = append(args, L.Get(i))
-			}
-			if len(args) > 0 && args[0] == t {
-				args = args[1:] // t:method(...)
-			}
-			return fn(L, args)
-		})
-	}
-	fail := func(L *lua.LState, msg string, extra []lua.LValue) {
-		if len(extra) > 0 && extra[0] != lua.LNil {
-			msg = lua.LVAsString(L.ToStringMeta(extra[0])) + ": " + msg
-		}
-		if !rec.failed {
-			rec.failed, rec.where, rec.msg = true, where(L), msg
-		}
-		end(L)
-	}
-	arg := func(args []lua.LValue, i int) lua.LValue {
-		if i < len(args) {
-			return args[i]
-		}
-		return lua.LNil
-	}
-	t.RawSetString("eq", method(func(L *lua.LState, args []lua.LValue) int {
-		got, want := arg(args, 0), arg(args, 1)
-		if eq, err := equal(got, want, nil, 0); err != nil {
-			fail(L, err.Error(), tail(args, 2))
-		} else if !eq {
-			fail(L, fmt.Sprintf("got %s, want %s", show(got), show(want)), tail(args, 2))
-		}
-		return 0
-	}))
-	t.RawSetString("ne", method(func(L *lua.LState, args []lua.LValue) int {
-		got, other := arg(args, 0), arg(args, 1)
-		if eq, err := equal(got, other, nil, 0); err != nil {
-			fail(L, err.Error(), tail(args, 2))
-		} else if eq {
-			fail(L, fmt.Sprintf("got %s, want anything else", show(got)), tail(args, 2))
-		}
-		return 0
-	}))
-	t.RawSetString("ok", method(func(L *lua.LState, args []lua.LValue) int {
-		if v := arg(args, 0); !lua.LVAsBool(v) {
-			fail(L, fmt.Sprintf("got %s, want a true value", show(v)), tail(args, 1))
-		}
-		return 0
-	}))
-	t.RawSetString("near", method(func(L *lua.LState, args []lua.LValue) int {
-		got, want, eps := arg(args, 0), arg(args, 1), arg(args, 2)
-		g, ok1 := got.(lua.LNumber)
-		w, ok2 := want.(lua.LNumber)
-		e, ok3 := eps.(lua.LNumber)
-		switch {
-		case !ok2 || !ok3:
-			fail(L, fmt.Sprintf("near wants numbers to compare with, and a tolerance: got %s and %s", show(want), show(eps)), nil)
-		case !ok1:
-			fail(L, fmt.Sprintf("got %s, want a number within %s of %s", show(got), show(eps), show(want)), tail(args, 3))
-		case !(math.Abs(float64(g)-float64(w)) <= float64(e)): // NaN anywhere fails
-			fail(L, fmt.Sprintf("got %s, want %s ± %s", show(got), show(want), show(eps)), tail(args, 3))
-		}
-		return 0
-	}))
-	t.RawSetString("errors", method(func(L *lua.LState, args []lua.LValue) int {
-		pattern, ok := arg(args, 0).(lua.LString)
-		fn, isFn := arg(args, 1).(*lua.LFunction)
-		if !ok || !isFn {
-			fail(L, fmt.Sprintf("errors wants a pattern and a function: got %s and %s", show(arg(args, 0)), show(arg(args, 1))), nil)
-		}
-		err := L.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true}, tail(args, 2)...)
-		if err == nil {
-			fail(L, fmt.Sprintf("no error, want one matching %q", string(pattern)), nil)
-		}
-		if rec.failed || rec.skipped {
-			end(L) // an assertion or a skip of the function's own
-		}
-		msg := errorMessage(err)
-		if !matches(L, msg, string(pattern)) {
-			fail(L, fmt.Sprintf("error %q, want one matching %q", msg, string(pattern)), nil)
-		}
-		L.Push(lua.LString(msg))
-		return 1
-	}))
-	t.RawSetString("fail", method(func(L *lua.LState, args []lua.LValue) int {
-		msg := "failed"
-		if len(args) > 0 {
-			msg = lua.LVAsString(L.ToStringMeta(args[0]))
-		}
-		fail(L, msg, nil)
-		return 0
-	}))
-	t.RawSetString("skip", method(func(L *lua.LState, args []lua.LValue) int {
-		if !rec.failed {
-			rec.skipped, rec.where = true, where(L)
-			if len(args) > 0 {
-				rec.msg = lua.LVAsString(L.ToStringMeta(args[0]))
-			}
-		}
-		end(L)
-		return 0
-	}))
-	logf := func(L *lua.LState, args []lua.LValue) int {
-		parts := make([]string, len(args))
-		for i, a := range args {
-			parts[i] = lua.LVAsString(L.ToStringMeta(a))
-		}
-		rec.logs = append(rec.logs, where(L)+" "+strings.Join(parts, " "))
-		return 0
-	}
-	t.RawSetString("log", method(logf))
 	L.SetGlobal("print", L.NewFunction(func(L *lua.LState) int {
 		args := make([]lua.LValue, L.GetTop())
 		for i := range args {
 			args[i] = L.Get(i + 1)
 		}
-		return logf(L, args)
+		return tt.log(L, args)
 	}))
-	return t
+	return tt.t
+}
+
+// tester is the Go side of a test's t: the file whose lines its
+// assertions are reported at, and the record they fill.
+type tester struct {
+	file string
+	rec  *record
+	t    *lua.LTable
+}
+
+// methodFunc is one of t's methods, given the arguments that follow t.
+type methodFunc func(tt *tester, L *lua.LState, args []lua.LValue) int
+
+// method makes fn a Lua function callable as t:name(...) and t.name(...).
+func (tt *tester) method(L *lua.LState, fn methodFunc) *lua.LFunction {
+	return L.NewFunction(func(L *lua.LState) int {
+		args := make([]lua.LValue, 0, L.GetTop())
+		for i := 1; i <= L.GetTop(); i++ {
+			args = append(args, L.Get(i))
+		}
+		if len(args) > 0 && args[0] == tt.t {
+			args = args[1:] // t:method(...)
+		}
+		return fn(tt, L, args)
+	})
+}
+
+// where is the position in the test file the assertion was made at: the
+// innermost frame of the file's, past pcall and library code.
+func (tt *tester) where(L *lua.LState) string {
+	for level := 1; level < 100; level++ {
+		dbg, ok := L.GetStack(level)
+		if !ok {
+			break
+		}
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.Source == tt.file && dbg.CurrentLine > 0 {
+			return fmt.Sprintf("%s:%d:", tt.file, dbg.CurrentLine)
+		}
+	}
+	return L.Where(1)
+}
+
+// end ends the test; the record says whether it failed or was skipped.
+func (tt *tester) end(L *lua.LState) { L.Error(lua.LString(abort), 0) }
+
+// fail records the test's first failure, msg prefixed with extra's first
+// value (an assertion's own message) if any, and ends the test.
+func (tt *tester) fail(L *lua.LState, msg string, extra []lua.LValue) {
+	if len(extra) > 0 && extra[0] != lua.LNil {
+		msg = lua.LVAsString(L.ToStringMeta(extra[0])) + ": " + msg
+	}
+	if !tt.rec.failed {
+		tt.rec.failed, tt.rec.where, tt.rec.msg = true, tt.where(L), msg
+	}
+	tt.end(L)
+}
+
+// The comparisons.
+
+func (tt *tester) eq(L *lua.LState, args []lua.LValue) int {
+	got, want := arg(args, 0), arg(args, 1)
+	if eq, err := equal(got, want, nil, 0); err != nil {
+		tt.fail(L, err.Error(), tail(args, 2))
+	} else if !eq {
+		tt.fail(L, fmt.Sprintf("got %s, want %s", show(got), show(want)), tail(args, 2))
+	}
+	return 0
+}
+
+func (tt *tester) ne(L *lua.LState, args []lua.LValue) int {
+	got, other := arg(args, 0), arg(args, 1)
+	if eq, err := equal(got, other, nil, 0); err != nil {
+		tt.fail(L, err.Error(), tail(args, 2))
+	} else if eq {
+		tt.fail(L, fmt.Sprintf("got %s, want anything else", show(got)), tail(args, 2))
+	}
+	return 0
+}
+
+func (tt *tester) ok(L *lua.LState, args []lua.LValue) int {
+	if v := arg(args, 0); !lua.LVAsBool(v) {
+		tt.fail(L, fmt.Sprintf("got %s, want a true value", show(v)), tail(args, 1))
+	}
+	return 0
+}
+
+func (tt *tester) near(L *lua.LState, args []lua.LValue) int {
+	got, want, eps := arg(args, 0), arg(args, 1), arg(args, 2)
+	g, ok1 := got.(lua.LNumber)
+	w, ok2 := want.(lua.LNumber)
+	e, ok3 := eps.(lua.LNumber)
+	switch {
+	case !ok2 || !ok3:
+		tt.fail(L, fmt.Sprintf("near wants numbers to compare with, and a tolerance: got %s and %s", show(want), show(eps)), nil)
+	case !ok1:
+		tt.fail(L, fmt.Sprintf("got %s, want a number within %s of %s", show(got), show(eps), show(want)), tail(args, 3))
+	case !(math.Abs(float64(g)-float64(w)) <= float64(e)): // NaN anywhere fails
+		tt.fail(L, fmt.Sprintf("got %s, want %s ± %s", show(got), show(want), show(eps)), tail(args, 3))
+	}
+	return 0
+}
+
+// errors calls a function, protected, and checks the error it raised.
+func (tt *tester) errors(L *lua.LState, args []lua.LValue) int {
+	pattern, ok := arg(args, 0).(lua.LString)
+	fn, isFn := arg(args, 1).(*lua.LFunction)
+	if !ok || !isFn {
+		tt.fail(L, fmt.Sprintf("errors wants a pattern and a function: got %s and %s", show(arg(args, 0)), show(arg(args, 1))), nil)
+	}
+	err := L.CallByParam(lua.P{Fn: fn, NRet: 0, Protect: true}, tail(args, 2)...)
+	if err == nil {
+		tt.fail(L, fmt.Sprintf("no error, want one matching %q", string(pattern)), nil)
+	}
+	if tt.rec.failed || tt.rec.skipped {
+		tt.end(L) // an assertion or a skip of the function's own
+	}
+	msg := errorMessage(err)
+	if !matches(L, msg, string(pattern)) {
+		tt.fail(L, fmt.Sprintf("error %q, want one matching %q", msg, string(pattern)), nil)
+	}
+	L.Push(lua.LString(msg))
+	return 1
+}
+
+// The ends and the logs.
+
+// failNow is t:fail([msg]).
+func (tt *tester) failNow(L *lua.LState, args []lua.LValue) int {
+	msg := "failed"
+	if len(args) > 0 {
+		msg = lua.LVAsString(L.ToStringMeta(args[0]))
+	}
+	tt.fail(L, msg, nil)
+	return 0
+}
+
+func (tt *tester) skip(L *lua.LState, args []lua.LValue) int {
+	if !tt.rec.failed {
+		tt.rec.skipped, tt.rec.where = true, tt.where(L)
+		if len(args) > 0 {
+			tt.rec.msg = lua.LVAsString(L.ToStringMeta(args[0]))
+		}
+	}
+	tt.end(L)
+	return 0
+}
+
+// log is t:log(...) and print.
+func (tt *tester) log(L *lua.LState, args []lua.LValue) int {
+	parts := make([]string, len(args))
+	for i, a := range args {
+		parts[i] = lua.LVAsString(L.ToStringMeta(a))
+	}
+	tt.rec.logs = append(tt.rec.logs, tt.where(L)+" "+strings.Join(parts, " "))
+	return 0
+}
+
+// arg is the i-th argument, nil past the end.
+func arg(args []lua.LValue, i int) lua.LValue {
+	if i < len(args) {
+		return args[i]
+	}
+	return lua.LNil
 }
 
 func tail(args []lua.LValue, i int) []lua.LValue {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -321,7 +323,14 @@ func TestGracefulShutdown(t *testing.T) {
 	testutil.WaitFor(t, 5*time.Second, func() bool { return s.srv.InFlight() == n }, "calls in flight")
 	shut := make(chan error, 1)
 	go func() { shut <- s.srv.Shutdown(context.Background()) }()
-	time.Sleep(50 * time.Millisecond) // Shutdown is now waiting for the calls
+	// Shutdown has begun once the listener refuses connections; the calls
+	// cannot end before release, so it is waiting for them.
+	testutil.WaitFor(t, 5*time.Second, refuses(s.addr), "Shutdown to close the listener")
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with %d calls in flight", err, s.srv.InFlight())
+	default:
+	}
 	close(release)
 	for range n {
 		if err := <-results; err != nil {
@@ -330,6 +339,19 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if err := <-shut; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// refuses reports whether a new connection to addr is refused: nothing
+// listens there any more.
+func refuses(addr string) func() bool {
+	return func() bool {
+		nc, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			nc.Close()
+			return false
+		}
+		return errors.Is(err, syscall.ECONNREFUSED)
 	}
 }
 

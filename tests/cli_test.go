@@ -220,6 +220,8 @@ func splitFlags(args []string) (flags, rest []string) {
 }
 
 func TestCLIUsage(t *testing.T) {
+	// The cases of serve with a folder listen on 127.0.0.1:0: whichever
+	// check comes first, none binds the default port.
 	tests := []struct {
 		args   []string
 		code   int
@@ -231,14 +233,14 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"serve", "-h"}, 0, "-pool-size"},
 		{[]string{"bogus"}, 2, `unknown command "bogus"`},
 		{[]string{"serve"}, 2, "want exactly one folder"},
-		{[]string{"serve", "--log-format", "xml", "."}, 2, "bad --log-format"},
-		{[]string{"serve", "--watch", "inotify", "."}, 2, "bad --watch"},
-		{[]string{"serve", "--watch", "poll", "--poll-interval", "0s", "."}, 2, "bad --poll-interval"},
-		{[]string{"serve", "--poll-interval", "1s", "."}, 2, "--poll-interval goes with --watch poll"},
-		{[]string{"serve", "--cluster", "c", "."}, 2, "--cluster goes with --zk"},
-		{[]string{"serve", "--zk", "127.0.0.1:1", "."}, 2, "--zk needs --cluster"},
-		{[]string{"serve", "--advertise", "10.0.0.1:1", "."}, 2, "--advertise goes with --zk"},
-		{[]string{"serve", "--zk", "127.0.0.1:1", "--cluster", "c", "--advertise", "0.0.0.0:2104", "."}, 2, "not a wildcard"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--log-format", "xml", "."}, 2, "bad --log-format"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--watch", "inotify", "."}, 2, "bad --watch"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--watch", "poll", "--poll-interval", "0s", "."}, 2, "bad --poll-interval"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--poll-interval", "1s", "."}, 2, "--poll-interval goes with --watch poll"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--cluster", "c", "."}, 2, "--cluster goes with --zk"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--zk", "127.0.0.1:1", "."}, 2, "--zk needs --cluster"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--advertise", "10.0.0.1:1", "."}, 2, "--advertise goes with --zk"},
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--zk", "127.0.0.1:1", "--cluster", "c", "--advertise", "0.0.0.0:2104", "."}, 2, "not a wildcard"},
 		{[]string{"status"}, 2, "want ADDR"},
 		{[]string{"status", "127.0.0.1:1"}, 1, "connection refused"},
 		{[]string{"call", "127.0.0.1:1"}, 2, "want ADDR and NAMESPACE/FUNCTION"},
@@ -334,9 +336,11 @@ func TestCLIReload(t *testing.T) {
 }
 
 // TestCLIWatchOff checks that with --watch off the server serves the
-// folder as it was until SIGHUP, which looks through it once.
+// folder as it was until SIGHUP, which looks through it once. A server
+// watching the same folder shows when a watcher would have noticed.
 func TestCLIWatchOff(t *testing.T) {
 	dir := testutil.WriteFiles(t, map[string]string{"r.lua": "function v() return 1 end"})
+	watching := startCLI(t, dir)
 	s := startCLI(t, "--watch", "off", dir)
 	if err := os.WriteFile(filepath.Join(dir, "r.lua"), []byte("function v() return 2 end"), 0o644); err != nil {
 		t.Fatal(err)
@@ -344,9 +348,16 @@ func TestCLIWatchOff(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "n.lua"), []byte("function v() return 'n' end"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // what a watcher would take to notice; this one must not
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		r, _, _ := cli(t, "call", watching.addr, "r/v")
+		n, _, _ := cli(t, "call", watching.addr, "n/v")
+		return r == "2\n" && n == "\"n\"\n"
+	}, "the watching server to serve the new files")
 	if stdout, _, _ := cli(t, "call", s.addr, "r/v"); stdout != "1\n" {
 		t.Fatalf("r/v before SIGHUP = %q, want the version at start", stdout)
+	}
+	if stdout, stderr, code := cli(t, "call", s.addr, "n/v"); code != 1 || !strings.Contains(stderr, "not-found") {
+		t.Fatalf("n/v before SIGHUP: exit %d, %q %q, want not-found", code, stdout, stderr)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)
 	testutil.WaitFor(t, 10*time.Second, func() bool { return strings.Contains(s.log(), "msg=rescanned") }, "SIGHUP to rescan")

@@ -676,16 +676,16 @@ func TestReloadSubscribe(t *testing.T) {
 // fails no call, only ever answers a version that was written, never goes
 // back to an older version, and serves the last version to every caller
 // within 100ms of the last write. The writes come in bursts, each left
-// alone long enough to be served, so that the namespace is swapped many
-// times under the callers, and bursts of changes are read once.
+// alone until its last version is served, so that the namespace is
+// swapped many times under the callers, and bursts of changes are read
+// once.
 func TestReloadUnderLoad(t *testing.T) {
 	const (
 		callers  = 64
 		writes   = 1000 // version i, for i in 1..writes, returns i
 		after    = 50   // calls each caller makes once it saw the last version
 		pace     = 500 * time.Microsecond
-		burst    = 8 // writes; then the file is left alone for rest
-		rest     = 2 * namespaces.DefaultDebounce
+		burst    = 8 // writes; then the file is left alone until served
 		deadline = 100 * time.Millisecond
 	)
 	s, w, dir := serveFolder(t, map[string]string{"load.lua": loadVersion(0)})
@@ -723,7 +723,10 @@ func TestReloadUnderLoad(t *testing.T) {
 		switch {
 		case i == writes:
 		case i%burst == 0:
-			time.Sleep(rest) // long enough for the version to be served; nothing waits for it
+			testutil.WaitFor(t, settle, func() bool {
+				v, err := client.CallAs[int](context.Background(), conns[0], "load/v")
+				return err == nil && v == i
+			}, fmt.Sprintf("version %d to be served", i))
 		default:
 			time.Sleep(pace)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -19,65 +20,33 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			"(with --zk, the cluster client's, one per server). A line of progress goes to\n"+
 			"stderr every second. Exits 1 if a call failed.", stderr)
 	cmd.withCluster("call the servers of the --cluster found there")
-	callers := cmd.fs.Int("c", 64, "concurrent `callers`")
-	calls := cmd.fs.Int("n", 100000, "`calls` to make in all, unless -d is given")
-	duration := cmd.fs.Duration("d", 0, "call for this `long` instead of making -n calls")
-	conns := cmd.fs.Int("conns", 1, "`connections` to the server, shared by the callers")
-	warmup := cmd.fs.Duration("warmup", time.Second, "call for this `long` first, unmeasured")
+	var f benchFlags
+	f.register(cmd.fs)
 	name, callArgs, code, ok := cmd.parseCall(args)
 	if !ok {
 		return code
 	}
-	switch {
-	case *callers < 1:
-		return usageError(stderr, "bench", "bad -c %d: want 1 or more", *callers)
-	case *conns < 1:
-		return usageError(stderr, "bench", "bad --conns %d: want 1 or more", *conns)
-	case *calls < 1 && *duration == 0:
-		return usageError(stderr, "bench", "bad -n %d: want 1 or more", *calls)
-	case *duration < 0 || *warmup < 0:
-		return usageError(stderr, "bench", "bad -d or --warmup: want 0 or more")
-	case cmd.zk != "" && isSet(cmd.fs, "conns"):
-		return usageError(stderr, "bench", "--conns goes without --zk: a cluster client has a connection per server")
+	if code, ok := f.check(cmd); !ok {
+		return code
 	}
-	var targets []client.Caller
-	var where string
-	if cmd.zk != "" {
-		c, code := cmd.connectCluster(ctx)
-		if c == nil {
-			return code
+	targets, where, code := benchTargets(ctx, cmd, f.conns)
+	defer func() {
+		for _, c := range targets {
+			c.Close()
 		}
-		defer c.Close()
-		targets = []client.Caller{c}
-		where = "cluster " + cmd.cluster
-	} else {
-		for range *conns {
-			c, code := cmd.connect(ctx)
-			if c == nil {
-				return code
-			}
-			defer c.Close()
-			targets = append(targets, c)
-		}
-		where = fmt.Sprintf("%s, %d connection%s", cmd.fs.Arg(0), *conns, plural(*conns))
+	}()
+	if code != exitOK {
+		return code
 	}
 	// One call first: a function that fails is told at once.
 	if _, err := targets[0].Call(ctx, name, callArgs...); err != nil {
 		fmt.Fprintf(stderr, "slacker-lua bench: %s: %v\n", name, err)
 		return exitError
 	}
-	cfg := loadgen.Config{Callers: *callers, Duration: *duration, Warmup: *warmup,
-		Progress: func(calls, errs int64, elapsed time.Duration) {
-			fmt.Fprintf(stderr, "%5.0fs  %d calls, %.0f calls/s, %d errors\n", elapsed.Seconds(), calls, float64(calls)/elapsed.Seconds(), errs)
-		},
-	}
-	if *duration == 0 {
-		cfg.Calls = *calls
-	}
 	given := cmd.fs.Args()
 	given = given[len(given)-len(callArgs):] // the arguments as typed
-	fmt.Fprintf(stdout, "%s(%s) on %s: %d caller%s, %s\n", name, strings.Join(given, ", "), where, *callers, plural(*callers), strings.ToLower(cmd.flags.contentType))
-	res, err := loadgen.Run(ctx, cfg, func(ctx context.Context, caller int) error {
+	fmt.Fprintf(stdout, "%s(%s) on %s: %d caller%s, %s\n", name, strings.Join(given, ", "), where, f.callers, plural(f.callers), strings.ToLower(cmd.flags.contentType))
+	res, err := loadgen.Run(ctx, f.config(stderr), func(ctx context.Context, caller int) error {
 		_, err := targets[caller%len(targets)].Call(ctx, name, callArgs...)
 		return err
 	})
@@ -85,6 +54,87 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "slacker-lua bench:", err)
 		return exitError
 	}
+	return printBench(stdout, res)
+}
+
+// benchFlags are bench's flags besides those of every client command.
+type benchFlags struct {
+	callers, calls, conns int
+	duration, warmup      time.Duration
+}
+
+func (f *benchFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.callers, "c", 64, "concurrent `callers`")
+	fs.IntVar(&f.calls, "n", 100000, "`calls` to make in all, unless -d is given")
+	fs.DurationVar(&f.duration, "d", 0, "call for this `long` instead of making -n calls")
+	fs.IntVar(&f.conns, "conns", 1, "`connections` to the server, shared by the callers")
+	fs.DurationVar(&f.warmup, "warmup", time.Second, "call for this `long` first, unmeasured")
+}
+
+// check checks the flags, once parsed; on a bad one it says why and
+// returns the exit code.
+func (f *benchFlags) check(cmd *clientCommand) (int, bool) {
+	stderr := cmd.stderr
+	switch {
+	case f.callers < 1:
+		return usageError(stderr, "bench", "bad -c %d: want 1 or more", f.callers), false
+	case f.conns < 1:
+		return usageError(stderr, "bench", "bad --conns %d: want 1 or more", f.conns), false
+	case f.calls < 1 && f.duration == 0:
+		return usageError(stderr, "bench", "bad -n %d: want 1 or more", f.calls), false
+	case f.duration < 0 || f.warmup < 0:
+		return usageError(stderr, "bench", "bad -d or --warmup: want 0 or more"), false
+	case cmd.zk != "" && isSet(cmd.fs, "conns"):
+		return usageError(stderr, "bench", "--conns goes without --zk: a cluster client has a connection per server"), false
+	}
+	return 0, true
+}
+
+// config is the load to make, its progress reported on stderr.
+func (f *benchFlags) config(stderr io.Writer) loadgen.Config {
+	cfg := loadgen.Config{Callers: f.callers, Duration: f.duration, Warmup: f.warmup,
+		Progress: func(calls, errs int64, elapsed time.Duration) {
+			fmt.Fprintf(stderr, "%5.0fs  %d calls, %.0f calls/s, %d errors\n", elapsed.Seconds(), calls, float64(calls)/elapsed.Seconds(), errs)
+		},
+	}
+	if f.duration == 0 {
+		cfg.Calls = f.calls
+	}
+	return cfg
+}
+
+// target is a server or a cluster to call, closed when done with.
+type target interface {
+	client.Caller
+	Close() error
+}
+
+// benchTargets connects to what cmd names, the cluster or conns times
+// the server, and says what it is. On failure it has said why and
+// returns the exit code, and the targets connected so far for the caller
+// to close.
+func benchTargets(ctx context.Context, cmd *clientCommand, conns int) ([]target, string, int) {
+	if cmd.zk != "" {
+		c, code := cmd.connectCluster(ctx)
+		if c == nil {
+			return nil, "", code
+		}
+		return []target{c}, "cluster " + cmd.cluster, exitOK
+	}
+	var targets []target
+	for range conns {
+		c, code := cmd.connect(ctx)
+		if c == nil {
+			return targets, "", code
+		}
+		targets = append(targets, c)
+	}
+	return targets, fmt.Sprintf("%s, %d connection%s", cmd.fs.Arg(0), conns, plural(conns)), exitOK
+}
+
+// printBench prints what the bench measured and returns the exit code:
+// exitError if a call failed.
+func printBench(stdout io.Writer, res loadgen.Result) int {
 	fmt.Fprintf(stdout, "%d calls in %v: %.0f calls/s\n", res.Calls, res.Elapsed.Round(time.Millisecond), res.Rate())
 	q := func(f float64) time.Duration { return loadgen.Round(res.Quantile(f)) }
 	fmt.Fprintf(stdout, "latency p50 %v, p99 %v, p99.9 %v, max %v\n", q(0.5), q(0.99), q(0.999), q(1))

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/cluster"
@@ -19,30 +21,8 @@ import (
 )
 
 func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlags("test", "[flags] [PATH...]",
-		"Runs the Lua tests (test_... functions) of the *_test.lua files found in each\n"+
-			"PATH, a file or a folder searched with its subfolders (default: the current\n"+
-			"folder). Each test runs in a fresh VM of the server's sandbox, gets t, the\n"+
-			"assertion API, and calls namespaces with slacker.call, which reaches:\n"+
-			"  the namespaces of --ns DIR, loaded in-process (the default: the one folder\n"+
-			"  PATH given; for one file, the nearest folder above it with a _lib folder,\n"+
-			"  else its own; else the current folder);\n"+
-			"  or a running server, with --addr;\n"+
-			"  or a cluster, with --zk and --cluster.\n"+
-			"Prints a line per failure (per test with -v) and then \"N passed, N failed\".\n"+
-			"print in a test is a log line of the test's, shown with -v and under a failure.\n"+
-			"Exits 1 when a test failed; 2 on a usage error, a file that can't load, a\n"+
-			"server that can't be reached, or no test to run. See `go doc github.com/slacker-lua/slacker-lua/luatest` for t.", stderr)
-	nsDir := fs.String("ns", "", "load the namespaces of this `folder` in-process")
-	addr := fs.String("addr", "", "call the server at `host:port` instead")
-	zkServers := fs.String("zk", "", "call the --cluster found in ZooKeeper at `host:port,...` instead")
-	clusterName := fs.String("cluster", "", "the cluster's `name`, with --zk")
-	zkRoot := fs.String("zk-root", cluster.DefaultRoot, "the znode the clusters are registered under, with --zk")
-	runPattern := fs.String("run", "", "run only the tests whose names match this `regexp`")
-	verbose := fs.Bool("v", false, "print a line per test, and t:log lines")
-	timeout := fs.Duration("timeout", luatest.DefaultTimeout, "stop a test that runs longer, loading its file included")
-	junit := fs.String("junit", "", "write JUnit XML of the results to this `file`")
-	contentType := fs.String("content-type", "json", "serialization on the wire with --addr or --zk: json or msgpack")
+	var f testFlags
+	fs := f.register(stderr)
 	if code, done := parseFlags(fs, args); done {
 		return code
 	}
@@ -50,28 +30,8 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "slacker-lua test: "+format+"\n", args...)
 		return exitUsage
 	}
-	targets := 0
-	for _, set := range []bool{*nsDir != "", *addr != "", *zkServers != ""} {
-		if set {
-			targets++
-		}
-	}
-	switch {
-	case targets > 1:
-		return fail("--ns, --addr and --zk are three ways to reach namespaces: give one")
-	case *zkServers != "" && *clusterName == "":
-		return fail("--zk needs --cluster")
-	case *zkServers == "" && (*clusterName != "" || isSet(fs, "zk-root")):
-		return fail("--cluster and --zk-root go with --zk")
-	case *timeout <= 0:
-		return fail("bad --timeout %v: want a positive duration", *timeout)
-	}
-	var run *regexp.Regexp
-	if *runPattern != "" {
-		var err error
-		if run, err = regexp.Compile(*runPattern); err != nil {
-			return fail("bad -run: %v", err)
-		}
+	if err := f.check(fs); err != nil {
+		return fail("%v", err)
 	}
 	paths := fs.Args()
 	if len(paths) == 0 {
@@ -86,66 +46,23 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	level := slog.LevelWarn
-	if *verbose {
+	if f.verbose {
 		level = slog.LevelInfo // print and slacker.log of the tests
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg := luatest.Config{Run: run, Timeout: *timeout, Out: stdout, Verbose: *verbose}
-	cfg.Engine.Logger = log
-	broken := 0
-	switch {
-	case *addr != "" || *zkServers != "":
-		ccfg, err := (&clientFlags{contentType: *contentType, timeout: *timeout}).config()
-		if err != nil {
-			return fail("%v", err)
-		}
-		var c interface {
-			client.Caller
-			Close() error
-		}
-		if *addr != "" {
-			c, err = dial(ctx, *addr, ccfg)
-		} else {
-			cctx, cancel := context.WithTimeout(ctx, *timeout)
-			c, err = cluster.NewClient(cctx, cluster.ClientConfig{
-				ZooKeeper: strings.Split(*zkServers, ","),
-				Layout:    cluster.Layout{Root: *zkRoot, Cluster: *clusterName},
-				Client:    ccfg,
-			})
-			cancel()
-		}
-		if err != nil {
-			fmt.Fprintln(stderr, "slacker-lua test:", err)
-			return exitUsage // nothing was tested
-		}
-		defer c.Close()
-		cfg.Caller = client.Decoding{Caller: c}
-		// Test files may require modules of the folder they test.
-		cfg.Engine.LibPath = filepath.Join(defaultNS(paths), namespaces.LibDir)
-	default:
-		dir := *nsDir
-		if dir == "" {
-			dir = defaultNS(paths)
-		}
-		reg, err := namespaces.Open(dir, namespaces.Config{Engine: engine.Config{Timeout: *timeout}, Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			return fail("%v", err)
-		}
-		defer reg.Close()
-		for _, f := range reg.Failures() {
-			fmt.Fprintf(stdout, "FAIL %s: %v\n", filepath.Join(dir, f.Path), f.Err)
-			broken++
-		}
-		cfg.Caller = reg
-		cfg.Engine.LibPath = filepath.Join(dir, namespaces.LibDir)
+	cfg := luatest.Config{Run: f.run, Timeout: f.timeout, Out: stdout, Verbose: f.verbose}
+	cfg.Engine.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	closeCaller, broken, err := f.connect(ctx, &cfg, paths, stdout)
+	if err != nil {
+		return fail("%v", err) // nothing was tested
 	}
+	defer closeCaller()
 
 	rep, err := luatest.Run(ctx, cfg, files)
 	if err != nil && rep == nil {
 		return fail("%v", err)
 	}
-	if *junit != "" {
-		if werr := writeJUnit(*junit, rep); werr != nil {
+	if f.junit != "" {
+		if werr := writeJUnit(f.junit, rep); werr != nil {
 			fmt.Fprintln(stderr, "slacker-lua test:", werr)
 			return exitError
 		}
@@ -163,6 +80,133 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return fail("no tests to run in %s", strings.Join(paths, " "))
 	}
 	return exitOK
+}
+
+// testFlags are the flags of slacker-lua test.
+type testFlags struct {
+	nsDir, addr         string // --ns, --addr
+	zk, cluster, zkRoot string
+	runPattern          string
+	run                 *regexp.Regexp // runPattern compiled, by check
+	verbose             bool
+	timeout             time.Duration
+	junit, contentType  string
+}
+
+// register returns the flag set of the command, whose flags set f.
+func (f *testFlags) register(stderr io.Writer) *flag.FlagSet {
+	fs := newFlags("test", "[flags] [PATH...]",
+		"Runs the Lua tests (test_... functions) of the *_test.lua files found in each\n"+
+			"PATH, a file or a folder searched with its subfolders (default: the current\n"+
+			"folder). Each test runs in a fresh VM of the server's sandbox, gets t, the\n"+
+			"assertion API, and calls namespaces with slacker.call, which reaches:\n"+
+			"  the namespaces of --ns DIR, loaded in-process (the default: the one folder\n"+
+			"  PATH given; for one file, the nearest folder above it with a _lib folder,\n"+
+			"  else its own; else the current folder);\n"+
+			"  or a running server, with --addr;\n"+
+			"  or a cluster, with --zk and --cluster.\n"+
+			"Prints a line per failure (per test with -v) and then \"N passed, N failed\".\n"+
+			"print in a test is a log line of the test's, shown with -v and under a failure.\n"+
+			"Exits 1 when a test failed; 2 on a usage error, a file that can't load, a\n"+
+			"server that can't be reached, or no test to run. See `go doc github.com/slacker-lua/slacker-lua/luatest` for t.", stderr)
+	fs.StringVar(&f.nsDir, "ns", "", "load the namespaces of this `folder` in-process")
+	fs.StringVar(&f.addr, "addr", "", "call the server at `host:port` instead")
+	fs.StringVar(&f.zk, "zk", "", "call the --cluster found in ZooKeeper at `host:port,...` instead")
+	fs.StringVar(&f.cluster, "cluster", "", "the cluster's `name`, with --zk")
+	fs.StringVar(&f.zkRoot, "zk-root", cluster.DefaultRoot, "the znode the clusters are registered under, with --zk")
+	fs.StringVar(&f.runPattern, "run", "", "run only the tests whose names match this `regexp`")
+	fs.BoolVar(&f.verbose, "v", false, "print a line per test, and t:log lines")
+	fs.DurationVar(&f.timeout, "timeout", luatest.DefaultTimeout, "stop a test that runs longer, loading its file included")
+	fs.StringVar(&f.junit, "junit", "", "write JUnit XML of the results to this `file`")
+	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire with --addr or --zk: json or msgpack")
+	return fs
+}
+
+// check checks the flags of fs, once parsed, and compiles -run.
+func (f *testFlags) check(fs *flag.FlagSet) error {
+	targets := 0
+	for _, set := range []bool{f.nsDir != "", f.addr != "", f.zk != ""} {
+		if set {
+			targets++
+		}
+	}
+	switch {
+	case targets > 1:
+		return errors.New("--ns, --addr and --zk are three ways to reach namespaces: give one")
+	case f.zk != "" && f.cluster == "":
+		return errors.New("--zk needs --cluster")
+	case f.zk == "" && (f.cluster != "" || isSet(fs, "zk-root")):
+		return errors.New("--cluster and --zk-root go with --zk")
+	case f.timeout <= 0:
+		return fmt.Errorf("bad --timeout %v: want a positive duration", f.timeout)
+	}
+	if f.runPattern != "" {
+		var err error
+		if f.run, err = regexp.Compile(f.runPattern); err != nil {
+			return fmt.Errorf("bad -run: %v", err)
+		}
+	}
+	return nil
+}
+
+// connect points cfg.Caller at what the flags name: a server, a cluster,
+// or the namespaces of a folder (--ns, else defaultNS of paths) loaded
+// in-process, and cfg.Engine.LibPath at the modules the test files may
+// require. For a folder, it prints the files that failed to load to
+// stdout and returns how many in broken. It returns the function that
+// closes the caller.
+func (f *testFlags) connect(ctx context.Context, cfg *luatest.Config, paths []string, stdout io.Writer) (closeCaller func(), broken int, err error) {
+	if f.addr == "" && f.zk == "" {
+		dir := f.nsDir
+		if dir == "" {
+			dir = defaultNS(paths)
+		}
+		reg, err := namespaces.Open(dir, namespaces.Config{Engine: engine.Config{Timeout: f.timeout}, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, fl := range reg.Failures() {
+			fmt.Fprintf(stdout, "FAIL %s: %v\n", filepath.Join(dir, fl.Path), fl.Err)
+			broken++
+		}
+		cfg.Caller = reg
+		cfg.Engine.LibPath = filepath.Join(dir, namespaces.LibDir)
+		return reg.Close, broken, nil
+	}
+	c, err := f.dial(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	cfg.Caller = client.Decoding{Caller: c}
+	// Test files may require modules of the folder they test.
+	cfg.Engine.LibPath = filepath.Join(defaultNS(paths), namespaces.LibDir)
+	return func() { c.Close() }, 0, nil
+}
+
+// dial connects to the server of --addr or the cluster of --zk.
+func (f *testFlags) dial(ctx context.Context) (target, error) {
+	ccfg, err := (&clientFlags{contentType: f.contentType, timeout: f.timeout}).config()
+	if err != nil {
+		return nil, err
+	}
+	if f.addr != "" {
+		c, err := dial(ctx, f.addr, ccfg)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	c, err := cluster.NewClient(cctx, cluster.ClientConfig{
+		ZooKeeper: strings.Split(f.zk, ","),
+		Layout:    cluster.Layout{Root: f.zkRoot, Cluster: f.cluster},
+		Client:    ccfg,
+	})
+	if err != nil {
+		return nil, err // not a nil *client.Cluster in a target
+	}
+	return c, nil
 }
 
 // defaultNS is the folder whose namespaces the tests of paths call when

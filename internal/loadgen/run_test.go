@@ -56,23 +56,3 @@ func TestRunDuration(t *testing.T) {
 		t.Errorf("p50 %v of a 1ms call", q)
 	}
 }
-
-func TestQuantile(t *testing.T) {
-	r := Result{latencies: []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}}
-	for q, want := range map[float64]time.Duration{0.5: 5, 0.9: 9, 0.99: 10, 1: 10, 0: 1} {
-		if got := r.Quantile(q); got != want {
-			t.Errorf("Quantile(%v) = %v, want %v", q, got, want)
-		}
-	}
-	if (Result{}).Quantile(0.5) != 0 {
-		t.Error("Quantile of nothing")
-	}
-}
-
-func TestConfig(t *testing.T) {
-	for _, cfg := range []Config{{}, {Callers: 1}, {Callers: 1, Calls: -1}, {Callers: 0, Calls: 1}} {
-		if _, err := Run(context.Background(), cfg, func(context.Context, int) error { return nil }); err == nil {
-			t.Errorf("%+v: no error", cfg)
-		}
-	}
-}
