@@ -3,10 +3,8 @@ package transport
 import (
 	"fmt"
 	"math"
-
 	"strconv"
 	"strings"
-
 	"unicode/utf8"
 )
 

@@ -3,7 +3,6 @@ package transport
 import (
 	"bytes"
 	"encoding/binary"
-
 	"math"
 	"slices"
 	"sync"

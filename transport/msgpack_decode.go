@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
