@@ -183,6 +183,10 @@ func TestNewValidates(t *testing.T) {
 	if _, err := New(handler{}, Config{Timeout: -time.Second}); err == nil {
 		t.Error("negative Timeout accepted")
 	}
+	_, err := New(handler{}, Config{MaxBodySize: -1, Timeout: -time.Second})
+	if j, ok := err.(interface{ Unwrap() []error }); !ok || len(j.Unwrap()) != 2 {
+		t.Errorf("two bad fields: got %v, want both reported", err)
+	}
 }
 
 func TestAuthenticate(t *testing.T) {

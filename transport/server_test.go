@@ -656,6 +656,10 @@ func TestNewServerValidates(t *testing.T) {
 	if _, err := NewServer(&testHandler{}, ServerConfig{MaxInFlight: -1}); err == nil {
 		t.Error("negative MaxInFlight accepted")
 	}
+	_, err := NewServer(&testHandler{}, ServerConfig{IdleTimeout: -1, MaxConns: -1})
+	if j, ok := err.(interface{ Unwrap() []error }); !ok || len(j.Unwrap()) != 2 {
+		t.Errorf("two bad fields: got %v, want both reported", err)
+	}
 }
 
 // TestCallCtx checks the context of a call: its deadline is reported,
