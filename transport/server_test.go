@@ -15,7 +15,10 @@ import (
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
-// testHandler serves a few Go functions under the namespace "t".
+// testHandler serves a few Go functions under the namespace "t", those of
+// transporttest.Handler, which the tests of package transport can't
+// import (it imports transport); tests of the exported API only belong in
+// package transport_test, with transporttest.
 type testHandler struct {
 	started chan string // receives the name of every call that starts, if set
 	release chan struct{}
