@@ -108,7 +108,12 @@ type conn struct {
 	work     chan job       // to an idle worker
 	workers  sync.WaitGroup // the workers and watch, which end with ctx
 	watching bool           // watch runs; under cmu
-	busy     chan struct{}  // tells an idle watch a call has come
+
+	// Counters the tests wait for: the times the reader waited for a
+	// slot, and the times watch went idle.
+	slotWaits  atomic.Int64
+	watchIdles atomic.Int64
+	busy       chan struct{} // tells an idle watch a call has come
 
 	// Writer state.
 	wmu       sync.Mutex

@@ -139,6 +139,7 @@ func (c *conn) watch() {
 		}
 		if c.running.Load() == 0 {
 			tick.Stop() // idle: no ticks until a call comes
+			c.watchIdles.Add(1)
 			idle.Reset(workerIdle)
 			select {
 			case <-c.busy:

@@ -94,6 +94,7 @@ func (c *conn) takeSlot(p *Packet, deadline time.Time) (now time.Time, ok bool) 
 		return now, true
 	default:
 	}
+	c.slotWaits.Add(1)
 	select {
 	case c.slots <- struct{}{}:
 	case <-c.ctx.Done():
