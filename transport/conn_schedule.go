@@ -36,11 +36,12 @@ type call struct {
 // its arguments and runs it, inline or on a worker. It reports false when
 // the reading was handed over while the call ran inline.
 func (c *conn) handleRequest(p *Packet) bool {
-	codec, deadline, ok := c.admit(p)
+	now := time.Now()
+	codec, deadline, ok := c.admit(p, now)
 	if !ok {
 		return true
 	}
-	now, ok := c.takeSlot(p, deadline)
+	now, ok = c.takeSlot(p, deadline, now)
 	if !ok {
 		return true
 	}
@@ -59,9 +60,9 @@ func (c *conn) handleRequest(p *Packet) bool {
 }
 
 // admit checks a request before it takes a slot: its content type, its
-// function and its deadline. It answers a request it refuses and reports
-// false.
-func (c *conn) admit(p *Packet) (codec Codec, deadline time.Time, ok bool) {
+// function and its deadline, at now. It answers a request it refuses and
+// reports false.
+func (c *conn) admit(p *Packet, now time.Time) (codec Codec, deadline time.Time, ok bool) {
 	codec, err := CodecFor(c.srv.cfg.Codecs, p.ContentType)
 	if err != nil {
 		c.reject(p, err)
@@ -76,7 +77,7 @@ func (c *conn) admit(p *Packet) (codec Codec, deadline time.Time, ok bool) {
 		c.reject(p, err)
 		return nil, time.Time{}, false
 	}
-	if !deadline.IsZero() && !time.Now().Before(deadline) {
+	if !deadline.IsZero() && !now.Before(deadline) {
 		c.sendError(p.Version, p.TID, CodeCanceled)
 		return nil, time.Time{}, false
 	}
@@ -84,11 +85,10 @@ func (c *conn) admit(p *Packet) (codec Codec, deadline time.Time, ok bool) {
 }
 
 // takeSlot waits for one of the MaxInFlight slots: at the bound the reader
-// stops reading. It returns when the request was read, or when it got its
-// slot if it had to wait; it reports false, holding no slot, when the
-// connection ended or the request's deadline passed meanwhile.
-func (c *conn) takeSlot(p *Packet, deadline time.Time) (now time.Time, ok bool) {
-	now = time.Now()
+// stops reading. It returns now, when the request was read, or the time
+// it got its slot if it had to wait; it reports false, holding no slot,
+// when the connection ended or the request's deadline passed meanwhile.
+func (c *conn) takeSlot(p *Packet, deadline, now time.Time) (time.Time, bool) {
 	select {
 	case c.slots <- struct{}{}:
 		return now, true
