@@ -51,10 +51,8 @@ func (c *callCtx) init(deadline time.Time) {
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
-
-func (c *callCtx) Done() <-chan struct{} { return c.done }
-
-func (c *callCtx) Value(any) any { return nil }
+func (c *callCtx) Done() <-chan struct{}       { return c.done }
+func (c *callCtx) Value(any) any               { return nil }
 
 func (c *callCtx) Err() error {
 	select {
