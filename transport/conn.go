@@ -58,8 +58,8 @@ type conn struct {
 	log         *slog.Logger
 	connectedAt time.Time
 
-	// ctx is cancelled when the connection is torn down, and so are the
-	// calls still running (cancelCalls).
+	// ctx is the connection's shutdown channel: cancelled by fail, with
+	// the calls still running, or by serve once they have ended.
 	ctx    context.Context
 	cancel context.CancelFunc
 
