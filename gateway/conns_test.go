@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
+	"github.com/slacker-lua/slacker-lua/transport/transporttest"
 )
 
 // serveHTTP serves h on a loopback listener, with at most maxConns
@@ -45,7 +46,7 @@ func serveHTTP(t *testing.T, h http.Handler, maxConns int) string {
 // and that a call running past the timeout after its body is not cut.
 func TestBodyTimeout(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	g, err := New(slowHandler{}, Config{})
+	g, err := New(slowHandler{&transporttest.Handler{}}, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +85,9 @@ func TestBodyTimeout(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 }
 
-// slowHandler is handler with a function that takes longer than the
-// body timeout of TestBodyTimeout.
-type slowHandler struct{ handler }
+// slowHandler is transporttest's handler with a function that takes
+// longer than the body timeout of TestBodyTimeout.
+type slowHandler struct{ *transporttest.Handler }
 
 func (h slowHandler) Call(ctx context.Context, name string, args []any) (any, error) {
 	if name == "t/sleep" {
@@ -97,7 +98,7 @@ func (h slowHandler) Call(ctx context.Context, name string, args []any) (any, er
 			return nil, ctx.Err()
 		}
 	}
-	return h.handler.Call(ctx, name, args)
+	return h.Handler.Call(ctx, name, args)
 }
 
 // TestLimitListener checks that connections past the bound are closed at

@@ -1,31 +1,3 @@
-// Package gateway serves the functions of a transport.Handler over HTTP,
-// as slacker's HTTP gateway does: a POST to /<namespace>/<function>.json
-// (or .msgpack) with the arguments as an array in the body answers the
-// function's result, serialized the same way.
-//
-//	curl -d '[1, 2]' http://127.0.0.1:2105/slacker.example.api/add.json
-//
-// The status tells how the call ended:
-//
-//	200 the result is the body
-//	400 the body is not an argument array, or the content type is unknown
-//	401 Config.Authenticate refused the request's token, or it had none
-//	403 the call was refused
-//	404 no such function
-//	413 the body is larger than Config.MaxBodySize, or its arguments would
-//	    take more memory decoded than transport.DecodeBudget allows (code
-//	    "exception")
-//	500 the function failed: the body is its error message
-//	503 the function's namespace has too many calls waiting
-//	504 the call ran out of time
-//
-// The body of an answer other than 200 is the error message, a string
-// serialized in the request's content type (plain text when that is
-// unknown); the X-Slacker-Code header has slacker's result code, such as
-// "not-found" or "exception".
-//
-// GET / (or /_inspect) answers a JSON list of the served functions with
-// their parameters and doc comments.
 package gateway
 
 import (
@@ -42,34 +14,25 @@ import (
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
-// Config configures a Gateway. Its zero value works.
+// Config configures a Gateway. The zero value works; each field says what
+// zero means.
 type Config struct {
 	// Codecs are the content types served, named by the extension of the
-	// path: ".json", ".msgpack", ".edn". Default transport.DefaultCodecs.
+	// path: ".json", ".msgpack", ".edn". Nil means
+	// transport.DefaultCodecs().
 	Codecs []transport.Codec
-	// MaxBodySize bounds a request body, in bytes. Default
+	// MaxBodySize bounds a request body, in bytes. Zero means
 	// transport.DefaultMaxBodySize.
 	MaxBodySize int
-	// Timeout is the deadline of a call, counted from its request; 0
+	// Timeout is the deadline of a call, counted from its request. Zero
 	// leaves calls to the handler's own deadline.
 	Timeout time.Duration
-	// Logger gets the gateway's debug logs. Default slog.Default().
+	// Logger gets the gateway's debug logs. Nil means slog.Default().
 	Logger *slog.Logger
 	// Authenticate, if set, checks the token of every call and listing,
 	// given as "Authorization: Bearer TOKEN": without one it accepts, the
 	// answer is 401. Nil lets every request in.
 	Authenticate func(token string) bool
-}
-
-// Validate reports the first invalid field of c; New calls it.
-func (c Config) Validate() error {
-	switch {
-	case c.MaxBodySize < 0:
-		return fmt.Errorf("gateway: Config.MaxBodySize %d is negative", c.MaxBodySize)
-	case c.Timeout < 0:
-		return fmt.Errorf("gateway: Config.Timeout %v is negative", c.Timeout)
-	}
-	return nil
 }
 
 // Gateway is an http.Handler calling a transport.Handler's functions.
@@ -80,7 +43,40 @@ type Gateway struct {
 	mem transport.MemoryReleaser // returns refused bodies' memory
 }
 
-// New returns a gateway to h.
+// Validate reports every field of c that is out of range; the constructor calls it.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxBodySize < 0 {
+		errs = append(errs, fmt.Errorf("gateway: Config.MaxBodySize %d is negative", c.MaxBodySize))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("gateway: Config.Timeout %v is negative", c.Timeout))
+	}
+	for _, cd := range c.Codecs {
+		if cd == nil {
+			errs = append(errs, errors.New("gateway: nil codec in Config.Codecs"))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults returns c with its zero fields filled.
+func (c Config) withDefaults() Config {
+	if c.Codecs == nil {
+		c.Codecs = transport.DefaultCodecs()
+	}
+	if c.MaxBodySize == 0 {
+		c.MaxBodySize = transport.DefaultMaxBodySize
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// New returns a gateway to h. It returns an error if h is nil or cfg is
+// invalid.
 func New(h transport.Handler, cfg Config) (*Gateway, error) {
 	if h == nil {
 		return nil, errors.New("gateway: nil handler")
@@ -88,16 +84,7 @@ func New(h transport.Handler, cfg Config) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Codecs == nil {
-		cfg.Codecs = transport.DefaultCodecs()
-	}
-	if cfg.MaxBodySize == 0 {
-		cfg.MaxBodySize = transport.DefaultMaxBodySize
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	g := &Gateway{h: h, cfg: cfg, mux: http.NewServeMux()}
+	g := &Gateway{h: h, cfg: cfg.withDefaults(), mux: http.NewServeMux()}
 	g.mux.HandleFunc("POST /{ns}/{fn}", g.call)
 	g.mux.HandleFunc("GET /{$}", g.inspect)
 	g.mux.HandleFunc("GET /_inspect", g.inspect)

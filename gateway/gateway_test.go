@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,59 +9,12 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/transport"
+	"github.com/slacker-lua/slacker-lua/transport/transporttest"
 )
-
-// handler serves a few functions of namespace t.
-type handler struct{}
-
-func (handler) Call(ctx context.Context, name string, args []any) (any, error) {
-	switch name {
-	case "t/add":
-		var sum int64
-		for _, a := range args {
-			n, ok := a.(int64)
-			if !ok {
-				return nil, fmt.Errorf("add: %T is not an integer", a)
-			}
-			sum += n
-		}
-		return sum, nil
-	case "t/echo":
-		return args, nil
-	case "t/block":
-		<-ctx.Done()
-		return nil, ctx.Err()
-	case "t/busy":
-		return nil, fmt.Errorf("t: %w", transport.ErrThreadPoolFull)
-	case "t/chan":
-		return make(chan int), nil
-	}
-	return nil, fmt.Errorf("%w: %s", transport.ErrNotFound, name)
-}
-
-func (handler) Functions(prefix string) []string {
-	var out []string
-	for _, n := range []string{"t/add", "t/echo"} {
-		if strings.HasPrefix(n, prefix) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-func (handler) Meta(name string) (transport.FuncMeta, bool) {
-	switch name {
-	case "t/add":
-		return transport.FuncMeta{Name: name, Doc: "Adds its arguments.", Params: []string{"..."}}, true
-	case "t/echo":
-		return transport.FuncMeta{Name: name}, true
-	}
-	return transport.FuncMeta{}, false
-}
 
 func start(t *testing.T, cfg Config) string {
 	t.Helper()
-	g, err := New(handler{}, cfg)
+	g, err := New(&transporttest.Handler{}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +47,7 @@ func TestCalls(t *testing.T) {
 		{"json", "/t/add.json", "[1, 2]", 200, "success", "3"},
 		{"no body", "/t/add.json", "", 200, "success", "0"},
 		{"blank body", "/t/add.json", " \n", 200, "success", "0"},
-		{"nested", "/t/echo.json", `[{"a":[1,"x"]}]`, 200, "success", `[{"a":[1,"x"]}]`},
+		{"nested", "/t/echo.json", `[{"a":[1,"x"]}]`, 200, "success", `{"a":[1,"x"]}`},
 		{"exception", "/t/add.json", `["x"]`, 500, "exception", `"add: string is not an integer"`},
 		{"not found", "/t/nope.json", "[]", 404, "not-found", `"slacker: not found: t/nope"`},
 		{"bad body", "/t/add.json", "[1,", 400, "invalid-packet", ""},
@@ -106,7 +57,7 @@ func TestCalls(t *testing.T) {
 		{"too large", "/t/add.json", "[" + strings.Repeat("1,", 1<<10) + "1]", 413, "invalid-packet", `"body larger than 1024 bytes"`},
 		{"timeout", "/t/block.json", "[]", 504, "canceled", ""},
 		{"busy", "/t/busy.json", "[]", 503, "thread-pool-full", ""},
-		{"unencodable", "/t/chan.json", "[]", 500, "exception", ""},
+		{"unencodable", "/t/unencodable.json", "[]", 500, "exception", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, h, body := post(t, url+tc.path, tc.body)
@@ -158,7 +109,7 @@ func TestMethodsAndInspect(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		want := `{"functions":[{"name":"t/add","params":["..."],"doc":"Adds its arguments."},{"name":"t/echo","params":[]}]}` + "\n"
+		want := `{"functions":[{"name":"t/add","params":["a","b"],"doc":"Adds numbers."},{"name":"t/echo","params":[]}]}` + "\n"
 		if resp.StatusCode != 200 || string(b) != want {
 			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
 		}
@@ -177,11 +128,15 @@ func TestNewValidates(t *testing.T) {
 	if _, err := New(nil, Config{}); err == nil {
 		t.Error("nil handler accepted")
 	}
-	if _, err := New(handler{}, Config{MaxBodySize: -1}); err == nil {
+	if _, err := New(&transporttest.Handler{}, Config{MaxBodySize: -1}); err == nil {
 		t.Error("negative MaxBodySize accepted")
 	}
-	if _, err := New(handler{}, Config{Timeout: -time.Second}); err == nil {
+	if _, err := New(&transporttest.Handler{}, Config{Timeout: -time.Second}); err == nil {
 		t.Error("negative Timeout accepted")
+	}
+	_, err := New(&transporttest.Handler{}, Config{MaxBodySize: -1, Timeout: -time.Second})
+	if j, ok := err.(interface{ Unwrap() []error }); !ok || len(j.Unwrap()) != 2 {
+		t.Errorf("two bad fields: got %v, want both reported", err)
 	}
 }
 

@@ -21,5 +21,6 @@
 //	srv.Shutdown(ctx)
 //
 // The transport knows nothing of Lua: a [Handler] is anything that can run a
-// named function on decoded arguments and list what it serves.
+// named function on decoded arguments and list what it serves. Package
+// transporttest has a Handler and a StartServer for the tests of its users.
 package transport

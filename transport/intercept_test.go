@@ -1,17 +1,20 @@
-package transport
+package transport_test
 
 import (
 	"context"
 	"slices"
 	"testing"
+
+	"github.com/slacker-lua/slacker-lua/transport"
+	"github.com/slacker-lua/slacker-lua/transport/transporttest"
 )
 
 // TestIntercept checks that interceptors wrap the calls in order, the
 // first outermost, and leave Functions and Meta alone.
 func TestIntercept(t *testing.T) {
 	var seen []string
-	mark := func(name string) Interceptor {
-		return func(next CallFunc) CallFunc {
+	mark := func(name string) transport.Interceptor {
+		return func(next transport.CallFunc) transport.CallFunc {
 			return func(ctx context.Context, fn string, args []any) (any, error) {
 				seen = append(seen, name+" in")
 				res, err := next(ctx, fn, args)
@@ -20,7 +23,7 @@ func TestIntercept(t *testing.T) {
 			}
 		}
 	}
-	h := Intercept(&testHandler{}, mark("a"), mark("b"))
+	h := transport.Intercept(&transporttest.Handler{}, mark("a"), mark("b"))
 	res, err := h.Call(context.Background(), "t/add", []any{int64(1), int64(2)})
 	if err != nil || res != int64(3) {
 		t.Fatalf("add = %v, %v", res, err)
@@ -28,10 +31,10 @@ func TestIntercept(t *testing.T) {
 	if want := []string{"a in", "b in", "b out", "a out"}; !slices.Equal(seen, want) {
 		t.Fatalf("order %v, want %v", seen, want)
 	}
-	if !slices.Equal(h.Functions("t/"), (&testHandler{}).Functions("t/")) {
+	if !slices.Equal(h.Functions("t/"), (&transporttest.Handler{}).Functions("t/")) {
 		t.Fatal("Functions changed")
 	}
-	if plain := (&testHandler{}); Intercept(plain) != Handler(plain) {
+	if plain := (&transporttest.Handler{}); transport.Intercept(plain) != transport.Handler(plain) {
 		t.Fatal("no interceptor: not the handler itself")
 	}
 }

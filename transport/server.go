@@ -82,6 +82,7 @@ const (
 // refused token, reading nothing else from that connection meanwhile.
 const AuthFailureDelay = 200 * time.Millisecond
 
+// withDefaults returns c with its zero fields filled.
 func (c ServerConfig) withDefaults() ServerConfig {
 	c.Limits = c.Limits.withDefaults()
 	if c.Codecs == nil {
@@ -114,32 +115,35 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	return c
 }
 
-// Validate reports the first invalid field of c; NewServer calls it.
+// Validate reports every field of c that is out of range; the constructor calls it.
 func (c ServerConfig) Validate() error {
-	switch {
-	case c.FrameTimeout < 0:
-		return errors.New("transport: negative FrameTimeout")
-	case c.HandshakeTimeout < 0:
-		return errors.New("transport: negative HandshakeTimeout")
-	case c.IdleTimeout < 0:
-		return errors.New("transport: negative IdleTimeout")
-	case c.MaxAuthFailures < 0:
-		return errors.New("transport: negative MaxAuthFailures")
-	case c.WriteTimeout < 0:
-		return errors.New("transport: negative WriteTimeout")
-	case c.MaxInFlight < 0:
-		return errors.New("transport: negative MaxInFlight")
-	case c.MaxConns < 0:
-		return errors.New("transport: negative MaxConns")
-	case len(c.Version) > DefaultMaxFieldSize:
-		return errors.New("transport: Version longer than 65535 bytes")
+	var errs []error
+	for _, f := range []struct {
+		name string
+		bad  bool
+	}{
+		{"FrameTimeout", c.FrameTimeout < 0},
+		{"HandshakeTimeout", c.HandshakeTimeout < 0},
+		{"IdleTimeout", c.IdleTimeout < 0},
+		{"MaxAuthFailures", c.MaxAuthFailures < 0},
+		{"WriteTimeout", c.WriteTimeout < 0},
+		{"MaxInFlight", c.MaxInFlight < 0},
+		{"MaxConns", c.MaxConns < 0},
+	} {
+		if f.bad {
+			errs = append(errs, errors.New("transport: negative "+f.name))
+		}
+	}
+	if len(c.Version) > DefaultMaxFieldSize {
+		errs = append(errs, errors.New("transport: Version longer than 65535 bytes"))
 	}
 	for _, cd := range c.Codecs {
 		if cd == nil {
-			return errors.New("transport: nil codec")
+			errs = append(errs, errors.New("transport: nil codec"))
+			break
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Server serves a Handler over slacker's protocol. Create it with NewServer;

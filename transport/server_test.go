@@ -15,7 +15,10 @@ import (
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 )
 
-// testHandler serves a few Go functions under the namespace "t".
+// testHandler serves a few Go functions under the namespace "t", those of
+// transporttest.Handler, which the tests of package transport can't
+// import (it imports transport); tests of the exported API only belong in
+// package transport_test, with transporttest.
 type testHandler struct {
 	started chan string // receives the name of every call that starts, if set
 	release chan struct{}
@@ -510,7 +513,15 @@ func TestServerMaxInFlight(t *testing.T) {
 		r.send(request(V6, int32(i), ContentJSON, "t/wait", "[]"))
 	}
 	testutil.WaitFor(t, 5*time.Second, func() bool { return h.calls.Load() == 4 }, "calls did not start")
-	time.Sleep(50 * time.Millisecond) // give a wrongly started fifth call time to show
+	// Once the reader waits for a slot, with the fifth request read, a
+	// fifth call would have started already.
+	testutil.WaitFor(t, 5*time.Second, func() bool {
+		conns := srv.snapshotConns()
+		return len(conns) == 1 && conns[0].slotWaits.Load() > 0
+	}, "the reader did not wait for a slot")
+	if n := h.calls.Load(); n != 4 {
+		t.Fatalf("%d calls started, want 4", n)
+	}
 	if n := srv.InFlight(); n != 4 {
 		t.Fatalf("%d calls in flight, want 4", n)
 	}
@@ -656,6 +667,10 @@ func TestNewServerValidates(t *testing.T) {
 	if _, err := NewServer(&testHandler{}, ServerConfig{MaxInFlight: -1}); err == nil {
 		t.Error("negative MaxInFlight accepted")
 	}
+	_, err := NewServer(&testHandler{}, ServerConfig{IdleTimeout: -1, MaxConns: -1})
+	if j, ok := err.(interface{ Unwrap() []error }); !ok || len(j.Unwrap()) != 2 {
+		t.Errorf("two bad fields: got %v, want both reported", err)
+	}
 }
 
 // TestCallCtx checks the context of a call: its deadline is reported,
@@ -709,7 +724,7 @@ func TestCallCtx(t *testing.T) {
 // once a connection has been idle, when its deadline checks sleep.
 func TestServerDeadlineAfterIdle(t *testing.T) {
 	testutil.CheckGoroutines(t)
-	_, addr := startServer(t, &testHandler{}, ServerConfig{})
+	srv, addr := startServer(t, &testHandler{}, ServerConfig{})
 	r := dialRaw(t, addr)
 	for tid := int32(1); tid <= 2; tid++ {
 		soon := fmt.Appendf(nil, "%d", time.Now().Add(50*time.Millisecond).UnixMilli())
@@ -721,8 +736,12 @@ func TestServerDeadlineAfterIdle(t *testing.T) {
 		if d := time.Since(start); d > 3*time.Second {
 			t.Fatalf("call %d: deadline honoured after %v", tid, d)
 		}
+		c := srv.snapshotConns()[0]
+		idles := c.watchIdles.Load()
 		r.callOK(10 + tid)
-		time.Sleep(20 * deadlineTick) // idle
+		// The deadline checks go idle once no call runs: after this
+		// one, if they were idle before it.
+		testutil.WaitFor(t, 5*time.Second, func() bool { return c.watchIdles.Load() > idles }, "the deadline checks did not go idle")
 	}
 }
 
@@ -868,7 +887,8 @@ func TestServerPeerGoneAfterHandOver(t *testing.T) {
 	r := dialRaw(t, addr)
 	r.send(request(V6, 1, ContentJSON, "t/block", "[]"))
 	<-h.started
-	time.Sleep(4 * deadlineTick)     // the reading is handed over meanwhile
+	c := srv.snapshotConns()[0]
+	testutil.WaitFor(t, 5*time.Second, func() bool { return c.inline.Load() == nil }, "the reading was not handed over")
 	r.nc.(*net.TCPConn).SetLinger(0) // Close resets the connection
 	r.nc.Close()
 	testutil.WaitFor(t, 5*time.Second, func() bool { return srv.InFlight() == 0 }, "the blocked call cancelled")

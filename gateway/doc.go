@@ -1,0 +1,29 @@
+// Package gateway serves the functions of a transport.Handler over HTTP,
+// as slacker's HTTP gateway does: a POST to /<namespace>/<function>.json
+// (or .msgpack) with the arguments as an array in the body answers the
+// function's result, serialized the same way.
+//
+//	curl -d '[1, 2]' http://127.0.0.1:2105/slacker.example.api/add.json
+//
+// The status tells how the call ended:
+//
+//	200 the result is the body
+//	400 the body is not an argument array, or the content type is unknown
+//	401 Config.Authenticate refused the request's token, or it had none
+//	403 the call was refused
+//	404 no such function
+//	413 the body is larger than Config.MaxBodySize, or its arguments would
+//	    take more memory decoded than transport.DecodeBudget allows (code
+//	    "exception")
+//	500 the function failed: the body is its error message
+//	503 the function's namespace has too many calls waiting
+//	504 the call ran out of time
+//
+// The body of an answer other than 200 is the error message, a string
+// serialized in the request's content type (plain text when that is
+// unknown); the X-Slacker-Code header has slacker's result code, such as
+// "not-found" or "exception".
+//
+// GET / (or /_inspect) answers a JSON list of the served functions with
+// their parameters and doc comments.
+package gateway

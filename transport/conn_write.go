@@ -1,0 +1,168 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Writing. One writer goroutine (writeLoop) writes everything queued since
+// its last write in one system call, so responses are coalesced under
+// load; the answer of the only call running, when no more requests had
+// come as it was read, is written by the call's goroutine, when no write
+// is under way: that saves waking the writer. A write that fails (the
+// peer closed entirely) fails the connection, which cancels the calls
+// still running.
+
+// sendError queues an error packet of code for tid.
+func (c *conn) sendError(v Version, tid int32, code Code) {
+	if v != V5 {
+		v = V6
+	}
+	c.send(&Packet{Version: v, TID: tid, Type: TypeError, Code: code})
+}
+
+// waitForRoom waits while more than maxQueued bytes wait to be written, so
+// a peer that reads slowly or not at all can't make the server hold its
+// answers without bound. A peer that reads nothing for WriteTimeout fails
+// the writer, which releases the waiters.
+func (c *conn) waitForRoom() {
+	c.wmu.Lock()
+	for len(c.wbuf) > c.maxQueued && !c.wdead {
+		c.wroom.Wait()
+	}
+	c.wmu.Unlock()
+}
+
+// send queues p for the writer.
+func (c *conn) send(p *Packet) {
+	c.queue(p, false, false)
+}
+
+// queue queues p for the writer; with wait, only once the queue has room,
+// so that answers, which may be large, never pile up past maxQueued. With
+// direct, p is written at once, by this goroutine, if no write is under
+// way.
+func (c *conn) queue(p *Packet, wait, direct bool) {
+	c.wmu.Lock()
+	for wait && len(c.wbuf) > c.maxQueued && !c.wdead {
+		c.wroom.Wait()
+	}
+	if c.wdead {
+		c.wmu.Unlock()
+		return
+	}
+	n := len(c.wbuf)
+	b, err := AppendPacket(c.wbuf, p)
+	if err != nil {
+		c.wbuf = b[:n]
+		c.wmu.Unlock()
+		c.log.Error("cannot encode packet", "type", p.Type, "tid", p.TID, "err", err)
+		return
+	}
+	c.wbuf = b
+	if direct && !c.writing && n == 0 {
+		c.writing = true
+		c.wbuf = nil
+		c.wroom.Broadcast()
+		c.wmu.Unlock()
+		if !c.write(b) {
+			return
+		}
+		c.wmu.Lock()
+		c.writing = false
+		if c.wbuf == nil && cap(b) <= 1<<20 {
+			c.wbuf = b[:0] // no frame came meanwhile: keep the buffer
+		}
+		more := len(c.wbuf) > 0
+		c.wmu.Unlock()
+		if !more {
+			return
+		}
+	} else {
+		c.wmu.Unlock()
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeLoop writes queued frames, all that queued up since the last write
+// in one call, until serve closes wquit; then it writes what is left.
+func (c *conn) writeLoop() {
+	defer close(c.wdone)
+	var spare []byte
+	for {
+		quit := false
+		select {
+		case <-c.wake:
+		case <-c.wquit:
+			quit = true
+		}
+		// Let the calls finishing now queue their frames too, so they
+		// leave in this write rather than one write each; with no call
+		// running, none will.
+		if c.running.Load() > 0 {
+			runtime.Gosched()
+		}
+		c.wmu.Lock()
+		if c.writing {
+			// A call's goroutine writes; it wakes the writer when done.
+			c.wmu.Unlock()
+			if quit {
+				return // serve waited for the calls: none writes
+			}
+			continue
+		}
+		buf := c.wbuf
+		c.wbuf = spare[:0]
+		c.writing = len(buf) > 0
+		c.wroom.Broadcast()
+		c.wmu.Unlock()
+		if len(buf) > 0 {
+			if !c.write(buf) {
+				return
+			}
+			c.wmu.Lock()
+			c.writing = false
+			c.wmu.Unlock()
+		}
+		if cap(buf) > 1<<20 {
+			buf = nil // don't keep a huge response's buffer
+		}
+		spare = buf
+		if quit {
+			return
+		}
+	}
+}
+
+// errWriteFailed is the error of a connection whose write failed: the
+// peer is gone, or read nothing for WriteTimeout.
+var errWriteFailed = errors.New("write failed")
+
+// write writes buf, by the goroutine that set c.writing. A failed write
+// drops the frames queued and those to come, releases the goroutines
+// waiting for room, and fails the connection; write then reports false.
+func (c *conn) write(buf []byte) bool {
+	// Each write gets between 3/4 of WriteTimeout and all of it: moving
+	// the deadline costs a timer update, not made for every write.
+	timeout := c.srv.cfg.WriteTimeout
+	if now := time.Now(); c.wdeadline.Sub(now) < timeout*3/4 {
+		c.wdeadline = now.Add(timeout)
+		c.nc.SetWriteDeadline(c.wdeadline)
+	}
+	if _, err := c.nc.Write(buf); err != nil {
+		c.wmu.Lock()
+		c.wdead = true
+		c.wbuf = nil
+		c.wroom.Broadcast()
+		c.wmu.Unlock()
+		c.fail(fmt.Errorf("%w: %w", errWriteFailed, err))
+		c.nc.Close()
+		return false
+	}
+	return true
+}
