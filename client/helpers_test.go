@@ -5,44 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/transport"
+	"github.com/slacker-lua/slacker-lua/transport/transporttest"
 )
 
-// funcs is a transport.Handler of Go functions, by "namespace/function".
-type funcs map[string]func(ctx context.Context, args []any) (any, error)
-
-func (f funcs) Call(ctx context.Context, name string, args []any) (any, error) {
-	fn, ok := f[name]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s", transport.ErrNotFound, name)
-	}
-	return fn(ctx, args)
-}
-
-func (f funcs) Functions(prefix string) []string {
-	var names []string
-	for n := range f {
-		if strings.HasPrefix(n, prefix) {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	return names
-}
-
-func (f funcs) Meta(name string) (transport.FuncMeta, bool) {
-	if _, ok := f[name]; !ok {
-		return transport.FuncMeta{}, false
-	}
-	return transport.FuncMeta{Name: name, Doc: "The doc of " + name + ".", Params: []string{"a", "..."}}, true
-}
+// funcs is a handler of Go functions, by "namespace/function".
+type funcs = transporttest.Funcs
 
 // testFuncs are the functions most tests call.
 func testFuncs() funcs {

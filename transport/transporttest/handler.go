@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -100,4 +101,39 @@ func (h *Handler) Meta(name string) (transport.FuncMeta, bool) {
 		return transport.FuncMeta{Name: "t/echo"}, true
 	}
 	return transport.FuncMeta{}, false
+}
+
+// Funcs is a [transport.Handler] of the Go functions it maps, by
+// "namespace/function": for tests that need functions of their own. A
+// name it has no function for is not found.
+type Funcs map[string]func(ctx context.Context, args []any) (any, error)
+
+// Call calls the function name.
+func (f Funcs) Call(ctx context.Context, name string, args []any) (any, error) {
+	fn, ok := f[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", transport.ErrNotFound, name)
+	}
+	return fn(ctx, args)
+}
+
+// Functions lists the names that start with prefix, sorted.
+func (f Funcs) Functions(prefix string) []string {
+	var names []string
+	for n := range f {
+		if strings.HasPrefix(n, prefix) {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Meta describes the function name: its doc is "The doc of NAME.", its
+// parameters a and ....
+func (f Funcs) Meta(name string) (transport.FuncMeta, bool) {
+	if _, ok := f[name]; !ok {
+		return transport.FuncMeta{}, false
+	}
+	return transport.FuncMeta{Name: name, Doc: "The doc of " + name + ".", Params: []string{"a", "..."}}, true
 }
