@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/engine"
+	"github.com/slacker-lua/slacker-lua/internal/bytesize"
 	"github.com/slacker-lua/slacker-lua/namespaces"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
@@ -161,6 +164,9 @@ func (s *Server) start(ctx context.Context) error {
 	if s.caller != nil {
 		s.caller.local.Store(reg)
 	}
+	s.log.Info("namespaces loaded", "dir", s.cfg.Dir, "namespaces", len(reg.Namespaces()),
+		"failed", len(reg.Failures()), "took", time.Since(begin).Round(time.Millisecond),
+		"max_call_memory", bytesize.Format(cmp.Or(ecfg.MaxCallMemory, engine.DefaultMaxCallMemory)), "max_memory", bytesize.Format(ecfg.MaxMemory))
 	for ns, fns := range s.cfg.Go {
 		if err := reg.SetGo(ns, fns); err != nil {
 			return fmt.Errorf("server: %w", err) // checked by New: not expected
@@ -169,9 +175,6 @@ func (s *Server) start(ctx context.Context) error {
 	if err := reg.ServeStatus(); err != nil {
 		return fmt.Errorf("server: serving the status namespace: %w", err)
 	}
-	s.log.Info("namespaces loaded", "dir", s.cfg.Dir, "namespaces", len(reg.Namespaces()),
-		"failed", len(reg.Failures()), "took", time.Since(begin).Round(time.Millisecond),
-		"max_call_memory", ecfg.MaxCallMemory, "max_memory", ecfg.MaxMemory)
 	if s.watcher, err = reg.Watch(s.cfg.Watch); err != nil {
 		return fmt.Errorf("server: watching %s: %w", s.cfg.Dir, err)
 	}
