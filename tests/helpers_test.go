@@ -2,8 +2,6 @@ package tests
 
 import (
 	"context"
-	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -11,6 +9,7 @@ import (
 	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/namespaces"
 	"github.com/slacker-lua/slacker-lua/transport"
+	"github.com/slacker-lua/slacker-lua/transport/transporttest"
 )
 
 // server is a real slacker-lua server on a loopback port.
@@ -27,24 +26,9 @@ func serveDir(t testing.TB, dir string, ecfg engine.Config, scfg transport.Serve
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := transport.NewServer(reg, scfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		if err := <-served; !errors.Is(err, transport.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-		reg.Close()
-	})
-	return &server{addr: ln.Addr().String(), srv: srv, reg: reg}
+	t.Cleanup(reg.Close) // after the server's own cleanup
+	srv, addr := transporttest.StartServer(t, reg, scfg)
+	return &server{addr: addr, srv: srv, reg: reg}
 }
 
 // serveWatched serves dir as serveDir does, and reloads its files as they

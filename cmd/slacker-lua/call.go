@@ -54,6 +54,15 @@ func (f *clientFlags) config() (client.Config, error) {
 	return cfg, nil
 }
 
+// dialCluster makes a client of the cluster at layout, with the
+// ZooKeeper servers zk ("host:port,..."), waiting for ZooKeeper as long
+// as cfg.Timeout allows.
+func dialCluster(ctx context.Context, zk string, layout cluster.Layout, cfg client.Config) (*cluster.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	return cluster.NewClient(ctx, cluster.ClientConfig{ZooKeeper: strings.Split(zk, ","), Layout: layout, Client: cfg})
+}
+
 func dial(ctx context.Context, addr string, cfg client.Config) (*client.Client, error) {
 	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -164,13 +173,7 @@ func (c *clientCommand) connectCluster(ctx context.Context) (*cluster.Client, in
 		c.fail(err)
 		return nil, exitUsage
 	}
-	cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	cl, err := cluster.NewClient(cctx, cluster.ClientConfig{
-		ZooKeeper: strings.Split(c.zk, ","),
-		Layout:    cluster.Layout{Root: c.zkRoot, Cluster: c.cluster},
-		Client:    cfg,
-	})
+	cl, err := dialCluster(ctx, c.zk, cluster.Layout{Root: c.zkRoot, Cluster: c.cluster}, cfg)
 	if err != nil {
 		c.fail(err)
 		return nil, exitError

@@ -196,13 +196,7 @@ func (f *testFlags) dial(ctx context.Context) (target, error) {
 		}
 		return c, nil
 	}
-	cctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	c, err := cluster.NewClient(cctx, cluster.ClientConfig{
-		ZooKeeper: strings.Split(f.zk, ","),
-		Layout:    cluster.Layout{Root: f.zkRoot, Cluster: f.cluster},
-		Client:    ccfg,
-	})
+	c, err := dialCluster(ctx, f.zk, cluster.Layout{Root: f.zkRoot, Cluster: f.cluster}, ccfg)
 	if err != nil {
 		return nil, err // not a nil *client.Cluster in a target
 	}
