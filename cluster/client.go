@@ -39,8 +39,8 @@ type ClientConfig struct {
 	Interceptors []client.Interceptor
 }
 
-// validate reports every invalid field of c.
-func (c ClientConfig) validate() error {
+// Validate reports every invalid field of c; NewClient calls it.
+func (c ClientConfig) Validate() error {
 	var errs []error
 	if len(c.ZooKeeper) == 0 {
 		errs = append(errs, errors.New("cluster: ClientConfig.ZooKeeper names no server"))
@@ -126,7 +126,7 @@ type Client struct {
 // NewClient connects to ZooKeeper, waiting for a session as long as ctx
 // allows.
 func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()

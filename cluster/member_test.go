@@ -267,7 +267,7 @@ func TestConfig(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", cfg, err, tt.msg)
 		}
 	}
-	if err := ok.validate(); err != nil {
+	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	if got := ok.withDefaults(); got.Weight != 1 || got.SessionTimeout != DefaultSessionTimeout || got.Logger == nil {
