@@ -123,26 +123,24 @@ func (s *Server) Run(ctx context.Context) error {
 	close(s.ready)
 	s.log.Info("serving", "addr", s.ln.Addr().String(), "version", transport.ServerVersion,
 		"tls", s.cfg.TLS != nil, "tokens", s.cfg.Transport.Authenticate != nil)
+	// A value taken from served or webServed is put back: the stops of
+	// teardown wait for it.
 	select {
-	case err := <-served:
-		if s.isClosing() {
-			<-s.drained
-			return ErrServerClosed
-		}
-		served <- err // for the stop
-		return fmt.Errorf("server: serving: %w", err)
-	case err := <-webServed:
-		if s.isClosing() {
-			<-s.drained
-			return ErrServerClosed
-		}
-		return fmt.Errorf("server: serving HTTP: %w", err)
+	case err = <-served:
+		served <- err
+		err = fmt.Errorf("server: serving: %w", err)
+	case err = <-webServed:
+		s.web.served <- err
+		err = fmt.Errorf("server: serving HTTP: %w", err)
 	case <-s.closing:
-		<-s.drained
-		return ErrServerClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if s.isClosing() { // Serve's error is Shutdown's or Close's doing
+		<-s.drained
+		return ErrServerClosed
+	}
+	return err
 }
 
 // start loads the namespaces, then listens and joins the cluster, adding

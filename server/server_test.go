@@ -283,3 +283,28 @@ func TestCluster(t *testing.T) {
 		return err == nil && len(servers) == 0
 	}, "the server to have left the cluster")
 }
+
+// TestRunFails checks that Run reports a listener it can't make, having
+// closed what it had started, and that the server can then be closed.
+func TestRunFails(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	srv, err := server.New(server.Config{Dir: t.TempDir(), Addr: "127.0.0.1:0", HTTP: taken.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = srv.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "address already in use") {
+		t.Fatalf("Run: %v, want the HTTP address in use", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Run(context.Background()); err == nil {
+		t.Fatal("a second Run did not fail")
+	}
+}
