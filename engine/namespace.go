@@ -68,15 +68,23 @@ type vm struct {
 }
 
 // Load runs a compiled namespace file in a first VM: it validates the file,
-// reads its _options and its public functions. A runtime error while
-// loading, or a load that takes longer than the timeout, is a *LoadError
-// with the file and line. The other VMs of the pool are made when calls
-// need them.
-func Load(s *Script, cfg Config) (*Namespace, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+// reads its _options and its public functions. The other VMs of the pool
+// are made when calls need them.
+//
+// The file runs until the earlier of ctx's deadline and now plus
+// Config.Timeout. A runtime error while loading, or a load that takes
+// longer than Config.Timeout, is a *LoadError with the file and line; a
+// load stopped by ctx (cancelled, or its deadline passed) is an error
+// wrapping ctx.Err(), and its VM is closed. An invalid cfg is an error
+// naming every bad field.
+func Load(ctx context.Context, s *Script, cfg Config) (*Namespace, error) {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("engine: loading %s: %w", s.Name, err)
+	}
+	cfg = cfg.withDefaults()
 	n := &Namespace{
 		name:    s.Name,
 		script:  s,
@@ -92,20 +100,27 @@ func Load(s *Script, cfg Config) (*Namespace, error) {
 			before[string(s)] = true
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	lctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	ret, err := v.start(ctx)
-	if err != nil {
-		v.close()
-		return nil, n.loadError(ctx, err)
+	ret, err := v.start(lctx)
+	if err == nil {
+		err = n.readExports(v, ret, before)
 	}
-	if err := n.readExports(v, ret, before); err != nil {
-		v.close()
-		return nil, err
+	if err == nil {
+		err = n.bind(v, ret)
 	}
-	if err := n.bind(v, ret); err != nil {
+	switch {
+	case ctx.Err() != nil:
+		// Also after a success: the file may have swallowed the error
+		// with pcall.
 		v.close()
-		return nil, err
+		return nil, fmt.Errorf("engine: loading %s: %w", s.Name, ctx.Err())
+	case err != nil:
+		v.close()
+		if _, ok := err.(*LoadError); ok {
+			return nil, err
+		}
+		return nil, n.loadError(lctx, err)
 	}
 	n.slots = make(chan *vm, n.opts.PoolSize)
 	n.slots <- v

@@ -143,7 +143,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer caller.close()
 		ecaller = caller
 	}
-	reg, err := namespaces.Open(dir, namespaces.Config{
+	reg, err := namespaces.Open(ctx, dir, namespaces.Config{
 		Engine: engine.Config{
 			Caller:        ecaller,
 			PoolSize:      *poolSize,
@@ -172,7 +172,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log.Error("cannot serve the status namespace", "err", err)
 		return exitError
 	}
-	watcher, err := reg.Watch(wcfg)
+	watcher, err := reg.Watch(ctx, wcfg)
 	if err != nil {
 		log.Error("cannot watch the folder; try --watch poll", "dir", dir, "err", err)
 		return exitError

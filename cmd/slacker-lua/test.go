@@ -127,7 +127,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if dir == "" {
 			dir = defaultNS(paths)
 		}
-		reg, err := namespaces.Open(dir, namespaces.Config{Engine: engine.Config{Timeout: *timeout}, Logger: slog.New(slog.DiscardHandler)})
+		reg, err := namespaces.Open(ctx, dir, namespaces.Config{Engine: engine.Config{Timeout: *timeout}, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return fail("%v", err)
 		}
