@@ -155,14 +155,3 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
-
-// Options says how a namespace is run: Config merged with the file's
-// _options table.
-type Options struct {
-	PoolSize   int           // VMs; 1 when Stateful
-	QueueSize  int           // calls that may wait for a VM
-	Timeout    time.Duration // default deadline of a call
-	MaxMemory  int64         // memory budget of a call, in bytes
-	Stateful   bool          // one VM, calls one at a time, state kept
-	Idempotent bool          // calls may be retried after a failure
-}

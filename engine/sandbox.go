@@ -409,3 +409,9 @@ func (n *Namespace) chunk(path string) string {
 	}
 	return path
 }
+
+// module is a compiled file loaded with require.
+type module struct {
+	proto *lua.FunctionProto
+	lines []string
+}
