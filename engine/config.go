@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -102,30 +103,35 @@ const (
 	MaxQueueSize = 1 << 20
 )
 
-// Validate reports the first invalid field of c, as [Load] would.
+// Validate reports every field of c that is out of its range.
 func (c Config) Validate() error {
-	_, err := c.withDefaults()
-	return err
+	var errs []error
+	if c.PoolSize < 0 || c.PoolSize > MaxPoolSize {
+		errs = append(errs, fmt.Errorf("engine: Config.PoolSize %d: want 0 to %d", c.PoolSize, MaxPoolSize))
+	}
+	if c.QueueSize < 0 || c.QueueSize > MaxQueueSize {
+		errs = append(errs, fmt.Errorf("engine: Config.QueueSize %d: want 0 to %d", c.QueueSize, MaxQueueSize))
+	}
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("engine: Config.Timeout %v is negative", c.Timeout))
+	}
+	if c.MaxStringSize < 0 {
+		errs = append(errs, fmt.Errorf("engine: Config.MaxStringSize %d is negative", c.MaxStringSize))
+	}
+	if c.MaxCallMemory < 0 {
+		errs = append(errs, fmt.Errorf("engine: Config.MaxCallMemory %d is negative", c.MaxCallMemory))
+	}
+	if c.MaxMemory < 0 {
+		errs = append(errs, fmt.Errorf("engine: Config.MaxMemory %d is negative", c.MaxMemory))
+	}
+	if c.MaxDepth < 0 {
+		errs = append(errs, fmt.Errorf("engine: Config.MaxDepth %d is negative", c.MaxDepth))
+	}
+	return errors.Join(errs...)
 }
 
-// withDefaults validates c and fills in its zero fields.
-func (c Config) withDefaults() (Config, error) {
-	switch {
-	case c.PoolSize < 0 || c.PoolSize > MaxPoolSize:
-		return c, fmt.Errorf("engine: Config.PoolSize %d: want 0 to %d", c.PoolSize, MaxPoolSize)
-	case c.QueueSize < 0 || c.QueueSize > MaxQueueSize:
-		return c, fmt.Errorf("engine: Config.QueueSize %d: want 0 to %d", c.QueueSize, MaxQueueSize)
-	case c.Timeout < 0:
-		return c, fmt.Errorf("engine: Config.Timeout %v is negative", c.Timeout)
-	case c.MaxStringSize < 0:
-		return c, fmt.Errorf("engine: Config.MaxStringSize %d is negative", c.MaxStringSize)
-	case c.MaxCallMemory < 0:
-		return c, fmt.Errorf("engine: Config.MaxCallMemory %d is negative", c.MaxCallMemory)
-	case c.MaxMemory < 0:
-		return c, fmt.Errorf("engine: Config.MaxMemory %d is negative", c.MaxMemory)
-	case c.MaxDepth < 0:
-		return c, fmt.Errorf("engine: Config.MaxDepth %d is negative", c.MaxDepth)
-	}
+// withDefaults returns c with its zero fields set to their defaults.
+func (c Config) withDefaults() Config {
 	if c.PoolSize == 0 {
 		c.PoolSize = min(runtime.GOMAXPROCS(0), MaxPoolSize)
 	}
@@ -147,16 +153,5 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return c, nil
-}
-
-// Options says how a namespace is run: Config merged with the file's
-// _options table.
-type Options struct {
-	PoolSize   int           // VMs; 1 when Stateful
-	QueueSize  int           // calls that may wait for a VM
-	Timeout    time.Duration // default deadline of a call
-	MaxMemory  int64         // memory budget of a call, in bytes
-	Stateful   bool          // one VM, calls one at a time, state kept
-	Idempotent bool          // calls may be retried after a failure
+	return c
 }

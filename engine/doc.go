@@ -11,8 +11,8 @@
 //	if err != nil { ... }
 //	s, err := engine.Compile("slacker.example.math", "slacker/example/math.lua", src)
 //	if err != nil { ... } // a *LoadError: file, line, message
-//	ns, err := engine.Load(s, engine.Config{LibPath: "lua/_lib"})
-//	if err != nil { ... } // a *LoadError, or an invalid Config
+//	ns, err := engine.Load(ctx, s, engine.Config{LibPath: "lua/_lib"})
+//	if err != nil { ... } // a *LoadError, ctx.Err() wrapped, or an invalid Config
 //	defer ns.Close()
 //
 //	sum, err := ns.Call(ctx, "add", []any{int64(1), int64(2)}) // int64(3)

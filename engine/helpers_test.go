@@ -41,7 +41,7 @@ func tryLoad(t testing.TB, src string, cfg Config) (*Namespace, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := Load(s, cfg)
+	ns, err := Load(context.Background(), s, cfg)
 	if err != nil {
 		return nil, err
 	}

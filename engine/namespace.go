@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,33 +49,24 @@ type Namespace struct {
 	requires []Module           // in the order first required
 }
 
-// module is a compiled file loaded with require.
-type module struct {
-	proto *lua.FunctionProto
-	lines []string
-}
-
-// vm is one Lua state of a pool, used by one call at a time.
-type vm struct {
-	ns     *Namespace
-	L      *lua.LState
-	conv   *converter
-	fns    []*lua.LFunction      // the public functions, indexed like ns.funcs
-	loaded map[string]lua.LValue // require's modules by name; nil while loading
-	guard  guard                 // the context L runs under (see guard.go)
-	acct   account               // the memory of the call running
-}
-
 // Load runs a compiled namespace file in a first VM: it validates the file,
-// reads its _options and its public functions. A runtime error while
-// loading, or a load that takes longer than the timeout, is a *LoadError
-// with the file and line. The other VMs of the pool are made when calls
-// need them.
-func Load(s *Script, cfg Config) (*Namespace, error) {
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+// reads its _options and its public functions. The other VMs of the pool
+// are made when calls need them.
+//
+// The file runs until the earlier of ctx's deadline and now plus
+// Config.Timeout. A runtime error while loading, or a load that takes
+// longer than Config.Timeout, is a *LoadError with the file and line; a
+// load stopped by ctx (cancelled, or its deadline passed) is an error
+// wrapping ctx.Err(), and its VM is closed. An invalid cfg is an error
+// naming every bad field.
+func Load(ctx context.Context, s *Script, cfg Config) (*Namespace, error) {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("engine: loading %s: %w", s.Name, err)
+	}
+	cfg = cfg.withDefaults()
 	n := &Namespace{
 		name:    s.Name,
 		script:  s,
@@ -92,20 +82,27 @@ func Load(s *Script, cfg Config) (*Namespace, error) {
 			before[string(s)] = true
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+	lctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	ret, err := v.start(ctx)
-	if err != nil {
-		v.close()
-		return nil, n.loadError(ctx, err)
+	ret, err := v.start(lctx)
+	if err == nil {
+		err = n.readExports(v, ret, before)
 	}
-	if err := n.readExports(v, ret, before); err != nil {
-		v.close()
-		return nil, err
+	if err == nil {
+		err = n.bind(v, ret)
 	}
-	if err := n.bind(v, ret); err != nil {
+	switch {
+	case ctx.Err() != nil:
+		// Also after a success: the file may have swallowed the error
+		// with pcall.
 		v.close()
-		return nil, err
+		return nil, fmt.Errorf("engine: loading %s: %w", s.Name, ctx.Err())
+	case err != nil:
+		v.close()
+		if _, ok := err.(*LoadError); ok {
+			return nil, err
+		}
+		return nil, n.loadError(lctx, err)
 	}
 	n.slots = make(chan *vm, n.opts.PoolSize)
 	n.slots <- v
@@ -290,286 +287,6 @@ func (n *Namespace) replacement(ctx context.Context) (*vm, error) {
 		return nil, fmt.Errorf("engine: %s: loading a new VM: %w", n.name, n.loadError(ctx, err))
 	}
 	return v, nil
-}
-
-// newVM makes a VM with the sandbox and the slacker module, ready to run
-// the file.
-func (n *Namespace) newVM() *vm {
-	L := newState()
-	v := &vm{
-		ns:     n,
-		L:      L,
-		conv:   newConverter(L, n.cfg.MaxDepth, n.cfg.MaxStringSize),
-		loaded: make(map[string]lua.LValue),
-	}
-	v.guard = guard{L: L, acct: &v.acct}
-	v.openLibs()
-	v.openSlacker()
-	if n.cfg.Setup != nil {
-		n.cfg.Setup(L)
-	}
-	v.protect()
-	return v
-}
-
-func (v *vm) close() { v.L.Close() }
-
-// enter makes ctx the context of v's state for a call with a memory budget
-// of limit bytes, through v's guard.
-func (v *vm) enter(ctx context.Context, limit int64) {
-	v.acct.reset(limit, v.ns.cfg.MaxMemory, v.ns.cfg.MaxStringSize)
-	v.guard.parent = ctx
-	v.L.SetContext(&v.guard)
-}
-
-// leave ends what enter began.
-func (v *vm) leave() {
-	v.L.RemoveContext()
-	v.guard.parent = nil
-}
-
-// start runs the namespace's file in v under ctx and returns its first
-// result.
-func (v *vm) start(ctx context.Context) (ret lua.LValue, err error) {
-	L := v.L
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("Go panic: %v", r)
-		}
-	}()
-	v.enter(ctx, v.ns.cfg.MaxCallMemory)
-	defer v.leave()
-	L.Push(L.NewFunctionFromProto(v.ns.script.proto))
-	if err := L.PCall(0, 1, nil); err != nil {
-		return nil, err
-	}
-	ret = L.Get(-1)
-	L.SetTop(0)
-	v.protectGlobals()
-	return ret, nil
-}
-
-// run calls function idx of v with args under ctx. healthy is false when
-// the VM must not be used again: the call was stopped by ctx, or panicked.
-func (v *vm) run(ctx context.Context, idx int, args []any) (res any, healthy bool, err error) {
-	L := v.L
-	defer func() {
-		if r := recover(); r != nil {
-			res, healthy, err = nil, false, v.errorf(idx, fmt.Errorf("Go panic: %v", r))
-		}
-	}()
-	v.enter(ctx, v.ns.opts.MaxMemory)
-	defer func() {
-		L.SetTop(0)
-		v.leave()
-	}()
-	L.Push(v.fns[idx])
-	for i, a := range args {
-		lv, err := v.conv.toLua(L, a, 0)
-		if err != nil {
-			return nil, true, v.errorf(idx, within(err, "argument "+itoa(i+1)))
-		}
-		L.Push(lv)
-	}
-	err = L.PCall(len(args), lua.MultRet, nil)
-	if err := v.guard.Err(); err != nil {
-		// Also after a success: Lua code can swallow the context's error
-		// with pcall and return it from a Go function, in a tail call.
-		return nil, false, v.errorf(idx, err)
-	}
-	if err != nil {
-		aerr, ok := err.(*lua.ApiError)
-		if !ok || aerr.Type == lua.ApiErrorPanic {
-			return nil, false, v.errorf(idx, fmt.Errorf("Go panic: %v", err))
-		}
-		return nil, true, &LuaError{Namespace: v.ns.name, Function: v.ns.funcs[idx].Name, Message: v.conv.errorMessage(aerr.Object)}
-	}
-	res, err = v.conv.results(L, L.GetTop())
-	if err != nil {
-		return nil, true, v.errorf(idx, err)
-	}
-	return res, true, nil
-}
-
-func (v *vm) errorf(idx int, err error) error {
-	return fmt.Errorf("engine: %s/%s: %w", v.ns.name, v.ns.funcs[idx].Name, err)
-}
-
-// readExports sets n's functions and options from the first VM, which ran
-// the file and returned ret. before holds the globals of a fresh sandbox.
-func (n *Namespace) readExports(v *vm, ret lua.LValue, before map[string]bool) error {
-	g := v.L.G.Global
-	src, opts := g, g.RawGetString("_options")
-	if t, ok := ret.(*lua.LTable); ok {
-		n.fromTable = true
-		src, opts = t, t.RawGetString("_options")
-		if !before["_options"] && g.RawGetString("_options") != lua.LNil {
-			return n.optionsError("a global _options is ignored when the file returns a table: make it a field of that table")
-		}
-	}
-	var err error
-	if n.opts, err = n.parseOptions(opts); err != nil {
-		return err
-	}
-	src.ForEach(func(k, val lua.LValue) {
-		name, ok := k.(lua.LString)
-		fn, isFn := val.(*lua.LFunction)
-		if !ok || !isFn || strings.HasPrefix(string(name), "_") || (!n.fromTable && before[string(name)]) {
-			return
-		}
-		n.funcs = append(n.funcs, n.funcInfo(string(name), fn))
-	})
-	slices.SortFunc(n.funcs, func(a, b FuncInfo) int { return strings.Compare(a.Name, b.Name) })
-	n.index = make(map[string]int, len(n.funcs))
-	for i, f := range n.funcs {
-		n.index[f.Name] = i
-	}
-	return nil
-}
-
-// bind finds the public functions in a VM that ran the file and returned
-// ret.
-func (n *Namespace) bind(v *vm, ret lua.LValue) error {
-	src := v.L.G.Global
-	if n.fromTable {
-		t, ok := ret.(*lua.LTable)
-		if !ok {
-			return fmt.Errorf("the file returned %s, not a table, this time", ret.Type())
-		}
-		src = t
-	}
-	v.fns = make([]*lua.LFunction, len(n.funcs))
-	for i, f := range n.funcs {
-		fn, ok := src.RawGetString(f.Name).(*lua.LFunction)
-		if !ok {
-			return fmt.Errorf("function %s is missing this time", f.Name)
-		}
-		v.fns[i] = fn
-	}
-	return nil
-}
-
-// funcInfo describes a public function from its compiled prototype.
-func (n *Namespace) funcInfo(name string, fn *lua.LFunction) FuncInfo {
-	fi := FuncInfo{Name: name, Params: []string{}}
-	p := fn.Proto
-	if p == nil { // a Go function, such as string.upper
-		return fi
-	}
-	for i := 0; i < int(p.NumParameters) && i < len(p.DbgLocals); i++ {
-		fi.Params = append(fi.Params, p.DbgLocals[i].Name)
-	}
-	fi.Variadic = p.IsVarArg&lua.VarArgIsVarArg != 0
-	fi.Line = p.LineDefined
-	lines := n.script.lines
-	if p.SourceName != n.script.Path {
-		n.mu.Lock()
-		mod := n.modules[p.SourceName]
-		n.mu.Unlock()
-		lines = nil
-		if mod != nil {
-			lines = mod.lines
-		}
-	}
-	fi.Doc = docAbove(lines, p.LineDefined)
-	return fi
-}
-
-// parseOptions merges the file's _options table over the configuration.
-func (n *Namespace) parseOptions(v lua.LValue) (Options, error) {
-	opts := Options{PoolSize: n.cfg.PoolSize, QueueSize: n.cfg.QueueSize, Timeout: n.cfg.Timeout, MaxMemory: n.cfg.MaxCallMemory}
-	if v == lua.LNil {
-		return opts, nil
-	}
-	t, ok := v.(*lua.LTable)
-	if !ok {
-		return opts, n.optionsError("_options: want a table, got %s", v.Type())
-	}
-	var keys []string
-	var bad lua.LValue
-	t.ForEach(func(k, _ lua.LValue) {
-		if s, ok := k.(lua.LString); ok {
-			keys = append(keys, string(s))
-		} else {
-			bad = k
-		}
-	})
-	if bad != nil {
-		return opts, n.optionsError("_options: unknown key %s", bad.String())
-	}
-	slices.Sort(keys)
-	poolSet := false
-	for _, k := range keys {
-		val := t.RawGetString(k)
-		switch k {
-		case "pool_size":
-			size, ok := integer(val)
-			if !ok || size < 1 || size > MaxPoolSize {
-				return opts, n.optionsError("_options.pool_size: want an integer from 1 to %d, got %s", MaxPoolSize, val)
-			}
-			opts.PoolSize, poolSet = int(size), true
-		case "queue_size":
-			size, ok := integer(val)
-			if !ok || size < 0 || size > MaxQueueSize {
-				return opts, n.optionsError("_options.queue_size: want an integer from 0 to %d, got %s", MaxQueueSize, val)
-			}
-			opts.QueueSize = int(size)
-		case "timeout":
-			sec, ok := val.(lua.LNumber)
-			if !ok || !(sec > 0) || float64(sec) > math.MaxInt64/float64(time.Second) {
-				return opts, n.optionsError("_options.timeout: want a positive number of seconds, got %s", val)
-			}
-			opts.Timeout = time.Duration(float64(sec) * float64(time.Second))
-		case "max_memory":
-			size, ok := integer(val)
-			if !ok || size < 1<<20 {
-				return opts, n.optionsError("_options.max_memory: want a number of bytes, at least 1 MiB (1048576), got %s", val)
-			}
-			opts.MaxMemory = size
-		case "stateful", "idempotent":
-			b, ok := val.(lua.LBool)
-			if !ok {
-				return opts, n.optionsError("_options.%s: want a boolean, got %s", k, val)
-			}
-			if k == "stateful" {
-				opts.Stateful = bool(b)
-			} else {
-				opts.Idempotent = bool(b)
-			}
-		default:
-			return opts, n.optionsError("_options: unknown key %q (want pool_size, queue_size, timeout, max_memory, stateful or idempotent)", k)
-		}
-	}
-	if opts.Stateful {
-		if poolSet && opts.PoolSize != 1 {
-			return opts, n.optionsError("_options.pool_size: a stateful namespace has one VM, got %d", opts.PoolSize)
-		}
-		opts.PoolSize = 1
-	}
-	return opts, nil
-}
-
-// integer returns v as an integer if it is an integral number.
-func integer(v lua.LValue) (int64, bool) {
-	n, ok := v.(lua.LNumber)
-	if !ok || float64(n) != math.Trunc(float64(n)) || math.Abs(float64(n)) > maxExactInt {
-		return 0, false
-	}
-	return int64(n), true
-}
-
-// optionsError is a *LoadError about _options, on the first line of the
-// file that mentions it.
-func (n *Namespace) optionsError(format string, args ...any) error {
-	line := 0
-	for i, l := range n.script.lines {
-		l = strings.TrimSpace(l)
-		if strings.Contains(l, "_options") && !strings.HasPrefix(l, "--") {
-			line = i + 1
-			break
-		}
-	}
-	return &LoadError{Path: n.script.Path, Line: line, Msg: fmt.Sprintf(format, args...)}
 }
 
 // loadError turns an error running the file into a *LoadError, with the

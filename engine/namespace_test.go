@@ -18,7 +18,7 @@ import (
 )
 
 func TestOptions(t *testing.T) {
-	def, _ := Config{}.withDefaults()
+	def := Config{}.withDefaults()
 	const mem = DefaultMaxCallMemory
 	tests := []struct {
 		name string
@@ -96,9 +96,15 @@ func TestConfigValidation(t *testing.T) {
 		{PoolSize: -1}, {PoolSize: MaxPoolSize + 1}, {QueueSize: -1}, {Timeout: -time.Second},
 		{MaxStringSize: -1}, {MaxDepth: -1},
 	} {
-		if ns, err := Load(s, cfg); err == nil {
+		if ns, err := Load(context.Background(), s, cfg); err == nil {
 			ns.Close()
 			t.Errorf("Load accepted %+v", cfg)
+		}
+	}
+	_, err = Load(context.Background(), s, Config{PoolSize: -1, Timeout: -time.Second, MaxDepth: -1})
+	for _, field := range []string{"PoolSize", "Timeout", "MaxDepth"} {
+		if err == nil || !strings.Contains(err.Error(), "Config."+field) {
+			t.Errorf("Load of three bad fields: %v, want it to name %s", err, field)
 		}
 	}
 }
@@ -247,6 +253,66 @@ func TestCancelMidCall(t *testing.T) {
 	if _, err := ns.Call(ctx, "add", []any{int64(1), int64(1)}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("call with a done ctx: %v", err)
 	}
+}
+
+// TestLoadStopsWithContext checks that a file whose top level spins stops
+// loading when Load's ctx is cancelled or passes its deadline: Load
+// returns an error wrapping ctx.Err(), not a *LoadError, and closes the
+// VMs it made. A ctx done before Load makes no VM.
+func TestLoadStopsWithContext(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	s, err := Compile("spin", "spin.lua", []byte(`slacker.call("x/started") while true do end`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func(ctx context.Context, started startedCaller) ([]*lua.LState, error) {
+		var states []*lua.LState
+		cfg := Config{Timeout: time.Minute, Caller: started, Setup: func(L *lua.LState) { states = append(states, L) }}
+		ns, err := Load(ctx, s, cfg)
+		if err == nil {
+			ns.Close()
+		}
+		return states, err
+	}
+	check := func(t *testing.T, states []*lua.LState, err error, want error) {
+		t.Helper()
+		var le *LoadError
+		if !errors.Is(err, want) || errors.As(err, &le) {
+			t.Fatalf("Load: %v, want an error wrapping %v", err, want)
+		}
+		for i, L := range states {
+			if !L.IsClosed() {
+				t.Errorf("VM %d is left open", i)
+			}
+		}
+	}
+
+	t.Run("cancelled", func(t *testing.T) {
+		started := make(startedCaller, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { <-started; cancel() }()
+		states, err := load(ctx, started)
+		check(t, states, err, context.Canceled)
+		if len(states) != 1 {
+			t.Fatalf("%d VMs made, want 1", len(states))
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		states, err := load(ctx, make(startedCaller, 1))
+		check(t, states, err, context.DeadlineExceeded)
+	})
+	t.Run("done before", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		states, err := load(ctx, make(startedCaller, 1))
+		check(t, states, err, context.Canceled)
+		if len(states) != 0 {
+			t.Fatalf("%d VMs made for a ctx done before Load", len(states))
+		}
+	})
 }
 
 func TestCoroutinesFollowTheCallDeadline(t *testing.T) {
@@ -633,7 +699,7 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		ns, err := Load(s, Config{})
+		ns, err := Load(context.Background(), s, Config{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -40,27 +40,7 @@ func newState() *lua.LState {
 func (v *vm) openLibs() {
 	L := v.L
 	unsafeLibs := v.ns.cfg.UnsafeLibs
-	type lib struct {
-		name string
-		open lua.LGFunction
-	}
-	libs := []lib{
-		{lua.BaseLibName, lua.OpenBase},
-		{lua.TabLibName, lua.OpenTable},
-		{lua.StringLibName, lua.OpenString},
-		{lua.MathLibName, lua.OpenMath},
-		{lua.CoroutineLibName, lua.OpenCoroutine},
-		{lua.OsLibName, lua.OpenOs},
-	}
-	if unsafeLibs {
-		libs = append([]lib{{lua.LoadLibName, lua.OpenPackage}}, libs...) // package first, as OpenLibs does
-		libs = append(libs, lib{lua.IoLibName, lua.OpenIo}, lib{lua.DebugLibName, lua.OpenDebug})
-	}
-	for _, lib := range libs {
-		L.Push(L.NewFunction(lib.open))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
+	openStdLibs(L, unsafeLibs)
 
 	g := L.G.Global
 	g.RawSetString("_printregs", lua.LNil) // prints to stdout
@@ -83,11 +63,42 @@ func (v *vm) openLibs() {
 	}
 
 	v.openBuiltins(g)
+	guardRandom(L, g.RawGetString(lua.MathLibName).(*lua.LTable))
+	v.wrapCoroutines(g.RawGetString(lua.CoroutineLibName).(*lua.LTable))
+	v.chargeLibs(g)
+}
 
-	mathLib := g.RawGetString(lua.MathLibName).(*lua.LTable)
+// openStdLibs opens gopher-lua's libraries of the sandbox in L, or all of
+// them with unsafeLibs.
+func openStdLibs(L *lua.LState, unsafeLibs bool) {
+	type lib struct {
+		name string
+		open lua.LGFunction
+	}
+	libs := []lib{
+		{lua.BaseLibName, lua.OpenBase},
+		{lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath},
+		{lua.CoroutineLibName, lua.OpenCoroutine},
+		{lua.OsLibName, lua.OpenOs},
+	}
+	if unsafeLibs {
+		libs = append([]lib{{lua.LoadLibName, lua.OpenPackage}}, libs...) // package first, as OpenLibs does
+		libs = append(libs, lib{lua.IoLibName, lua.OpenIo}, lib{lua.DebugLibName, lua.OpenDebug})
+	}
+	for _, lib := range libs {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+}
+
+// guardRandom replaces math.random of mathLib with one that raises an
+// error on an empty interval, where the library's panics.
+func guardRandom(L *lua.LState, mathLib *lua.LTable) {
 	random := mathLib.RawGetString("random").(*lua.LFunction).GFunction
 	mathLib.RawSetString("random", L.NewFunction(func(L *lua.LState) int {
-		// The library's version panics on an empty interval.
 		switch L.GetTop() {
 		case 0:
 		case 1:
@@ -101,8 +112,12 @@ func (v *vm) openLibs() {
 		}
 		return random(L)
 	}))
+}
 
-	co := g.RawGetString(lua.CoroutineLibName).(*lua.LTable)
+// wrapCoroutines replaces coroutine.create, resume and wrap of co with
+// v's, which charge new threads and bound how deep resumes nest.
+func (v *vm) wrapCoroutines(co *lua.LTable) {
+	L := v.L
 	create := co.RawGetString("create").(*lua.LFunction).GFunction
 	resume := co.RawGetString("resume").(*lua.LFunction).GFunction
 	wrap := co.RawGetString("wrap").(*lua.LFunction).GFunction
@@ -124,8 +139,6 @@ func (v *vm) openLibs() {
 		L.Push(L.NewClosure(wrapped, th))
 		return 1
 	}))
-
-	v.chargeLibs(g)
 }
 
 // maxResumeDepth bounds coroutines resuming coroutines, each of which runs
@@ -395,4 +408,10 @@ func (n *Namespace) chunk(path string) string {
 		return filepath.ToSlash(rel)
 	}
 	return path
+}
+
+// module is a compiled file loaded with require.
+type module struct {
+	proto *lua.FunctionProto
+	lines []string
 }

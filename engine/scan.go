@@ -220,14 +220,8 @@ func (s *scanner) next() (int, *scanError) {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v':
 			s.pos++
 		case c == '-' && s.peek(1) == '-':
-			s.pos += 2
-			if s.peek(0) == '[' {
-				if level, ok := s.longOpen(); ok {
-					return 0, s.skipLong(level)
-				}
-			}
-			for s.pos < len(src) && src[s.pos] != '\n' {
-				s.pos++
+			if long, err := s.skipComment(); long {
+				return 0, err
 			}
 		case c == '"' || c == '\'':
 			s.skipQuoted(c)
@@ -261,19 +255,7 @@ func (s *scanner) next() (int, *scanError) {
 			s.pos++
 			return tokMinus, nil
 		case c == '.':
-			switch {
-			case s.peek(1) == '.' && s.peek(2) == '.':
-				s.pos += 3
-				return tokOperand, nil
-			case s.peek(1) == '.':
-				s.pos += 2
-				return tokBinary, nil
-			case isDigit(s.peek(1)):
-				s.skipNumber()
-				return tokLiteral, nil
-			}
-			s.pos++
-			return tokDot, nil
+			return s.dots(), nil
 		case c == ':':
 			s.pos++
 			return tokDot, nil
@@ -290,19 +272,58 @@ func (s *scanner) next() (int, *scanError) {
 			s.skipNumber()
 			return tokLiteral, nil
 		case isNameStart(c):
-			start := s.pos
-			for s.pos < len(src) && (isNameStart(src[s.pos]) || isDigit(src[s.pos])) {
-				s.pos++
-			}
-			if kind, ok := keywords[string(src[start:s.pos])]; ok {
-				return kind, nil
-			}
-			return tokName, nil
+			return s.name(), nil
 		default:
 			s.pos++ // the parser reports it
 		}
 	}
 	return tokEOF, nil
+}
+
+// skipComment skips the comment at pos, "--" then a line or a long
+// bracket. long says whether it was a long comment, whose end the scan
+// did not reach when err is set; the caller returns then.
+func (s *scanner) skipComment() (long bool, err *scanError) {
+	s.pos += 2
+	if s.peek(0) == '[' {
+		if level, ok := s.longOpen(); ok {
+			return true, s.skipLong(level)
+		}
+	}
+	for s.pos < len(s.src) && s.src[s.pos] != '\n' {
+		s.pos++
+	}
+	return false, nil
+}
+
+// dots reads the token at pos that starts with a dot: "...", "..", a
+// number such as .5, or ".".
+func (s *scanner) dots() int {
+	switch {
+	case s.peek(1) == '.' && s.peek(2) == '.':
+		s.pos += 3
+		return tokOperand
+	case s.peek(1) == '.':
+		s.pos += 2
+		return tokBinary
+	case isDigit(s.peek(1)):
+		s.skipNumber()
+		return tokLiteral
+	}
+	s.pos++
+	return tokDot
+}
+
+// name reads the name or keyword at pos.
+func (s *scanner) name() int {
+	start := s.pos
+	for s.pos < len(s.src) && (isNameStart(s.src[s.pos]) || isDigit(s.src[s.pos])) {
+		s.pos++
+	}
+	if kind, ok := keywords[string(s.src[start:s.pos])]; ok {
+		return kind
+	}
+	return tokName
 }
 
 func (s *scanner) peek(i int) byte {

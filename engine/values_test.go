@@ -16,10 +16,10 @@ import (
 // testVM is a VM outside any pool, for converting values directly.
 func testVM(t testing.TB, cfg Config) *vm {
 	t.Helper()
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	cfg = cfg.withDefaults()
 	n := &Namespace{name: "test", cfg: cfg, log: cfg.Logger, modules: make(map[string]*module)}
 	v := n.newVM()
 	t.Cleanup(v.close)

@@ -338,3 +338,29 @@ function test_multiline(t) error("a\nb", 0) end
 		t.Errorf("a message of two lines:\n%s", out)
 	}
 }
+
+// startedCaller closes its channel at the first call.
+type startedCaller chan struct{}
+
+func (c startedCaller) Call(context.Context, string, []any) (any, error) {
+	close(c)
+	return nil, nil
+}
+
+// TestRunStopsWhileLoading checks that Run, its ctx cancelled while a
+// file's top level spins, returns ctx's error at once and does not count
+// the file as broken.
+func TestRunStopsWhileLoading(t *testing.T) {
+	_, found := writeTests(t, map[string]string{"spin_test.lua": `slacker.call("x/started") while true do end function test_x(t) end`})
+	started := make(startedCaller)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-started; cancel() }()
+	rep, err := Run(ctx, Config{Caller: started, Timeout: time.Hour}, found)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v, want context.Canceled", err)
+	}
+	if len(rep.Broken) != 0 || len(rep.Results) != 0 {
+		t.Fatalf("broken %v, results %v", rep.Broken, rep.Results)
+	}
+}

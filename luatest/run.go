@@ -138,6 +138,9 @@ func Run(ctx context.Context, cfg Config, files []string) (*Report, error) {
 			return rep, err
 		}
 		results, err := runFile(ctx, cfg, file)
+		if err != nil && ctx.Err() != nil {
+			return rep, ctx.Err() // stopped while loading: the file is not broken
+		}
 		if err != nil {
 			le := &LoadError{File: file, Err: err}
 			rep.Broken = append(rep.Broken, le)
@@ -161,7 +164,7 @@ func runFile(ctx context.Context, cfg Config, file string) ([]Result, error) {
 		return nil, err
 	}
 	// Loaded once to list the tests, and to report a file that can't load.
-	ns, _, err := load(script, cfg, "")
+	ns, _, err := load(ctx, script, cfg, "")
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +192,7 @@ func runFile(ctx context.Context, cfg Config, file string) ([]Result, error) {
 
 // load loads script in a VM of its own, with t, the test's assertion
 // API, which records in the returned record.
-func load(script *engine.Script, cfg Config, test string) (*engine.Namespace, *record, error) {
+func load(ctx context.Context, script *engine.Script, cfg Config, test string) (*engine.Namespace, *record, error) {
 	ecfg := cfg.Engine
 	ecfg.PoolSize, ecfg.QueueSize = 1, 1
 	ecfg.Timeout = cfg.Timeout
@@ -197,7 +200,7 @@ func load(script *engine.Script, cfg Config, test string) (*engine.Namespace, *r
 	rec := &record{}
 	var t *lua.LTable
 	ecfg.Setup = func(L *lua.LState) { t = newT(L, script.Path, test, rec) }
-	ns, err := engine.Load(script, ecfg)
+	ns, err := engine.Load(ctx, script, ecfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -210,7 +213,7 @@ func runTest(ctx context.Context, cfg Config, script *engine.Script, f engine.Fu
 	res = Result{Name: f.Name, Line: f.Line}
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start) }()
-	ns, rec, err := load(script, cfg, f.Name)
+	ns, rec, err := load(ctx, script, cfg, f.Name)
 	if err != nil {
 		res.Status, res.Message = Errored, err.Error()
 		return res

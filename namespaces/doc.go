@@ -57,12 +57,12 @@
 //
 // # Example
 //
-//	reg, err := namespaces.Open("lua", namespaces.Config{Logger: log})
-//	if err != nil { ... } // an unreadable folder, an invalid config
+//	reg, err := namespaces.Open(ctx, "lua", namespaces.Config{Logger: log})
+//	if err != nil { ... } // an unreadable folder, an invalid config, ctx done
 //	defer reg.Close()
 //	for _, f := range reg.Failures() {
 //		... // f.Path, f.Err: served without it
 //	}
-//	if _, err := reg.Watch(namespaces.WatchConfig{}); err != nil { ... } // follow the folder
+//	if _, err := reg.Watch(ctx, namespaces.WatchConfig{}); err != nil { ... } // follow the folder
 //	srv, err := transport.NewServer(reg, transport.ServerConfig{Logger: log})
 package namespaces

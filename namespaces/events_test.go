@@ -103,21 +103,27 @@ func TestServeStatus(t *testing.T) {
 func TestWatchConfig(t *testing.T) {
 	r := New(Config{})
 	defer r.Close()
-	if _, err := r.Watch(WatchConfig{}); err == nil || !strings.Contains(err.Error(), "made by Open") {
+	if _, err := r.Watch(context.Background(), WatchConfig{}); err == nil || !strings.Contains(err.Error(), "made by Open") {
 		t.Fatalf("Watch of a registry made by New: %v", err)
 	}
 	for _, cfg := range []WatchConfig{{Mode: -1}, {Mode: 3}, {Poll: -1}, {Debounce: -1}, {MaxDelay: -1}, {Grace: -1}, {Drain: -1}} {
-		if _, err := r.Watch(cfg); err == nil || !strings.Contains(err.Error(), "is negative") && !strings.Contains(err.Error(), "is no WatchMode") {
+		if _, err := r.Watch(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "is negative") && !strings.Contains(err.Error(), "is no WatchMode") {
 			t.Errorf("Watch(%+v): %v", cfg, err)
 		}
 	}
-	got, _ := WatchConfig{}.withDefaults()
-	if want := (WatchConfig{Poll: DefaultPoll, Debounce: DefaultDebounce, MaxDelay: DefaultMaxDelay, Grace: DefaultGrace}); !reflect.DeepEqual(got, want) {
+	err := WatchConfig{Mode: -1, Poll: -1, Drain: -1}.Validate()
+	for _, field := range []string{"Mode", "Poll", "Drain"} {
+		if err == nil || !strings.Contains(err.Error(), "WatchConfig."+field) {
+			t.Errorf("three bad fields: %v, want it to name %s", err, field)
+		}
+	}
+	got := WatchConfig{}.withDefaults()
+	if want := (WatchConfig{Poll: DefaultPoll, Debounce: DefaultDebounce, MaxDelay: DefaultMaxDelay, Grace: DefaultGrace, clock: realClock{}}); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults %+v, want %+v", got, want)
 	}
 	closed := openFiles(t, nil, Config{})
 	closed.Close()
-	if _, err := closed.Watch(WatchConfig{}); !errors.Is(err, ErrClosed) {
+	if _, err := closed.Watch(context.Background(), WatchConfig{}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Watch after Close: %v", err)
 	}
 }

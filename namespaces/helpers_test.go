@@ -13,7 +13,7 @@ import (
 // closed when the test ends.
 func openFiles(t testing.TB, files map[string]string, cfg Config) *Registry {
 	t.Helper()
-	r, err := Open(testutil.WriteFiles(t, files), cfg)
+	r, err := Open(context.Background(), testutil.WriteFiles(t, files), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func loadNS(t testing.TB, name, src string, cfg engine.Config) *engine.Namespace
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := engine.Load(s, cfg)
+	ns, err := engine.Load(context.Background(), s, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package namespaces
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -35,7 +36,11 @@ const TestSuffix = "_test.lua"
 //
 // The namespaces are served together once all are loaded: a slacker.call
 // made by a file while it loads finds none of them.
-func Open(dir string, cfg Config) (*Registry, error) {
+//
+// ctx bounds the loading: once it is done, Open stops, even in the middle
+// of a file's top level, closes the namespaces it loaded, and returns an
+// error wrapping ctx.Err().
+func Open(ctx context.Context, dir string, cfg Config) (*Registry, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("namespaces: %w", err)
@@ -52,23 +57,29 @@ func Open(dir string, cfg Config) (*Registry, error) {
 		r.reportFailure(f, 0)
 	}
 	loaded := make(map[string]*entry, len(t.files))
+	abort := func(err error) (*Registry, error) {
+		for _, e := range loaded {
+			e.close()
+		}
+		return nil, err
+	}
 	for _, f := range withoutClashes(r, t.files) {
+		if err := ctx.Err(); err != nil {
+			return abort(fmt.Errorf("namespaces: opening %s: %w", dir, err))
+		}
 		src, err := os.ReadFile(filepath.Join(abs, filepath.FromSlash(f.rel)))
 		if err != nil {
 			r.reportFailure(newFailure(f.rel, f.name, "", err), 0)
 			continue
 		}
-		ns, err := r.load(f.rel, f.name, src)
+		ns, err := r.load(ctx, f.rel, f.name, src)
 		var lerr *engine.LoadError
 		switch {
 		case errors.As(err, &lerr):
 			r.reportFailure(Failure{Path: f.rel, Name: f.name, Hash: engine.Hash(src), Err: err}, 0)
 			continue
 		case err != nil:
-			for _, e := range loaded {
-				e.close()
-			}
-			return nil, fmt.Errorf("namespaces: loading %s: %w", f.rel, err)
+			return abort(fmt.Errorf("namespaces: loading %s: %w", f.rel, err))
 		}
 		loaded[f.name] = fileEntry(ns, f.rel)
 	}
@@ -232,13 +243,13 @@ func withoutClashes(r *Registry, files []file) []file {
 // load compiles src, the source of the namespace file rel, and loads it as
 // the namespace name. Its errors are why the file can't be served: a
 // *engine.LoadError with the file and line, or an invalid engine
-// configuration.
-func (r *Registry) load(rel, name string, src []byte) (*engine.Namespace, error) {
+// configuration; or, once ctx is done, an error wrapping ctx.Err().
+func (r *Registry) load(ctx context.Context, rel, name string, src []byte) (*engine.Namespace, error) {
 	s, err := engine.Compile(name, rel, src)
 	if err != nil {
 		return nil, err
 	}
-	ns, err := engine.Load(s, r.cfg.Engine)
+	ns, err := engine.Load(ctx, s, r.cfg.Engine)
 	if err != nil {
 		return nil, err
 	}

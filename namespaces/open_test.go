@@ -1,6 +1,7 @@
 package namespaces
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -30,7 +31,7 @@ func TestOpen(t *testing.T) {
 		"slacker/example/empty/.keep":  "",
 		"slacker/example/api_test.lua": `function test_shout(t) end`,
 	})
-	r, err := Open(dir, Config{})
+	r, err := Open(context.Background(), dir, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestOpenSymlinks(t *testing.T) {
 		}
 	}
 	logger, logs := testutil.NewLogger()
-	r, err := Open(dir, Config{Logger: logger})
+	r, err := Open(context.Background(), dir, Config{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +115,7 @@ func TestOpenClash(t *testing.T) {
 		"a/b.c.lua":               `function f() end`,
 		"ok.lua":                  `function f() end`,
 	})
-	r, err := Open(dir, Config{})
+	r, err := Open(context.Background(), dir, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestOpenFailures(t *testing.T) {
 		"also/good.lua":    `function hi() return "also" end`,
 	})
 	logger, logs := testutil.NewLogger()
-	r, err := Open(dir, Config{Logger: logger})
+	r, err := Open(context.Background(), dir, Config{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,15 +217,15 @@ func TestOpenFailures(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	dir := testutil.WriteFiles(t, map[string]string{"a.lua": `function f() end`, "b.lua": `function f() end`})
-	if r, err := Open(filepath.Join(dir, "nope"), Config{}); err == nil || !errors.Is(err, os.ErrNotExist) {
+	if r, err := Open(context.Background(), filepath.Join(dir, "nope"), Config{}); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a missing folder: %v, %v", r, err)
 	}
-	if r, err := Open(filepath.Join(dir, "a.lua"), Config{}); err == nil {
+	if r, err := Open(context.Background(), filepath.Join(dir, "a.lua"), Config{}); err == nil {
 		t.Errorf("a file: %v, %v", r, err)
 	}
 	// An invalid engine configuration fails every file alike: it is an
 	// error from Open, not a failure per file.
-	r, err := Open(dir, Config{Engine: engine.Config{PoolSize: -1}})
+	r, err := Open(context.Background(), dir, Config{Engine: engine.Config{PoolSize: -1}})
 	if err == nil || !strings.Contains(err.Error(), "PoolSize") {
 		t.Errorf("an invalid engine config: %v, %v", r, err)
 	}

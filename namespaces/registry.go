@@ -27,6 +27,19 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// withDefaults returns c with its zero fields set to their defaults. It
+// leaves Engine's own to engine.Load, which validates them: Config has no
+// field of its own to validate.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Engine.Logger == nil {
+		c.Engine.Logger = c.Logger
+	}
+	return c
+}
+
 // Failure is a namespace file the registry could not serve, when Open
 // loaded the folder or when a [Watcher] reloaded the file.
 type Failure struct {
@@ -95,12 +108,7 @@ func newSnapshot(ns map[string]*entry) *snapshot {
 // reach the registry with slacker.call when loaded with the registry as
 // their engine.Config.Caller. cfg.Engine is used by Open only.
 func New(cfg Config) *Registry {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Engine.Logger == nil {
-		cfg.Engine.Logger = cfg.Logger
-	}
+	cfg = cfg.withDefaults()
 	r := &Registry{cfg: cfg, log: cfg.Logger}
 	if r.cfg.Engine.Caller == nil {
 		r.cfg.Engine.Caller = r

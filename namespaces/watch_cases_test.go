@@ -12,17 +12,26 @@ import (
 )
 
 // The cases here drive a watcher's looks by hand (newWatcher and sync,
-// with no loop running), to set up exactly what each look finds.
+// with no loop running), to set up exactly what each look finds, on a
+// fake clock that moves only when the test moves it.
 
-// polling is cfg for a watcher whose looks the test makes.
-func polling(t *testing.T, cfg WatchConfig) WatchConfig {
+// polling is cfg for a watcher whose looks the test makes, on the clock
+// it returns.
+func polling(t *testing.T, cfg WatchConfig) (WatchConfig, *fakeClock) {
 	t.Helper()
 	cfg.Mode = WatchPoll
-	cfg, err := cfg.withDefaults()
-	if err != nil {
+	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return cfg
+	clk := newFakeClock()
+	cfg.clock = clk
+	return cfg.withDefaults(), clk
+}
+
+// look makes one look through the folder.
+func look(w *Watcher) time.Duration {
+	next, _ := w.sync(context.Background(), false)
+	return next
 }
 
 // TestWatchChangedDuringLook checks that a file found settled, then
@@ -34,12 +43,13 @@ func TestWatchChangedDuringLook(t *testing.T) {
 		"b.lua": `function v() return 1 end function u() return 1 end`,
 	}, Config{})
 	g := newGate(t, r)
-	w := newWatcher(r, polling(t, WatchConfig{Debounce: 50 * time.Millisecond}))
+	cfg, clk := polling(t, WatchConfig{Debounce: 50 * time.Millisecond})
+	w := newWatcher(r, cfg)
 	write(t, r.Dir(), "a.lua", `slacker.call("gate/wait") function v() return 2 end`)
 	write(t, r.Dir(), "b.lua", `function v() return 2 end function u() return 2 end`)
-	time.Sleep(70 * time.Millisecond) // both settled
+	clk.age(t, r.Dir(), 70*time.Millisecond) // both settled
 	done := make(chan time.Duration)
-	go func() { next, _ := w.sync(false); done <- next }()
+	go func() { done <- look(w) }()
 	<-g.entered                                             // a is loading; b was found settled
 	write(t, r.Dir(), "b.lua", `function v() return 3 end`) // the first part of a write
 	close(g.open)
@@ -64,8 +74,9 @@ func TestWatchRetriesOpenFailures(t *testing.T) {
 		t.Fatal(r.Failures())
 	}
 	write(t, r.Dir(), "_lib/util.lua", `return { n = 1 }`)
-	time.Sleep(30 * time.Millisecond) // settled
-	newWatcher(r, polling(t, WatchConfig{})).sync(false)
+	cfg, clk := polling(t, WatchConfig{})
+	clk.age(t, r.Dir(), DefaultDebounce) // settled
+	look(newWatcher(r, cfg))
 	if got, err := call(r, "a/v"); got != int64(1) {
 		t.Errorf("a/v = %v, %v", got, err)
 	}
@@ -81,19 +92,20 @@ func TestWatchModuleBack(t *testing.T) {
 		"_lib/util.lua": `return { n = 1 }`,
 		"a.lua":         `local u = require("util") function v() return u.n end`,
 	}, Config{})
-	w := newWatcher(r, polling(t, WatchConfig{Grace: time.Hour}))
-	time.Sleep(30 * time.Millisecond) // settled
-	w.sync(false)
+	cfg, clk := polling(t, WatchConfig{Grace: time.Hour})
+	w := newWatcher(r, cfg)
+	clk.age(t, r.Dir(), DefaultDebounce) // settled
+	look(w)
 	lib := filepath.Join(r.Dir(), "_lib", "util.lua")
 	testutil.Rename(t, lib, lib+".tmp")
 	write(t, r.Dir(), "b.lua", `local u = require("util") function v() return u.n + 1 end`)
-	time.Sleep(30 * time.Millisecond)
-	w.sync(false)
+	clk.age(t, r.Dir(), DefaultDebounce)
+	look(w)
 	if len(r.Failures()) != 1 {
 		t.Fatalf("failures while util.lua is away: %v", r.Failures())
 	}
 	testutil.Rename(t, lib+".tmp", lib)
-	w.sync(false)
+	look(w)
 	if got, err := call(r, "b/v"); got != int64(2) {
 		t.Fatalf("b/v = %v, %v once util.lua is back; failures %v", got, err, r.Failures())
 	}
@@ -106,17 +118,22 @@ func TestWatchModuleBack(t *testing.T) {
 // its grace, is given a grace again when it goes missing.
 func TestWatchEmptyServedGoes(t *testing.T) {
 	r := openFiles(t, map[string]string{"e.lua": ``, "a.lua": `function v() return 1 end`}, Config{})
-	w := newWatcher(r, polling(t, WatchConfig{Grace: 50 * time.Millisecond}))
-	time.Sleep(30 * time.Millisecond)
-	w.sync(false)
-	time.Sleep(60 * time.Millisecond) // past the grace
-	if next, _ := w.sync(false); next != 0 {
+	cfg, clk := polling(t, WatchConfig{Grace: 50 * time.Millisecond})
+	w := newWatcher(r, cfg)
+	clk.age(t, r.Dir(), DefaultDebounce)
+	if next := look(w); next != 50*time.Millisecond {
+		t.Fatalf("a look asked for in %v, want at the end of e.lua's grace", next)
+	}
+	clk.Advance(50 * time.Millisecond) // the end of the grace
+	if next := look(w); next != 0 {
 		t.Fatalf("another look asked for in %v", next)
 	}
 	if err := removeFile(r.Dir(), "e.lua"); err != nil {
 		t.Fatal(err)
 	}
-	w.sync(false)
+	if next := look(w); next != 50*time.Millisecond {
+		t.Fatalf("a look asked for in %v, want at the end of e.lua's new grace", next)
+	}
 	if got := r.Namespaces(); len(got) != 2 {
 		t.Fatalf("e.lua gone within its grace: served %v", got)
 	}
@@ -133,15 +150,16 @@ func TestWatchModuleUnreadable(t *testing.T) {
 		"_lib/sub/util.lua": `return { n = 1 }`,
 		"a.lua":             `local u = require("sub.util") function v() return u.n end`,
 	}, Config{})
-	w := newWatcher(r, polling(t, WatchConfig{Grace: 20 * time.Millisecond}))
-	time.Sleep(30 * time.Millisecond)
-	w.sync(false)
+	cfg, clk := polling(t, WatchConfig{Grace: 20 * time.Millisecond})
+	w := newWatcher(r, cfg)
+	clk.age(t, r.Dir(), DefaultDebounce)
+	look(w)
 	sub := filepath.Join(r.Dir(), "_lib", "sub")
 	chmod(t, sub, 0)
 	defer chmod(t, sub, 0o755)
-	w.sync(false)
-	time.Sleep(30 * time.Millisecond) // past the grace
-	w.sync(false)
+	look(w)
+	clk.Advance(30 * time.Millisecond) // past the grace
+	look(w)
 	for _, f := range r.Failures() {
 		if f.Path != "_lib/sub" {
 			t.Errorf("failure %s: %v", f.Path, f.Err)
@@ -153,19 +171,20 @@ func TestWatchModuleUnreadable(t *testing.T) {
 // moving it away and back, keeps the namespace.
 func TestWatchClashSave(t *testing.T) {
 	r := openFiles(t, map[string]string{"a/b.lua": `function v() return "dir" end`}, Config{})
-	w := newWatcher(r, polling(t, WatchConfig{Grace: time.Hour}))
+	cfg, clk := polling(t, WatchConfig{Grace: time.Hour})
+	w := newWatcher(r, cfg)
 	write(t, r.Dir(), "a.b.lua", `function v() return "dots" end`)
-	time.Sleep(30 * time.Millisecond)
-	w.sync(false)
+	clk.age(t, r.Dir(), DefaultDebounce)
+	look(w)
 	if len(r.Failures()) != 1 {
 		t.Fatal(r.Failures())
 	}
 	p := filepath.Join(r.Dir(), "a", "b.lua")
 	testutil.Rename(t, p, p+"~") // an editor's save
-	w.sync(false)
+	look(w)
 	testutil.Rename(t, p+"~", p)
-	time.Sleep(30 * time.Millisecond)
-	w.sync(false)
+	clk.age(t, r.Dir(), DefaultDebounce)
+	look(w)
 	if got := mustCall(t, r, "a.b/v"); got != "dir" {
 		t.Fatalf("a.b/v = %v after a/b.lua was saved; failures %v", got, r.Failures())
 	}
@@ -193,24 +212,34 @@ func TestWatchDrain(t *testing.T) {
 	r := openFiles(t, map[string]string{"a.lua": `function v() return 1 end`, "b.lua": `function v() return 2 end`}, Config{})
 	sub := r.Subscribe()
 	defer sub.Close()
-	w := newWatcher(r, polling(t, WatchConfig{Grace: time.Nanosecond, Drain: 50 * time.Millisecond}))
-	w.sync(false)
+	cfg, clk := polling(t, WatchConfig{Grace: time.Millisecond, Drain: 50 * time.Millisecond})
+	w := newWatcher(r, cfg)
+	clk.age(t, r.Dir(), DefaultDebounce)
+	look(w)
 	for _, f := range []string{"a.lua", "b.lua"} {
 		if err := removeFile(r.Dir(), f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	w.sync(false) // their grace starts
-	time.Sleep(time.Millisecond)
-	if next, _ := w.sync(false); next == 0 { // their grace is over: they leave
-		t.Fatal("no look asked for at the end of the drain")
+	if next := look(w); next != time.Millisecond { // their grace starts
+		t.Fatalf("a look asked for in %v, want at the end of the grace", next)
+	}
+	clk.Advance(time.Millisecond)
+	if next := look(w); next != 50*time.Millisecond { // their grace is over: they leave
+		t.Fatalf("a look asked for in %v, want at the end of the drain", next)
 	}
 	if got := mustCall(t, r, "a/v"); got != int64(1) {
 		t.Fatalf("a/v while leaving = %v", got)
 	}
 	write(t, r.Dir(), "b.lua", `function v() return 2 end`) // back, unchanged
-	time.Sleep(60 * time.Millisecond)                       // past the drain, and b.lua settled
-	w.sync(false)
+	clk.Advance(49 * time.Millisecond)
+	clk.age(t, r.Dir(), DefaultDebounce) // b.lua settled
+	look(w)
+	if got := mustCall(t, r, "a/v"); got != int64(1) {
+		t.Fatalf("a/v before the end of its drain = %v", got)
+	}
+	clk.Advance(50 * time.Millisecond) // past the drain
+	look(w)
 	if got := r.Namespaces(); len(got) != 1 || got[0] != "b" {
 		t.Fatalf("served after the drain: %v", got)
 	}
@@ -236,17 +265,19 @@ func TestWatchDrain(t *testing.T) {
 // is added, not kept).
 func TestWatchDrainCases(t *testing.T) {
 	r := openFiles(t, map[string]string{"a/b.lua": `function v() return "dir" end`, "c.lua": `function v() return "c" end`}, Config{})
-	w := newWatcher(r, polling(t, WatchConfig{Grace: time.Nanosecond, Drain: 50 * time.Millisecond}))
-	w.sync(false)
+	cfg, clk := polling(t, WatchConfig{Grace: time.Millisecond, Drain: 50 * time.Millisecond})
+	w := newWatcher(r, cfg)
+	clk.age(t, r.Dir(), DefaultDebounce)
+	look(w)
 	testutil.Rename(t, filepath.Join(r.Dir(), "a", "b.lua"), filepath.Join(r.Dir(), "a.b.lua"))
 	if err := removeFile(r.Dir(), "c.lua"); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Symlink(t, "nowhere.lua", filepath.Join(r.Dir(), "c.lua"))
-	time.Sleep(30 * time.Millisecond) // a.b.lua settled
-	w.sync(false)
-	time.Sleep(time.Millisecond)
-	w.sync(false)
+	clk.age(t, r.Dir(), DefaultDebounce) // a.b.lua settled
+	look(w)
+	clk.Advance(time.Millisecond) // the end of c.lua's grace
+	look(w)
 	if got, err := call(r, "a.b/v"); got != "dir" || err != nil || len(r.Failures()) != 1 {
 		t.Fatalf("a.b/v renamed = %v, %v; failures %v", got, err, r.Failures())
 	}
@@ -273,8 +304,8 @@ func TestWatchDrainCases(t *testing.T) {
 		t.Fatalf("a subscription during the drain: %s\nwant %s", strings.Join(got, "; "), want)
 	}
 
-	time.Sleep(60 * time.Millisecond) // past the drain
-	w.sync(false)
+	clk.Advance(50 * time.Millisecond) // the end of the drain
+	look(w)
 	if got := r.Namespaces(); len(got) != 1 || got[0] != "a.b" {
 		t.Fatalf("served after the drain: %v", got)
 	}
@@ -282,8 +313,8 @@ func TestWatchDrainCases(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(t, r.Dir(), "c.lua", `function v() return "c2" end`)
-	time.Sleep(30 * time.Millisecond) // settled
-	w.sync(false)
+	clk.age(t, r.Dir(), DefaultDebounce) // settled
+	look(w)
 	for got = nil; len(got) < 3; {
 		ev, err := sub.Next(ctx)
 		if err != nil {
@@ -294,9 +325,11 @@ func TestWatchDrainCases(t *testing.T) {
 	if want := "removed c; added c; cleared c"; strings.Join(got, "; ") != want {
 		t.Fatalf("events: %s\nwant %s", strings.Join(got, "; "), want)
 	}
-	short, cancelShort := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancelShort()
-	if ev, err := sub.Next(short); err == nil {
+	// The looks are over, and their events queued: Next with a done
+	// context returns one if there is one.
+	done, cancelDone := context.WithCancel(ctx)
+	cancelDone()
+	if ev, err := sub.Next(done); err == nil {
 		t.Fatalf("then %+v", ev)
 	}
 }

@@ -20,12 +20,12 @@ func watched(t *testing.T, files map[string]string, cfg WatchConfig) (*Registry,
 	t.Helper()
 	testutil.CheckGoroutines(t)
 	dir := testutil.WriteFiles(t, files)
-	r, err := Open(dir, Config{})
+	r, err := Open(context.Background(), dir, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	w, err := r.Watch(cfg)
+	w, err := r.Watch(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,10 +127,10 @@ func TestWatchPoll(t *testing.T) {
 	if err := w.Rescan(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Rescan after Close: %v", err)
 	}
-	if _, err := r.Watch(WatchConfig{}); err != nil {
+	if _, err := r.Watch(context.Background(), WatchConfig{}); err != nil {
 		t.Fatalf("Watch after the watcher closed: %v", err)
 	}
-	if _, err := r.Watch(WatchConfig{}); !errors.Is(err, ErrWatched) {
+	if _, err := r.Watch(context.Background(), WatchConfig{}); !errors.Is(err, ErrWatched) {
 		t.Fatalf("a second Watch: %v", err)
 	}
 }
@@ -297,12 +297,12 @@ func TestWatchFolderReplaced(t *testing.T) {
 		top := testutil.WriteFiles(t, map[string]string{"r1/d/x.lua": `function v() return 1 end`, "r2/d/x.lua": `function v() return 2 end`})
 		current := filepath.Join(top, "current")
 		testutil.Symlink(t, "r1", current)
-		r, err := Open(current, Config{})
+		r, err := Open(context.Background(), current, Config{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(r.Close)
-		if _, err := r.Watch(WatchConfig{}); err != nil {
+		if _, err := r.Watch(context.Background(), WatchConfig{}); err != nil {
 			t.Fatal(err)
 		}
 		testutil.Symlink(t, "r2", filepath.Join(top, ".current.tmp"))
@@ -411,18 +411,19 @@ func BenchmarkSync(b *testing.B) {
 		files[fmt.Sprintf("ns%d/f%d.lua", i%10, i)] = strings.Repeat("-- a comment line of about forty bytes\n", 50) + fmt.Sprintf("function v() return %d end\n", i)
 	}
 	dir := testutil.WriteFiles(b, files)
-	time.Sleep(racy + 100*time.Millisecond) // files read this long after they changed are not read again
-	r, err := Open(dir, Config{})
+	clk := newFakeClock()
+	clk.Advance(racy + 100*time.Millisecond) // files read this long after they changed are not read again
+	r, err := Open(context.Background(), dir, Config{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
 	for _, force := range []bool{false, true} {
 		b.Run(fmt.Sprintf("force=%v", force), func(b *testing.B) {
-			w := newWatcher(r, WatchConfig{Mode: WatchPoll})
-			w.sync(false)
+			w := newWatcher(r, WatchConfig{Mode: WatchPoll, clock: clk}.withDefaults())
+			w.sync(context.Background(), false)
 			for b.Loop() {
-				if _, err := w.sync(force); err != nil {
+				if _, err := w.sync(context.Background(), force); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -502,12 +503,12 @@ func TestWatchServedFolderRemade(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	top := testutil.WriteFiles(t, map[string]string{"lua/a.lua": `function v() return 1 end`})
 	dir := filepath.Join(top, "lua")
-	r, err := Open(dir, Config{})
+	r, err := Open(context.Background(), dir, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	w, err := r.Watch(WatchConfig{})
+	w, err := r.Watch(context.Background(), WatchConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,18 +534,23 @@ func TestWatchServedFolderRemade(t *testing.T) {
 // watcher idle.
 func TestWatchBrokenLink(t *testing.T) {
 	r := openFiles(t, map[string]string{"a.lua": `function v() return 1 end`}, Config{})
-	cfg, _ := WatchConfig{Mode: WatchPoll, Grace: 20 * time.Millisecond}.withDefaults()
+	cfg, clk := polling(t, WatchConfig{Grace: 20 * time.Millisecond})
 	w := newWatcher(r, cfg)
-	w.sync(false)
+	clk.age(t, r.Dir(), DefaultDebounce)
+	look(w)
 	if err := os.Remove(filepath.Join(r.Dir(), "a.lua")); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Symlink(t, "nowhere.lua", filepath.Join(r.Dir(), "a.lua"))
-	if next, _ := w.sync(false); next == 0 {
-		t.Fatal("no look asked for at the end of the grace")
+	if next := look(w); next != 20*time.Millisecond {
+		t.Fatalf("a look asked for in %v, want at the end of the grace", next)
 	}
-	time.Sleep(30 * time.Millisecond) // past the grace
-	if next, _ := w.sync(false); next != 0 {
+	clk.Advance(19 * time.Millisecond)
+	if next := look(w); next != time.Millisecond || len(r.Namespaces()) != 1 {
+		t.Fatalf("before the end of the grace: a look asked for in %v, served %v", next, r.Namespaces())
+	}
+	clk.Advance(time.Millisecond) // the end of the grace
+	if next := look(w); next != 0 {
 		t.Fatalf("another look asked for in %v", next)
 	}
 	if got := r.Namespaces(); len(got) != 0 {
@@ -553,7 +559,7 @@ func TestWatchBrokenLink(t *testing.T) {
 	if f := r.Failures(); len(f) != 1 || f[0].Path != "a.lua" {
 		t.Fatalf("failures %v", f)
 	}
-	if next, _ := w.sync(false); next != 0 || len(r.Failures()) != 1 {
+	if next := look(w); next != 0 || len(r.Failures()) != 1 {
 		t.Fatalf("next look: %v, failures %v", next, r.Failures())
 	}
 }
@@ -562,22 +568,22 @@ func TestWatchBrokenLink(t *testing.T) {
 // deleted, keeps its failure for its grace and is gone after one grace.
 func TestWatchFailedThenGone(t *testing.T) {
 	r := openFiles(t, map[string]string{"a.lua": `function v() return 1 end`}, Config{})
-	cfg, _ := WatchConfig{Mode: WatchPoll, Grace: 50 * time.Millisecond}.withDefaults()
+	cfg, clk := polling(t, WatchConfig{Grace: 50 * time.Millisecond})
 	w := newWatcher(r, cfg)
 	write(t, r.Dir(), "a.lua", `x(`)
-	w.sync(true)
+	w.sync(context.Background(), true)
 	if len(r.Failures()) != 1 {
 		t.Fatal(r.Failures())
 	}
 	if err := os.Remove(filepath.Join(r.Dir(), "a.lua")); err != nil {
 		t.Fatal(err)
 	}
-	w.sync(false)
+	w.sync(context.Background(), false)
 	if len(r.Failures()) != 1 || len(r.Namespaces()) != 1 {
 		t.Fatalf("within the grace: failures %v, namespaces %v", r.Failures(), r.Namespaces())
 	}
-	time.Sleep(60 * time.Millisecond) // past the grace
-	w.sync(false)
+	clk.Advance(50 * time.Millisecond) // the end of the grace
+	w.sync(context.Background(), false)
 	if len(r.Failures()) != 0 || len(r.Namespaces()) != 0 {
 		t.Fatalf("after the grace: failures %v, namespaces %v", r.Failures(), r.Namespaces())
 	}
@@ -620,12 +626,12 @@ func TestWatchCloseDuringLook(t *testing.T) {
 func TestOpenClashReportedOnce(t *testing.T) {
 	log, logs := testutil.NewLogger()
 	dir := testutil.WriteFiles(t, map[string]string{"a/b.lua": `function v() end`, "a.b.lua": `function v() end`, "c.lua": `x(`})
-	r, err := Open(dir, Config{Logger: log})
+	r, err := Open(context.Background(), dir, Config{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := r.Watch(WatchConfig{}); err != nil {
+	if _, err := r.Watch(context.Background(), WatchConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(logs.String(), "cannot serve namespace file"); n != 3 {

@@ -153,7 +153,7 @@ func (s *Server) start(ctx context.Context) error {
 		s.stops = append(s.stops, s.caller.close)
 		ecfg.Caller = s.caller
 	}
-	reg, err := namespaces.Open(s.cfg.Dir, namespaces.Config{Engine: ecfg, Logger: s.log})
+	reg, err := namespaces.Open(ctx, s.cfg.Dir, namespaces.Config{Engine: ecfg, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("server: loading %s: %w", s.cfg.Dir, err)
 	}
@@ -173,7 +173,7 @@ func (s *Server) start(ctx context.Context) error {
 	if err := reg.ServeStatus(); err != nil {
 		return fmt.Errorf("server: serving the status namespace: %w", err)
 	}
-	if s.watcher, err = reg.Watch(s.cfg.Watch); err != nil {
+	if s.watcher, err = reg.Watch(ctx, s.cfg.Watch); err != nil {
 		return fmt.Errorf("server: watching %s: %w", s.cfg.Dir, err)
 	}
 	s.log.Info("watching for changes", "dir", s.cfg.Dir, "watch", modeName(s.cfg.Watch.Mode))

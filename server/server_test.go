@@ -15,6 +15,7 @@ import (
 
 	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/cluster"
+	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
 	"github.com/slacker-lua/slacker-lua/namespaces"
@@ -306,5 +307,38 @@ func TestRunFails(t *testing.T) {
 	}
 	if err := srv.Run(context.Background()); err == nil {
 		t.Fatal("a second Run did not fail")
+	}
+}
+
+// TestShutdownStopsLoading checks that Shutdown stops a start that is
+// slow to load its files: a file that spins at its top level, with
+// a minute to do it.
+func TestShutdownStopsLoading(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	dir := testutil.WriteFiles(t, map[string]string{
+		"a_broken.lua": "function (", // loaded first, and logged
+		"b_spin.lua":   "while true do end",
+	})
+	log, logs := testutil.NewLogger()
+	srv, err := server.New(server.Config{Dir: dir, Addr: "127.0.0.1:0", Engine: engine.Config{Timeout: time.Minute}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- srv.Run(context.Background()) }()
+	testutil.WaitFor(t, wait, func() bool { return strings.Contains(logs.String(), "a_broken.lua") }, "the first file to be loaded")
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ran:
+		if !errors.Is(err, server.ErrServerClosed) {
+			t.Fatalf("Run: %v, want ErrServerClosed", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("Run goes on loading after Shutdown")
+	}
+	if srv.Addr() != nil {
+		t.Fatal("the server serves")
 	}
 }

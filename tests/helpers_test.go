@@ -22,7 +22,7 @@ type server struct {
 // serveDir serves dir on 127.0.0.1 until the test ends.
 func serveDir(t testing.TB, dir string, ecfg engine.Config, scfg transport.ServerConfig) *server {
 	t.Helper()
-	reg, err := namespaces.Open(dir, namespaces.Config{Engine: ecfg})
+	reg, err := namespaces.Open(context.Background(), dir, namespaces.Config{Engine: ecfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func serveDir(t testing.TB, dir string, ecfg engine.Config, scfg transport.Serve
 func serveWatched(t testing.TB, dir string, ecfg engine.Config, wcfg namespaces.WatchConfig) *server {
 	t.Helper()
 	s := serveDir(t, dir, ecfg, transport.ServerConfig{})
-	if _, err := s.reg.Watch(wcfg); err != nil {
+	if _, err := s.reg.Watch(context.Background(), wcfg); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -218,7 +218,7 @@ func TestReloadSlowWritesBackToBack(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	dir := testutil.WriteFiles(t, map[string]string{"a.lua": version("v1")})
 	s := serveDir(t, dir, engine.Config{}, transport.ServerConfig{})
-	w, err := s.reg.Watch(namespaces.WatchConfig{Grace: grace})
+	w, err := s.reg.Watch(context.Background(), namespaces.WatchConfig{Grace: grace})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -910,7 +910,7 @@ func serveFolder(t *testing.T, files map[string]string) (*server, *namespaces.Wa
 func serveWatcher(t *testing.T, dir string) (*server, *namespaces.Watcher) {
 	t.Helper()
 	s := serveDir(t, dir, engine.Config{}, transport.ServerConfig{})
-	w, err := s.reg.Watch(namespaces.WatchConfig{})
+	w, err := s.reg.Watch(context.Background(), namespaces.WatchConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}

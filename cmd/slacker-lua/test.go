@@ -161,7 +161,7 @@ func (f *testFlags) connect(ctx context.Context, cfg *luatest.Config, paths []st
 		if dir == "" {
 			dir = defaultNS(paths)
 		}
-		reg, err := namespaces.Open(dir, namespaces.Config{Engine: engine.Config{Timeout: f.timeout}, Logger: slog.New(slog.DiscardHandler)})
+		reg, err := namespaces.Open(ctx, dir, namespaces.Config{Engine: engine.Config{Timeout: f.timeout}, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return nil, 0, err
 		}

@@ -180,6 +180,9 @@ func (m *Matcher) match(s, i int) int {
 	return e
 }
 
+// matchItems is match without the depth count: it goes through the items
+// from i on, and recurses into match where an item (a capture, or a
+// repetition that may give back) needs the rest to match first.
 func (m *Matcher) matchItems(s, i int) int {
 	items, src := m.p.items, m.src
 	for {
@@ -216,25 +219,9 @@ func (m *Matcher) matchItems(s, i int) int {
 				return m.minExpand(s, i)
 			}
 		case kOpen, kPosition:
-			l := it.n
-			m.caps[l] = capture{start: s, len: capOpen}
-			if it.kind == kPosition {
-				m.caps[l].len = capPosition
-			}
-			m.level = l + 1
-			e := m.match(s, i+1)
-			if e < 0 {
-				m.level = l
-			}
-			return e
+			return m.open(s, i)
 		case kClose:
-			l := it.n
-			m.caps[l].len = s - m.caps[l].start
-			e := m.match(s, i+1)
-			if e < 0 {
-				m.caps[l].len = capOpen
-			}
-			return e
+			return m.close(s, i)
 		case kBackref:
 			c := m.caps[it.n]
 			if c.len == capPosition || len(src)-s < c.len {
@@ -252,14 +239,7 @@ func (m *Matcher) matchItems(s, i int) int {
 			}
 			i++
 		case kFrontier:
-			var prev, cur byte // NUL before the subject and after it
-			if s > 0 {
-				prev = src[s-1]
-			}
-			if s < len(src) {
-				cur = src[s]
-			}
-			if it.set.has(prev) || !it.set.has(cur) {
+			if !m.frontier(s, &it.set) {
 				return -1
 			}
 			i++
@@ -270,6 +250,47 @@ func (m *Matcher) matchItems(s, i int) int {
 			return s
 		}
 	}
+}
+
+// open matches item i, the opening of a capture (or a position capture),
+// at s, then the rest.
+func (m *Matcher) open(s, i int) int {
+	it := &m.p.items[i]
+	l := it.n
+	m.caps[l] = capture{start: s, len: capOpen}
+	if it.kind == kPosition {
+		m.caps[l].len = capPosition
+	}
+	m.level = l + 1
+	e := m.match(s, i+1)
+	if e < 0 {
+		m.level = l
+	}
+	return e
+}
+
+// close matches item i, the closing of a capture, at s, then the rest.
+func (m *Matcher) close(s, i int) int {
+	l := m.p.items[i].n
+	m.caps[l].len = s - m.caps[l].start
+	e := m.match(s, i+1)
+	if e < 0 {
+		m.caps[l].len = capOpen
+	}
+	return e
+}
+
+// frontier reports whether %f[in] matches at s: the byte before s is not
+// in the set and the byte at s is.
+func (m *Matcher) frontier(s int, in *set) bool {
+	var prev, cur byte // NUL before the subject and after it
+	if s > 0 {
+		prev = m.src[s-1]
+	}
+	if s < len(m.src) {
+		cur = m.src[s]
+	}
+	return !in.has(prev) && in.has(cur)
 }
 
 // maxExpand matches item i (repeated with * or +, its first byte already

@@ -30,7 +30,7 @@ func main() {
 		if err := os.WriteFile(filepath.Join(dir, "bench.lua"), []byte(benchLua), 0o644); err != nil {
 			return nil, nil, nil, err
 		}
-		reg, err := namespaces.Open(dir, namespaces.Config{})
+		reg, err := namespaces.Open(context.Background(), dir, namespaces.Config{})
 		if err != nil {
 			return nil, nil, nil, err
 		}
