@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/cluster"
@@ -47,12 +48,14 @@ type Config struct {
 	Engine engine.Config
 	// Watch says how the folder's changes are followed. Its zero value
 	// follows file events. In a cluster, Watch.Drain 0 means
-	// Cluster.LeaveDelay.
+	// Cluster.LeaveDelay, so that a namespace is unregistered, then
+	// drained, then dropped.
 	Watch namespaces.WatchConfig
 	// Transport configures the binary protocol's listener: frame limits,
 	// timeouts, connection bounds. Its zero value works. Transport.Logger
-	// nil means Logger. Its limits (MaxBodySize) and timeouts apply to the
-	// HTTP listener too.
+	// nil means Logger. Its MaxBodySize, MaxConns, HandshakeTimeout (a
+	// request's headers), FrameTimeout (its body) and IdleTimeout (between
+	// requests) bound the HTTP listener too.
 	Transport transport.ServerConfig
 	// Cluster, when Cluster.ZooKeeper is set, makes the server a member of
 	// a slacker cluster. The zero value serves outside any cluster.
@@ -131,6 +134,19 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("server: Config.%s: %w", field, err))
 		}
 	}
+	add("Addr", checkListen(c.Addr))
+	if c.HTTP != "" {
+		add("HTTP", checkListen(c.HTTP))
+		if _, port, _ := net.SplitHostPort(c.HTTP); c.HTTP == c.Addr && port != "0" {
+			add("HTTP", errors.New("the same address as Addr"))
+		}
+	}
+	for _, ic := range c.Interceptors {
+		if ic == nil {
+			add("Interceptors", errors.New("a nil interceptor"))
+			break
+		}
+	}
 	if c.Engine.Caller != nil {
 		add("Engine", errors.New("Caller must be nil: slacker.call is the server's"))
 	}
@@ -147,6 +163,10 @@ func (c Config) Validate() error {
 		add("AdminAuthenticate", errors.New("the admin endpoints need HTTP and Cluster"))
 	}
 	for ns, fns := range c.Go {
+		if ns == namespaces.StatusNamespace {
+			add("Go", fmt.Errorf("%s is the server's own namespace", ns))
+			continue
+		}
 		add("Go", namespaces.CheckGo(ns, fns))
 	}
 	add("Cluster", c.Cluster.validate())
@@ -163,6 +183,11 @@ func (c ClusterConfig) validate() error {
 		return nil
 	}
 	var errs []error
+	for _, zk := range c.ZooKeeper {
+		if _, _, err := net.SplitHostPort(zk); err != nil {
+			errs = append(errs, fmt.Errorf("ZooKeeper %q: want host:port", zk))
+		}
+	}
 	if c.LeaveDelay < 0 {
 		errs = append(errs, fmt.Errorf("LeaveDelay %v is negative", c.LeaveDelay))
 	}
@@ -179,6 +204,18 @@ func (c ClusterConfig) validate() error {
 	}
 	errs = append(errs, c.member(addr, nil).Validate())
 	return errors.Join(errs...)
+}
+
+// checkListen checks an address to listen at: host:port, where "" is
+// DefaultAddr.
+func checkListen(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%q: want host:port: %w", addr, err)
+	}
+	return nil
 }
 
 // withDefaults returns c with its zero fields set to their defaults.

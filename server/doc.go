@@ -10,9 +10,11 @@
 //	if err != nil {
 //		return err // every configuration error is reported here
 //	}
-//	go srv.Run(ctx)
+//	ran := make(chan error, 1)
+//	go func() { ran <- srv.Run(ctx) }()
 //	...
 //	srv.Shutdown(ctx) // leave the cluster, drain, stop
+//	<-ran             // ErrServerClosed
 //
 // A server is built by [New] from a [Config] whose zero value serves the
 // current directory on 127.0.0.1:2104. [Server.Run] loads the folder,

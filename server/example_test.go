@@ -35,9 +35,15 @@ function hello(name) return "hello, " .. name end
 		return
 	}
 	ctx := context.Background()
-	go srv.Run(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- srv.Run(ctx) }()
 	defer srv.Shutdown(ctx)
-	<-srv.Ready()
+	select {
+	case <-srv.Ready():
+	case err := <-ran:
+		fmt.Println(err)
+		return
+	}
 
 	c, err := client.Dial(ctx, srv.Addr().String(), client.Config{})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,11 +34,13 @@ var ErrServerClosed = errors.New("server: closed")
 //     them;
 //  3. the HTTP listener and the binary one stop taking connections, and
 //     wait for the requests and calls running;
-//  4. Run closes what is left, in the reverse of the order it started
-//     it: the cluster membership, the listeners, the namespaces (and
-//     their watcher), the metrics, and the cluster client of slacker.call.
+//  4. Run closes what is left: the cluster membership first, then the
+//     rest in the reverse of the order it started it: the listeners, the
+//     metrics, the namespaces (and their watcher), and the cluster client
+//     of slacker.call.
 //
-// Close, and the end of Run's ctx, skip the first three steps.
+// Close, and the end of Run's ctx, skip the first three steps; a Close
+// while Shutdown waits cuts the wait short.
 type Server struct {
 	cfg Config
 	log *slog.Logger
@@ -47,9 +50,10 @@ type Server struct {
 	closed   bool               // Shutdown or Close was called
 	stopLoad context.CancelFunc // cancels Run's loading; nil outside Run
 	closing  chan struct{}      // closed by the first Shutdown or Close
-	drained  chan struct{}      // closed once Shutdown has drained, or by Close
-	ready    chan struct{}      // closed once Run serves
-	done     chan struct{}      // closed when Run returns
+	drained  chan struct{}      // closed once Shutdown has drained, or by Close: see drain
+	drainer  sync.Once
+	ready    chan struct{} // closed once Run serves
+	done     chan struct{} // closed when Run returns
 
 	// Set by Run before ready is closed, and not changed after.
 	reg     *namespaces.Registry
@@ -119,6 +123,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.web != nil {
 		s.web.start()
 		webServed = s.web.served
+		s.log.Info("serving HTTP", "http", s.web.ln.Addr().String())
 	}
 	close(s.ready)
 	s.log.Info("serving", "addr", s.ln.Addr().String(), "version", transport.ServerVersion,
@@ -137,7 +142,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if s.isClosing() { // Serve's error is Shutdown's or Close's doing
-		<-s.drained
+		select {
+		case <-s.drained:
+		case <-ctx.Done():
+		}
 		return ErrServerClosed
 	}
 	return err
@@ -186,7 +194,7 @@ func (s *Server) start(ctx context.Context) error {
 // listen makes the listeners, the transport server and the membership.
 func (s *Server) listen() error {
 	var mets *serverMetrics
-	ics := s.cfg.Interceptors
+	ics := slices.Clone(s.cfg.Interceptors)
 	if s.cfg.HTTP != "" {
 		mets = newMetrics(s.reg)
 		s.stops = append(s.stops, mets.stop)
@@ -215,7 +223,6 @@ func (s *Server) listen() error {
 			return fmt.Errorf("server: HTTP: %w", err)
 		}
 		s.stops = append(s.stops, s.web.close)
-		s.log.Info("serving HTTP", "http", s.web.ln.Addr().String())
 	}
 	if s.cfg.Cluster.enabled() {
 		if s.member, err = joinCluster(s.cfg.Cluster, ln.Addr(), s.reg, s.log); err != nil {
@@ -233,26 +240,33 @@ func (s *Server) listen() error {
 	return nil
 }
 
-// teardown stops what Run started, last first.
+// teardown stops what Run started: the membership first, so that the
+// cluster stops sending calls, then the rest, last first.
 func (s *Server) teardown() {
+	if s.member != nil {
+		s.member.close()
+	}
 	for i := len(s.stops) - 1; i >= 0; i-- {
 		s.stops[i]()
 	}
 }
 
 // Shutdown stops the server gracefully, in the order [Server] gives:
-// it waits for the calls and requests running, until ctx ends, then
-// cuts off those left and returns ctx's error. It returns once Run has
-// returned. Called while Run loads, it stops the loading.
+// it waits for the calls and requests running until ctx ends, then cuts
+// off those left and returns ctx's error. It returns once Run has
+// returned. Called while Run loads, it stops the loading; called after
+// Run returned, it does nothing.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.beginClose() {
-		return s.wait(ctx)
+		return s.wait()
 	}
 	select {
+	case <-s.done:
+		return nil
 	case <-s.ready:
 	default: // not serving: nothing to drain
-		close(s.drained)
-		return s.wait(ctx)
+		s.drain()
+		return s.wait()
 	}
 	var errs []error
 	if s.web != nil {
@@ -269,19 +283,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if err := s.srv.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("server: calls cut off: %w", err))
 	}
-	close(s.drained)
-	errs = append(errs, s.wait(ctx))
+	s.drain()
+	errs = append(errs, s.wait())
 	return errors.Join(errs...)
 }
 
-// Close stops the server at once: calls running are cancelled. It returns
-// once Run has returned. Close may be called more than once.
+// Close stops the server at once: calls running are cancelled, and a
+// Shutdown waiting for them stops waiting. It returns once Run has
+// returned. Close may be called more than once.
 func (s *Server) Close() error {
-	if s.beginClose() {
-		close(s.drained)
-	}
-	return s.wait(context.Background())
+	s.beginClose()
+	s.drain()
+	return s.wait()
 }
+
+// drain lets Run go on to its teardown, once.
+func (s *Server) drain() { s.drainer.Do(func() { close(s.drained) }) }
 
 // beginClose marks the server closed and stops Run's loading; it reports
 // whether it was the first to.
@@ -299,20 +316,16 @@ func (s *Server) beginClose() bool {
 	return true
 }
 
-// wait waits for Run to return, if it was called, as long as ctx allows.
-func (s *Server) wait(ctx context.Context) error {
+// wait waits for Run to return, if it was called. Run's teardown is
+// bounded: the calls it waits for are cancelled.
+func (s *Server) wait() error {
 	s.mu.Lock()
 	started := s.started
 	s.mu.Unlock()
-	if !started {
-		return nil
+	if started {
+		<-s.done
 	}
-	select {
-	case <-s.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return nil
 }
 
 func (s *Server) isClosing() bool {
@@ -325,7 +338,8 @@ func (s *Server) isClosing() bool {
 }
 
 // Ready returns a channel closed once the server serves: the namespaces
-// are loaded and the listeners bound.
+// are loaded and the listeners bound. It is never closed when Run fails
+// first: wait for Run's error beside it.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // Addr returns the address the binary protocol listens at; nil until the

@@ -20,6 +20,7 @@ import (
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
 	"github.com/slacker-lua/slacker-lua/namespaces"
 	"github.com/slacker-lua/slacker-lua/server"
+	"github.com/slacker-lua/slacker-lua/transport"
 )
 
 const wait = 10 * time.Second
@@ -148,6 +149,11 @@ func TestBadConfig(t *testing.T) {
 		{server.Config{Cluster: server.ClusterConfig{Advertise: "10.0.0.1:1"}}, "set without ZooKeeper"},
 		{server.Config{AdminAuthenticate: func(string) bool { return true }}, "need HTTP and Cluster"},
 		{server.Config{SlowCall: -time.Second}, "SlowCall"},
+		{server.Config{Interceptors: []transport.Interceptor{nil}}, "nil interceptor"},
+		{server.Config{HTTP: "localhost"}, "want host:port"},
+		{server.Config{HTTP: addr}, "the same address as Addr"},
+		{server.Config{Cluster: server.ClusterConfig{ZooKeeper: []string{"127.0.0.1:2181", ""}, Layout: cluster.Layout{Cluster: "c"}}}, `ZooKeeper ""`},
+		{server.Config{Go: map[string][]namespaces.GoFunction{namespaces.StatusNamespace: nil}}, "the server's own namespace"},
 		{server.Config{Transport: server.Config{}.Transport}, ""},
 	} {
 		tt.cfg.Addr = addr
@@ -340,5 +346,42 @@ func TestShutdownStopsLoading(t *testing.T) {
 	}
 	if srv.Addr() != nil {
 		t.Fatal("the server serves")
+	}
+}
+
+// TestCloseCutsShutdownShort checks that a Close while Shutdown waits for
+// a call cancels the call, and both return.
+func TestCloseCutsShutdownShort(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	entered := make(chan struct{}, 1)
+	gate := map[string][]namespaces.GoFunction{"gate": {{Name: "wait", Fn: func(ctx context.Context, _ []any) (any, error) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}}}}
+	srv := start(t, server.Config{Dir: t.TempDir(), Go: gate})
+	c := dial(t, srv)
+	answer := make(chan error, 1)
+	go func() { _, err := call(c, "gate/wait"); answer <- err }()
+	<-entered
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	testutil.WaitFor(t, wait, func() bool {
+		conn, err := net.Dial("tcp", srv.Addr().String())
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	}, "Shutdown to stop taking connections")
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answer; err == nil {
+		t.Fatal("the call survived Close")
+	}
+	select {
+	case <-shut:
+	case <-time.After(wait):
+		t.Fatal("Shutdown still waits after Close")
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/slacker-lua/slacker-lua/server"
 	"github.com/slacker-lua/slacker-lua/transport"
@@ -61,28 +63,41 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	ran := make(chan error, 1)
 	go func() { ran <- srv.Run(context.Background()) }()
+	ready, rescan := srv.Ready(), false // a SIGHUP while loading waits
 	for {
 		select {
 		case err := <-ran:
-			log.Error("server stopped", "err", err)
+			log.Error("cannot serve", "err", err)
 			return exitError
+		case <-ready:
+			ready = nil
 		case <-hup:
+			rescan = true
+		case <-ctx.Done():
+			return shutdown(srv, ran, f.shutdownTimeout, log)
+		}
+		if rescan && ready == nil {
+			rescan = false
 			if err := srv.Rescan(ctx); err != nil {
 				log.Error("SIGHUP: cannot rescan", "err", err)
 			}
-		case <-ctx.Done():
-			log.Info("shutting down", "timeout", f.shutdownTimeout)
-			sctx, cancel := context.WithTimeout(context.Background(), f.shutdownTimeout)
-			defer cancel()
-			if err := srv.Shutdown(sctx); err != nil {
-				log.Warn("shutdown cut calls off", "err", err)
-			}
-			if err := <-ran; !errors.Is(err, server.ErrServerClosed) {
-				log.Error("server stopped", "err", err)
-				return exitError
-			}
-			log.Info("stopped")
-			return exitOK
 		}
 	}
+}
+
+// shutdown stops srv gracefully, within timeout, once SIGINT or SIGTERM
+// came, and waits for its Run to return on ran.
+func shutdown(srv *server.Server, ran <-chan error, timeout time.Duration, log *slog.Logger) int {
+	log.Info("shutting down", "timeout", timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("calls cut off at shutdown", "err", err)
+	}
+	if err := <-ran; !errors.Is(err, server.ErrServerClosed) {
+		log.Error("server stopped", "err", err)
+		return exitError
+	}
+	log.Info("stopped")
+	return exitOK
 }
