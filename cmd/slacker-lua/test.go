@@ -198,7 +198,7 @@ func (f *testFlags) dial(ctx context.Context) (target, error) {
 	}
 	c, err := dialCluster(ctx, f.zk, cluster.Layout{Root: f.zkRoot, Cluster: f.cluster}, ccfg)
 	if err != nil {
-		return nil, err // not a nil *client.Cluster in a target
+		return nil, err // not a nil *cluster.Client in a target
 	}
 	return c, nil
 }
