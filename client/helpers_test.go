@@ -20,17 +20,7 @@ type funcs = transporttest.Funcs
 // testFuncs are the functions most tests call.
 func testFuncs() funcs {
 	return funcs{
-		"m/add": func(_ context.Context, args []any) (any, error) {
-			var sum int64
-			for _, a := range args {
-				n, ok := a.(int64)
-				if !ok {
-					return nil, fmt.Errorf("add: %T is not an integer", a)
-				}
-				sum += n
-			}
-			return sum, nil
-		},
+		"m/add": transporttest.Add,
 		"m/echo": func(_ context.Context, args []any) (any, error) {
 			if len(args) == 1 {
 				return args[0], nil

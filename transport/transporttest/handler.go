@@ -35,7 +35,7 @@ func (h *Handler) Call(ctx context.Context, name string, args []any) (any, error
 	}
 	switch name {
 	case "t/add":
-		return add(args)
+		return Add(ctx, args)
 	case "t/echo":
 		if len(args) == 0 {
 			return nil, nil
@@ -68,7 +68,9 @@ func (h *Handler) Call(ctx context.Context, name string, args []any) (any, error
 	return nil, fmt.Errorf("%w: %s", transport.ErrNotFound, name)
 }
 
-func add(args []any) (any, error) {
+// Add is a function that adds its arguments, integers: t/add, and a
+// function for Funcs.
+func Add(_ context.Context, args []any) (any, error) {
 	var sum int64
 	for _, a := range args {
 		n, ok := a.(int64)
