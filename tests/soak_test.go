@@ -486,6 +486,9 @@ func (sk *soak) churnClients(ctx context.Context) {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		c, err := client.Dial(dctx, sk.servers[0].addr, client.Config{ContentType: transport.ContentMsgpack})
 		cancel()
+		if err != nil && ctx.Err() != nil {
+			return // the load ended while dialling
+		}
 		if err != nil {
 			sk.unexpected(fmt.Errorf("dialling server 0: %w", err))
 			pause(ctx, time.Second)
