@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"runtime"
 	"runtime/metrics"
 
 	lua "github.com/yuin/gopher-lua"
@@ -23,6 +24,10 @@ import (
 //     budget and the heap has grown by its budget since its first
 //     checkpoint too: the second test keeps a call whose charges are high
 //     but whose memory is garbage, or was set again, from being stopped.
+//     The heap's figure counts garbage not yet collected, which on a busy
+//     machine can be a budget's worth: before the call is stopped, the
+//     garbage is collected (runtime.GC) and the heap read again, at most
+//     once per quarter of its budget charged.
 //     It is stopped too when the heap has passed the process's budget,
 //     Config.MaxMemory, as every call that goes on allocating then is.
 //
@@ -55,6 +60,7 @@ type account struct {
 	used      int64 // charged so far
 	next      int64 // used at the next checkpoint
 	heapStart int64 // the heap at the first checkpoint; -1 before it
+	collectAt int64 // used from which grown may collect the garbage again
 	depth     int   // coroutines resuming each other
 	sample    []metrics.Sample
 }
@@ -63,7 +69,7 @@ type account struct {
 func (a *account) reset(limit, maxMemory int64, maxString int) {
 	a.stopState = stopState{}
 	a.limit, a.maxMemory, a.maxString = limit, maxMemory, maxString
-	a.used, a.next, a.heapStart, a.depth = 0, checkpointEvery, -1, 0
+	a.used, a.next, a.heapStart, a.collectAt, a.depth = 0, checkpointEvery, -1, 0, 0
 }
 
 // charge adds n bytes to the account, looking at the heap at each
@@ -82,11 +88,23 @@ func (a *account) checkpoint() {
 		a.heapStart = heap - a.used // the call's charges so far are in it, about
 	}
 	switch {
-	case a.used >= a.limit && heap-a.heapStart >= a.limit:
+	case a.used >= a.limit && a.grown(heap):
 		a.stop(fmt.Errorf("%w: the call allocated more than its %d MiB", ErrMemoryLimit, a.limit>>20))
 	case a.maxMemory > 0 && heap >= a.maxMemory:
 		a.stop(fmt.Errorf("%w: the server's heap passed its %d MiB", ErrMemoryLimit, a.maxMemory>>20))
 	}
+}
+
+// grown reports whether the heap has grown by the call's budget since its
+// first checkpoint, and still has once the garbage is collected. Between
+// two collections, a quarter of the budget apart, it says no.
+func (a *account) grown(heap int64) bool {
+	if heap-a.heapStart < a.limit || a.used < a.collectAt {
+		return false
+	}
+	a.collectAt = a.used + a.limit/4
+	runtime.GC()
+	return a.heap()-a.heapStart >= a.limit
 }
 
 // heap reads the heap's size.

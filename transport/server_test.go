@@ -498,7 +498,10 @@ func TestServerCoalescesWrites(t *testing.T) {
 	for range n {
 		r.recv()
 	}
-	if w := ln.writes.Load(); w > n/5 {
+	// How many leave in one write depends on how the calls' goroutines are
+	// scheduled: on a quiet machine about 20 a write, on a loaded one
+	// fewer. At least two a write, on average, shows they are coalesced.
+	if w := ln.writes.Load(); w > n/2 {
 		t.Fatalf("%d responses took %d writes", n, w)
 	} else {
 		t.Logf("%d responses in %d writes", n, w)
