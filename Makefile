@@ -2,12 +2,14 @@
 # detector (fuzz seed corpora included), the Lua tests of the examples, and
 # the unit tests of the comparison harness (a module of its own; the
 # comparison itself is `make compare`). This is what CI runs. The cluster
-# tests start real ZooKeeper servers: scripts/install-zookeeper installs
-# Debian's zookeeper package first if it is missing.
+# tests start real ZooKeeper servers, and the EDN and nippy codecs are
+# checked against Debian's Clojure and nippy: scripts/install-deps installs
+# Debian's zookeeper, clojure and libnippy-clojure packages first if they
+# are missing.
 .PHONY: test serve bench compare fuzz
 
 test:
-	@scripts/install-zookeeper
+	@scripts/install-deps
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	go vet ./...
 	go test -race -count=1 -timeout 10m ./...

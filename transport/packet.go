@@ -1,6 +1,9 @@
 package transport
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Version is the protocol version, the first byte of every packet.
 type Version uint8
@@ -46,24 +49,46 @@ func (t PacketType) String() string {
 // response's result. The response always uses the request's content type.
 type ContentType uint8
 
-// Content types. JSON and EDN are slacker's codes; msgpack uses a code
-// slacker never assigned.
+// Content types. JSON, EDN and nippy are slacker's codes (slacker names EDN
+// "clj"); msgpack uses a code slacker never assigned.
 const (
 	ContentJSON    ContentType = 1
 	ContentEDN     ContentType = 2
+	ContentNippy   ContentType = 3
 	ContentMsgpack ContentType = 16
 )
 
+// String returns the content type's name: json, clj (slacker's name for
+// EDN), nippy or msgpack.
 func (c ContentType) String() string {
 	switch c {
 	case ContentJSON:
 		return "json"
 	case ContentEDN:
-		return "edn"
+		return "clj"
+	case ContentNippy:
+		return "nippy"
 	case ContentMsgpack:
 		return "msgpack"
 	}
 	return fmt.Sprintf("content-type(%d)", uint8(c))
+}
+
+// ParseContentType returns the content type named name, as String writes
+// it, in any case; "edn" also names ContentEDN. The error wraps
+// ErrUnknownContentType.
+func ParseContentType(name string) (ContentType, error) {
+	switch strings.ToLower(name) {
+	case "json":
+		return ContentJSON, nil
+	case "clj", "edn":
+		return ContentEDN, nil
+	case "nippy":
+		return ContentNippy, nil
+	case "msgpack":
+		return ContentMsgpack, nil
+	}
+	return 0, fmt.Errorf("%w %q: want json, clj, nippy or msgpack", ErrUnknownContentType, name)
 }
 
 // InspectCommand selects what an inspect request asks for.

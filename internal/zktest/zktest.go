@@ -1,6 +1,6 @@
 // Package zktest starts real Apache ZooKeeper servers for tests, each on a
 // free loopback port with a data folder of its own. It needs the jars of
-// Debian's zookeeper package, which scripts/install-zookeeper installs;
+// Debian's zookeeper package, which scripts/install-deps installs;
 // without them a test fails, naming that step.
 package zktest
 
@@ -41,7 +41,7 @@ type Server struct {
 func Start(t testing.TB) *Server {
 	t.Helper()
 	if _, err := os.Stat(Jar); err != nil {
-		t.Fatalf("zktest: %s is missing: run scripts/install-zookeeper (as make test does) to install Debian's zookeeper package", Jar)
+		t.Fatalf("zktest: %s is missing: run scripts/install-deps (as make test does) to install Debian's zookeeper package", Jar)
 	}
 	s := &Server{t: t, dir: t.TempDir(), Addr: freeAddr(t)}
 	_, port, _ := net.SplitHostPort(s.Addr)
