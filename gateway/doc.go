@@ -1,7 +1,9 @@
 // Package gateway serves the functions of a transport.Handler over HTTP,
 // as slacker's HTTP gateway does: a POST to /<namespace>/<function>.json
-// (or .msgpack) with the arguments as an array in the body answers the
-// function's result, serialized the same way.
+// (or .clj, .nippy, .msgpack; .edn is .clj) with the arguments as an array
+// in the body answers the function's result, serialized the same way, with
+// the Content-Type slacker's gateway gives it: application/json,
+// application/clj, application/nippy or application/msgpack.
 //
 //	curl -d '[1, 2]' http://127.0.0.1:2105/slacker.example.api/add.json
 //

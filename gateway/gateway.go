@@ -18,7 +18,7 @@ import (
 // zero means.
 type Config struct {
 	// Codecs are the content types served, named by the extension of the
-	// path: ".json", ".msgpack", ".edn". Nil means
+	// path: ".json", ".clj" (or ".edn"), ".nippy", ".msgpack". Nil means
 	// transport.DefaultCodecs().
 	Codecs []transport.Codec
 	// MaxBodySize bounds a request body, in bytes. Zero means
@@ -103,21 +103,23 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mux.ServeHTTP(w, r)
 }
 
-// mediaTypes are the Content-Type headers of the answers.
+// mediaTypes are the Content-Type headers of the answers: slacker's
+// gateway's, "application/" and the content type's name.
 var mediaTypes = map[transport.ContentType]string{
 	transport.ContentJSON:    "application/json",
+	transport.ContentEDN:     "application/clj",
+	transport.ContentNippy:   "application/nippy",
 	transport.ContentMsgpack: "application/msgpack",
-	transport.ContentEDN:     "application/edn",
 }
 
-// codec returns the codec named ext, such as "json".
+// codec returns the codec named ext, such as "json", or nil.
 func (g *Gateway) codec(ext string) transport.Codec {
-	for _, c := range g.cfg.Codecs {
-		if c.ContentType().String() == ext {
-			return c
-		}
+	ct, err := transport.ParseContentType(ext)
+	if err != nil {
+		return nil
 	}
-	return nil
+	c, _ := transport.CodecFor(g.cfg.Codecs, ct)
+	return c
 }
 
 func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +127,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 	dot := strings.LastIndexByte(fn, '.')
 	if dot < 0 {
 		g.fail(w, nil, http.StatusBadRequest, transport.CodeInvalidPacket,
-			fmt.Sprintf("want /%s/%s.json or .msgpack: the path names the content type", ns, fn))
+			fmt.Sprintf("want /%s/%s.json, .clj, .nippy or .msgpack: the path names the content type", ns, fn))
 		return
 	}
 	fn, ext := fn[:dot], fn[dot+1:]
@@ -153,7 +155,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var args []any
-	if empty := len(body) == 0 || codec.ContentType() == transport.ContentJSON && len(bytes.TrimSpace(body)) == 0; !empty {
+	if empty := len(body) == 0 || isText(codec) && len(bytes.TrimSpace(body)) == 0; !empty {
 		if args, err = transport.DecodeArgs(codec, body, transport.DecodeBudget(len(body))); err != nil {
 			if errors.Is(err, transport.ErrBodyTooComplex) {
 				g.fail(w, codec, http.StatusRequestEntityTooLarge, transport.CodeException, err.Error())
@@ -185,6 +187,13 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.failed(w, codec, err)
+}
+
+// isText says whether codec's bodies are text, which may be only space
+// when there are no arguments.
+func isText(codec transport.Codec) bool {
+	ct := codec.ContentType()
+	return ct == transport.ContentJSON || ct == transport.ContentEDN
 }
 
 // failed answers the error of a call, with the status of its code.

@@ -25,7 +25,7 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire: json or msgpack")
+	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire: json, clj (EDN, slacker's default), nippy or msgpack")
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the server")
 	f.security.register(fs)
 }
@@ -43,13 +43,8 @@ func (f *clientFlags) config() (client.Config, error) {
 	if cfg.Token, err = f.security.token(); err != nil {
 		return cfg, err
 	}
-	switch strings.ToLower(f.contentType) {
-	case "json":
-		cfg.ContentType = transport.ContentJSON
-	case "msgpack":
-		cfg.ContentType = transport.ContentMsgpack
-	default:
-		return cfg, fmt.Errorf("bad --content-type %q: want json or msgpack", f.contentType)
+	if cfg.ContentType, err = transport.ParseContentType(f.contentType); err != nil {
+		return cfg, fmt.Errorf("bad --content-type %q: want json, clj, nippy or msgpack", f.contentType)
 	}
 	return cfg, nil
 }

@@ -118,7 +118,7 @@ func (f *testFlags) register(stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.verbose, "v", false, "print a line per test, and t:log lines")
 	fs.DurationVar(&f.timeout, "timeout", luatest.DefaultTimeout, "stop a test that runs longer, loading its file included")
 	fs.StringVar(&f.junit, "junit", "", "write JUnit XML of the results to this `file`")
-	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire with --addr or --zk: json or msgpack")
+	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire with --addr or --zk: json, clj, nippy or msgpack")
 	return fs
 }
 

@@ -33,10 +33,10 @@ var Jars = []string{
 // Timeout bounds one run; a JVM loading nippy starts in about 4 seconds.
 const Timeout = 2 * time.Minute
 
-// Run runs program, Clojure source, with stdin as its standard input, and
-// returns its standard output. It fails t if Java or a jar is missing, if
+// Run runs program, Clojure source, with stdin as its standard input and
+// args as its *command-line-args*, and returns its standard output. It fails t if Java or a jar is missing, if
 // the program fails or if it runs longer than Timeout.
-func Run(t testing.TB, program string, stdin []byte) []byte {
+func Run(t testing.TB, program string, stdin []byte, args ...string) []byte {
 	t.Helper()
 	for _, jar := range Jars {
 		if _, err := os.Stat(jar); err != nil {
@@ -53,8 +53,8 @@ func Run(t testing.TB, program string, stdin []byte) []byte {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, java, "-XX:TieredStopAtLevel=1", "-Xss8m",
-		"-cp", strings.Join(Jars, ":"), "clojure.main", file)
+	cmd := exec.CommandContext(ctx, java, append([]string{"-XX:TieredStopAtLevel=1", "-Xss8m",
+		"-cp", strings.Join(Jars, ":"), "clojure.main", file}, args...)...)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
