@@ -728,7 +728,7 @@ func TestDial(t *testing.T) {
 		{DialTimeout: -1},
 		{Reconnect: Backoff{Min: -1}},
 		{Reconnect: Backoff{Min: time.Second, Max: time.Millisecond}},
-		{ContentType: transport.ContentEDN},
+		{ContentType: 4},
 		{Codecs: []transport.Codec{nil}},
 		{ContentType: transport.ContentMsgpack, Codecs: []transport.Codec{transport.JSON}},
 	}

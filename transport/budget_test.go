@@ -37,10 +37,16 @@ const allocSlack = 256
 // estimate returns the estimate of codec c for data.
 func estimate(t testing.TB, c Codec, data []byte) (int, error) {
 	t.Helper()
-	if c == Msgpack {
+	var cost int
+	var err error
+	switch c {
+	case Msgpack:
 		return msgpackCheck(data)
+	case EDN:
+		cost, _, err = ednScan(data)
+	default:
+		cost, _, err = jsonScan(data)
 	}
-	cost, _, err := jsonScan(data)
 	return cost, err
 }
 
@@ -55,9 +61,12 @@ func checkEstimate(t testing.TB, c Codec, data []byte) {
 	var derr error
 	var v any
 	got := allocated(func() {
-		if c == Msgpack {
+		switch c {
+		case Msgpack:
 			v, _, derr = msgpackValue(data)
-		} else {
+		case EDN:
+			v, derr = ednDecode(data, -1)
+		default:
 			v, derr = jsonDecode(data, -1)
 		}
 	})
@@ -71,8 +80,8 @@ func checkEstimate(t testing.TB, c Codec, data []byte) {
 }
 
 // shapes are bodies of many small values, each the shape an attack would
-// use, in both codecs.
-func shapes() map[string][2][]byte {
+// use, in msgpack, JSON and EDN: shapeCodecs' order.
+func shapes() map[string][3][]byte {
 	const n = 20000
 	mp := func(elem string) []byte {
 		e, err := hex.DecodeString(elem)
@@ -84,40 +93,57 @@ func shapes() map[string][2][]byte {
 	js := func(elem string) []byte {
 		return []byte("[" + strings.TrimSuffix(strings.Repeat(elem+",", n), ",") + "]")
 	}
-	var keys strings.Builder
-	keys.WriteString("{")
-	for i := range n {
-		if i > 0 {
-			keys.WriteString(",")
-		}
-		fmt.Fprintf(&keys, `"k%d":%d`, i, i)
+	edn := func(elem string) []byte {
+		return []byte("[" + strings.TrimSuffix(strings.Repeat(elem+" ", n), " ") + "]")
 	}
-	keys.WriteString("}")
-	return map[string][2][]byte{
-		"small ints":   {mp("05"), js("5")},
-		"large ints":   {mp("cd012c"), js("300000")},
-		"floats":       {mp("cb3ff8000000000000"), js("1.5")},
-		"nils":         {mp("c0"), js("null")},
-		"empty maps":   {mp("80"), js("{}")},
-		"empty arrays": {mp("90"), js("[]")},
-		"strings":      {mp("a178"), js(`"x"`)},
-		"escapes":      {mp("a3e29883"), js(`"\u2603\n"`)},
-		"one-key maps": {mp("81a0c0"), js(`{"":null}`)},
-		"int keys":     {mp("8101c0"), js(`{"1":null}`)},
-		"eight keys":   {mp("88a161c0a162c0a163c0a164c0a165c0a166c0a167c0a168c0"), js(`{"a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0}`)},
-		"nine keys":    {mp("89a161c0a162c0a163c0a164c0a165c0a166c0a167c0a168c0a169c0"), js(`{"a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0,"i":0}`)},
-		"nested":       {mp("919190"), js("[[[]]]")},
-		"bins":         {mp("c40101"), nil},
-		"one big map":  {nil, []byte(keys.String())},
+	bigMap := func(format, sep string) []byte {
+		var keys strings.Builder
+		keys.WriteString("{")
+		for i := range n {
+			if i > 0 {
+				keys.WriteString(sep)
+			}
+			fmt.Fprintf(&keys, format, i, i)
+		}
+		keys.WriteString("}")
+		return []byte(keys.String())
+	}
+	return map[string][3][]byte{
+		"small ints":   {mp("05"), js("5"), edn("5")},
+		"large ints":   {mp("cd012c"), js("300000"), edn("300000")},
+		"big ints":     {nil, nil, edn("9223372036854775807")},
+		"floats":       {mp("cb3ff8000000000000"), js("1.5"), edn("1.5")},
+		"ratios":       {nil, nil, edn("1/3")},
+		"nils":         {mp("c0"), js("null"), edn("nil")},
+		"empty maps":   {mp("80"), js("{}"), edn("{}")},
+		"empty arrays": {mp("90"), js("[]"), edn("[]")},
+		"empty sets":   {nil, nil, edn("#{}")},
+		"strings":      {mp("a178"), js(`"x"`), edn(`"x"`)},
+		"keywords":     {nil, nil, edn(`:x`)},
+		"chars":        {nil, nil, edn(`\x`)},
+		"escapes":      {mp("a3e29883"), js(`"\u2603\n"`), edn(`"\u2603\n"`)},
+		"insts":        {nil, nil, edn(`#inst "2024-01-02T03:04:05.678+02:00"`)},
+		"uuids":        {nil, nil, edn(`#uuid "6BA7B810-9DAD-11D1-80B4-00C04FD430C8"`)},
+		"one-key maps": {mp("81a0c0"), js(`{"":null}`), edn(`{"" nil}`)},
+		"int keys":     {mp("8101c0"), js(`{"1":null}`), edn(`{1 nil}`)},
+		"eight keys":   {mp("88a161c0a162c0a163c0a164c0a165c0a166c0a167c0a168c0"), js(`{"a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0}`), edn(`{:a 0 :b 0 :c 0 :d 0 :e 0 :f 0 :g 0 :h 0}`)},
+		"nine keys":    {mp("89a161c0a162c0a163c0a164c0a165c0a166c0a167c0a168c0a169c0"), js(`{"a":0,"b":0,"c":0,"d":0,"e":0,"f":0,"g":0,"h":0,"i":0}`), edn(`{:a 0 :b 0 :c 0 :d 0 :e 0 :f 0 :g 0 :h 0 :i 0}`)},
+		"nested":       {mp("919190"), js("[[[]]]"), edn("[[[]]]")},
+		"discarded":    {nil, nil, edn("#_[] 1")},
+		"bins":         {mp("c40101"), nil, nil},
+		"one big map":  {nil, bigMap(`"k%d":%d`, ","), bigMap(`:k%d %d`, " ")},
 	}
 }
+
+// shapeCodecs are the codecs of the bodies of shapes, in order.
+var shapeCodecs = []Codec{Msgpack, JSON, EDN}
 
 // TestEstimateCoversAllocation decodes bodies of many small values and
 // checks that the estimate is at least what decoding allocated, and not
 // far above it.
 func TestEstimateCoversAllocation(t *testing.T) {
 	for name, bodies := range shapes() {
-		for i, c := range []Codec{Msgpack, JSON} {
+		for i, c := range shapeCodecs {
 			data := bodies[i]
 			if data == nil {
 				continue
@@ -142,7 +168,7 @@ func TestEstimateCoversAllocation(t *testing.T) {
 // ErrBodyTooComplex before decoding.
 func TestDecodeArgsBudget(t *testing.T) {
 	for name, bodies := range shapes() {
-		for i, c := range []Codec{Msgpack, JSON} {
+		for i, c := range shapeCodecs {
 			data := bodies[i]
 			if data == nil || data[0] == '{' {
 				continue
@@ -191,6 +217,11 @@ func TestDecodeBudgetRefuses(t *testing.T) {
 		{"json empty maps", JSON, "{},", true},
 		{"json small ints", JSON, "5,", false},
 		{"json strings", JSON, `"x",`, false},
+		{"edn empty maps", EDN, "{} ", true},
+		{"edn empty sets", EDN, "#{} ", false},
+		{"edn small ints", EDN, "5 ", false},
+		{"edn strings", EDN, `"x" `, false},
+		{"edn keywords", EDN, ":x ", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			n := (size - 6) / len(c.elem)

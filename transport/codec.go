@@ -33,7 +33,7 @@ func CodecFor(codecs []Codec, ct ContentType) (Codec, error) {
 }
 
 // DefaultCodecs returns a new slice of the codecs servers and clients use
-// when configured with none: JSON and Msgpack.
+// when configured with none: JSON, EDN and Msgpack.
 func DefaultCodecs() []Codec {
-	return []Codec{JSON, Msgpack}
+	return []Codec{JSON, EDN, Msgpack}
 }

@@ -16,13 +16,13 @@ import (
 
 func TestCodecFor(t *testing.T) {
 	codecs := DefaultCodecs()
-	for _, c := range []Codec{JSON, Msgpack} {
+	for _, c := range []Codec{JSON, EDN, Msgpack} {
 		got, err := CodecFor(codecs, c.ContentType())
 		if err != nil || got != c {
 			t.Errorf("CodecFor(%v) = %v, %v", c.ContentType(), got, err)
 		}
 	}
-	for _, ct := range []ContentType{0, ContentEDN, 3, 4, 5, 10, 13, 255} {
+	for _, ct := range []ContentType{0, 4, 5, 10, 13, 255} {
 		if _, err := CodecFor(codecs, ct); !errors.Is(err, ErrUnknownContentType) {
 			t.Errorf("CodecFor(%v): %v", ct, err)
 		}
@@ -198,7 +198,7 @@ func TestDecodeTargets(t *testing.T) {
 		X int    `json:"x" msgpack:"x"`
 		Y string `json:"y" msgpack:"y"`
 	}
-	for _, c := range []Codec{JSON, Msgpack} {
+	for _, c := range []Codec{JSON, EDN, Msgpack} {
 		t.Run(c.ContentType().String(), func(t *testing.T) {
 			enc := func(v any) []byte {
 				b, err := c.Marshal(v)
@@ -328,10 +328,13 @@ func TestCodecRoundTrip(t *testing.T) {
 		"", "héllo\n", []any{}, []any{int64(1), []any{"x"}}, map[string]any{},
 		map[string]any{"a": map[string]any{"b": []any{nil, false}}},
 	}
-	for _, c := range []Codec{JSON, Msgpack} {
+	for _, c := range []Codec{JSON, EDN, Msgpack} {
 		vs := values
-		if c == Msgpack {
+		switch c {
+		case Msgpack:
 			vs = append(vs, uint64(math.MaxUint64), []byte{}, []byte{0, 255}, map[any]any{int64(1): "a", "b": int64(2)})
+		case EDN:
+			vs = append(vs, uint64(math.MaxUint64), map[any]any{int64(1): "a", "b": int64(2), true: nil, 1.5: []any{}})
 		}
 		for _, v := range vs {
 			b, err := c.Marshal(v)
@@ -423,7 +426,7 @@ func FuzzCodecs(f *testing.F) {
 		C []byte         `json:"c" msgpack:"c"`
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, c := range []Codec{JSON, Msgpack} {
+		for _, c := range []Codec{JSON, EDN, Msgpack} {
 			var tv typed
 			_ = c.Unmarshal(data, &tv)
 			var v any

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -51,12 +52,20 @@ const ednMaxDepth = 64
 // The error wraps ErrInvalidEDN for a value of another type, a keyword,
 // symbol or tag that is not a valid EDN name, or nesting deeper than 64.
 func AppendEDN(dst []byte, v any) ([]byte, error) {
-	return appendEDN(dst, v, 0)
+	return ednWriter{maxDepth: ednMaxDepth}.append(dst, v, 0)
 }
 
-func appendEDN(dst []byte, v any, depth int) ([]byte, error) {
-	if depth > ednMaxDepth {
-		return dst, fmt.Errorf("%w: nested deeper than %d", ErrInvalidEDN, ednMaxDepth)
+// ednWriter writes EDN. The EDN codec's writer (codec set) writes string
+// map keys that are valid keyword names as keywords, []byte as a base64
+// string, and any other type as encoding/json would, read back.
+type ednWriter struct {
+	maxDepth int
+	codec    bool
+}
+
+func (w ednWriter) append(dst []byte, v any, depth int) ([]byte, error) {
+	if depth > w.maxDepth {
+		return dst, fmt.Errorf("%w: nested deeper than %d", ErrInvalidEDN, w.maxDepth)
 	}
 	var err error
 	switch v := v.(type) {
@@ -105,11 +114,11 @@ func appendEDN(dst []byte, v any, depth int) ([]byte, error) {
 			return dst, fmt.Errorf("%w: tag %q", ErrInvalidEDN, string(v.Tag))
 		}
 		dst = append(append(append(dst, '#'), v.Tag...), ' ')
-		return appendEDN(dst, v.Value, depth+1)
+		return w.append(dst, v.Value, depth+1)
 	case []any:
-		return appendEDNSeq(dst, '[', ']', v, depth)
+		return w.seq(dst, '[', ']', v, depth)
 	case List:
-		return appendEDNSeq(dst, '(', ')', v, depth)
+		return w.seq(dst, '(', ')', v, depth)
 	case []string:
 		dst = append(dst, '[')
 		for i, s := range v {
@@ -120,25 +129,47 @@ func appendEDN(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return append(dst, ']'), nil
 	case map[Keyword]any:
-		return appendEDNMap(dst, v, depth)
+		return appendEDNMap(w, dst, v, depth)
 	case map[string]any:
-		return appendEDNMap(dst, v, depth)
+		return appendEDNMap(w, dst, v, depth)
 	case map[any]any:
-		return appendEDNMap(dst, v, depth)
+		return appendEDNMap(w, dst, v, depth)
+	case []byte:
+		if w.codec {
+			return appendEDNString(dst, base64.StdEncoding.EncodeToString(v)), nil
+		}
+		err = fmt.Errorf("%w: cannot write a %T", ErrInvalidEDN, v)
 	default:
+		if w.codec {
+			return w.viaJSON(dst, v, depth)
+		}
 		err = fmt.Errorf("%w: cannot write a %T", ErrInvalidEDN, v)
 	}
 	return dst, err
 }
 
-func appendEDNSeq(dst []byte, open, close byte, elems []any, depth int) ([]byte, error) {
+// viaJSON writes v, of a type the writer does not know, as encoding/json
+// encodes it, read back: a struct as a map keyed by its JSON field names.
+func (w ednWriter) viaJSON(dst []byte, v any, depth int) ([]byte, error) {
+	b, err := JSON.Marshal(v)
+	if err != nil {
+		return dst, fmt.Errorf("%w: %w", ErrInvalidEDN, err)
+	}
+	x, err := jsonDecode(b, -1)
+	if err != nil {
+		return dst, fmt.Errorf("%w: %w", ErrInvalidEDN, err)
+	}
+	return w.append(dst, x, depth)
+}
+
+func (w ednWriter) seq(dst []byte, open, close byte, elems []any, depth int) ([]byte, error) {
 	dst = append(dst, open)
 	for i, e := range elems {
 		if i > 0 {
 			dst = append(dst, ' ')
 		}
 		var err error
-		if dst, err = appendEDN(dst, e, depth+1); err != nil {
+		if dst, err = w.append(dst, e, depth+1); err != nil {
 			return dst, err
 		}
 	}
@@ -146,14 +177,20 @@ func appendEDNSeq(dst []byte, open, close byte, elems []any, depth int) ([]byte,
 }
 
 // appendEDNMap writes m with its entries sorted by the text of their keys.
-func appendEDNMap[K comparable](dst []byte, m map[K]any, depth int) ([]byte, error) {
+func appendEDNMap[K comparable](w ednWriter, dst []byte, m map[K]any, depth int) ([]byte, error) {
 	type entry struct {
 		key []byte
 		val any
 	}
 	entries := make([]entry, 0, len(m))
 	for k, v := range m {
-		key, err := appendEDN(nil, k, depth+1)
+		var key []byte
+		var err error
+		if s, ok := any(k).(string); ok && w.codec && validEDNName(s) {
+			key = append(append(key, ':'), s...)
+		} else {
+			key, err = w.append(nil, k, depth+1)
+		}
 		if err != nil {
 			return dst, err
 		}
@@ -167,7 +204,7 @@ func appendEDNMap[K comparable](dst []byte, m map[K]any, depth int) ([]byte, err
 		}
 		dst = append(append(dst, e.key...), ' ')
 		var err error
-		if dst, err = appendEDN(dst, e.val, depth+1); err != nil {
+		if dst, err = w.append(dst, e.val, depth+1); err != nil {
 			return dst, err
 		}
 	}

@@ -343,7 +343,22 @@ func parseEDNNumber(tok string) (any, error) {
 func (p *ednParser) str() (string, error) {
 	start := p.pos
 	p.pos++
-	var b []byte
+	// A string without escapes is its text; one with escapes is decoded
+	// into a buffer of the text's size, which escapes only shorten.
+	end := p.pos
+	for end < len(p.data) && p.data[end] != '"' && p.data[end] != '\\' {
+		end++
+	}
+	if end < len(p.data) && p.data[end] == '"' {
+		text := p.data[p.pos:end]
+		if !utf8.Valid(text) {
+			p.pos = start
+			return "", p.errorf("invalid UTF-8 in string")
+		}
+		p.pos = end + 1
+		return string(text), nil
+	}
+	b := make([]byte, 0, ednStringSize(p.data, start))
 	for {
 		i := p.pos
 		for i < len(p.data) && p.data[i] != '"' && p.data[i] != '\\' {
@@ -406,17 +421,29 @@ func (p *ednParser) str() (string, error) {
 	return string(b), nil
 }
 
+// ednStringSize is the length of the text of the string whose opening
+// quote is at start, up to its closing quote or the end of data.
+func ednStringSize(data []byte, start int) int {
+	i := start + 1
+	for i < len(data) && data[i] != '"' {
+		if data[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	return min(i, len(data)) - start - 1
+}
+
 // hex4 reads the four hex digits of a \u escape.
 func (p *ednParser) hex4() (rune, bool) {
 	if p.pos+4 > len(p.data) {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(string(p.data[p.pos:p.pos+4]), 16, 16)
-	if err != nil {
-		return 0, false
+	r, ok := jsonHex4(p.data[p.pos:])
+	if ok {
+		p.pos += 4
 	}
-	p.pos += 4
-	return rune(n), true
+	return r, ok
 }
 
 func utf16IsHighSurrogate(r rune) bool { return 0xd800 <= r && r < 0xdc00 }
