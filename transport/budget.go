@@ -32,6 +32,10 @@ import (
 //	map key string of n bytes       as a string for msgpack (decoded as a
 //	                                value first), n rounded up for JSON
 //
+// An object holding pointers (a []any's elements, a map's groups) of more
+// than 512 bytes and at most 32 KiB is counted with the 8-byte header the
+// runtime puts before it, then rounded up.
+//
 // The JSON decoder adds 4 bytes for every array and object (its element
 // counts, found by the scan so that every slice and map is made at its size).
 //
@@ -116,7 +120,7 @@ func costArray(n int) int {
 	if n == 0 {
 		return costSliceBox
 	}
-	return costSliceBox + roundAlloc(costElem*n)
+	return costSliceBox + roundAllocPointers(costElem*n)
 }
 
 // costMapOf is the cost of a map with 16-byte keys and values (strings or
@@ -127,12 +131,12 @@ func costMapOf(n int) int {
 	case n == 0:
 		return costMap
 	case n <= mapGroupSlots:
-		return costMap + roundAlloc(costMapGroup)
+		return costMap + roundAllocPointers(costMapGroup)
 	}
 	target := n * mapGroupSlots / 7
 	tables := pow2((target + mapTableSlots - 1) / mapTableSlots)
 	slots := max(pow2(target/tables), mapGroupSlots)
-	table := costMapTable + roundAlloc(slots/mapGroupSlots*costMapGroup)
+	table := costMapTable + roundAllocPointers(slots/mapGroupSlots*costMapGroup)
 	if tables == 1 {
 		return costMap + roundAlloc(8) + table
 	}
@@ -157,6 +161,15 @@ var sizeClasses = []int{
 	1408, 1536, 1792, 2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528,
 	6784, 6912, 8192, 9472, 9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072,
 	20480, 21760, 24576, 27264, 28672, 32768,
+}
+
+// roundAllocPointers is roundAlloc for an object that holds pointers: from
+// 512 bytes to 32 KiB, the runtime puts an 8-byte header before it.
+func roundAllocPointers(n int) int {
+	if n > 512 && n <= sizeClasses[len(sizeClasses)-1]-8 {
+		n += 8
+	}
+	return roundAlloc(n)
 }
 
 // roundAlloc is n rounded up as the runtime allocates it: to its size

@@ -378,3 +378,26 @@ func addSeeds(f *testing.F, kind string) {
 		f.Add(b)
 	}
 }
+
+// TestEstimateCountsMallocHeaders decodes arrays of nils, which allocate
+// only their backing arrays: from 512 bytes to 32 KiB the runtime puts a
+// header before an object with pointers, which may move it to a larger size
+// class, and the estimate must count it.
+func TestEstimateCountsMallocHeaders(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates for itself")
+	}
+	for _, n := range []int{32, 33, 128, 1000, 2047, 2048} {
+		data := append([]byte{0xdc, byte(n >> 8), byte(n)}, bytes.Repeat([]byte{0xc0}, n)...)
+		est, err := msgpackCheck(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		got := allocated(func() { v, _, _ = msgpackValue(data) })
+		runtime.KeepAlive(v)
+		if got > est {
+			t.Errorf("%d nils: decoding allocated %d bytes, estimated %d", n, got, est)
+		}
+	}
+}
