@@ -74,21 +74,38 @@ func TestCalls(t *testing.T) {
 	}
 }
 
-func TestMsgpack(t *testing.T) {
+// TestContentTypes calls in every content type the gateway's path names,
+// each answered in its own media type.
+func TestContentTypes(t *testing.T) {
 	url := start(t, Config{})
-	args, err := transport.Msgpack.Marshal([]any{40, 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, h, body := post(t, url+"/t/add.msgpack", string(args))
-	var n int64
-	if status != 200 || h.Get("Content-Type") != "application/msgpack" || transport.Msgpack.Unmarshal([]byte(body), &n) != nil || n != 42 {
-		t.Fatalf("%d %v %x", status, h, body)
-	}
-	status, _, body = post(t, url+"/t/nope.msgpack", string(args))
-	var msg string
-	if status != 404 || transport.Msgpack.Unmarshal([]byte(body), &msg) != nil || !strings.Contains(msg, "t/nope") {
-		t.Fatalf("%d %x", status, body)
+	for _, c := range []struct {
+		ext, media string
+		codec      transport.Codec
+	}{
+		{"msgpack", "application/msgpack", transport.Msgpack},
+		{"clj", "application/clj", transport.EDN},
+		{"edn", "application/clj", transport.EDN},
+	} {
+		t.Run(c.ext, func(t *testing.T) {
+			args, err := c.codec.Marshal([]any{40, 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, h, body := post(t, url+"/t/add."+c.ext, string(args))
+			var n int64
+			if status != 200 || h.Get("Content-Type") != c.media || c.codec.Unmarshal([]byte(body), &n) != nil || n != 42 {
+				t.Fatalf("%d %v %q", status, h, body)
+			}
+			status, _, body = post(t, url+"/t/nope."+c.ext, string(args))
+			var msg string
+			if status != 404 || c.codec.Unmarshal([]byte(body), &msg) != nil || !strings.Contains(msg, "t/nope") {
+				t.Fatalf("%d %q", status, body)
+			}
+			status, _, body = post(t, url+"/t/echo."+c.ext, string(args[:len(args)-1]))
+			if status != 400 {
+				t.Fatalf("a cut body: %d %q", status, body)
+			}
+		})
 	}
 }
 

@@ -27,11 +27,13 @@ import (
 // bodySize is a body just under the default --max-body.
 const bodySize = transport.DefaultMaxBodySize - 64
 
-// emptyMaps returns a msgpack or JSON argument array of empty maps, size
-// bytes at most.
+// emptyMaps returns a msgpack, JSON or EDN argument array of empty maps,
+// size bytes at most.
 func emptyMaps(ct transport.ContentType) []byte {
-	if ct == transport.ContentJSON {
-		b := bytes.Repeat([]byte("{},"), (bodySize-2)/3)
+	switch ct {
+	case transport.ContentJSON, transport.ContentEDN:
+		sep := map[transport.ContentType]string{transport.ContentJSON: ",", transport.ContentEDN: " "}[ct]
+		b := bytes.Repeat([]byte("{}"+sep), (bodySize-2)/3)
 		b[len(b)-1] = ']'
 		return append([]byte{'['}, b...)
 	}
@@ -106,7 +108,7 @@ const decodeRSSBound = 200 << 20
 func TestAttackDecodeTCP(t *testing.T) {
 	a := startTarget(t, nil)
 	const refused = "arguments too large to decode"
-	for _, ct := range []transport.ContentType{transport.ContentMsgpack, transport.ContentJSON} {
+	for _, ct := range []transport.ContentType{transport.ContentMsgpack, transport.ContentJSON, transport.ContentEDN} {
 		body := emptyMaps(ct)
 		a.probeDuring(t, func() {
 			timed(t, 10*time.Second, "a body to nope/nope", func() {

@@ -38,7 +38,7 @@ function M.typeof(v) return type(v) end
 return M
 `
 
-var contentTypes = []transport.ContentType{transport.ContentJSON, transport.ContentMsgpack}
+var contentTypes = []transport.ContentType{transport.ContentJSON, transport.ContentEDN, transport.ContentMsgpack}
 
 // TestValueMapping sends every kind of value through a Lua echo function
 // and back, in each content type.
@@ -66,6 +66,9 @@ func TestValueMapping(t *testing.T) {
 		{"array ending in null", []any{int64(1), nil}, []any{int64(1)}}, // Lua tables can't hold it
 		{"map", map[string]any{"a": int64(1), "b": "x"}, map[string]any{"a": int64(1), "b": "x"}},
 		{"empty map", map[string]any{}, map[string]any{}},
+		{"map of nils", map[string]any{"a": nil, "b": nil}, map[string]any{}}, // a map, though empty in Lua
+		{"nested map of nils", map[string]any{"k": map[string]any{"l": []any{int64(1), map[string]any{"m": nil}}}},
+			map[string]any{"k": map[string]any{"l": []any{int64(1), map[string]any{}}}}},
 		{"nested", map[string]any{"list": []any{map[string]any{"k": []any{int64(1)}}}},
 			map[string]any{"list": []any{map[string]any{"k": []any{int64(1)}}}}},
 	}

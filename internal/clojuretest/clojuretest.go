@@ -7,12 +7,14 @@
 package clojuretest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,9 +36,52 @@ var Jars = []string{
 const Timeout = 2 * time.Minute
 
 // Run runs program, Clojure source, with stdin as its standard input and
-// args as its *command-line-args*, and returns its standard output. It fails t if Java or a jar is missing, if
-// the program fails or if it runs longer than Timeout.
+// args as its *command-line-args*, and returns its standard output. It fails
+// t if Java or a jar is missing, if the program fails or if it runs longer
+// than Timeout.
 func Run(t testing.TB, program string, stdin []byte, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	cmd := command(t, ctx, program, args)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("clojuretest: %v\n%s", err, stderr.Bytes())
+	}
+	return stdout.Bytes()
+}
+
+// Start starts program, Clojure source, with args as its
+// *command-line-args*, and returns its standard output. The program is
+// killed when the test ends, and its standard error is then logged.
+func Start(t testing.TB, program string, args ...string) *bufio.Reader {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := command(t, ctx, program, args)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("clojuretest: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait()
+		if stderr.Len() > 0 {
+			t.Logf("clojuretest: the program's standard error:\n%s", stderr.Bytes())
+		}
+	})
+	return bufio.NewReader(stdout)
+}
+
+// command returns the command running program with args in a JVM.
+func command(t testing.TB, ctx context.Context, program string, args []string) *exec.Cmd {
 	t.Helper()
 	for _, jar := range Jars {
 		if _, err := os.Stat(jar); err != nil {
@@ -51,15 +96,8 @@ func Run(t testing.TB, program string, stdin []byte, args ...string) []byte {
 	if err := os.WriteFile(file, []byte(program), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, java, append([]string{"-XX:TieredStopAtLevel=1", "-Xss8m",
 		"-cp", strings.Join(Jars, ":"), "clojure.main", file}, args...)...)
-	cmd.Stdin = bytes.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("clojuretest: %v\n%s", err, stderr.Bytes())
-	}
-	return stdout.Bytes()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
 }
