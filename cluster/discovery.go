@@ -84,7 +84,7 @@ func (d *zkDiscovery) start(f func()) bool {
 }
 
 func (d *zkDiscovery) watchNamespace(ns string, stop <-chan struct{}, publish func(*nsState)) {
-	w := &nsWatch{d: d, ns: ns, stop: stop, out: publish, fired: make(chan string), watched: make(map[string]bool), data: make(map[string]NamespaceData)}
+	w := &nsWatch{d: d, ns: ns, stop: stop, out: publish, fired: make(chan string), watched: make(map[string]bool), data: make(map[string]NamespaceData), foreign: make(map[string]bool)}
 	d.start(w.run)
 }
 
