@@ -230,6 +230,27 @@ func (c *Client) Namespaces(ctx context.Context) ([]string, error) {
 	return c.disc.namespaces(ctx)
 }
 
+// ServerData reads the data the server at addr publishes in ZooKeeper
+// (slacker-lua's JSON or slacker cluster's EDN, see [ParseServerData]),
+// now, as long as ctx allows, and no longer than
+// ClientConfig.Client.Timeout when ctx has no deadline. ok is false when
+// the server has no node.
+func (c *Client) ServerData(ctx context.Context, addr string) (d ServerData, ok bool, err error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ServerData{}, false, client.ErrClosed
+	}
+	sd, err := c.disc.serverData(ctx, addr)
+	if err != nil || sd == nil {
+		return ServerData{}, false, err
+	}
+	return *sd, true, nil
+}
+
 // Close closes the connections to the servers and the ZooKeeper session,
 // and stops the watches. Calls waiting fail with client.ErrClosed. Close
 // may be called more than once.

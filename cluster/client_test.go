@@ -110,6 +110,8 @@ func (f *fakeDiscovery) namespaces(context.Context) ([]string, error) {
 	return slices.Sorted(maps.Keys(f.states)), nil
 }
 
+func (f *fakeDiscovery) serverData(context.Context, string) (*ServerData, error) { return nil, nil }
+
 func (f *fakeDiscovery) close() { f.wg.Wait() }
 
 // fakeClient returns a client of the servers f tells of, closed when the

@@ -77,15 +77,6 @@ func ParseNamespaceData(b []byte) (NamespaceData, error) {
 	return d, nil
 }
 
-// ParseServerData parses the data of a server's node.
-func ParseServerData(b []byte) (ServerData, error) {
-	var d ServerData
-	if err := json.Unmarshal(b, &d); err != nil {
-		return ServerData{}, fmt.Errorf("cluster: server data: %w", err)
-	}
-	return d, nil
-}
-
 // candidatePrefix starts the names of the candidates of a leader
 // election, which ZooKeeper ends with a sequence number.
 const candidatePrefix = "n_"

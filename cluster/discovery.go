@@ -31,6 +31,9 @@ type discovery interface {
 	watchServer(addr string, stop <-chan struct{}, publish func(*ServerData))
 	// namespaces lists the namespaces registered, as long as ctx allows.
 	namespaces(ctx context.Context) ([]string, error)
+	// serverData reads the data of the server at addr, as long as ctx
+	// allows; nil when it has no node.
+	serverData(ctx context.Context, addr string) (*ServerData, error)
 	// close stops the watches and waits for them. It may be called more
 	// than once.
 	close()
@@ -84,7 +87,7 @@ func (d *zkDiscovery) start(f func()) bool {
 }
 
 func (d *zkDiscovery) watchNamespace(ns string, stop <-chan struct{}, publish func(*nsState)) {
-	w := &nsWatch{d: d, ns: ns, stop: stop, out: publish, fired: make(chan string), watched: make(map[string]bool), data: make(map[string]NamespaceData)}
+	w := &nsWatch{d: d, ns: ns, stop: stop, out: publish, fired: make(chan string), watched: make(map[string]bool), data: make(map[string]NamespaceData), foreign: make(map[string]bool)}
 	d.start(w.run)
 }
 
@@ -136,32 +139,55 @@ func (d *zkDiscovery) serverLoop(addr string, stop <-chan struct{}, publish func
 }
 
 func (d *zkDiscovery) namespaces(ctx context.Context) ([]string, error) {
-	type answer struct {
-		kids []string
-		err  error
-	}
-	ch := make(chan answer, 1)
-	started := d.start(func() { // the ZooKeeper client takes no ctx; close ends its requests
-		kids, _, err := d.conn().Children(d.layout.Namespaces())
-		ch <- answer{kids, err}
+	var kids []string
+	err := d.ask(ctx, func() (err error) {
+		kids, _, err = d.conn().Children(d.layout.Namespaces())
+		return err
 	})
-	if !started {
-		return nil, client.ErrClosed
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return []string{}, nil
+	case err != nil:
+		return nil, fmt.Errorf("cluster: listing the namespaces: %w", err)
+	}
+	slices.Sort(kids)
+	return kids, nil
+}
+
+func (d *zkDiscovery) serverData(ctx context.Context, addr string) (*ServerData, error) {
+	var b []byte
+	err := d.ask(ctx, func() (err error) {
+		b, _, err = d.conn().Get(d.layout.Server(addr))
+		return err
+	})
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("cluster: reading the data of %s: %w", addr, err)
+	}
+	sd, err := ParseServerData(b)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %s: %w", addr, err)
+	}
+	return &sd, nil
+}
+
+// ask runs f, a request to ZooKeeper, in a goroutine of the discovery's,
+// and waits for it as long as ctx allows: the ZooKeeper client takes no
+// ctx, and close ends its requests.
+func (d *zkDiscovery) ask(ctx context.Context, f func() error) error {
+	ch := make(chan error, 1)
+	if !d.start(func() { ch <- f() }) {
+		return client.ErrClosed
 	}
 	select {
-	case a := <-ch:
-		switch {
-		case errors.Is(a.err, zk.ErrNoNode):
-			return []string{}, nil
-		case a.err != nil:
-			return nil, fmt.Errorf("cluster: listing the namespaces: %w", a.err)
-		}
-		slices.Sort(a.kids)
-		return a.kids, nil
+	case err := <-ch:
+		return err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("cluster: listing the namespaces: %w", ctx.Err())
+		return ctx.Err()
 	case <-d.done:
-		return nil, client.ErrClosed
+		return client.ErrClosed
 	}
 }
 

@@ -21,8 +21,36 @@
 //
 // so that `ls <root>/<cluster>/namespaces` lists the namespaces, and the
 // children of one the servers that serve it. Children whose names start
-// with "_" are never servers. A root of "/slacker/cluster" gives the
-// layout of the original slacker cluster.
+// with "_" are never servers.
+//
+// # Slacker cluster's layout
+//
+// Under [SlackerRoot], "/slacker/cluster", or with Layout.Format
+// [FormatSlacker], a member writes what the original slacker cluster's
+// clients read too, beside the nodes above (those clients ignore
+// children starting with "_" and never read a namespace node's data):
+//
+//	<root>/<cluster>/servers/<host:port>                    data: ServerData as EDN, {:weight 1 :version ".." :started-at #inst ".." ...}
+//	<root>/<cluster>/namespaces/<ns>/_leader                persistent, for every namespace; data: the leader's host:port, never missing
+//	<root>/<cluster>/namespaces/<ns>/_leader/mutex/_c_<uuid>-lock-<seq>
+//	                                                        ephemeral sequential, one per server of ns; data: its address
+//	<root>/<cluster>/functions/<ns>/<fn>                    persistent; data: EDN, {:name fn :doc ".." :arglists ([a b])}
+//
+// The candidates are Curator's lock nodes, as slacker cluster's servers
+// stand in their LeaderSelector: the lowest sequence leads, among
+// slacker-lua's servers and slacker cluster's alike, and the leader
+// writes its address as _leader's data, as theirs do. The nodes of the
+// functions are made when a namespace is registered and updated with
+// each version; those of functions no server of the namespace lists any
+// more are deleted when a version changes or the namespace is
+// unregistered, unless a server that lists none (one of slacker
+// cluster's) serves it. slacker cluster's servers never delete them.
+//
+// A [Client] reads both layouts whatever the Format: server data in JSON
+// or EDN ([ParseServerData]); the functions of servers that publish no
+// namespace data from functions/<ns>; and the leader named by _leader's
+// data when there is no slacker-lua candidate ([Server].Leader, which
+// [ToLeader] picks).
 //
 // The data of a namespace's server node says how the namespace runs on
 // that server (its version, whether it is stateful or idempotent) and

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,19 +149,32 @@ type Member struct {
 	authed  bool               // the connection has the member's identity
 	guards  map[string]bool    // the persistent nodes protected (or found so) in this session
 	listed  bool               // the namespaces found in this session were protected
+	made    map[string]bool    // the namespaces whose _leader is ready in this session (FormatSlacker)
+	armed   map[string]bool    // the keys of the watches set and not fired (see watch)
+
+	firedMu sync.Mutex
+	fired   map[string]bool // the keys of the watches fired since the loop last looked
+	watches sync.WaitGroup  // the goroutines of the watches
 }
 
 // nsWant is a namespace to register: its node's data, and whether the
 // server stands in its leader election.
 type nsWant struct {
-	data     []byte
-	stateful bool
+	data      []byte
+	stateful  bool
+	functions []Function // in FormatSlacker, for the functions' nodes
 }
 
 // nsHave is a namespace's nodes in ZooKeeper.
 type nsHave struct {
+	node      bool   // the namespace node is there
 	data      []byte // the namespace node's
 	candidate string // the path of the server's candidate node; "" if none
+
+	// In FormatSlacker:
+	leading bool              // the candidate leads
+	claimed bool              // _leader names the server, since it leads
+	fns     map[string][]byte // the functions' nodes written, by name; nil before any
 }
 
 // Join connects to ZooKeeper and registers the server. It does not wait
@@ -172,7 +186,7 @@ func Join(cfg MemberConfig) (*Member, error) {
 	}
 	cfg = cfg.withDefaults()
 	started := time.Now().UTC()
-	data, err := json.Marshal(ServerData{Version: cfg.Version, StartedAt: started, Weight: cfg.Weight, Data: cfg.Data})
+	data, err := encodeServerData(cfg, started, cfg.Weight)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: MemberConfig.Data: %w", err)
 	}
@@ -193,6 +207,8 @@ func Join(cfg MemberConfig) (*Member, error) {
 		gen:     1,
 		settled: make(chan struct{}),
 		have:    make(map[string]*nsHave),
+		armed:   make(map[string]bool),
+		fired:   make(map[string]bool),
 	}
 	go m.loop()
 	return m, nil
@@ -208,7 +224,7 @@ func (m *Member) SetWeight(w int) error {
 		w = 1
 	}
 	m.mu.Lock()
-	data, err := json.Marshal(ServerData{Version: m.cfg.Version, StartedAt: m.started, Weight: w, Data: m.cfg.Data})
+	data, err := encodeServerData(m.cfg, m.started, w)
 	if err != nil {
 		m.mu.Unlock()
 		return fmt.Errorf("cluster: %w", err)
@@ -222,6 +238,16 @@ func (m *Member) SetWeight(w int) error {
 	default:
 	}
 	return nil
+}
+
+// encodeServerData returns the data of the server's node, with weight w,
+// in the format of cfg's layout: JSON, or EDN in FormatSlacker.
+func encodeServerData(cfg MemberConfig, started time.Time, w int) ([]byte, error) {
+	d := ServerData{Version: cfg.Version, StartedAt: started, Weight: w, Data: cfg.Data}
+	if cfg.Layout.Slacker() {
+		return encodeServerDataEDN(d)
+	}
+	return json.Marshal(d)
 }
 
 // Weight returns the weight the server's node announces.
@@ -244,7 +270,11 @@ func (m *Member) Register(ns string, d NamespaceData) error {
 	if err != nil {
 		return fmt.Errorf("cluster: namespace %s: %w", ns, err)
 	}
-	m.set(ns, &nsWant{data: data, stateful: d.Stateful})
+	w := &nsWant{data: data, stateful: d.Stateful}
+	if m.cfg.Layout.Slacker() {
+		w.functions = slices.Clone(d.Functions)
+	}
+	m.set(ns, w)
 	return nil
 }
 
@@ -325,6 +355,7 @@ func (m *Member) Close() {
 		close(m.done)
 		<-m.stopped
 		m.zk.close()
+		m.watches.Wait()
 	})
 }
 

@@ -26,6 +26,9 @@ type nsWatch struct {
 	servers []string        // the servers listed, sorted
 	data    map[string]NamespaceData
 	cands   map[string]string // the leader election's candidates: address by name
+	foreign map[string]bool   // the servers that publish no namespace data, as slacker cluster's
+	lead    string            // the data of _leader: the address of the leader slacker cluster's way
+	fns     []Function        // the functions under functions/<ns>, sorted; nil if there is no such node
 
 	// In a new session, the servers of the last one are kept for a
 	// session timeout: an ensemble that lost its data has none of them
@@ -107,6 +110,7 @@ func (w *nsWatch) read() error {
 		for addr := range w.data {
 			if !slices.Contains(w.servers, addr) {
 				delete(w.data, addr) // its watch fires with the node's deletion
+				delete(w.foreign, addr)
 			}
 		}
 	}
@@ -127,8 +131,16 @@ func (w *nsWatch) read() error {
 				w.d.log.Warn("bad namespace data", "namespace", w.ns, "server", addr, "err", err)
 			}
 			w.data[addr] = d
+			if len(b) == 0 {
+				w.foreign[addr] = true
+			} else {
+				delete(w.foreign, addr)
+			}
 		}
 		stateful = stateful || w.data[addr].Stateful
+	}
+	if err := w.readSlacker(); err != nil {
+		return err
 	}
 	if !stateful {
 		return nil // the candidates, if watched, are still current
@@ -169,6 +181,58 @@ func (w *nsWatch) read() error {
 	return nil
 }
 
+// readSlacker reads, and watches again, what slacker cluster's layout
+// adds: the data of _leader, which names the leader, and, when some
+// server publishes no namespace data (one of slacker cluster's), the
+// functions under functions/<ns>.
+func (w *nsWatch) readSlacker() error {
+	if !w.watched["_leaderdata"] {
+		lp := w.d.layout.Leader(w.ns)
+		b, _, ch, err := w.d.conn().GetW(lp)
+		if errors.Is(err, zk.ErrNoNode) {
+			var ok bool
+			if ok, _, ch, err = w.d.conn().ExistsW(lp); err == nil && ok {
+				return w.readSlacker() // made meanwhile
+			}
+		}
+		if err != nil {
+			return err
+		}
+		w.forward("_leaderdata", ch)
+		w.lead = string(b)
+	}
+	if len(w.foreign) == 0 || w.watched["_functions"] {
+		return nil
+	}
+	dir := w.d.layout.NamespaceFunctions(w.ns)
+	kids, ch, err := w.d.children(dir)
+	if err != nil {
+		return err
+	}
+	var fns []Function
+	if kids != nil {
+		fns = []Function{}
+		for _, k := range kids {
+			b, _, err := w.d.conn().Get(path.Join(dir, k))
+			switch {
+			case errors.Is(err, zk.ErrNoNode):
+				continue // its deletion fires the watch
+			case err != nil:
+				return err
+			}
+			f, err := parseFunctionEDN(k, b)
+			if err != nil {
+				w.d.log.Warn("bad function data", "namespace", w.ns, "function", k, "err", err)
+			}
+			fns = append(fns, f)
+		}
+		slices.SortFunc(fns, func(a, b Function) int { return strings.Compare(a.Name, b.Name) })
+	}
+	w.forward("_functions", ch)
+	w.fns = fns
+	return nil
+}
+
 // unwatch records that the watch key fired.
 func (w *nsWatch) unwatch(key string) {
 	delete(w.watched, key)
@@ -205,6 +269,9 @@ func (w *nsWatch) publish() {
 		if !ok {
 			continue
 		}
+		if w.foreign[addr] && w.fns != nil {
+			d.Functions = w.fns
+		}
 		st.servers = append(st.servers, Server{Addr: addr, Namespace: d})
 		st.stateful = st.stateful || d.Stateful
 	}
@@ -218,8 +285,15 @@ func (w *nsWatch) publish() {
 		}
 		slices.SortFunc(st.servers, func(a, b Server) int { return strings.Compare(a.Addr, b.Addr) })
 	}
+	listed := func(addr string) bool { _, ok := w.data[addr]; return ok }
+	var leader string
 	if st.stateful {
-		leader := Leader(w.cands, func(addr string) bool { _, ok := w.data[addr]; return ok })
+		leader = Leader(w.cands, listed)
+	}
+	if leader == "" && listed(w.lead) {
+		leader = w.lead // slacker cluster's leader, or a member's in FormatSlacker
+	}
+	if leader != "" {
 		for i := range st.servers {
 			if st.servers[i].Addr == leader {
 				st.servers[i].Leader = true

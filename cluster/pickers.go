@@ -139,3 +139,18 @@ func (a Address) Pick(servers []Server) (Server, error) {
 	}
 	return Server{}, fmt.Errorf("%w: %s does not serve it", client.ErrNotFound, string(a))
 }
+
+// ToLeader picks the namespace's leader, as slacker cluster's :leader
+// grouping does: the server named by the data of the namespace's _leader
+// node (see [Server].Leader), whether or not the namespace is stateful;
+// the first server while none leads.
+type ToLeader struct{}
+
+func (ToLeader) Pick(servers []Server) (Server, error) {
+	for _, s := range servers {
+		if s.Leader {
+			return s, nil
+		}
+	}
+	return servers[0], nil
+}

@@ -24,8 +24,15 @@ func (m *Member) reconcile() {
 		}
 		m.session, m.server, m.have = sid, false, make(map[string]*nsHave)
 		m.guards, m.listed = make(map[string]bool), false
+		m.made, m.armed = make(map[string]bool), make(map[string]bool)
 		m.sessions.Add(1)
 	}
+	m.firedMu.Lock()
+	for key := range m.fired {
+		delete(m.armed, key)
+	}
+	clear(m.fired)
+	m.firedMu.Unlock()
 	if err := m.authenticate(); err != nil {
 		m.logErr(err)
 		return
@@ -101,67 +108,112 @@ func (m *Member) logErr(err error) {
 
 // put brings the nodes of the namespace ns in step with w: its node,
 // with w's data, and its candidate in the leader election if it is
-// stateful.
+// stateful. In FormatSlacker, every namespace has a candidate, in slacker
+// cluster's election, made before the node, as slacker cluster's clients
+// read _leader once a namespace has a server; and the functions have
+// their nodes.
 func (m *Member) put(ns string, w nsWant) error {
-	node := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
+	slacker := m.cfg.Layout.Slacker()
 	h := m.have[ns]
+	if h == nil {
+		h = &nsHave{}
+		m.have[ns] = h
+	}
+	if slacker {
+		if err := m.leaderNodes(ns); err != nil {
+			return err
+		}
+		if err := m.stand(ns, h, true); err != nil {
+			return err
+		}
+		if err := m.lead(ns, h); err != nil {
+			return err
+		}
+	}
+	node := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
 	switch {
-	case h == nil:
+	case !h.node:
 		if err := m.ephemeral(node, w.data); err != nil {
 			return err
 		}
-		h = &nsHave{data: w.data}
-		m.have[ns] = h
+		h.node, h.data = true, w.data
 	case !bytes.Equal(h.data, w.data):
 		if _, err := m.conn.Set(node, w.data, -1); err != nil {
 			if errors.Is(err, zk.ErrNoNode) {
-				delete(m.have, ns) // deleted by someone: made again next time
+				h.node = false // deleted by someone: made again next time
 			}
 			return fmt.Errorf("updating %s: %w", node, err)
 		}
 		h.data = w.data
 	}
+	if slacker {
+		return m.putFunctions(ns, w, h)
+	}
+	return m.stand(ns, h, w.stateful)
+}
+
+// stand makes the server a candidate in the leader election of ns, or
+// withdraws it.
+func (m *Member) stand(ns string, h *nsHave, stand bool) error {
 	switch {
-	case w.stateful && h.candidate == "":
+	case stand && h.candidate == "":
 		c, err := m.candidate(ns)
 		if err != nil {
 			return err
 		}
-		h.candidate = c
-	case !w.stateful && h.candidate != "":
+		h.candidate, h.leading, h.claimed = c, false, false
+		delete(m.armed, "mutex:"+ns) // to see whether it leads
+	case !stand && h.candidate != "":
 		if err := m.conn.Delete(h.candidate, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return fmt.Errorf("deleting %s: %w", h.candidate, err)
 		}
-		h.candidate = ""
+		h.candidate, h.leading, h.claimed = "", false, false
 	}
 	return nil
 }
 
 // remove deletes the nodes of the namespace ns: its candidate in the
 // leader election first, so that a leader hands over before it is gone.
+// In FormatSlacker, the nodes of the functions no server serves any more
+// go too (see pruneFunctions).
 func (m *Member) remove(ns string) error {
 	h := m.have[ns]
-	if h.candidate != "" {
-		if err := m.conn.Delete(h.candidate, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-			return fmt.Errorf("deleting %s: %w", h.candidate, err)
-		}
-		h.candidate = ""
+	if err := m.stand(ns, h, false); err != nil {
+		return err
 	}
-	node := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
-	if err := m.conn.Delete(node, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
-		return fmt.Errorf("deleting %s: %w", node, err)
+	if h.node {
+		node := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
+		if err := m.conn.Delete(node, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("deleting %s: %w", node, err)
+		}
+		h.node = false
+	}
+	if m.cfg.Layout.Slacker() {
+		kids, _, err := m.conn.Children(m.cfg.Layout.NamespaceFunctions(ns))
+		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return fmt.Errorf("listing %s: %w", m.cfg.Layout.NamespaceFunctions(ns), err)
+		}
+		if err := m.pruneFunctions(ns, kids, nil); err != nil {
+			return err
+		}
 	}
 	delete(m.have, ns)
 	return nil
 }
 
 // candidate makes the server a candidate in the leader election of ns: an
-// ephemeral sequential node whose data is the server's address. A
-// candidate of this session found there (its creation was answered by a
-// lost connection) is kept; one of the server's address left by another
-// session is deleted, as [Member.ephemeral] does.
+// ephemeral sequential node whose data is the server's address, n_<seq>
+// under _leader, or in FormatSlacker one of Curator's lock nodes,
+// _c_<uuid>-lock-<seq> under _leader/mutex, which slacker cluster's
+// servers order with theirs. A candidate of this session found there (its
+// creation was answered by a lost connection) is kept; one of the
+// server's address left by another session is deleted, as
+// [Member.ephemeral] does.
 func (m *Member) candidate(ns string) (string, error) {
-	dir := m.cfg.Layout.Leader(ns)
+	dir, name := m.cfg.Layout.Leader(ns), candidatePrefix
+	if m.cfg.Layout.Slacker() {
+		dir, name = m.cfg.Layout.Mutex(ns), "_c_"+newUUID()+"-"+candidateInfix
+	}
 	kids, _, err := m.conn.Children(dir)
 	if err != nil && !errors.Is(err, zk.ErrNoNode) {
 		return "", fmt.Errorf("listing %s: %w", dir, err)
@@ -183,7 +235,7 @@ func (m *Member) candidate(ns string) (string, error) {
 			return "", err
 		}
 	}
-	prefix := path.Join(dir, candidatePrefix)
+	prefix := path.Join(dir, name)
 	for range 2 {
 		p, err := m.conn.Create(prefix, []byte(m.cfg.Addr), zk.FlagEphemeral|zk.FlagSequence, m.acl)
 		if errors.Is(err, zk.ErrNoNode) {

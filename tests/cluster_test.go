@@ -137,6 +137,11 @@ func TestCLIClusterInspect(t *testing.T) {
 		"    Adds a and b.",
 		"math/neg(x)",
 	}
+	addrs := []string{a.addr, b.addr}
+	slices.Sort(addrs)
+	for _, addr := range addrs {
+		want = append(want, regexp.MustCompile(`^# server `+regexp.QuoteMeta(addr)+`: version \S+, weight 1, started \S+$`))
+	}
 	if len(lines) != len(want) {
 		t.Fatalf("inspect --zk printed\n%s", stdout)
 	}

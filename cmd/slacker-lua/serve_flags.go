@@ -20,7 +20,9 @@ const serveHelp = "Serves every .lua file under DIR as a namespace: DIR/a/b/c.lu
 	"`slacker-lua status ADDR` lists such files. SIGHUP looks through DIR again and\n" +
 	"retries failed files. SIGINT and SIGTERM stop the server gracefully.\n\n" +
 	"With --zk and --cluster, the server registers in ZooKeeper each namespace it\n" +
-	"serves, as it serves it, under ZK-ROOT/CLUSTER/namespaces/NS/HOST:PORT.\n\n" +
+	"serves, as it serves it, under ZK-ROOT/CLUSTER/namespaces/NS/HOST:PORT. Under\n" +
+	"--zk-root /slacker/cluster, or with --zk-layout slacker, it writes slacker\n" +
+	"cluster's layout too, which the Clojure cluster client reads (see CLUSTER.md).\n\n" +
 	"With --http, the functions are served over HTTP too: POST /NS/FN.json (or\n" +
 	".msgpack) with the arguments as an array in the body answers the result;\n" +
 	"GET / lists the functions; GET /metrics has the server's figures for\n" +

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"testing"
+
+	"github.com/slacker-lua/slacker-lua/cluster"
+)
+
+// TestZKLayoutFlag checks --zk-layout: its values, what it makes, and
+// that it goes with --zk.
+func TestZKLayoutFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+		want cluster.Format
+	}{
+		{[]string{"--zk", "zk:2181", "--cluster", "c"}, true, cluster.FormatAuto},
+		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-layout", "slacker"}, true, cluster.FormatSlacker},
+		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-layout", "slacker-lua"}, true, cluster.FormatSlackerLua},
+		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-layout", "clojure"}, false, 0},
+		{[]string{"--zk-layout", "slacker"}, false, 0},
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var f clusterFlags
+		f.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		err := f.check()
+		if (err == nil) != tc.ok {
+			t.Errorf("%v: check() = %v", tc.args, err)
+			continue
+		}
+		if got := f.config().Layout.Format; tc.ok && got != tc.want {
+			t.Errorf("%v: Format %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
