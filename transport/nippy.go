@@ -44,15 +44,24 @@ import (
 // *map[string]any, and *int64, *string, *float64 and *bool when the value
 // decodes to that type; into any other type it is an error.
 //
+// Before decoding, the data is checked to hold exactly one value whose
+// every length fits in it, so that no claimed length makes the decoder
+// allocate more than the data could fill; the estimate of what decoding
+// allocates (see [DecodeBudget]) counts an LZ4 body's uncompressed copy,
+// and a body whose uncompressed size alone passes the budget is refused
+// before it is uncompressed.
+//
 // Marshal writes headerless and uncompressed, in nippy's smallest form as
 // nippy does: nil, bool, every Go integer type (a long, or a BigInt above
-// math.MaxInt64), float32 and float64 (a double), string, []byte (nil is
-// nil), []any, []string (vectors), and map[string]any, map[string]string
-// and map[any]any of those, whose keys are sorted by their encoding so that
-// equal values encode the same. A map key that is a valid keyword name
-// (as EDN reads it, at most 32767 bytes) is written as that keyword,
-// since Clojure callers send keyword keys and expect them back; other
-// string keys are written as strings. Any other type is an error.
+// math.MaxInt64), float32 and float64 (a double; -0.0 stays -0.0, which
+// nippy itself writes as 0.0), string, []byte, []any and []string (vectors),
+// and map[string]any, map[string]string and map[any]any of those. A nil
+// slice or map is nil. Map keys are sorted (a map[any]any's by their
+// encoding), so that equal values encode the same. A map key that is a
+// valid keyword name (as EDN reads it, at most 32767 bytes) is written as
+// that keyword, since Clojure callers send keyword keys and expect them
+// back; other string keys are written as strings. Any other type is an
+// error.
 var Nippy Codec = nippyCodec{}
 
 type nippyCodec struct{}
@@ -325,7 +334,7 @@ func nippyAppendCount(b []byte, n int, sm, md, lg byte) []byte {
 // name that fits a kw-md, else a string.
 func nippyAppendKey(b []byte, k string) []byte {
 	if len(k) <= nippyMdMax && validEDNName(k) {
-		return nippyAppendBlock(b, k, 0, nippyKwSm, nippyKwMd, nippyKwMd)
+		return nippyAppendBlock(b, k, 0, nippyKwSm, nippyKwMd, nippyKwLg)
 	}
 	return nippyAppendBlock(b, k, nippyStr0, nippyStrSm, nippyStrMd, nippyStrLg)
 }

@@ -17,12 +17,16 @@ import (
 )
 
 // Nippy's header: "NPY" and a byte of flags, of which this package reads
-// two values.
+// two values. An LZ4 body is the uncompressed size, an int, and an LZ4
+// block.
 const (
 	nippyHeaderSize  = 4
-	nippyFlagsPlain  = 0 // no compression, no encryption
-	nippyFlagsLZ4    = 8 // LZ4, no encryption
-	nippyLZ4SizeSize = 4 // the uncompressed size before an LZ4 block
+	nippyFlagsPlain  = 0  // no compression, no encryption
+	nippyFlagsLZ4    = 8  // LZ4, no encryption
+	nippyFlagsSnappy = 1  // refused, as are the flags of encryption
+	nippyFlagsLZMA2  = 11 // refused
+	nippyFlagsOther  = 5  // another compressor, refused
+	nippyLZ4SizeSize = 4  // the uncompressed size before an LZ4 block
 
 	// nippyMaxUncompressed bounds the size an LZ4 body may claim.
 	nippyMaxUncompressed = DefaultMaxBodySize
@@ -139,9 +143,13 @@ func nippyPayload(data []byte, budget int) ([]byte, int, error) {
 	case nippyFlagsPlain:
 		return data[nippyHeaderSize:], 0, nil
 	case nippyFlagsLZ4:
-	case 1, 11, 5:
-		return nil, 0, fmt.Errorf("%w: compressed with %s", errNippyHeader, map[byte]string{1: "snappy", 11: "LZMA2", 5: "an unknown compressor"}[flags])
-	case 2, 3, 4, 6, 7, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19:
+	case nippyFlagsSnappy:
+		return nil, 0, fmt.Errorf("%w: compressed with snappy", errNippyHeader)
+	case nippyFlagsLZMA2:
+		return nil, 0, fmt.Errorf("%w: compressed with LZMA2", errNippyHeader)
+	case nippyFlagsOther:
+		return nil, 0, fmt.Errorf("%w: compressed with an unknown compressor", errNippyHeader)
+	case 2, 3, 4, 6, 7, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19: // AES, or an unknown encryptor
 		return nil, 0, fmt.Errorf("%w: encrypted", errNippyHeader)
 	default:
 		return nil, 0, fmt.Errorf("%w: unknown flags %d", errNippyHeader, flags)
