@@ -135,6 +135,9 @@ func nippyEstimate(data []byte) (int, error) {
 // header, what follows the header, or that uncompressed when the header
 // says LZ4. It returns the cost of the uncompressed copy, and refuses one
 // that would take more than budget (when budget >= 0) before allocating it.
+//
+// A headerless body can't start with "NPY" in practice: 'N' is the id of a
+// deprecated symbol whose size, an int starting "PY", would be over 1 GiB.
 func nippyPayload(data []byte, budget int) ([]byte, int, error) {
 	if len(data) < nippyHeaderSize || string(data[:3]) != "NPY" {
 		return data, 0, nil
