@@ -41,3 +41,4 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzJSONScan -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzMsgpackCheck -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzEDNDecode -fuzztime 60s ./transport/
+	go test -run '^$$' -fuzz FuzzNippyDecode -fuzztime 60s ./transport/

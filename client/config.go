@@ -13,9 +13,11 @@ import (
 // Config configures a Client. The zero value works; each field says what
 // zero means. Negative durations and counts are errors, not special values.
 type Config struct {
-	// ContentType serializes call arguments and results: transport.ContentJSON
-	// or transport.ContentMsgpack, or any content type one of Codecs has.
-	// Zero means transport.ContentJSON.
+	// ContentType serializes call arguments and results:
+	// transport.ContentJSON, ContentEDN (slacker's "clj", the default of
+	// slacker's Clojure client and so the one its servers are sure to
+	// take), ContentNippy or ContentMsgpack (slacker-lua only), or any
+	// content type one of Codecs has. Zero means transport.ContentJSON.
 	ContentType transport.ContentType
 
 	// Version is the protocol version of every packet the client sends:

@@ -27,10 +27,13 @@ import (
 // bodySize is a body just under the default --max-body.
 const bodySize = transport.DefaultMaxBodySize - 64
 
-// emptyMaps returns a msgpack, JSON or EDN argument array of empty maps,
-// size bytes at most.
+// emptyMaps returns a msgpack, JSON, EDN or nippy argument array of empty
+// maps, size bytes at most.
 func emptyMaps(ct transport.ContentType) []byte {
 	switch ct {
+	case transport.ContentNippy:
+		n := bodySize - 5 // a vector's id (21) and count, and n empty maps (19)
+		return append([]byte{21, byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}, bytes.Repeat([]byte{19}, n)...)
 	case transport.ContentJSON, transport.ContentEDN:
 		sep := map[transport.ContentType]string{transport.ContentJSON: ",", transport.ContentEDN: " "}[ct]
 		b := bytes.Repeat([]byte("{}"+sep), (bodySize-2)/3)
@@ -108,7 +111,7 @@ const decodeRSSBound = 200 << 20
 func TestAttackDecodeTCP(t *testing.T) {
 	a := startTarget(t, nil)
 	const refused = "arguments too large to decode"
-	for _, ct := range []transport.ContentType{transport.ContentMsgpack, transport.ContentJSON, transport.ContentEDN} {
+	for _, ct := range []transport.ContentType{transport.ContentMsgpack, transport.ContentJSON, transport.ContentEDN, transport.ContentNippy} {
 		body := emptyMaps(ct)
 		a.probeDuring(t, func() {
 			timed(t, 10*time.Second, "a body to nope/nope", func() {
@@ -138,8 +141,8 @@ func TestAttackDecodeTCP(t *testing.T) {
 	}
 	a.maxRSS(t, decodeRSSBound)
 	// The bodies are garbage once refused, and the server returns their
-	// memory at most once a second: all but the bodies refused in the
-	// last second of the attack (three or four) are returned.
+	// memory at most once a second, the last of them when that second
+	// ends.
 	testutil.WaitFor(t, 30*time.Second, func() bool { return a.rss(t) < 128<<20 }, "RSS back under 128 MiB")
 	t.Logf("RSS after: %d MiB", a.rss(t)>>20)
 }
@@ -169,10 +172,10 @@ func TestAttackDecodeHTTP(t *testing.T) {
 		}
 		return nil
 	}
-	for _, ext := range []string{"msgpack", "json"} {
-		ct := transport.ContentMsgpack
-		if ext == "json" {
-			ct = transport.ContentJSON
+	for _, ext := range []string{"msgpack", "json", "clj", "nippy"} {
+		ct, err := transport.ParseContentType(ext)
+		if err != nil {
+			t.Fatal(err)
 		}
 		body := emptyMaps(ct)
 		a.probeDuring(t, func() {

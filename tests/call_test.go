@@ -38,7 +38,7 @@ function M.typeof(v) return type(v) end
 return M
 `
 
-var contentTypes = []transport.ContentType{transport.ContentJSON, transport.ContentEDN, transport.ContentMsgpack}
+var contentTypes = []transport.ContentType{transport.ContentJSON, transport.ContentEDN, transport.ContentNippy, transport.ContentMsgpack}
 
 // TestValueMapping sends every kind of value through a Lua echo function
 // and back, in each content type.

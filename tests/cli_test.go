@@ -180,6 +180,7 @@ func TestCLIServeAndCall(t *testing.T) {
 		{[]string{"slacker.example.math/add", "1", "2"}, `^3\n$`, `^$`, 0},
 		{[]string{"--content-type", "clj", "slacker.example.api/echo", `{"a":[1,2.5,null,"x"],"b":{"c":null}}`}, `^\{"a":\[1,2.5,null,"x"\],"b":\{\}\}\n$`, `^$`, 0},
 		{[]string{"--content-type", "edn", "slacker.example.math/add", "1", "2"}, `^3\n$`, `^$`, 0},
+		{[]string{"--content-type", "nippy", "slacker.example.api/echo", `{"a":[1,2.5,null,"x"],"b":{"c":null}}`}, `^\{"a":\[1,2.5,null,"x"\],"b":\{\}\}\n$`, `^$`, 0},
 		{[]string{"slacker.example.math/wordcount", "a b c"}, `^3\n$`, `^$`, 0},
 		{[]string{"slacker.example.counter/inc", "5"}, `^5\n$`, `^$`, 0},
 		{[]string{"slacker.example.counter/stamp"}, `^\{"at":1[0-9]{12},"count":6\}\n$`, `^$`, 0},

@@ -60,7 +60,9 @@ func (c *conn) refuseArgs(p *Packet, codec Codec, err error) {
 // until its next collection, which a server that allocates little may not
 // run for minutes. Its zero value works; it is safe for concurrent use.
 type MemoryReleaser struct {
-	last atomic.Int64 // when it last released, in Unix nanoseconds
+	last    atomic.Int64 // when it last released, in Unix nanoseconds
+	pending atomic.Bool  // a release is due at the end of the interval
+	free    func()       // nil: debug.FreeOSMemory
 }
 
 // Release thresholds: a body of ReleaseAbove bytes or more is returned,
@@ -71,16 +73,35 @@ const (
 )
 
 // After is called once a request body of size bytes is garbage: at or over
-// ReleaseAbove, and ReleaseEvery since the last release, it runs a
-// collection and returns the free memory (debug.FreeOSMemory), on the
-// calling goroutine.
+// ReleaseAbove, it runs a collection and returns the free memory
+// (debug.FreeOSMemory), on the calling goroutine, unless it did within
+// ReleaseEvery; then it does once that interval ends, on a timer's
+// goroutine, so that the last bodies of a burst are returned too.
 func (m *MemoryReleaser) After(size int) {
 	if size < ReleaseAbove {
 		return
 	}
 	now := time.Now().UnixNano()
 	last := m.last.Load()
-	if now-last < int64(ReleaseEvery) || !m.last.CompareAndSwap(last, now) {
+	if wait := last + int64(ReleaseEvery) - now; wait > 0 {
+		if m.pending.CompareAndSwap(false, true) {
+			time.AfterFunc(time.Duration(wait), func() {
+				m.last.Store(time.Now().UnixNano())
+				m.pending.Store(false)
+				m.release()
+			})
+		}
+		return
+	}
+	if !m.last.CompareAndSwap(last, now) {
+		return
+	}
+	m.release()
+}
+
+func (m *MemoryReleaser) release() {
+	if m.free != nil {
+		m.free()
 		return
 	}
 	debug.FreeOSMemory()

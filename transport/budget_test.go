@@ -44,6 +44,8 @@ func estimate(t testing.TB, c Codec, data []byte) (int, error) {
 		return msgpackCheck(data)
 	case EDN:
 		cost, _, err = ednScan(data)
+	case Nippy:
+		return nippyEstimate(data)
 	default:
 		cost, _, err = jsonScan(data)
 	}
@@ -66,6 +68,8 @@ func checkEstimate(t testing.TB, c Codec, data []byte) {
 			v, _, derr = msgpackValue(data)
 		case EDN:
 			v, derr = ednDecode(data, -1)
+		case Nippy:
+			derr = Nippy.Unmarshal(data, &v)
 		default:
 			v, derr = jsonDecode(data, -1)
 		}

@@ -1,6 +1,9 @@
 package transport
 
-import "fmt"
+import (
+	"encoding/json"
+	"fmt"
+)
 
 // A Codec serializes call arguments and results for one content type.
 //
@@ -33,7 +36,29 @@ func CodecFor(codecs []Codec, ct ContentType) (Codec, error) {
 }
 
 // DefaultCodecs returns a new slice of the codecs servers and clients use
-// when configured with none: JSON, EDN and Msgpack.
+// when configured with none: JSON, EDN, Nippy and Msgpack.
 func DefaultCodecs() []Codec {
-	return []Codec{JSON, EDN, Msgpack}
+	return []Codec{JSON, EDN, Nippy, Msgpack}
+}
+
+// viaJSON returns v, of a type a codec does not write itself, as
+// encoding/json encodes it, read back into the types of [Codec]: a struct
+// becomes a map keyed by its JSON field names. The EDN and nippy codecs
+// write such values so.
+func viaJSON(v any) (any, error) {
+	b, err := JSON.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return jsonDecode(b, -1)
+}
+
+// unmarshalViaJSON stores x, a value decoded into the types of [Codec], in
+// v, a pointer to another type, as encoding/json would store x's JSON.
+func unmarshalViaJSON(x, v any) error {
+	b, err := JSON.Marshal(x)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
 }

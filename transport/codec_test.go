@@ -16,7 +16,7 @@ import (
 
 func TestCodecFor(t *testing.T) {
 	codecs := DefaultCodecs()
-	for _, c := range []Codec{JSON, EDN, Msgpack} {
+	for _, c := range []Codec{JSON, EDN, Nippy, Msgpack} {
 		got, err := CodecFor(codecs, c.ContentType())
 		if err != nil || got != c {
 			t.Errorf("CodecFor(%v) = %v, %v", c.ContentType(), got, err)
@@ -198,7 +198,7 @@ func TestDecodeTargets(t *testing.T) {
 		X int    `json:"x" msgpack:"x"`
 		Y string `json:"y" msgpack:"y"`
 	}
-	for _, c := range []Codec{JSON, EDN, Msgpack} {
+	for _, c := range []Codec{JSON, EDN, Nippy, Msgpack} {
 		t.Run(c.ContentType().String(), func(t *testing.T) {
 			enc := func(v any) []byte {
 				b, err := c.Marshal(v)
@@ -328,9 +328,11 @@ func TestCodecRoundTrip(t *testing.T) {
 		"", "héllo\n", []any{}, []any{int64(1), []any{"x"}}, map[string]any{},
 		map[string]any{"a": map[string]any{"b": []any{nil, false}}},
 	}
-	for _, c := range []Codec{JSON, EDN, Msgpack} {
+	for _, c := range []Codec{JSON, EDN, Nippy, Msgpack} {
 		vs := values
 		switch c {
+		case Nippy:
+			vs = append(vs, uint64(math.MaxUint64), []byte{}, []byte{0, 255}, map[any]any{int64(1): "a", "b": int64(2), true: nil, 1.5: []any{}})
 		case Msgpack:
 			vs = append(vs, uint64(math.MaxUint64), []byte{}, []byte{0, 255}, map[any]any{int64(1): "a", "b": int64(2)})
 		case EDN:
@@ -426,7 +428,7 @@ func FuzzCodecs(f *testing.F) {
 		C []byte         `json:"c" msgpack:"c"`
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, c := range []Codec{JSON, EDN, Msgpack} {
+		for _, c := range []Codec{JSON, EDN, Nippy, Msgpack} {
 			var tv typed
 			_ = c.Unmarshal(data, &tv)
 			var v any

@@ -149,13 +149,9 @@ func (w ednWriter) append(dst []byte, v any, depth int) ([]byte, error) {
 }
 
 // viaJSON writes v, of a type the writer does not know, as encoding/json
-// encodes it, read back: a struct as a map keyed by its JSON field names.
+// encodes it, read back.
 func (w ednWriter) viaJSON(dst []byte, v any, depth int) ([]byte, error) {
-	b, err := JSON.Marshal(v)
-	if err != nil {
-		return dst, fmt.Errorf("%w: %w", ErrInvalidEDN, err)
-	}
-	x, err := jsonDecode(b, -1)
+	x, err := viaJSON(v)
 	if err != nil {
 		return dst, fmt.Errorf("%w: %w", ErrInvalidEDN, err)
 	}

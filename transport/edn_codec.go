@@ -1,9 +1,6 @@
 package transport
 
-import (
-	"encoding/json"
-	"fmt"
-)
+import "fmt"
 
 // EDN is the codec of content type 2, slacker's "clj": the text Clojure's
 // pr-str writes and clojure.edn/read-string reads, which slacker's clients
@@ -92,11 +89,7 @@ func (ednCodec) Unmarshal(data []byte, v any) error {
 	if err != nil {
 		return err
 	}
-	b, err := JSON.Marshal(x)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidEDN, err)
-	}
-	return json.Unmarshal(b, v)
+	return unmarshalViaJSON(x, v)
 }
 
 func (ednCodec) decodeArgs(data []byte, budget int) ([]any, error) {

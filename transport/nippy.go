@@ -42,7 +42,8 @@ import (
 // nesting deeper than 10000, or data after the value is an error.
 // Unmarshal decodes into *any, *[]any (a collection or nil),
 // *map[string]any, and *int64, *string, *float64 and *bool when the value
-// decodes to that type; into any other type it is an error.
+// decodes to that type; into any other type through encoding/json, as the
+// EDN codec does.
 //
 // Before decoding, the data is checked to hold exactly one value whose
 // every length fits in it, so that no claimed length makes the decoder
@@ -56,12 +57,12 @@ import (
 // math.MaxInt64), float32 and float64 (a double; -0.0 stays -0.0, which
 // nippy itself writes as 0.0), string, []byte, []any and []string (vectors),
 // and map[string]any, map[string]string and map[any]any of those. A nil
-// slice or map is nil. Map keys are sorted (a map[any]any's by their
+// slice or map is nil. A value of any other Go type is written as
+// encoding/json encodes it, read back, as the EDN codec does. Map keys are sorted (a map[any]any's by their
 // encoding), so that equal values encode the same. A map key that is a
 // valid keyword name (as EDN reads it, at most 32767 bytes) is written as
 // that keyword, since Clojure callers send keyword keys and expect them
-// back; other string keys are written as strings. Any other type is an
-// error.
+// back; other string keys are written as strings.
 var Nippy Codec = nippyCodec{}
 
 type nippyCodec struct{}
@@ -145,6 +146,8 @@ const (
 	nippyUUID       = 91
 
 	nippyPrefixedCustom = 82
+	nippySerializableSm = 75 // a quarantined Serializable, its class name's size in a byte
+	nippySerializableMd = 76 // the same, in a short
 	// nippySlackerException is the id of :slacker/exception, a
 	// StackTraceElement: (hash :slacker/exception) mod Short/MAX_VALUE.
 	nippySlackerException = 29089
@@ -242,7 +245,11 @@ func nippyAppend(b []byte, v any, depth int) ([]byte, error) {
 		}
 		return nippyAppendAnyMap(b, v, depth)
 	}
-	return b, fmt.Errorf("%w %T", errNippyType, v)
+	x, err := viaJSON(v)
+	if err != nil {
+		return b, fmt.Errorf("%w %T: %w", errNippyType, v, err)
+	}
+	return nippyAppend(b, x, depth)
 }
 
 // nippyAppendLong appends n as nippy writes a long: in the smallest of

@@ -98,7 +98,11 @@ func (nippyCodec) Unmarshal(data []byte, v any) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("transport: nippy: cannot decode into %T", v)
+	x, _, err := nippyValue(payload, 0)
+	if err != nil {
+		return err
+	}
+	return unmarshalViaJSON(x, v)
 }
 
 func (nippyCodec) decodeArgs(data []byte, budget int) ([]any, error) {
@@ -387,6 +391,21 @@ func (s *nippyScan) skip(pos, depth int) (int, nippyKind, error) {
 		return s.skipBig(pos, c)
 	case nippyPrefixedCustom:
 		return s.skipCustom(pos)
+	case nippySerializableSm, nippySerializableMd:
+		n, p, err := s.count(pos, int(c-nippySerializableSm)+1, 1)
+		if err != nil {
+			return 0, 0, err
+		}
+		before := s.cost
+		end, _, err := s.skip(p+n, depth+1)
+		if err != nil {
+			return 0, 0, err
+		}
+		if b := s.data[p+n]; b != nippyBytes0 && b != nippyBytesSm && b != nippyBytesMd && b != nippyBytesLg {
+			return 0, 0, fmt.Errorf("transport: nippy: Serializable without its bytes at offset %d", pos-1)
+		}
+		s.cost = before + 2*costMapOf(3) + costString(n) // its bytes are skipped
+		return end, nippyOther, nil
 	}
 	return 0, 0, fmt.Errorf("transport: nippy: unsupported type id %d at offset %d", int8(c), pos-1)
 }
@@ -554,6 +573,8 @@ func nippyValue(data []byte, depth int) (any, int, error) {
 		return nippyBigFloat(data)
 	case nippyPrefixedCustom:
 		return nippyException(data)
+	case nippySerializableSm, nippySerializableMd:
+		return nippySerializable(data)
 	}
 	size := nippyCountSize(c)
 	n := nippyCount(p[:size])
@@ -791,4 +812,23 @@ func appendModifiedUTF8(dst, b []byte) ([]byte, error) {
 		dst = utf8.AppendRune(dst, utf8.RuneError)
 	}
 	return dst, nil
+}
+
+// nippySerializable decodes a Java object nippy froze with Java's
+// serialization, which this package does not read, as nippy thaws one of a
+// class it does not allow: {:nippy/unthawable {:type :serializable,
+// :cause :quarantined, :class-name "..."}}, without the object's bytes.
+func nippySerializable(data []byte) (any, int, error) {
+	size := int(data[0]-nippySerializableSm) + 1
+	n := nippyCount(data[1 : 1+size])
+	name := string(data[1+size : 1+size+n])
+	b := data[1+size+n:] // its bytes, skipped
+	m := 1
+	if c := nippyCountSize(b[0]); c > 0 {
+		m += c + nippyCount(b[1:1+c])
+	}
+	v := map[string]any{"nippy/unthawable": map[string]any{
+		"type": "serializable", "cause": "quarantined", "class-name": name,
+	}}
+	return v, 1 + size + n + m, nil
 }
