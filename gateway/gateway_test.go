@@ -85,6 +85,7 @@ func TestContentTypes(t *testing.T) {
 		{"msgpack", "application/msgpack", transport.Msgpack},
 		{"clj", "application/clj", transport.EDN},
 		{"edn", "application/clj", transport.EDN},
+		{"nippy", "application/nippy", transport.Nippy},
 	} {
 		t.Run(c.ext, func(t *testing.T) {
 			args, err := c.codec.Marshal([]any{40, 2})
