@@ -37,6 +37,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzParseEDN -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzMatch -fuzztime 60s ./engine/internal/pattern/
 	go test -run '^$$' -fuzz FuzzParseAuth -fuzztime 60s ./cluster/
+	go test -run '^$$' -fuzz FuzzParseServerData -fuzztime 60s ./cluster/
 	go test -run '^$$' -fuzz FuzzScan -fuzztime 60s ./engine/
 	go test -run '^$$' -fuzz FuzzJSONScan -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzMsgpackCheck -fuzztime 60s ./transport/

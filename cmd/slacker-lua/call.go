@@ -316,7 +316,9 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			"omitted), with their parameters and doc comments, then the files a slacker-lua\n"+
 			"server could not load.\n"+
 			"With --zk and --cluster, lists the cluster's namespaces, as ZooKeeper has them:\n"+
-			"the servers of each and their versions, then its functions.", stderr)
+			"the servers of each and their versions, then its functions, then each server's\n"+
+			"data (version, weight, start, --server-data), slacker cluster's Clojure servers'\n"+
+			"too.", stderr)
 	cmd.withCluster("inspect the --cluster found there")
 	if code, done := cmd.parse(args, 0, 2, "ADDR and at most one PREFIX"); done {
 		return code
