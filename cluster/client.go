@@ -221,13 +221,16 @@ func (c *Client) Servers(ctx context.Context, ns string) ([]Server, error) {
 func (c *Client) Namespaces(ctx context.Context) ([]string, error) {
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.isClosed() {
 		return nil, client.ErrClosed
 	}
 	return c.disc.namespaces(ctx)
+}
+
+func (c *Client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // ServerData reads the data the server at addr publishes in ZooKeeper
@@ -238,10 +241,7 @@ func (c *Client) Namespaces(ctx context.Context) ([]string, error) {
 func (c *Client) ServerData(ctx context.Context, addr string) (d ServerData, ok bool, err error) {
 	ctx, cancel := c.bound(ctx)
 	defer cancel()
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.isClosed() {
 		return ServerData{}, false, client.ErrClosed
 	}
 	sd, err := c.disc.serverData(ctx, addr)

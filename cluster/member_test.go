@@ -23,9 +23,15 @@ const wait = 10 * time.Second
 // closed when the test ends.
 func join(t *testing.T, zkAddr, addr string) *Member {
 	t.Helper()
+	return joinIn(t, Layout{Cluster: "test"}, zkAddr, addr)
+}
+
+// joinIn is join with the layout l.
+func joinIn(t *testing.T, l Layout, zkAddr, addr string) *Member {
+	t.Helper()
 	m, err := Join(MemberConfig{
 		ZooKeeper:      []string{zkAddr},
-		Layout:         Layout{Cluster: "test"},
+		Layout:         l,
 		Addr:           addr,
 		Data:           map[string]any{"zone": "a"},
 		Version:        "0.1.0",

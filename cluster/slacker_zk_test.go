@@ -24,19 +24,7 @@ var sl = Layout{Root: SlackerRoot, Cluster: "test"}
 // which writes slacker cluster's layout.
 func joinSlacker(t *testing.T, zkAddr, addr string) *Member {
 	t.Helper()
-	m, err := Join(MemberConfig{
-		ZooKeeper:      []string{zkAddr},
-		Layout:         sl,
-		Addr:           addr,
-		Data:           map[string]any{"zone": "a"},
-		Version:        "0.1.0",
-		SessionTimeout: 2 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	return m
+	return joinIn(t, sl, zkAddr, addr)
 }
 
 // slackerNode is a node that slacker cluster's client reads, as its

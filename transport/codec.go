@@ -62,3 +62,81 @@ func unmarshalViaJSON(x, v any) error {
 	}
 	return json.Unmarshal(b, v)
 }
+
+// decodeInto fills v when it is one of the targets every codec of this
+// package fills alike, and reports whether it was: *any and
+// *map[string]any with what value decodes, *[]any with what args does. A
+// nil pointer is an error; codec names the codec in errors.
+func decodeInto(codec string, v any, value func() (any, error), args func() ([]any, error)) (bool, error) {
+	switch v := v.(type) {
+	case *any:
+		if v == nil {
+			return true, nilTarget(codec, v)
+		}
+		x, err := value()
+		if err == nil {
+			*v = x
+		}
+		return true, err
+	case *[]any:
+		if v == nil {
+			return true, nilTarget(codec, v)
+		}
+		a, err := args()
+		if err == nil {
+			*v = a
+		}
+		return true, err
+	case *map[string]any:
+		if v == nil {
+			return true, nilTarget(codec, v)
+		}
+		x, err := value()
+		if err != nil {
+			return true, err
+		}
+		switch x := x.(type) {
+		case nil:
+			*v = nil
+		case map[string]any:
+			*v = x
+		default:
+			return true, fmt.Errorf("%s: cannot decode %s into map[string]any", codec, kindOf(x))
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// asArgs returns x, a decoded value, as the arguments of a call: an array,
+// or nil for none.
+func asArgs(codec string, x any) ([]any, error) {
+	switch x := x.(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		return x, nil
+	}
+	return nil, fmt.Errorf("%s: cannot decode %s into []any", codec, kindOf(x))
+}
+
+func nilTarget(codec string, v any) error {
+	return fmt.Errorf("%s: Unmarshal(nil %T)", codec, v)
+}
+
+// kindOf names the kind of a decoded value.
+func kindOf(x any) string {
+	switch x.(type) {
+	case map[string]any, map[any]any:
+		return "a map"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case []byte:
+		return "bytes"
+	case bool:
+		return "a boolean"
+	}
+	return "a number"
+}

@@ -1,7 +1,5 @@
 package transport
 
-import "fmt"
-
 // EDN is the codec of content type 2, slacker's "clj": the text Clojure's
 // pr-str writes and clojure.edn/read-string reads, which slacker's clients
 // send by default. See [Codec] for the types it decodes into; EDN elements
@@ -48,42 +46,10 @@ func (ednCodec) Marshal(v any) ([]byte, error) {
 }
 
 func (ednCodec) Unmarshal(data []byte, v any) error {
-	switch v := v.(type) {
-	case *any:
-		if v == nil {
-			return errNilEDNTarget(v)
-		}
-		x, err := ednDecode(data, -1)
-		if err == nil {
-			*v = x
-		}
+	if ok, err := decodeInto("transport: edn", v,
+		func() (any, error) { return ednDecode(data, -1) },
+		func() ([]any, error) { return ednArgs(data, -1) }); ok {
 		return err
-	case *[]any:
-		if v == nil {
-			return errNilEDNTarget(v)
-		}
-		a, err := ednArgs(data, -1)
-		if err == nil {
-			*v = a
-		}
-		return err
-	case *map[string]any:
-		if v == nil {
-			return errNilEDNTarget(v)
-		}
-		x, err := ednDecode(data, -1)
-		if err != nil {
-			return err
-		}
-		switch x := x.(type) {
-		case nil:
-			*v = nil
-		case map[string]any:
-			*v = x
-		default:
-			return fmt.Errorf("%w: cannot decode %T into map[string]any", ErrInvalidEDN, x)
-		}
-		return nil
 	}
 	x, err := ednDecode(data, -1)
 	if err != nil {
@@ -103,13 +69,7 @@ func ednArgs(data []byte, budget int) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch x := x.(type) {
-	case nil:
-		return nil, nil
-	case []any:
-		return x, nil
-	}
-	return nil, fmt.Errorf("%w: cannot decode %T into []any", ErrInvalidEDN, x)
+	return asArgs("transport: edn", x)
 }
 
 // ednDecode checks data, refuses it when its estimate passes budget (a
@@ -124,8 +84,4 @@ func ednDecode(data []byte, budget int) (any, error) {
 	}
 	d := ednDecoder{data: data, counts: ednCounts(data, containers)}
 	return d.value()
-}
-
-func errNilEDNTarget(v any) error {
-	return fmt.Errorf("transport: edn: Unmarshal(nil %T)", v)
 }

@@ -132,42 +132,10 @@ var errTrailingData = errors.New("trailing data after the value")
 var errJSONRange = errors.New("transport: json: number out of range")
 
 func (jsonCodec) Unmarshal(data []byte, v any) error {
-	switch v := v.(type) {
-	case *any:
-		if v == nil {
-			return errNilJSONTarget(v)
-		}
-		x, err := jsonDecode(data, -1)
-		if err == nil {
-			*v = x
-		}
+	if ok, err := decodeInto("transport: json", v,
+		func() (any, error) { return jsonDecode(data, -1) },
+		func() ([]any, error) { return jsonArgs(data, -1) }); ok {
 		return err
-	case *[]any:
-		if v == nil {
-			return errNilJSONTarget(v)
-		}
-		a, err := jsonArgs(data, -1)
-		if err == nil {
-			*v = a
-		}
-		return err
-	case *map[string]any:
-		if v == nil {
-			return errNilJSONTarget(v)
-		}
-		x, err := jsonDecode(data, -1)
-		if err != nil {
-			return err
-		}
-		switch x := x.(type) {
-		case nil:
-			*v = nil
-		case map[string]any:
-			*v = x
-		default:
-			return fmt.Errorf("transport: json: cannot decode %s into map[string]any", jsonKind(x))
-		}
-		return nil
 	}
 	return json.Unmarshal(data, v)
 }
@@ -183,13 +151,7 @@ func jsonArgs(data []byte, budget int) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch x := x.(type) {
-	case nil:
-		return nil, nil
-	case []any:
-		return x, nil
-	}
-	return nil, fmt.Errorf("transport: json: cannot decode %s into []any", jsonKind(x))
+	return asArgs("transport: json", x)
 }
 
 // jsonDecode checks data, refuses it when its estimate passes budget (a
@@ -204,23 +166,4 @@ func jsonDecode(data []byte, budget int) (any, error) {
 	}
 	d := jsonDecoder{data: data, counts: jsonCounts(data, containers)}
 	return d.value()
-}
-
-// jsonKind names the JSON kind of a decoded value.
-func jsonKind(x any) string {
-	switch x.(type) {
-	case map[string]any:
-		return "an object"
-	case []any:
-		return "an array"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	}
-	return "a number"
-}
-
-func errNilJSONTarget(v any) error {
-	return fmt.Errorf("transport: json: Unmarshal(nil %T)", v)
 }

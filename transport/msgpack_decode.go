@@ -29,42 +29,12 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 	if _, err := msgpackCheck(data); err != nil {
 		return err
 	}
+	if ok, err := decodeInto("msgpack", v,
+		func() (any, error) { x, _, err := msgpackValue(data); return x, err },
+		func() ([]any, error) { return msgpackArgs(data) }); ok {
+		return err
+	}
 	switch v := v.(type) {
-	case *any:
-		if v == nil {
-			return errNilTarget(v)
-		}
-		x, _, err := msgpackValue(data)
-		if err == nil {
-			*v = x
-		}
-		return err
-	case *[]any:
-		if v == nil {
-			return errNilTarget(v)
-		}
-		a, err := msgpackArgs(data)
-		if err == nil {
-			*v = a
-		}
-		return err
-	case *map[string]any:
-		if v == nil {
-			return errNilTarget(v)
-		}
-		x, _, err := msgpackValue(data)
-		if err != nil {
-			return err
-		}
-		switch x := x.(type) {
-		case nil:
-			*v = nil
-		case map[string]any:
-			*v = x
-		default:
-			return fmt.Errorf("msgpack: cannot decode %T into map[string]any", x)
-		}
-		return nil
 	case *int64, *string, *float64, *bool:
 		// The library's result where the value is of the target's type;
 		// the library converts the others, below.
@@ -111,7 +81,7 @@ func msgpackArgs(data []byte) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nil, fmt.Errorf("msgpack: cannot decode %T into []any", x)
+	return asArgs("msgpack", x)
 }
 
 // setScalar sets *target to x when x is of its type, and reports whether
@@ -140,10 +110,6 @@ func setScalar(target, x any) bool {
 		}
 	}
 	return false
-}
-
-func errNilTarget(v any) error {
-	return fmt.Errorf("msgpack: Unmarshal(nil %T)", v)
 }
 
 // msgpackValue decodes the value data starts with into the types [Codec]

@@ -52,42 +52,12 @@ func (nippyCodec) Unmarshal(data []byte, v any) error {
 	if _, err := nippyCheck(payload); err != nil {
 		return err
 	}
+	if ok, err := decodeInto("transport: nippy", v,
+		func() (any, error) { x, _, err := nippyValue(payload, 0); return x, err },
+		func() ([]any, error) { return nippyArgs(payload) }); ok {
+		return err
+	}
 	switch v := v.(type) {
-	case *any:
-		if v == nil {
-			return nippyNilTarget(v)
-		}
-		x, _, err := nippyValue(payload, 0)
-		if err == nil {
-			*v = x
-		}
-		return err
-	case *[]any:
-		if v == nil {
-			return nippyNilTarget(v)
-		}
-		a, err := nippyArgs(payload)
-		if err == nil {
-			*v = a
-		}
-		return err
-	case *map[string]any:
-		if v == nil {
-			return nippyNilTarget(v)
-		}
-		x, _, err := nippyValue(payload, 0)
-		if err != nil {
-			return err
-		}
-		switch x := x.(type) {
-		case nil:
-			*v = nil
-		case map[string]any:
-			*v = x
-		default:
-			return fmt.Errorf("transport: nippy: cannot decode %T into map[string]any", x)
-		}
-		return nil
 	case *int64, *string, *float64, *bool:
 		x, _, err := nippyValue(payload, 0)
 		if err != nil {
@@ -118,10 +88,6 @@ func (nippyCodec) decodeArgs(data []byte, budget int) ([]any, error) {
 		return nil, tooComplex(cost, budget)
 	}
 	return nippyArgs(payload)
-}
-
-func nippyNilTarget(v any) error {
-	return fmt.Errorf("transport: nippy: Unmarshal(nil %T)", v)
 }
 
 // nippyEstimate returns the estimate of what decoding data allocates: the
@@ -197,13 +163,7 @@ func nippyArgs(data []byte) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch x := x.(type) {
-	case nil:
-		return nil, nil
-	case []any:
-		return x, nil
-	}
-	return nil, fmt.Errorf("transport: nippy: cannot decode %T into []any", x)
+	return asArgs("transport: nippy", x)
 }
 
 // nippyCheck reports whether data holds exactly one nippy value of the

@@ -245,35 +245,8 @@ func TestNippyVectors(t *testing.T) {
 					t.Fatalf("as arguments: %.200s, %v", nippyNotation(args), err)
 				}
 			}
-			checkNippyEstimate(t, data)
+			checkEstimate(t, Nippy, data)
 		})
-	}
-}
-
-// checkNippyEstimate decodes data and fails t when decoding allocated
-// more than the estimate.
-func checkNippyEstimate(t testing.TB, data []byte) {
-	t.Helper()
-	est, err := nippyEstimate(data)
-	if err != nil {
-		t.Fatalf("%x: the estimate refuses: %v", data[:min(len(data), 64)], err)
-	}
-	var v any
-	var derr error
-	got := allocated(func() {
-		payload, _, err := nippyPayload(data, -1)
-		if err != nil {
-			derr = err
-			return
-		}
-		v, _, derr = nippyValue(payload, 0)
-	})
-	runtime.KeepAlive(v)
-	if derr != nil {
-		return // found while decoding: a number out of range, a duplicate key
-	}
-	if got > est+allocSlack && !raceEnabled {
-		t.Fatalf("%.100x: decoding allocated %d bytes, estimated %d", data, got, est)
 	}
 }
 
@@ -692,7 +665,7 @@ func TestNippyDecodeArgsBudget(t *testing.T) {
 		if name == "plain" && got > 4096 {
 			t.Errorf("%s: refusing allocated %d bytes", name, got)
 		}
-		checkNippyEstimate(t, data)
+		checkEstimate(t, Nippy, data)
 		if name == "lz4" {
 			if _, err := DecodeArgs(Nippy, data, 1000); !errors.Is(err, ErrBodyTooComplex) {
 				t.Fatalf("lz4 within 1000 bytes: %v", err)
@@ -735,7 +708,7 @@ func TestNippyEstimateCoversAllocation(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			data := append(nippyHex("15 00004e20"), bytes.Repeat(nippyHex(elem), n)...)
-			checkNippyEstimate(t, data)
+			checkEstimate(t, Nippy, data)
 			est, _ := nippyEstimate(data)
 			var v any
 			got := allocated(func() { _ = Nippy.Unmarshal(data, &v) })
@@ -769,7 +742,7 @@ func FuzzNippyDecode(f *testing.F) {
 			}
 			return
 		}
-		checkNippyEstimate(t, data)
+		checkEstimate(t, Nippy, data)
 		if err != nil {
 			return
 		}
