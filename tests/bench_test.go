@@ -26,7 +26,7 @@ import (
 //	go test -run '^$' -bench Add -benchtime 2s ./tests/
 func BenchmarkAdd(b *testing.B) {
 	s := benchServer(b)
-	for _, ct := range []transport.ContentType{transport.ContentMsgpack, transport.ContentJSON} {
+	for _, ct := range []transport.ContentType{transport.ContentMsgpack, transport.ContentJSON, transport.ContentEDN, transport.ContentNippy} {
 		for _, impl := range []struct{ name, fn string }{{"lua", "bench/add"}, {"go", "gobench/add"}} {
 			for _, callers := range []int{1, 64} {
 				name := fmt.Sprintf("%s/%s/callers=%d", ct, impl.name, callers)
