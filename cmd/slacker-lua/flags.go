@@ -115,7 +115,10 @@ func interspersed(fs *flag.FlagSet, args []string) []string {
 			continue
 		}
 		flags = append(flags, a)
-		if f != nil && !hasValue && !isBoolFlag(f) && i+1 < len(args) {
+		if f != nil && !hasValue && !isBoolFlag(f) {
+			if i+1 == len(args) {
+				return flags // for the flag package to say it needs a value
+			}
 			i++
 			flags = append(flags, args[i])
 		}
