@@ -82,11 +82,14 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return fail(exitError, "%v", err)
 	}
-	switch resp.StatusCode {
-	case http.StatusOK:
-	case http.StatusNotFound, http.StatusMethodNotAllowed:
+	// The admin endpoints answer errors without X-Slacker-Code: one with
+	// it, or a 405, is the function gateway's, which serves the path when
+	// they are not served.
+	switch {
+	case resp.StatusCode == http.StatusOK:
+	case resp.Header.Get("X-Slacker-Code") != "" || resp.StatusCode == http.StatusMethodNotAllowed:
 		return fail(exitError, "%s serves no admin endpoints (%s): start the server with --admin-token-file FILE, beside --http and --zk", base, resp.Status)
-	case http.StatusUnauthorized:
+	case resp.StatusCode == http.StatusUnauthorized:
 		return fail(exitError, "%s: %s: give --token-file with a token of the server's --admin-token-file", base, resp.Status)
 	default:
 		return fail(exitError, "%s: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
