@@ -92,8 +92,9 @@ func usageError(stderr io.Writer, cmd, format string, args ...any) int {
 // first, then "--", then the arguments in their order. A flag is a word
 // starting with - or -- that is not "-" itself and comes before any
 // "--"; a flag that takes a value and is not written -name=value takes
-// the next word as its value, whatever it is, as the flag package does;
-// boolean flags take none. A word such as -1 or -2.5 that names no flag
+// the next word as its value, whatever it is, as the flag package does
+// (last, with no word after it, it is left for the flag package to say
+// it needs one); boolean flags take none. A word such as -1 or -2.5 that names no flag
 // is an argument, so negative numbers need no "--". Unknown flags are
 // left to the flag package to report.
 func interspersed(fs *flag.FlagSet, args []string) []string {

@@ -4,15 +4,16 @@
 // Usage:
 //
 //	slacker-lua serve [flags] DIR
-//	slacker-lua call [flags] ADDR NAMESPACE/FUNCTION [ARG...]
-//	slacker-lua inspect [flags] ADDR [PREFIX]
-//	slacker-lua status [flags] ADDR
+//	slacker-lua call [flags] [ADDR] NAMESPACE/FUNCTION [ARG...]
+//	slacker-lua inspect [flags] [ADDR] [PREFIX]
+//	slacker-lua status [flags] [ADDR]
 //	slacker-lua test [flags] [PATH...]
 //	slacker-lua version
 //	slacker-lua completion bash|zsh
 //
-// Flags may come anywhere before a "--" (see flagRule). Run
-// "slacker-lua help COMMAND" for a command's flags.
+// Flags may come anywhere before a "--" (flagRule); ADDR may come from
+// $SLACKER_ADDR (envHelp). Run "slacker-lua help COMMAND" for a
+// command's flags.
 package main
 
 import (
