@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -13,16 +14,17 @@ import (
 )
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newClientCommand("bench", "[flags] ADDR NAMESPACE/FUNCTION [ARG...]\n       slacker-lua bench [flags] --zk HOST:PORT,... --cluster NAME NAMESPACE/FUNCTION [ARG...]",
+	cmd := newClientCommand("bench", "[flags] [ADDR] NAMESPACE/FUNCTION [ARG...]\n       slacker-lua bench [flags] --zk HOST:PORT,... --cluster NAME NAMESPACE/FUNCTION [ARG...]",
 		"Calls a function again and again from concurrent callers, as redis-benchmark\n"+
 			"does, and prints calls per second and the latency's p50, p99, p99.9 and max.\n"+
 			"Each ARG is a JSON value, as for call. The callers share --conns connections\n"+
 			"(with --zk, the cluster client's, one per server). A line of progress goes to\n"+
-			"stderr every second. Exits 1 if a call failed.", stderr)
+			"stderr every second. Exits 1 if a call failed.", stdout, stderr)
 	cmd.withCluster("call the servers of the --cluster found there")
+	cmd.withArgs()
 	var f benchFlags
 	f.register(cmd.fs)
-	name, callArgs, code, ok := cmd.parseCall(args)
+	name, callArgs, code, ok := cmd.parseCall(args, os.Stdin)
 	if !ok {
 		return code
 	}
@@ -74,18 +76,17 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 // check checks the flags, once parsed; on a bad one it says why and
 // returns the exit code.
 func (f *benchFlags) check(cmd *clientCommand) (int, bool) {
-	stderr := cmd.stderr
 	switch {
 	case f.callers < 1:
-		return usageError(stderr, "bench", "bad -c %d: want 1 or more", f.callers), false
+		return cmd.usage("bad -c %d: want 1 or more", f.callers), false
 	case f.conns < 1:
-		return usageError(stderr, "bench", "bad --conns %d: want 1 or more", f.conns), false
+		return cmd.usage("bad --conns %d: want 1 or more", f.conns), false
 	case f.calls < 1 && f.duration == 0:
-		return usageError(stderr, "bench", "bad -n %d: want 1 or more", f.calls), false
+		return cmd.usage("bad -n %d: want 1 or more", f.calls), false
 	case f.duration < 0 || f.warmup < 0:
-		return usageError(stderr, "bench", "bad -d or --warmup: want 0 or more"), false
-	case cmd.zk != "" && isSet(cmd.fs, "conns"):
-		return usageError(stderr, "bench", "--conns goes without --zk: a cluster client has a connection per server"), false
+		return cmd.usage("bad -d or --warmup: want 0 or more"), false
+	case cmd.cluster.zk != "" && isSet(cmd.fs, "conns"):
+		return cmd.usage("--conns goes without --zk: a cluster client has a connection per server"), false
 	}
 	return 0, true
 }
@@ -114,12 +115,12 @@ type target interface {
 // returns the exit code, and the targets connected so far for the caller
 // to close.
 func benchTargets(ctx context.Context, cmd *clientCommand, conns int) ([]target, string, int) {
-	if cmd.zk != "" {
+	if cmd.cluster.zk != "" {
 		c, code := cmd.connectCluster(ctx)
 		if c == nil {
 			return nil, "", code
 		}
-		return []target{c}, "cluster " + cmd.cluster, exitOK
+		return []target{c}, "cluster " + cmd.cluster.name, exitOK
 	}
 	var targets []target
 	for range conns {
@@ -129,7 +130,7 @@ func benchTargets(ctx context.Context, cmd *clientCommand, conns int) ([]target,
 		}
 		targets = append(targets, c)
 	}
-	return targets, fmt.Sprintf("%s, %d connection%s", cmd.fs.Arg(0), conns, plural(conns)), exitOK
+	return targets, fmt.Sprintf("%s, %d connection%s", cmd.addr, conns, plural(conns)), exitOK
 }
 
 // printBench prints what the bench measured and returns the exit code:
@@ -143,11 +144,6 @@ func printBench(stdout io.Writer, res loadgen.Result) int {
 		return exitError
 	}
 	return exitOK
-}
-
-func usageError(stderr io.Writer, cmd, format string, args ...any) int {
-	fmt.Fprintf(stderr, "slacker-lua %s: %s\n", cmd, fmt.Sprintf(format, args...))
-	return exitUsage
 }
 
 func plural(n int) string {

@@ -8,7 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
+	"os"
 	"strings"
 	"time"
 
@@ -25,8 +25,14 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire: json, clj (EDN, slacker's default), nippy or msgpack")
+	f.registerConn(fs)
 	fs.DurationVar(&f.timeout, "timeout", 10*time.Second, "how long to wait for the server")
+}
+
+// registerConn registers the flags of the connection, all but --timeout,
+// for a command whose --timeout is of its own.
+func (f *clientFlags) registerConn(fs *flag.FlagSet) {
+	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire: json, clj (EDN, slacker's default), nippy or msgpack")
 	f.security.register(fs)
 }
 
@@ -64,47 +70,92 @@ func dial(ctx context.Context, addr string, cfg client.Config) (*client.Client, 
 	return client.Dial(dctx, addr, cfg)
 }
 
-// clientCommand is a command that talks to the server named by its first
-// argument.
+// clientCommand is a command that talks to a server, named by ADDR, its
+// first argument, or by $SLACKER_ADDR; or, for commands withCluster, to a
+// cluster, named by --zk and --cluster or the environment.
 type clientCommand struct {
-	name   string
-	fs     *flag.FlagSet
-	flags  clientFlags
-	stderr io.Writer
+	name           string
+	fs             *flag.FlagSet
+	flags          clientFlags
+	stdout, stderr io.Writer
 
-	// The cluster to use instead of ADDR, for commands withCluster.
-	zk, cluster, zkRoot string
+	addr       string        // the server's, once parsed, unless a cluster is
+	hasCluster bool          // withCluster was called
+	cluster    clusterTarget // the cluster, when cluster.zk is set once parsed
+	raw        bool          // --raw, for commands withArgs
 }
 
-func newClientCommand(name, synopsis, about string, stderr io.Writer) *clientCommand {
-	c := &clientCommand{name: name, fs: newFlags(name, synopsis, about, stderr), stderr: stderr}
+func newClientCommand(name, synopsis, about string, stdout, stderr io.Writer) *clientCommand {
+	c := &clientCommand{name: name, fs: newFlags(name, synopsis, about+"\n\n"+envHelp, stderr), stdout: stdout, stderr: stderr}
 	c.flags.register(c.fs)
 	return c
 }
 
-// parse parses args, which must leave minArgs to maxArgs arguments (want
-// says which), and reports the exit code to return at once, if any.
-func (c *clientCommand) parse(args []string, minArgs, maxArgs int, want string) (int, bool) {
-	if code, done := parseFlags(c.fs, args); done {
-		return code, true
+// withCluster adds the flags that name a cluster instead of ADDR; use
+// says what the command does with it.
+func (c *clientCommand) withCluster(use string) {
+	c.hasCluster = true
+	c.cluster.register(c.fs, use)
+}
+
+// withArgs adds --raw, for commands that take a function's arguments.
+func (c *clientCommand) withArgs() {
+	c.fs.BoolVar(&c.raw, "raw", false, "send every ARG as a string, as typed; @FILE and - send the file's or stdin's text")
+}
+
+// parse parses args and finds what the command talks to (see envHelp),
+// and returns the arguments after ADDR. It reports the exit code to
+// return at once, if any.
+func (c *clientCommand) parse(args []string) (rest []string, code int, ok bool) {
+	if code, done := parseCommandLine(c.fs, args, c.stdout, anyArgs); done {
+		return nil, code, false
 	}
-	if n := c.fs.NArg(); n < minArgs || n > maxArgs {
-		fmt.Fprintf(c.stderr, "slacker-lua %s: want %s\n", c.name, want)
-		c.fs.Usage()
-		return exitUsage, true
+	rest = c.fs.Args()
+	addrGiven := len(rest) > 0 && looksLikeAddr(rest[0])
+	switch {
+	case c.hasCluster && isSet(c.fs, "zk"):
+		if addrGiven {
+			return nil, c.usage("ADDR %s and --zk name two targets: give one", rest[0]), false
+		}
+	case addrGiven:
+		c.addr, rest = rest[0], rest[1:]
+	case os.Getenv(envAddr) != "":
+		c.addr = os.Getenv(envAddr)
+	case c.hasCluster && os.Getenv(envZK) != "":
+		c.cluster.zk = os.Getenv(envZK)
+	case len(rest) > 0 && !strings.Contains(rest[0], "/"):
+		c.addr, rest = rest[0], rest[1:] // not host:port: dialing it says why
+	case c.hasCluster:
+		return nil, c.usage("want ADDR, or --zk and --cluster (or $%s, or $%s and $%s)", envAddr, envZK, envCluster), false
+	default:
+		return nil, c.usage("want ADDR (or $%s)", envAddr), false
 	}
-	return 0, false
+	if c.hasCluster {
+		if err := c.cluster.check(c.fs); err != nil {
+			return nil, c.usage("%v", err), false
+		}
+	}
+	return rest, 0, true
+}
+
+// usage prints a usage error of the command and returns exitUsage.
+func (c *clientCommand) usage(format string, args ...any) int {
+	return usageError(c.stderr, c.name, format, args...)
 }
 
 // connect dials the server; on failure it says why and returns the exit
 // code.
 func (c *clientCommand) connect(ctx context.Context) (*client.Client, int) {
+	return c.connectTo(ctx, c.addr)
+}
+
+// connectTo dials the server at addr, as connect does.
+func (c *clientCommand) connectTo(ctx context.Context, addr string) (*client.Client, int) {
 	cfg, err := c.flags.config()
 	if err != nil {
-		c.fail(err)
-		return nil, exitUsage
+		return nil, c.usage("%v", err)
 	}
-	conn, err := dial(ctx, c.fs.Arg(0), cfg)
+	conn, err := dial(ctx, addr, cfg)
 	if err != nil {
 		c.fail(err)
 		return nil, exitError
@@ -113,51 +164,24 @@ func (c *clientCommand) connect(ctx context.Context) (*client.Client, int) {
 }
 
 // parseCall parses the arguments of a command that calls a function:
-// ADDR, or the cluster flags, then NAMESPACE/FUNCTION and its arguments,
-// each JSON or else a string. It reports the exit code to return at once,
-// if any.
-func (c *clientCommand) parseCall(args []string) (name string, callArgs []any, code int, ok bool) {
-	if code, done := c.parse(args, 1, math.MaxInt, "ADDR and NAMESPACE/FUNCTION"); done {
+// ADDR, or the cluster flags, then NAMESPACE/FUNCTION and its arguments
+// (see argHelp). It reports the exit code to return at once, if any.
+func (c *clientCommand) parseCall(args []string, stdin io.Reader) (name string, callArgs []any, code int, ok bool) {
+	rest, code, ok := c.parse(args)
+	if !ok {
 		return "", nil, code, false
 	}
-	if code, ok := c.checkCluster(); !ok {
-		return "", nil, code, false
+	if len(rest) == 0 {
+		return "", nil, c.usage("want NAMESPACE/FUNCTION"), false
 	}
-	rest := c.fs.Args()
-	if c.zk == "" {
-		if len(rest) < 2 {
-			fmt.Fprintf(c.stderr, "slacker-lua %s: want ADDR and NAMESPACE/FUNCTION\n", c.name)
-			c.fs.Usage()
-			return "", nil, exitUsage, false
-		}
-		rest = rest[1:]
+	if err := checkFunction(rest[0]); err != nil {
+		return "", nil, c.usage("%v", err), false
 	}
-	callArgs = make([]any, 0, len(rest)-1)
-	for _, a := range rest[1:] {
-		callArgs = append(callArgs, parseArg(a))
+	callArgs, err := parseArgs(rest[1:], c.raw, stdin)
+	if err != nil {
+		return "", nil, c.usage("%v", err), false
 	}
 	return rest[0], callArgs, 0, true
-}
-
-// withCluster adds the flags that name a cluster instead of ADDR; use
-// says what the command does with it.
-func (c *clientCommand) withCluster(use string) {
-	c.fs.StringVar(&c.zk, "zk", "", "ZooKeeper's `host:port,...`: "+use)
-	c.fs.StringVar(&c.cluster, "cluster", "", "the cluster's `name`, with --zk")
-	c.fs.StringVar(&c.zkRoot, "zk-root", cluster.DefaultRoot, "the znode the clusters are registered under, with --zk")
-}
-
-// checkCluster checks the cluster flags, once parsed.
-func (c *clientCommand) checkCluster() (int, bool) {
-	switch {
-	case c.zk != "" && c.cluster == "":
-		fmt.Fprintf(c.stderr, "slacker-lua %s: --zk needs --cluster\n", c.name)
-		return exitUsage, false
-	case c.zk == "" && (c.cluster != "" || isSet(c.fs, "zk-root")):
-		fmt.Fprintf(c.stderr, "slacker-lua %s: --cluster and --zk-root go with --zk\n", c.name)
-		return exitUsage, false
-	}
-	return 0, true
 }
 
 // connectCluster makes a client of the cluster the flags name; on
@@ -165,15 +189,30 @@ func (c *clientCommand) checkCluster() (int, bool) {
 func (c *clientCommand) connectCluster(ctx context.Context) (*cluster.Client, int) {
 	cfg, err := c.flags.config()
 	if err != nil {
-		c.fail(err)
-		return nil, exitUsage
+		return nil, c.usage("%v", err)
 	}
-	cl, err := dialCluster(ctx, c.zk, cluster.Layout{Root: c.zkRoot, Cluster: c.cluster}, cfg)
+	cl, err := dialCluster(ctx, c.cluster.zk, c.cluster.layout(), cfg)
 	if err != nil {
 		c.fail(err)
 		return nil, exitError
 	}
 	return cl, exitOK
+}
+
+// connectAny connects to the cluster or the server the command names.
+func (c *clientCommand) connectAny(ctx context.Context) (target, int) {
+	if c.cluster.zk != "" {
+		cl, code := c.connectCluster(ctx)
+		if cl == nil {
+			return nil, code
+		}
+		return cl, code
+	}
+	cl, code := c.connect(ctx)
+	if cl == nil {
+		return nil, code
+	}
+	return cl, code
 }
 
 // fail prints err as the command's error.
@@ -182,33 +221,20 @@ func (c *clientCommand) fail(err error) {
 }
 
 func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newClientCommand("call", "[flags] ADDR NAMESPACE/FUNCTION [ARG...]\n       slacker-lua call [flags] --zk HOST:PORT,... --cluster NAME NAMESPACE/FUNCTION [ARG...]",
-		"Calls a function and prints its result as JSON. Each ARG is a JSON value;\n"+
-			"an ARG that is not valid JSON is passed as a string, so `echo hello` works.\n"+
+	cmd := newClientCommand("call", "[flags] [ADDR] NAMESPACE/FUNCTION [ARG...]\n       slacker-lua call [flags] --zk HOST:PORT,... --cluster NAME NAMESPACE/FUNCTION [ARG...]",
+		"Calls a function and prints its result as JSON.\n\n"+argHelp+"\n\n"+
 			"With --zk and --cluster, the function is called on a server of its namespace\n"+
 			"found in ZooKeeper instead of at ADDR.\n"+
-			"Exits 1 with the error on stderr if the call fails.", stderr)
+			"Exits 1 with the error on stderr if the call fails, 2 on a usage error.", stdout, stderr)
 	cmd.withCluster("call a server of the --cluster found there")
-	name, callArgs, code, ok := cmd.parseCall(args)
+	cmd.withArgs()
+	name, callArgs, code, ok := cmd.parseCall(args, os.Stdin)
 	if !ok {
 		return code
 	}
-	var c interface {
-		client.Caller
-		Close() error
-	}
-	if cmd.zk != "" {
-		cl, code := cmd.connectCluster(ctx)
-		if cl == nil {
-			return code
-		}
-		c = cl
-	} else {
-		cl, code := cmd.connect(ctx)
-		if cl == nil {
-			return code
-		}
-		c = cl
+	c, code := cmd.connectAny(ctx)
+	if c == nil {
+		return code
 	}
 	defer c.Close()
 	res, err := c.Call(ctx, name, callArgs...)
@@ -233,43 +259,6 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s\n", out)
 	return exitOK
-}
-
-// parseArg reads a command-line argument as JSON, or as a plain string when
-// it isn't JSON.
-func parseArg(s string) any {
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil || dec.More() {
-		return s
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return s
-	}
-	return normalizeNumbers(v)
-}
-
-// normalizeNumbers turns json.Numbers into int64 where they are integers and
-// float64 otherwise, so integers stay integers on the wire.
-func normalizeNumbers(v any) any {
-	switch v := v.(type) {
-	case json.Number:
-		if i, err := v.Int64(); err == nil {
-			return i
-		}
-		f, _ := v.Float64()
-		return f
-	case []any:
-		for i := range v {
-			v[i] = normalizeNumbers(v[i])
-		}
-	case map[string]any:
-		for k := range v {
-			v[k] = normalizeNumbers(v[k])
-		}
-	}
-	return v
 }
 
 // marshalJSON prints a result: byte strings and maps with non-string keys
@@ -311,39 +300,33 @@ func jsonable(v any) any {
 }
 
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newClientCommand("inspect", "[flags] ADDR [PREFIX]\n       slacker-lua inspect [flags] --zk HOST:PORT,... --cluster NAME [PREFIX]",
+	cmd := newClientCommand("inspect", "[flags] [ADDR] [PREFIX]\n       slacker-lua inspect [flags] --zk HOST:PORT,... --cluster NAME [PREFIX]",
 		"Lists the functions whose NAMESPACE/FUNCTION name starts with PREFIX (all when\n"+
 			"omitted), with their parameters and doc comments, then the files a slacker-lua\n"+
 			"server could not load.\n"+
 			"With --zk and --cluster, lists the cluster's namespaces, as ZooKeeper has them:\n"+
 			"the servers of each and their versions, then its functions, then each server's\n"+
 			"data (version, weight, start, --server-data), slacker cluster's Clojure servers'\n"+
-			"too.", stderr)
+			"too. Exits 1 when the cluster has no namespace: no such cluster, or no server\n"+
+			"registered yet.", stdout, stderr)
 	cmd.withCluster("inspect the --cluster found there")
-	if code, done := cmd.parse(args, 0, 2, "ADDR and at most one PREFIX"); done {
+	rest, code, ok := cmd.parse(args)
+	if !ok {
 		return code
 	}
-	if code, ok := cmd.checkCluster(); !ok {
-		return code
+	if len(rest) > 1 {
+		return cmd.usage("want at most one PREFIX (got %s)", strings.Join(rest, " "))
 	}
-	if cmd.zk != "" {
-		if cmd.fs.NArg() > 1 {
-			fmt.Fprintln(stderr, "slacker-lua inspect: want at most one PREFIX with --zk")
-			return exitUsage
-		}
-		return inspectCluster(ctx, cmd, stdout)
-	}
-	if cmd.fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "slacker-lua inspect: want ADDR and at most one PREFIX")
-		cmd.fs.Usage()
-		return exitUsage
+	prefix := strings.Join(rest, "")
+	if cmd.cluster.zk != "" {
+		return inspectCluster(ctx, cmd, prefix, stdout)
 	}
 	c, code := cmd.connect(ctx)
 	if c == nil {
 		return code
 	}
 	defer c.Close()
-	names, err := c.Functions(ctx, cmd.fs.Arg(1))
+	names, err := c.Functions(ctx, prefix)
 	if err != nil {
 		cmd.fail(err)
 		return exitError

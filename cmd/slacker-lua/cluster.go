@@ -112,16 +112,19 @@ func (f *clusterFlags) config() server.ClusterConfig {
 // servers for each, then its functions, as the first server runs them;
 // then, unless PREFIX names functions (NS/FN), a line for each of those
 // servers, with its data.
-func inspectCluster(ctx context.Context, cmd *clientCommand, stdout io.Writer) int {
+func inspectCluster(ctx context.Context, cmd *clientCommand, prefix string, stdout io.Writer) int {
 	c, code := cmd.connectCluster(ctx)
 	if c == nil {
 		return code
 	}
 	defer c.Close()
-	prefix := cmd.fs.Arg(0)
 	nss, err := c.Namespaces(ctx)
 	if err != nil {
 		cmd.fail(err)
+		return exitError
+	}
+	if len(nss) == 0 {
+		cmd.fail(noCluster(cmd.cluster))
 		return exitError
 	}
 	nsPrefix, fnPrefix, oneNS := strings.Cut(prefix, "/")

@@ -4,18 +4,20 @@
 // Usage:
 //
 //	slacker-lua serve [flags] DIR
-//	slacker-lua call [flags] ADDR NAMESPACE/FUNCTION [ARG...]
-//	slacker-lua inspect [flags] ADDR [PREFIX]
-//	slacker-lua status [flags] ADDR
+//	slacker-lua call [flags] [ADDR] NAMESPACE/FUNCTION [ARG...]
+//	slacker-lua inspect [flags] [ADDR] [PREFIX]
+//	slacker-lua status [flags] [ADDR]
+//	slacker-lua test [flags] [PATH...]
 //	slacker-lua version
+//	slacker-lua completion bash|zsh
 //
-// Run "slacker-lua help COMMAND" for a command's flags.
+// Flags may come anywhere before a "--" (flagRule); ADDR may come from
+// $SLACKER_ADDR (envHelp). Run "slacker-lua help COMMAND" for a
+// command's flags.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,21 +65,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	name, rest := args[0], args[1:]
-	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
+	switch name {
+	case "help", "-h", "--help", "-help":
 		if len(rest) == 0 {
 			usage(stdout)
 			return exitOK
 		}
-		name, rest = rest[0], []string{"-h"}
+		name, rest = rest[0], []string{"--help"}
+	case "--version", "-V", "-version":
+		name = "version"
+	case "completion":
+		return runCompletion(rest, stdout, stderr, commands)
 	}
 	for _, c := range commands {
 		if c.name == name {
 			return c.run(ctx, rest, stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "slacker-lua: unknown command %q\n\n", name)
-	usage(stderr)
+	fmt.Fprintf(stderr, "slacker-lua: unknown command %q; see 'slacker-lua --help'\n", name)
 	return exitUsage
+}
+
+// builtins are the commands run handles itself, besides those of
+// commands.
+var builtins = []command{
+	{name: "completion", summary: "print a shell completion script: completion bash, or completion zsh"},
+	{name: "help", summary: "print the help of a command: help COMMAND"},
 }
 
 func usage(w io.Writer) {
@@ -87,46 +100,14 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "  slacker-lua COMMAND [flags] [arguments]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	for _, c := range append(commands[:len(commands):len(commands)], builtins...) {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Flags:")
+	fmt.Fprintln(w, "  -V, --version  print the version, as the version command does")
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, `Run "slacker-lua help COMMAND" for a command's flags.`)
-}
-
-// newFlags returns a flag set that prints its usage to stderr and whose
-// parse errors the caller turns into exitUsage.
-func newFlags(name, synopsis, about string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: slacker-lua %s %s\n\n%s\n\nFlags:\n", name, synopsis, about)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parseFlags parses args and reports the exit code to return at once, if any.
-func parseFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK, true
-		}
-		return exitUsage, true
-	}
-	return 0, false
-}
-
-func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stdout, "slacker-lua", version)
-	return exitOK
-}
-
-// isSet reports whether the flag name was given on the command line.
-func isSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -61,7 +61,7 @@ func TestRunUsage(t *testing.T) {
 		t.Errorf("no arguments: exit %d, stderr %q", code, errs.String())
 	}
 	out.Reset()
-	if code := run(context.Background(), []string{"version"}, &out, &errs); code != exitOK || out.String() != "slacker-lua "+version+"\n" {
+	if code := run(context.Background(), []string{"version"}, &out, &errs); code != exitOK || !strings.HasPrefix(out.String(), "slacker-lua ") {
 		t.Errorf("version: exit %d, stdout %q", code, out.String())
 	}
 	errs.Reset()

@@ -23,12 +23,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := newFlags("serve", "[flags] DIR", serveHelp, stderr)
 	var f serveFlags
 	f.register(fs)
-	if code, done := parseFlags(fs, args); done {
+	if code, done := parseCommandLine(fs, args, stdout, nargs{1, 1, "exactly one folder to serve"}); done {
 		return code
 	}
 	usage := func(err error) int {
-		fmt.Fprintln(stderr, "slacker-lua serve:", err)
-		return exitUsage
+		return usageError(stderr, "serve", "%v", err)
 	}
 	if fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "slacker-lua serve: want exactly one folder to serve")

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/slacker-lua/slacker-lua/client"
@@ -27,14 +30,75 @@ type failed struct {
 }
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newClientCommand("status", "[flags] ADDR",
+	cmd := newClientCommand("status", "[flags] [ADDR]\n       slacker-lua status [flags] --zk HOST:PORT,... --cluster NAME",
 		"Lists the namespaces a slacker-lua server serves, with their files and versions\n"+
 			"(the first 12 digits of each file's SHA-256), then the files it could not load,\n"+
-			"with the errors. Exits 1 if the server can't be asked.", stderr)
-	if code, done := cmd.parse(args, 1, 1, "ADDR"); done {
+			"with the errors. With --zk and --cluster, does so for every server of the\n"+
+			"cluster's namespaces, each under a line \"# server HOST:PORT\".\n"+
+			"Exits 1 if a server can't be asked or has files it could not load (a deploy\n"+
+			"check can wait for 0), 2 on a usage error.", stdout, stderr)
+	cmd.withCluster("ask every server of the --cluster found there")
+	rest, code, ok := cmd.parse(args)
+	if !ok {
 		return code
 	}
-	c, code := cmd.connect(ctx)
+	if len(rest) > 0 {
+		return cmd.usage("want only ADDR (got %s)", strings.Join(rest, " "))
+	}
+	if cmd.cluster.zk == "" {
+		return serverStatus(ctx, cmd, cmd.addr, stdout)
+	}
+	addrs, code := clusterServers(ctx, cmd)
+	if addrs == nil {
+		return code
+	}
+	code = exitOK
+	for i, addr := range addrs {
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "# server %s\n", addr)
+		code = max(code, serverStatus(ctx, cmd, addr, stdout))
+	}
+	return code
+}
+
+// clusterServers lists the servers of the cluster cmd names, every one
+// that serves a namespace, sorted; on failure it says why and returns the
+// exit code.
+func clusterServers(ctx context.Context, cmd *clientCommand) ([]string, int) {
+	c, code := cmd.connectCluster(ctx)
+	if c == nil {
+		return nil, code
+	}
+	defer c.Close()
+	nss, err := c.Namespaces(ctx)
+	if err != nil {
+		cmd.fail(err)
+		return nil, exitError
+	}
+	seen := make(map[string]bool)
+	for _, ns := range nss {
+		servers, err := c.Servers(ctx, ns)
+		if err != nil {
+			cmd.fail(err)
+			return nil, exitError
+		}
+		for _, s := range servers {
+			seen[s.Addr] = true
+		}
+	}
+	if len(seen) == 0 {
+		cmd.fail(noCluster(cmd.cluster))
+		return nil, exitError
+	}
+	return slices.Sorted(maps.Keys(seen)), exitOK
+}
+
+// serverStatus prints the status of the server at addr and returns the
+// exit code: exitError when it can't be asked or has failed files.
+func serverStatus(ctx context.Context, cmd *clientCommand, addr string, stdout io.Writer) int {
+	c, code := cmd.connectTo(ctx, addr)
 	if c == nil {
 		return code
 	}
@@ -44,12 +108,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if errors.Is(err, client.ErrNotFound) {
 			err = fmt.Errorf("%w (the server does not serve %s: not a slacker-lua server?)", err, namespaces.StatusNamespace)
 		}
-		cmd.fail(err)
+		cmd.fail(fmt.Errorf("%s: %w", addr, err))
 		return exitError
 	}
 	fails, err := failures(ctx, c)
 	if err != nil {
-		cmd.fail(err)
+		cmd.fail(fmt.Errorf("%s: %w", addr, err))
 		return exitError
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -61,6 +125,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(fails) > 0 {
 		fmt.Fprintln(stdout)
 		printFailures(stdout, fails)
+		cmd.fail(fmt.Errorf("%s: %d file(s) failed to load", addr, len(fails)))
+		return exitError
 	}
 	return exitOK
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/client"
-	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/luatest"
 	"github.com/slacker-lua/slacker-lua/namespaces"
@@ -23,7 +22,7 @@ import (
 func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f testFlags
 	fs := f.register(stderr)
-	if code, done := parseFlags(fs, args); done {
+	if code, done := parseCommandLine(fs, args, stdout, anyArgs); done {
 		return code
 	}
 	fail := func(format string, args ...any) int {
@@ -31,7 +30,7 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if err := f.check(fs); err != nil {
-		return fail("%v", err)
+		return usageError(stderr, "test", "%v", err)
 	}
 	paths := fs.Args()
 	if len(paths) == 0 {
@@ -84,13 +83,14 @@ func runTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // testFlags are the flags of slacker-lua test.
 type testFlags struct {
-	nsDir, addr         string // --ns, --addr
-	zk, cluster, zkRoot string
-	runPattern          string
-	run                 *regexp.Regexp // runPattern compiled, by check
-	verbose             bool
-	timeout             time.Duration
-	junit, contentType  string
+	nsDir, addr string // --ns, --addr
+	cluster     clusterTarget
+	conn        clientFlags // but --timeout, which is timeout's
+	runPattern  string
+	run         *regexp.Regexp // runPattern compiled, by check
+	verbose     bool
+	timeout     time.Duration
+	junit       string
 }
 
 // register returns the flag set of the command, whose flags set f.
@@ -105,27 +105,29 @@ func (f *testFlags) register(stderr io.Writer) *flag.FlagSet {
 			"  else its own; else the current folder);\n"+
 			"  or a running server, with --addr;\n"+
 			"  or a cluster, with --zk and --cluster.\n"+
+			"With --addr or --zk, the connection flags are call's: --content-type, --tls-ca,\n"+
+			"--tls-cert, --tls-key, --token-file. $SLACKER_CLUSTER stands for a missing\n"+
+			"--cluster; test uses no other environment: without --addr or --zk it loads\n"+
+			"the namespaces in-process.\n"+
 			"Prints a line per failure (per test with -v) and then \"N passed, N failed\".\n"+
 			"print in a test is a log line of the test's, shown with -v and under a failure.\n"+
 			"Exits 1 when a test failed; 2 on a usage error, a file that can't load, a\n"+
 			"server that can't be reached, or no test to run. See `go doc github.com/slacker-lua/slacker-lua/luatest` for t.", stderr)
 	fs.StringVar(&f.nsDir, "ns", "", "load the namespaces of this `folder` in-process")
 	fs.StringVar(&f.addr, "addr", "", "call the server at `host:port` instead")
-	fs.StringVar(&f.zk, "zk", "", "call the --cluster found in ZooKeeper at `host:port,...` instead")
-	fs.StringVar(&f.cluster, "cluster", "", "the cluster's `name`, with --zk")
-	fs.StringVar(&f.zkRoot, "zk-root", cluster.DefaultRoot, "the znode the clusters are registered under, with --zk")
+	f.cluster.register(fs, "call the --cluster found there instead")
 	fs.StringVar(&f.runPattern, "run", "", "run only the tests whose names match this `regexp`")
 	fs.BoolVar(&f.verbose, "v", false, "print a line per test, and t:log lines")
 	fs.DurationVar(&f.timeout, "timeout", luatest.DefaultTimeout, "stop a test that runs longer, loading its file included")
 	fs.StringVar(&f.junit, "junit", "", "write JUnit XML of the results to this `file`")
-	fs.StringVar(&f.contentType, "content-type", "json", "serialization on the wire with --addr or --zk: json, clj, nippy or msgpack")
+	f.conn.registerConn(fs) // with --addr or --zk
 	return fs
 }
 
 // check checks the flags of fs, once parsed, and compiles -run.
 func (f *testFlags) check(fs *flag.FlagSet) error {
 	targets := 0
-	for _, set := range []bool{f.nsDir != "", f.addr != "", f.zk != ""} {
+	for _, set := range []bool{f.nsDir != "", f.addr != "", f.cluster.zk != ""} {
 		if set {
 			targets++
 		}
@@ -133,12 +135,13 @@ func (f *testFlags) check(fs *flag.FlagSet) error {
 	switch {
 	case targets > 1:
 		return errors.New("--ns, --addr and --zk are three ways to reach namespaces: give one")
-	case f.zk != "" && f.cluster == "":
-		return errors.New("--zk needs --cluster")
-	case f.zk == "" && (f.cluster != "" || isSet(fs, "zk-root")):
-		return errors.New("--cluster and --zk-root go with --zk")
+	case f.addr == "" && f.cluster.zk == "" && (isSet(fs, "tls-ca") || isSet(fs, "tls-cert") || isSet(fs, "token-file") || isSet(fs, "content-type")):
+		return errors.New("--content-type, --tls-ca, --tls-cert and --token-file go with --addr or --zk")
 	case f.timeout <= 0:
 		return fmt.Errorf("bad --timeout %v: want a positive duration", f.timeout)
+	}
+	if err := f.cluster.check(fs); err != nil {
+		return err
 	}
 	if f.runPattern != "" {
 		var err error
@@ -156,7 +159,7 @@ func (f *testFlags) check(fs *flag.FlagSet) error {
 // stdout and returns how many in broken. It returns the function that
 // closes the caller.
 func (f *testFlags) connect(ctx context.Context, cfg *luatest.Config, paths []string, stdout io.Writer) (closeCaller func(), broken int, err error) {
-	if f.addr == "" && f.zk == "" {
+	if f.addr == "" && f.cluster.zk == "" {
 		dir := f.nsDir
 		if dir == "" {
 			dir = defaultNS(paths)
@@ -185,7 +188,8 @@ func (f *testFlags) connect(ctx context.Context, cfg *luatest.Config, paths []st
 
 // dial connects to the server of --addr or the cluster of --zk.
 func (f *testFlags) dial(ctx context.Context) (target, error) {
-	ccfg, err := (&clientFlags{contentType: f.contentType, timeout: f.timeout}).config()
+	f.conn.timeout = f.timeout
+	ccfg, err := f.conn.config()
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +200,7 @@ func (f *testFlags) dial(ctx context.Context) (target, error) {
 		}
 		return c, nil
 	}
-	c, err := dialCluster(ctx, f.zk, cluster.Layout{Root: f.zkRoot, Cluster: f.cluster}, ccfg)
+	c, err := dialCluster(ctx, f.cluster.zk, f.cluster.layout(), ccfg)
 	if err != nil {
 		return nil, err // not a nil *cluster.Client in a target
 	}
