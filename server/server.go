@@ -32,7 +32,7 @@ var ErrServerClosed = errors.New("server: closed")
 //  2. the server leaves the cluster, then serves on for the leave delay,
 //     so that cluster clients stop sending calls before it stops taking
 //     them;
-//  3. the HTTP listener and the binary one stop taking connections, and
+//  3. the HTTP listeners and the binary one stop taking connections, and
 //     wait for the requests and calls running;
 //  4. Run closes what is left: the cluster membership first, then the
 //     rest in the reverse of the order it started it: the listeners, the
@@ -61,6 +61,8 @@ type Server struct {
 	srv     *transport.Server
 	ln      net.Listener
 	web     *httpServer    // nil without Config.HTTP
+	mweb    *httpServer    // nil without Config.Metrics
+	health  *health        // nil without either
 	member  *membership    // nil outside a cluster
 	caller  *clusterCaller // nil outside a cluster
 	stops   []func()       // of what Run started, in order
@@ -119,11 +121,19 @@ func (s *Server) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- s.srv.Serve(s.ln) }()
 	s.stops = append(s.stops, func() { s.srv.Close(); <-served })
-	var webServed <-chan error // nil without HTTP: never receives
+	var webServed, metricsServed <-chan error // nil without HTTP: never receive
+	if s.health != nil {
+		s.health.ready.Store(true)
+	}
 	if s.web != nil {
 		s.web.start()
 		webServed = s.web.served
 		s.log.Info("serving HTTP", "http", s.web.ln.Addr().String())
+	}
+	if s.mweb != nil {
+		s.mweb.start()
+		metricsServed = s.mweb.served
+		s.log.Info("serving metrics and health", "metrics", s.mweb.ln.Addr().String())
 	}
 	close(s.ready)
 	s.log.Info("serving", "addr", s.ln.Addr().String(), "version", transport.ServerVersion,
@@ -137,6 +147,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case err = <-webServed:
 		s.web.served <- err
 		err = fmt.Errorf("server: serving HTTP: %w", err)
+	case err = <-metricsServed:
+		s.mweb.served <- err
+		err = fmt.Errorf("server: serving metrics: %w", err)
 	case <-s.closing:
 	case <-ctx.Done():
 		return ctx.Err()
@@ -171,7 +184,7 @@ func (s *Server) start(ctx context.Context) error {
 		s.caller.local.Store(reg)
 	}
 	s.log.Info("namespaces loaded", "dir", s.cfg.Dir, "namespaces", len(reg.Namespaces()),
-		"failed", len(reg.Failures()), "took", time.Since(begin).Round(time.Millisecond),
+		"failed", len(reg.Failures()), "took", time.Since(begin).Round(time.Millisecond).String(),
 		"max_call_memory", bytesize.Format(cmp.Or(ecfg.MaxCallMemory, engine.DefaultMaxCallMemory)), "max_memory", bytesize.Format(ecfg.MaxMemory))
 	for ns, fns := range s.cfg.Go {
 		if err := reg.SetGo(ns, fns); err != nil {
@@ -195,8 +208,9 @@ func (s *Server) start(ctx context.Context) error {
 func (s *Server) listen() error {
 	var mets *serverMetrics
 	ics := slices.Clone(s.cfg.Interceptors)
-	if s.cfg.HTTP != "" {
+	if s.cfg.HTTP != "" || s.cfg.Metrics != "" {
 		mets = newMetrics(s.reg)
+		s.health = &health{reg: s.reg}
 		s.stops = append(s.stops, mets.stop)
 		ics = append([]transport.Interceptor{mets.Interceptor()}, ics...)
 	}
@@ -219,10 +233,16 @@ func (s *Server) listen() error {
 	s.ln = ln
 	s.stops = append(s.stops, func() { ln.Close() }) // until Serve has it
 	if s.cfg.HTTP != "" {
-		if s.web, err = newHTTPServer(s.cfg, handler, s.reg, mets); err != nil {
+		if s.web, err = newHTTPServer(s.cfg, handler, s.health, mets); err != nil {
 			return fmt.Errorf("server: HTTP: %w", err)
 		}
 		s.stops = append(s.stops, s.web.close)
+	}
+	if s.cfg.Metrics != "" {
+		if s.mweb, err = newMetricsServer(s.cfg, s.health, mets); err != nil {
+			return fmt.Errorf("server: metrics: %w", err)
+		}
+		s.stops = append(s.stops, s.mweb.close)
 	}
 	if s.cfg.Cluster.enabled() {
 		if s.member, err = joinCluster(s.cfg.Cluster, ln.Addr(), s.reg, s.log); err != nil {
@@ -230,9 +250,11 @@ func (s *Server) listen() error {
 		}
 		s.stops = append(s.stops, s.member.close)
 	}
-	if s.web != nil {
-		s.web.member = s.member
+	if s.health != nil {
+		s.health.member = s.member
 		mets.gauges(srv, s.member)
+	}
+	if s.web != nil {
 		if s.cfg.AdminAuthenticate != nil {
 			s.web.mux.Handle("/_admin/", adminHandler(s.member, s.cfg.AdminAuthenticate))
 		}
@@ -269,14 +291,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return s.wait()
 	}
 	var errs []error
-	if s.web != nil {
-		s.web.stopping()
+	if s.health != nil {
+		s.health.ready.Store(false) // /readyz answers 503
 	}
 	if s.member != nil {
 		s.member.leave(ctx)
 	}
-	if s.web != nil {
-		if err := s.web.shutdown(ctx); err != nil {
+	for _, web := range []*httpServer{s.web, s.mweb} {
+		if web == nil {
+			continue
+		}
+		if err := web.shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("server: HTTP requests cut off: %w", err))
 		}
 	}
@@ -342,6 +367,19 @@ func (s *Server) isClosing() bool {
 // first: wait for Run's error beside it.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
+// MetricsAddr returns the address of the metrics listener; nil without
+// Config.Metrics, and until the server serves.
+func (s *Server) MetricsAddr() net.Addr {
+	select {
+	case <-s.ready:
+		if s.mweb != nil {
+			return s.mweb.ln.Addr()
+		}
+	default:
+	}
+	return nil
+}
+
 // Addr returns the address the binary protocol listens at; nil until the
 // server serves.
 func (s *Server) Addr() net.Addr {
@@ -380,7 +418,7 @@ func (s *Server) Rescan(ctx context.Context) error {
 		return err
 	}
 	s.log.Info("rescanned", "namespaces", len(s.reg.Namespaces()), "failed", len(s.reg.Failures()),
-		"took", time.Since(start).Round(time.Microsecond))
+		"took", time.Since(start).Round(time.Microsecond).String())
 	return nil
 }
 
