@@ -67,7 +67,7 @@
 //		return func(ctx context.Context, name string, args []any) (client.Result, error) {
 //			start := time.Now()
 //			res, err := next(ctx, name, args)
-//			slog.Info("call", "name", name, "took", time.Since(start), "err", err)
+//			slog.Info("call", "name", name, "took", time.Since(start).String(), "err", err)
 //			return res, err
 //		}
 //	}
