@@ -102,7 +102,7 @@ function spin() while true do end end
 		{"exception", "POST", "/shop.cart/fail.json", "", 500, "exception", "out of stock"},
 		{"not found", "POST", "/shop.cart/nope.json", "[]", 404, "not-found", "shop.cart/nope"},
 		{"no namespace", "POST", "/shop.nope/add.json", "[]", 404, "not-found", ""},
-		{"bad body", "POST", "/shop.cart/add.json", "[1,", 400, "invalid-packet", "argument array"},
+		{"bad body", "POST", "/shop.cart/add.json", "[1,", 400, "invalid-packet", "not a JSON array of the arguments"},
 		{"timeout", "POST", "/shop.cart/spin.json", "[]", 504, "canceled", ""},
 		{"listing", "GET", "/", "", 200, "", `{"name":"shop.cart/add","params":["a","b"],"doc":"Adds two numbers."}`},
 		{"healthz", "GET", "/healthz", "", 200, "", "ok"},
