@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
@@ -194,4 +196,27 @@ func TestAdminOnlinePutsEverythingBack(t *testing.T) {
 		t.Errorf("online: %s, want %s", got, want)
 	}
 	testutil.WaitFor(t, wait, registered(1, 1), "a and b back")
+}
+
+// TestErrorTextsWithoutPrefixes checks that the errors users see, in the
+// answers and in Run's error, read as sentences without Go package names.
+func TestErrorTextsWithoutPrefixes(t *testing.T) {
+	dir := testutil.WriteFiles(t, map[string]string{"m.lua": "function add(a, b) return a + b end"})
+	srv := start(t, server.Config{Dir: dir, HTTP: "127.0.0.1:0"})
+	if code, body := get(t, "POST", "http://"+srv.HTTPAddr().String()+"/m/nope.json", "[]"); code != 404 || body != `"m/nope: not found"` {
+		t.Errorf("a function not served: %d %s", code, body)
+	}
+	_, err := call(dial(t, srv), "m/nope")
+	if !errors.Is(err, client.ErrNotFound) || err.Error() != "client: m/nope: not found" {
+		t.Errorf("a function not served, through the client: %v", err)
+	}
+	file := filepath.Join(dir, "m.lua")
+	bad, err := server.New(server.Config{Dir: file, Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "cannot load the namespaces of " + file + ": " + file + " is not a folder"
+	if err := bad.Run(context.Background()); err == nil || err.Error() != want {
+		t.Errorf("Run: %v\nwant %s", err, want)
+	}
 }

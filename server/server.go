@@ -143,13 +143,13 @@ func (s *Server) Run(ctx context.Context) error {
 	select {
 	case err = <-served:
 		served <- err
-		err = fmt.Errorf("server: serving: %w", err)
+		err = fmt.Errorf("serving: %w", err)
 	case err = <-webServed:
 		s.web.served <- err
-		err = fmt.Errorf("server: serving HTTP: %w", err)
+		err = fmt.Errorf("serving HTTP: %w", err)
 	case err = <-metricsServed:
 		s.mweb.served <- err
-		err = fmt.Errorf("server: serving metrics: %w", err)
+		err = fmt.Errorf("serving metrics: %w", err)
 	case <-s.closing:
 	case <-ctx.Done():
 		return ctx.Err()
@@ -176,7 +176,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	reg, err := namespaces.Open(ctx, s.cfg.Dir, namespaces.Config{Engine: ecfg, Logger: s.log})
 	if err != nil {
-		return fmt.Errorf("server: loading %s: %w", s.cfg.Dir, err)
+		return fmt.Errorf("cannot load the namespaces of %s: %w", s.cfg.Dir, err)
 	}
 	s.reg = reg
 	s.stops = append(s.stops, reg.Close)
@@ -192,10 +192,10 @@ func (s *Server) start(ctx context.Context) error {
 		}
 	}
 	if err := reg.ServeStatus(); err != nil {
-		return fmt.Errorf("server: serving the status namespace: %w", err)
+		return fmt.Errorf("cannot serve the status namespace: %w", err)
 	}
 	if s.watcher, err = reg.Watch(ctx, s.cfg.Watch); err != nil {
-		return fmt.Errorf("server: watching %s: %w", s.cfg.Dir, err)
+		return fmt.Errorf("cannot watch %s: %w", s.cfg.Dir, err)
 	}
 	s.log.Info("watching for changes", "dir", s.cfg.Dir, "watch", modeName(s.cfg.Watch.Mode))
 	if err := ctx.Err(); err != nil {
@@ -225,7 +225,7 @@ func (s *Server) listen() error {
 	s.srv = srv
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("server: %w", err)
+		return fmt.Errorf("cannot listen for the binary protocol: %w", err)
 	}
 	if s.cfg.TLS != nil {
 		ln = tls.NewListener(ln, s.cfg.TLS)
@@ -234,19 +234,19 @@ func (s *Server) listen() error {
 	s.stops = append(s.stops, func() { ln.Close() }) // until Serve has it
 	if s.cfg.HTTP != "" {
 		if s.web, err = newHTTPServer(s.cfg, handler, s.health, mets); err != nil {
-			return fmt.Errorf("server: HTTP: %w", err)
+			return fmt.Errorf("cannot serve HTTP: %w", err)
 		}
 		s.stops = append(s.stops, s.web.close)
 	}
 	if s.cfg.Metrics != "" {
 		if s.mweb, err = newMetricsServer(s.cfg, s.health, mets); err != nil {
-			return fmt.Errorf("server: metrics: %w", err)
+			return fmt.Errorf("cannot serve the metrics: %w", err)
 		}
 		s.stops = append(s.stops, s.mweb.close)
 	}
 	if s.cfg.Cluster.enabled() {
 		if s.member, err = joinCluster(s.cfg.Cluster, ln.Addr(), s.reg, s.log); err != nil {
-			return fmt.Errorf("server: joining the cluster: %w", err)
+			return fmt.Errorf("cannot join the cluster: %w", err)
 		}
 		s.stops = append(s.stops, s.member.close)
 	}
@@ -302,11 +302,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			continue
 		}
 		if err := web.shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("server: HTTP requests cut off: %w", err))
+			errs = append(errs, fmt.Errorf("HTTP requests cut off: %w", err))
 		}
 	}
 	if err := s.srv.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("server: calls cut off: %w", err))
+		errs = append(errs, fmt.Errorf("calls cut off: %w", err))
 	}
 	s.drain()
 	errs = append(errs, s.wait())
@@ -411,7 +411,7 @@ func (s *Server) Rescan(ctx context.Context) error {
 	select {
 	case <-s.ready:
 	default:
-		return errors.New("server: not serving yet")
+		return errors.New("not serving yet")
 	}
 	start := time.Now()
 	if err := s.watcher.Rescan(ctx); err != nil {
