@@ -131,6 +131,7 @@ func (c *Client) Go(ctx context.Context, name string, args ...any) *Pending {
 type Pending struct {
 	name     string
 	want     transport.PacketType // the reply's type: response, inspect-ack or pong
+	size     int                  // the request's body, in bytes
 	deadline time.Time            // the deadline sent with the call, if one was
 	timeout  time.Time            // when its conn abandons it, for a ctx without deadline
 	done     chan struct{}        // closed by finish
@@ -213,6 +214,7 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 			return fmt.Errorf("client: %s: encoding the arguments: %w", p.name, err)
 		}
 	}
+	p.size = len(body)
 	pkt := transport.Packet{
 		Version:     c.cfg.Version,
 		Type:        transport.TypeRequest,

@@ -34,6 +34,8 @@ type conn struct {
 	// heard is set by the reader for every packet and cleared by the
 	// keepalive check.
 	heard atomic.Bool
+	// refused is set by the reader when the server refuses the token.
+	refused atomic.Bool
 	// dead is closed by fail.
 	dead chan struct{}
 	// wake tells the writer that wbuf went from empty to not empty.
@@ -308,11 +310,16 @@ func (cn *conn) readLoop() {
 	defer cn.c.wg.Done()
 	dec := transport.NewDecoder(cn.nc, cn.c.cfg.Limits)
 	var p transport.Packet
+	decoded := false
 	for {
 		if err := dec.Decode(&p); err != nil {
+			if !decoded {
+				err = cn.c.firstReadFailed(err)
+			}
 			cn.fail(lost(err))
 			return
 		}
+		decoded = true
 		if !cn.heard.Load() {
 			cn.heard.Store(true)
 		}
@@ -335,6 +342,7 @@ func (cn *conn) dispatch(p *transport.Packet) {
 		return
 	case transport.TypeAuthAck:
 		if p.AuthResult != transport.AuthOK {
+			cn.refused.Store(true)
 			log.Warn("the server refused the token: its calls will be refused", "addr", cn.c.addr)
 		}
 		return
@@ -459,7 +467,7 @@ func (c *Client) reply(pd *Pending, p *transport.Packet) (Result, error) {
 		if p.Code == transport.CodeSuccess {
 			return Result{}, fmt.Errorf("%w: error packet with code success for %s", ErrUnexpectedReply, pd.name)
 		}
-		return Result{}, pd.remoteError(&RemoteError{Code: p.Code})
+		return Result{}, pd.remoteError(&RemoteError{Code: p.Code, Name: pd.name, Message: pd.cn.why(pd, p.Code)})
 	}
 	if p.Type != pd.want {
 		return Result{}, fmt.Errorf("%w: %v answering %s", ErrUnexpectedReply, p.Type, pd.name)
@@ -478,9 +486,37 @@ func (c *Client) reply(pd *Pending, p *transport.Packet) (Result, error) {
 	case transport.CodeSuccess:
 		return Result{body: p.Body, codec: codec}, nil
 	case transport.CodeException:
-		return Result{}, &RemoteError{Code: transport.CodeException, Message: exceptionMessage(codec, p.Body)}
+		return Result{}, &RemoteError{Code: transport.CodeException, Name: pd.name, Message: exceptionMessage(codec, p.Body)}
 	}
-	return Result{}, pd.remoteError(&RemoteError{Code: p.Code})
+	return Result{}, pd.remoteError(&RemoteError{Code: p.Code, Name: pd.name, Message: pd.cn.why(pd, p.Code)})
+}
+
+// largeBody is the size from which a request answered invalid-packet is
+// taken to be over the server's limit (see why).
+const largeBody = 64 << 10
+
+// why says what the client knows of why the server answered pd with code,
+// "" if nothing. The error packet carries a code alone (see PROTOCOL.md):
+//   - acl-reject: the server refused the token, or the client has none;
+//   - invalid-packet answering a request of largeBody bytes or more:
+//     this client's bodies always decode, so the body was over the
+//     server's limit.
+func (cn *conn) why(pd *Pending, code transport.Code) string {
+	switch code {
+	case transport.CodeACLReject:
+		switch {
+		case cn.refused.Load():
+			return "the server refused this client's token: check it against the server's tokens (Config.Token; the CLI's --token-file)"
+		case cn.c.cfg.Token == "":
+			return "the server wants a token, and this client has none (Config.Token; the CLI's --token-file)"
+		}
+		return "the server's access rules refuse the call"
+	case transport.CodeInvalidPacket:
+		if pd.want == transport.TypeResponse && pd.size >= largeBody {
+			return fmt.Sprintf("request body larger than the server accepts (%d bytes; see its --max-body)", pd.size)
+		}
+	}
+	return ""
 }
 
 // remoteError is the error of a call the server answered with re. A
@@ -490,10 +526,19 @@ func (c *Client) reply(pd *Pending, p *transport.Packet) (Result, error) {
 // client's own timeout come first.
 func (pd *Pending) remoteError(re *RemoteError) error {
 	if re.Code == transport.CodeCanceled && !pd.deadline.IsZero() && !time.Now().Before(pd.deadline) {
-		return fmt.Errorf("client: %s: %w (%w)", pd.name, context.DeadlineExceeded, re)
+		return &deadlineError{re}
 	}
 	return re
 }
+
+// deadlineError is a "canceled" answer past the call's deadline: it
+// matches context.DeadlineExceeded and the answer.
+type deadlineError struct{ re *RemoteError }
+
+func (e *deadlineError) Error() string {
+	return "client: " + e.re.Name + ": " + context.DeadlineExceeded.Error() + " (the server canceled the call at its deadline)"
+}
+func (e *deadlineError) Unwrap() []error { return []error{context.DeadlineExceeded, e.re} }
 
 // exceptionMessage is the text of an exception's body: the string it
 // encodes, or the "msg" of slacker's debug-mode {:msg :stacktrace} map, or

@@ -38,7 +38,14 @@
 // result code; they match [ErrNotFound], [ErrException], [ErrCanceled],
 // [ErrThreadPoolFull] and the other code sentinels with errors.Is, which are
 // the transport package's own. An exception's Message is the function's
-// error text.
+// error text. A RemoteError names the function (its Name), and reads
+// "client: slacker.example.api/nope: not found" or "client: NAME:
+// exception: MESSAGE"; for the codes whose error packet carries no text,
+// its Message says what the client knows of why: a token refused or
+// missing for acl-reject, a body over the server's limit for
+// invalid-packet (see PROTOCOL.md). A client without Config.TLS whose
+// server speaks TLS gets [ErrServerTLS], which says so, rather than a bare
+// EOF.
 //
 // # Connection loss
 //
@@ -67,7 +74,7 @@
 //		return func(ctx context.Context, name string, args []any) (client.Result, error) {
 //			start := time.Now()
 //			res, err := next(ctx, name, args)
-//			slog.Info("call", "name", name, "took", time.Since(start), "err", err)
+//			slog.Info("call", "name", name, "took", time.Since(start).String(), "err", err)
 //			return res, err
 //		}
 //	}

@@ -59,6 +59,25 @@ var (
 	ErrUnexpectedReply = errors.New("client: unexpected reply")
 )
 
+// ErrServerTLS is matched by the error of the calls of a client without
+// Config.TLS whose server speaks TLS: its first answer is a TLS record, or
+// it closed the connection before answering anything and a TLS handshake
+// with it succeeds (see firstReadFailed).
+var ErrServerTLS = errors.New("client: the server speaks TLS")
+
+// serverTLSError is ErrServerTLS, for the server at addr, with what the
+// reader got (cause).
+type serverTLSError struct {
+	addr  string
+	cause error
+}
+
+func (e *serverTLSError) Error() string {
+	return "the server at " + e.addr + " speaks TLS, and this client does not: set Config.TLS (the CLI's --tls-ca)"
+}
+func (e *serverTLSError) Unwrap() error        { return e.cause }
+func (e *serverTLSError) Is(target error) bool { return target == ErrServerTLS }
+
 // ServerError is the error of a cluster client's call (package cluster)
 // on one of its servers: it names the server, and wraps what went wrong there, so errors.Is
 // matches the sentinels as it does for a Client's errors.

@@ -3,11 +3,13 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,7 +90,40 @@ func New(h transport.Handler, cfg Config) (*Gateway, error) {
 	g.mux.HandleFunc("POST /{ns}/{fn}", g.call)
 	g.mux.HandleFunc("GET /{$}", g.inspect)
 	g.mux.HandleFunc("GET /_inspect", g.inspect)
+	g.mux.HandleFunc("/{ns}/{fn}", g.notAllowed)
+	g.mux.HandleFunc("/", g.notFound)
 	return g, nil
+}
+
+// pathCodec returns the codec the extension of path's last element
+// names, or JSON when it names none the gateway serves.
+func (g *Gateway) pathCodec(path string) transport.Codec {
+	last := path[strings.LastIndexByte(path, '/')+1:]
+	if dot := strings.LastIndexByte(last, '.'); dot >= 0 {
+		if c := g.codec(last[dot+1:]); c != nil {
+			return c
+		}
+	}
+	if c := g.codec("json"); c != nil {
+		return c
+	}
+	return transport.JSON
+}
+
+// notFound answers a path the gateway does not serve, in the path's
+// content type (JSON if it names none), as a call of a function not
+// served is.
+func (g *Gateway) notFound(w http.ResponseWriter, r *http.Request) {
+	g.fail(w, g.pathCodec(r.URL.Path), http.StatusNotFound, transport.CodeNotFound,
+		fmt.Sprintf("nothing is served at %s: a call is a POST to /NAMESPACE/FUNCTION.json (or .clj, .nippy, .msgpack), and GET / lists the functions", r.URL.Path))
+}
+
+// notAllowed answers a function's path requested with a method other than
+// POST.
+func (g *Gateway) notAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", "POST")
+	g.fail(w, g.pathCodec(r.URL.Path), http.StatusMethodNotAllowed, transport.CodeInvalidPacket,
+		fmt.Sprintf("%s of %s: a call is a POST, with the arguments as an array in the body", r.Method, r.URL.Path))
 }
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +131,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || !auth(tok) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="slacker-lua"`)
-			g.fail(w, nil, http.StatusUnauthorized, transport.CodeACLReject, "a token is required: Authorization: Bearer TOKEN")
+			msg := "a token is required: send it as Authorization: Bearer TOKEN"
+			if ok {
+				msg = "the token given in Authorization: Bearer was refused: check it against the server's --token-file"
+			}
+			g.fail(w, nil, http.StatusUnauthorized, transport.CodeACLReject, msg)
 			return
 		}
 	}
@@ -146,8 +185,11 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			g.fail(w, codec, http.StatusRequestEntityTooLarge, transport.CodeInvalidPacket,
-				fmt.Sprintf("body larger than %d bytes", g.cfg.MaxBodySize))
+			msg := fmt.Sprintf("request body larger than the server accepts (at most %d bytes)", g.cfg.MaxBodySize)
+			if r.ContentLength > 0 {
+				msg = fmt.Sprintf("request body of %d bytes larger than the server accepts (at most %d bytes)", r.ContentLength, g.cfg.MaxBodySize)
+			}
+			g.fail(w, codec, http.StatusRequestEntityTooLarge, transport.CodeInvalidPacket, msg)
 			return
 		}
 		g.cfg.Logger.Debug("gateway: reading a request", "path", r.URL.Path, "err", err)
@@ -164,7 +206,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 				g.mem.After(size)
 				return
 			}
-			g.fail(w, codec, http.StatusBadRequest, transport.CodeInvalidPacket, "the body is not an argument array: "+err.Error())
+			g.fail(w, codec, http.StatusBadRequest, transport.CodeInvalidPacket, badArgs(codec, body, err))
 			return
 		}
 	}
@@ -187,6 +229,56 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.failed(w, codec, err)
+}
+
+// codecNames name the content types in the gateway's answers, with
+// their article.
+var codecNames = map[transport.ContentType]string{
+	transport.ContentJSON:    "a JSON",
+	transport.ContentEDN:     "an EDN",
+	transport.ContentNippy:   "a nippy",
+	transport.ContentMsgpack: "a msgpack",
+}
+
+// badArgs says in words what is wrong with a body that did not decode as
+// an argument array, err being the decoder's error: what the body is
+// instead, for a text body that is one value of another kind, or else
+// that it does not decode.
+func badArgs(codec transport.Codec, body []byte, err error) string {
+	name := codecNames[codec.ContentType()]
+	if isText(codec) {
+		text := bytes.TrimSpace(body)
+		edn := codec.ContentType() == transport.ContentEDN
+		var kind string
+		numErr := strconv.ErrSyntax
+		if len(text) < 64 {
+			_, numErr = strconv.ParseFloat(string(text), 64)
+		}
+		switch word := string(text); {
+		case text[0] == '{' && edn:
+			kind = "a map"
+		case text[0] == '{':
+			kind = "an object"
+		case text[0] == '"':
+			kind = "a string"
+		case numErr == nil:
+			kind = "a number"
+		case word == "true" || word == "false":
+			kind = "a boolean"
+		case word == "null" || word == "nil":
+			kind = word
+		}
+		if kind != "" {
+			return fmt.Sprintf("the body must be %s array of the arguments, such as [1, \"a\"], or [] for none; this one is %s", name, kind)
+		}
+	}
+	msg := strings.TrimPrefix(err.Error(), "transport: ")
+	msg = strings.TrimSuffix(strings.TrimPrefix(msg, "json: "), ": unexpected EOF")
+	var syn *json.SyntaxError
+	if errors.As(err, &syn) {
+		msg = fmt.Sprintf("%s (at byte %d)", msg, syn.Offset)
+	}
+	return fmt.Sprintf("the body is not %s array of the arguments: %s", name, msg)
 }
 
 // isText says whether codec's bodies are text, which may be only space

@@ -50,11 +50,15 @@ func TestCalls(t *testing.T) {
 		{"nested", "/t/echo.json", `[{"a":[1,"x"]}]`, 200, "success", `{"a":[1,"x"]}`},
 		{"exception", "/t/add.json", `["x"]`, 500, "exception", `"add: string is not an integer"`},
 		{"not found", "/t/nope.json", "[]", 404, "not-found", `"slacker: not found: t/nope"`},
-		{"bad body", "/t/add.json", "[1,", 400, "invalid-packet", ""},
-		{"not an array", "/t/add.json", `{"a":1}`, 400, "invalid-packet", ""},
+		{"bad body", "/t/add.json", "[1,", 400, "invalid-packet", `"the body is not a JSON array of the arguments: unexpected end of input looking for a value"`},
+		{"not an array", "/t/add.json", `{"a":1}`, 400, "invalid-packet", `"the body must be a JSON array of the arguments, such as [1, \"a\"], or [] for none; this one is an object"`},
+		{"a string", "/t/add.json", `"x"`, 400, "invalid-packet", `"the body must be a JSON array of the arguments, such as [1, \"a\"], or [] for none; this one is a string"`},
+		{"a number", "/t/add.json", `3`, 400, "invalid-packet", `"the body must be a JSON array of the arguments, such as [1, \"a\"], or [] for none; this one is a number"`},
+		{"an EDN map", "/t/add.clj", `{:a 1}`, 400, "invalid-packet", `"the body must be an EDN array of the arguments, such as [1, \"a\"], or [] for none; this one is a map"`},
+		{"a word", "/t/add.json", `hello`, 400, "invalid-packet", `"the body is not a JSON array of the arguments: invalid character 'h' looking for a value at offset 0"`},
 		{"unknown content type", "/t/add.xml", "[]", 400, "invalid-packet", "unknown content type \"xml\"\n"},
 		{"no content type", "/t/add", "[]", 400, "invalid-packet", ""},
-		{"too large", "/t/add.json", "[" + strings.Repeat("1,", 1<<10) + "1]", 413, "invalid-packet", `"body larger than 1024 bytes"`},
+		{"too large", "/t/add.json", "[" + strings.Repeat("1,", 1<<10) + "1]", 413, "invalid-packet", `"request body of 2051 bytes larger than the server accepts (at most 1024 bytes)"`},
 		{"timeout", "/t/block.json", "[]", 504, "canceled", ""},
 		{"busy", "/t/busy.json", "[]", 503, "thread-pool-full", ""},
 		{"unencodable", "/t/unencodable.json", "[]", 500, "exception", ""},
@@ -117,7 +121,7 @@ func TestMethodsAndInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") == "" {
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" || resp.Header.Get("X-Slacker-Code") != "invalid-packet" {
 		t.Fatalf("GET of a function: %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 	for _, path := range []string{"/", "/_inspect"} {
@@ -132,13 +136,23 @@ func TestMethodsAndInspect(t *testing.T) {
 			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
 		}
 	}
-	resp, err = http.Get(url + "/nothing/here/at/all")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusNotFound {
-		t.Fatalf("unknown path: %d", resp.StatusCode)
+	// Unknown paths are answered as calls are: in the path's content
+	// type, JSON if it names none, with X-Slacker-Code.
+	for _, tc := range []struct{ path, media, want string }{
+		{"/nothing/here/at/all", "application/json", `"nothing is served at /nothing/here/at/all: a call is a POST to /NAMESPACE/FUNCTION.json (or .clj, .nippy, .msgpack), and GET / lists the functions"`},
+		{"/favicon.ico", "application/json", `"nothing is served at /favicon.ico: a call is a POST to /NAMESPACE/FUNCTION.json (or .clj, .nippy, .msgpack), and GET / lists the functions"`},
+		{"/a/b/c.clj", "application/clj", `"nothing is served at /a/b/c.clj: a call is a POST to /NAMESPACE/FUNCTION.json (or .clj, .nippy, .msgpack), and GET / lists the functions"`},
+	} {
+		resp, err = http.Get(url + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Content-Type") != tc.media ||
+			resp.Header.Get("X-Slacker-Code") != "not-found" || string(b) != tc.want {
+			t.Errorf("GET %s: %d %v %s", tc.path, resp.StatusCode, resp.Header, b)
+		}
 	}
 }
 
@@ -182,9 +196,17 @@ func TestAuthenticate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
+			defer resp.Body.Close()
 			if resp.StatusCode != tc.status {
 				t.Errorf("%s %s with %q: %d, want %d", method, path, tc.header, resp.StatusCode, tc.status)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			want := "a token is required: send it as Authorization: Bearer TOKEN\n"
+			if strings.HasPrefix(tc.header, "Bearer ") {
+				want = "the token given in Authorization: Bearer was refused: check it against the server's --token-file\n"
+			}
+			if tc.status == http.StatusUnauthorized && string(b) != want {
+				t.Errorf("%s %s with %q: %q, want %q", method, path, tc.header, b, want)
 			}
 			if tc.status == http.StatusUnauthorized && (resp.Header.Get("WWW-Authenticate") == "" || resp.Header.Get("X-Slacker-Code") != "acl-reject") {
 				t.Errorf("401 without its headers: %v", resp.Header)

@@ -3,6 +3,8 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -45,9 +47,39 @@ func New() *Metrics {
 			Help: "Namespace files loaded (added, updated), removed, and failed to load.",
 		}, []string{"result"}),
 	}
-	m.reg.MustRegister(m.calls, m.duration, m.inFlight, m.reloads,
+	m.reg.MustRegister(m.calls, m.duration, m.inFlight, m.reloads, buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// buildInfo is slacker_build_info, always 1, whose labels say what was
+// built: the main module's version ("(devel)" for a build from a clone),
+// the VCS revision it was built from ("" if unknown; "-dirty" follows it
+// when the tree had changes), and the Go version.
+func buildInfo() prometheus.Collector {
+	version, revision, goversion := "", "", runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		version, goversion = bi.Main.Version, bi.GoVersion
+		dirty := false
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+		if dirty && revision != "" {
+			revision += "-dirty"
+		}
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "slacker_build_info",
+		Help:        "Always 1; its labels name the server's version, the VCS revision it was built from, and the Go version.",
+		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goversion},
+	})
+	g.Set(1)
+	return g
 }
 
 // Interceptor counts and times the calls it sees.

@@ -50,7 +50,7 @@ func (r *Registry) failed(ctx context.Context, name, ns, fn string, args []any, 
 			break
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("namespaces: %s: %w", name, ctx.Err())
+			return nil, fmt.Errorf("%s: %w", name, ctx.Err())
 		}
 		e = cur
 		var res any
@@ -90,7 +90,7 @@ func (e *entry) call(ctx context.Context, ns, fn string, args []any) (any, error
 func (f *GoFunction) call(ctx context.Context, ns string, args []any) (res any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			res, err = nil, fmt.Errorf("namespaces: %s/%s: panic: %v", ns, f.Name, p)
+			res, err = nil, fmt.Errorf("%s/%s: panic: %v", ns, f.Name, p)
 		}
 	}()
 	return f.Fn(ctx, args)

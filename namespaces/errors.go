@@ -30,7 +30,6 @@ type ClashError struct {
 
 func (e *ClashError) Error() string {
 	var b strings.Builder
-	b.WriteString("namespaces: ")
 	b.WriteString(e.Name)
 	if len(e.Paths) == 1 {
 		b.WriteString(" is defined by ")
@@ -62,7 +61,7 @@ type notFoundError struct{ name string }
 
 func notFound(name string) error { return &notFoundError{name} }
 
-func (e *notFoundError) Error() string { return "namespaces: " + e.name + ": not found" }
+func (e *notFoundError) Error() string { return e.name + ": not found" }
 func (e *notFoundError) Unwrap() error { return transport.ErrNotFound }
 
 // codeError gives err the result code of a transport sentinel, keeping

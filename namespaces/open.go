@@ -43,7 +43,7 @@ const TestSuffix = "_test.lua"
 func Open(ctx context.Context, dir string, cfg Config) (*Registry, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, fmt.Errorf("namespaces: %w", err)
+		return nil, err
 	}
 	r := New(cfg)
 	r.dir = abs
@@ -65,7 +65,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Registry, error) {
 	}
 	for _, f := range withoutClashes(r, t.files) {
 		if err := ctx.Err(); err != nil {
-			return abort(fmt.Errorf("namespaces: opening %s: %w", dir, err))
+			return abort(fmt.Errorf("opening %s: %w", dir, err))
 		}
 		src, err := os.ReadFile(filepath.Join(abs, filepath.FromSlash(f.rel)))
 		if err != nil {
@@ -79,7 +79,7 @@ func Open(ctx context.Context, dir string, cfg Config) (*Registry, error) {
 			r.reportFailure(Failure{Path: f.rel, Name: f.name, Hash: engine.Hash(src), Err: err}, 0)
 			continue
 		case err != nil:
-			return abort(fmt.Errorf("namespaces: loading %s: %w", f.rel, err))
+			return abort(fmt.Errorf("loading %s: %w", f.rel, err))
 		}
 		loaded[f.name] = fileEntry(ns, f.rel)
 	}
@@ -113,13 +113,13 @@ type dir struct {
 func scan(dir string, log *slog.Logger) (*tree, error) {
 	root, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("namespaces: %w", err)
+		return nil, err
 	}
 	if !root.IsDir() {
-		return nil, fmt.Errorf("namespaces: %s is not a folder", dir)
+		return nil, fmt.Errorf("%s is not a folder", dir)
 	}
 	if _, err := os.ReadDir(dir); err != nil {
-		return nil, fmt.Errorf("namespaces: %w", err)
+		return nil, err
 	}
 	w := walker{log: log, t: &tree{}}
 	w.walk(dir, "", []os.FileInfo{root})

@@ -132,10 +132,10 @@ func TestOpenClash(t *testing.T) {
 		msgs[f.Path] = f.Err.Error()
 	}
 	for path, want := range map[string]string{
-		"slacker/example/api.lua": "namespaces: slacker.example.api is defined by both slacker.example.api.lua and slacker/example/api.lua",
-		"slacker.example.api.lua": "namespaces: slacker.example.api is defined by both slacker.example.api.lua and slacker/example/api.lua",
-		"a.b.lua":                 "namespaces: a.b is defined by both a.b.lua and a/b.lua",
-		"a/b/c.lua":               "namespaces: a.b.c is defined by a.b/c.lua, a/b.c.lua and a/b/c.lua",
+		"slacker/example/api.lua": "slacker.example.api is defined by both slacker.example.api.lua and slacker/example/api.lua",
+		"slacker.example.api.lua": "slacker.example.api is defined by both slacker.example.api.lua and slacker/example/api.lua",
+		"a.b.lua":                 "a.b is defined by both a.b.lua and a/b.lua",
+		"a/b/c.lua":               "a.b.c is defined by a.b/c.lua, a/b.c.lua and a/b/c.lua",
 	} {
 		if msgs[path] != want {
 			t.Errorf("%s: %q, want %q", path, msgs[path], want)

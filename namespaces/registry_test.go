@@ -45,7 +45,7 @@ func TestCall(t *testing.T) {
 			t.Errorf("%q: got %v, want not found", name, err)
 		}
 	}
-	if _, err := call(r, "b/nope"); err == nil || err.Error() != "namespaces: b/nope: not found" {
+	if _, err := call(r, "b/nope"); err == nil || err.Error() != "b/nope: not found" {
 		t.Errorf("b/nope: error %q", err)
 	}
 
@@ -168,9 +168,9 @@ func TestSetGo(t *testing.T) {
 		code transport.Code
 		msg  string
 	}{
-		{"go.math/nope", transport.CodeNotFound, "namespaces: go.math/nope: not found"},
+		{"go.math/nope", transport.CodeNotFound, "go.math/nope: not found"},
 		{"go.math/fail", transport.CodeException, "go failed"},
-		{"go.math/panic", transport.CodeException, "namespaces: go.math/panic: panic: oh no"},
+		{"go.math/panic", transport.CodeException, "go.math/panic: panic: oh no"},
 		{"go.math/busy", transport.CodeThreadPoolFull, "go.math: engine: pool full"},
 	}
 	for _, tt := range errs {

@@ -207,7 +207,7 @@ func (r *Registry) Watch(ctx context.Context, cfg WatchConfig) (*Watcher, error)
 	var err error
 	if cfg.Mode == WatchEvents {
 		if w.fsw, err = fsnotify.NewWatcher(); err != nil {
-			return nil, fmt.Errorf("namespaces: watching %s: %w", r.dir, err)
+			return nil, fmt.Errorf("watching %s: %w", r.dir, err)
 		}
 	}
 	r.mu.Lock()
@@ -236,7 +236,7 @@ func (r *Registry) Watch(ctx context.Context, cfg WatchConfig) (*Watcher, error)
 		if w.fsw != nil {
 			w.fsw.Close()
 		}
-		return nil, fmt.Errorf("namespaces: watching %s: %w", r.dir, ctx.Err())
+		return nil, fmt.Errorf("watching %s: %w", r.dir, ctx.Err())
 	}
 	go w.loop(next)
 	return w, nil

@@ -88,7 +88,7 @@ func (w *Watcher) serve(ctx context.Context, p *pass, name string, srcs []*sourc
 		msg = "namespace reloaded"
 	}
 	w.log.Info(msg, "namespace", name, "file", s.rel, "version", short(c.hash),
-		"functions", len(ns.Functions()), "took", took.Round(time.Microsecond))
+		"functions", len(ns.Functions()), "took", took.Round(time.Microsecond).String())
 }
 
 // retire stops serving the files that are gone, and forgets their
@@ -163,7 +163,7 @@ func (w *Watcher) drained(p *pass, name, rel string, e *entry) bool {
 	if st.leaving.IsZero() {
 		st.leaving = p.now
 		w.r.announce(Event{Kind: Leaving, Namespace: name, Path: rel, Hash: e.hash()})
-		w.log.Info("namespace leaving: its file is gone", "namespace", name, "file", rel, "drain", w.cfg.Drain)
+		w.log.Info("namespace leaving: its file is gone", "namespace", name, "file", rel, "drain", w.cfg.Drain.String())
 	}
 	if wait := w.cfg.Drain - p.now.Sub(st.leaving); wait > 0 {
 		p.later(wait)

@@ -199,7 +199,7 @@ func TestWatchClash(t *testing.T) {
 	write(t, dir, "a.b.lua", `function v() return "dots" end`)
 	rescan(t, w)
 	var ce *ClashError
-	if f := r.Failures(); len(f) != 1 || f[0].Path != "a.b.lua" || !errors.As(f[0].Err, &ce) || ce.Error() != "namespaces: a.b is defined by both a.b.lua and a/b.lua" {
+	if f := r.Failures(); len(f) != 1 || f[0].Path != "a.b.lua" || !errors.As(f[0].Err, &ce) || ce.Error() != "a.b is defined by both a.b.lua and a/b.lua" {
 		t.Fatalf("failures %v", f)
 	}
 	if got := mustCall(t, r, "a.b/v"); got != "dir" {
@@ -218,7 +218,7 @@ func TestWatchClash(t *testing.T) {
 	}
 	write(t, dir, "g.lua", `function v() return "lua" end`)
 	rescan(t, w)
-	if f := r.Failures(); len(f) != 1 || !errors.As(f[0].Err, &ce) || ce.Error() != "namespaces: g is defined by g.lua and served by Set or SetGo" {
+	if f := r.Failures(); len(f) != 1 || !errors.As(f[0].Err, &ce) || ce.Error() != "g is defined by g.lua and served by Set or SetGo" {
 		t.Fatalf("failures %v", f)
 	}
 	if got := mustCall(t, r, "g/v"); got != "go" {

@@ -18,7 +18,9 @@ type adminState struct {
 // a server of a cluster, to callers with an admin token:
 //
 //	POST /_admin/offline[?namespace=NS]  take the server (or NS) out of the cluster
-//	POST /_admin/online[?namespace=NS]   put it back
+//	POST /_admin/online[?namespace=NS]   put it back; without a namespace,
+//	                                     put everything back, the namespaces
+//	                                     taken offline one by one included
 //	POST /_admin/weight?value=N          announce weight N
 //	GET  /_admin/state                   what is offline, and the weight
 func adminHandler(member *membership, authenticate func(string) bool) http.Handler {

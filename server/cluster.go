@@ -27,6 +27,7 @@ type membership struct {
 	done  chan struct{} // closed when follow returns
 	delay time.Duration
 	log   *slog.Logger
+	zk    *zkWatch
 
 	// What an operator took offline: the whole server, or namespaces.
 	// Held while registering, so that follow and setOffline agree.
@@ -51,7 +52,8 @@ func joinCluster(cfg ClusterConfig, ln net.Addr, reg *namespaces.Registry, log *
 		attrs = append(attrs, "advertise", "derived from the listen address "+ln.String()+"; set the address to advertise to choose")
 	}
 	log.Info("joining the cluster", attrs...)
-	ms := &membership{m: m, reg: reg, sub: reg.Subscribe(), done: make(chan struct{}), delay: cfg.LeaveDelay, log: log, offlineNS: make(map[string]bool)}
+	ms := &membership{m: m, reg: reg, sub: reg.Subscribe(), done: make(chan struct{}), delay: cfg.LeaveDelay, log: log,
+		zk: watchZooKeeper(m), offlineNS: make(map[string]bool)}
 	go ms.follow()
 	return ms, nil
 }
@@ -97,7 +99,9 @@ func (ms *membership) register(ns string) {
 
 // setOffline takes the namespace ns, or with ns "" the whole server, out
 // of the cluster (off) or back in: its nodes are removed, or made again,
-// while it goes on serving. It returns an error for a namespace not
+// while it goes on serving. Putting the whole server back (ns "", not off)
+// puts back every namespace, those taken offline one by one included:
+// after it, nothing is offline. It returns an error for a namespace not
 // served.
 func (ms *membership) setOffline(ns string, off bool) error {
 	ms.mu.Lock()
@@ -106,11 +110,15 @@ func (ms *membership) setOffline(ns string, off bool) error {
 	if ns != "" && !slices.Contains(served, ns) && !ms.offlineNS[ns] {
 		return fmt.Errorf("namespace %s is not served", ns)
 	}
-	if ns == "" {
-		ms.offline = off
-	} else if off {
+	switch {
+	case ns == "" && !off:
+		ms.offline = false
+		clear(ms.offlineNS)
+	case ns == "":
+		ms.offline = true
+	case off:
 		ms.offlineNS[ns] = true
-	} else {
+	default:
 		delete(ms.offlineNS, ns)
 	}
 	for _, n := range served {
@@ -153,7 +161,7 @@ func namespaceData(d namespaces.Description) cluster.NamespaceData {
 // taking them.
 func (ms *membership) leave(ctx context.Context) {
 	ms.close()
-	ms.log.Info("left the cluster", "serving for", ms.delay)
+	ms.log.Info("left the cluster", "serving_for", ms.delay.String())
 	select {
 	case <-time.After(ms.delay):
 	case <-ctx.Done():
@@ -165,6 +173,7 @@ func (ms *membership) leave(ctx context.Context) {
 func (ms *membership) close() {
 	ms.sub.Close()
 	<-ms.done
+	ms.zk.stop()
 	ms.m.Close()
 }
 

@@ -29,7 +29,14 @@ type Config struct {
 	// HTTP is the address of the HTTP listener: the gateway to the same
 	// functions, /metrics, /healthz and /readyz. "" means none.
 	HTTP string
-	// TLS, if set, is served on both listeners. nil means plain TCP.
+	// Metrics is the address of a listener of /metrics, /healthz and
+	// /readyz alone, without the gateway, for a scraper and health checks
+	// that should not reach the functions. It speaks plain HTTP, without
+	// TLS or tokens: bind it to loopback or a private network. "" means
+	// none (HTTP serves them too).
+	Metrics string
+	// TLS, if set, is served on the binary and the HTTP listener (not on
+	// the Metrics one). nil means plain TCP.
 	TLS *tls.Config
 	// Authenticate, if set, checks the token of every caller, on both
 	// listeners (see transport.ServerConfig.Authenticate). nil lets every
@@ -139,6 +146,12 @@ func (c Config) Validate() error {
 		add("HTTP", checkListen(c.HTTP))
 		if _, port, _ := net.SplitHostPort(c.HTTP); c.HTTP == c.Addr && port != "0" {
 			add("HTTP", errors.New("the same address as Addr"))
+		}
+	}
+	if c.Metrics != "" {
+		add("Metrics", checkListen(c.Metrics))
+		if _, port, _ := net.SplitHostPort(c.Metrics); port != "0" && (c.Metrics == c.Addr || c.Metrics == c.HTTP) {
+			add("Metrics", errors.New("the same address as Addr or HTTP"))
 		}
 	}
 	for _, ic := range c.Interceptors {

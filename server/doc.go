@@ -26,4 +26,10 @@
 // there and, in a cluster, the others through a cluster client; a
 // stateful namespace's calls always go through the cluster client, to
 // its leader.
+//
+// The server logs through Config.Logger, with log/slog. Its keys are
+// words joined by underscores, never spaces ("serving_for"), and its
+// durations are Go duration strings ("1.5s", "250ms"), as slog's text
+// handler writes them, so that text and JSON logs read alike and a
+// collector parses them with time.ParseDuration.
 package server

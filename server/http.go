@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/gateway"
@@ -16,54 +14,63 @@ import (
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
-// httpServer is the HTTP listener, with Config.HTTP: the gateway to the
-// served functions, the metrics and the health endpoints:
+// httpServer is an HTTP listener: with Config.HTTP, the gateway to the
+// served functions, the metrics and the health endpoints (see health);
+// with Config.Metrics, the metrics and the health endpoints alone:
 //
 //	GET /metrics  the server's figures, in Prometheus' text format
 //	GET /healthz  200 while the process serves
-//	GET /readyz   200 once the namespaces are loaded and, in a cluster,
-//	              registered in ZooKeeper; 503 before, and once stopping
+//	GET /readyz   200 once ready (see health for the rule)
 type httpServer struct {
 	srv     *http.Server
 	mux     *http.ServeMux // until start
 	ln      net.Listener
-	reg     *namespaces.Registry
-	member  *membership // nil outside a cluster
-	ready   atomic.Bool
 	started bool // Serve was called
 	served  chan error
 }
 
-// readyTimeout bounds how long /readyz waits for ZooKeeper to confirm the
-// registrations.
-const readyTimeout = time.Second
-
-// newHTTPServer listens at cfg.HTTP for h's gateway, reg's health, and
-// mets, within the bounds of cfg.Transport.
-func newHTTPServer(cfg Config, h transport.Handler, reg *namespaces.Registry, mets *serverMetrics) (*httpServer, error) {
+// newHTTPServer listens at cfg.HTTP for h's gateway, hl's health, and
+// mets, within the bounds of cfg.Transport, with cfg.TLS.
+func newHTTPServer(cfg Config, h transport.Handler, hl *health, mets *serverMetrics) (*httpServer, error) {
 	tc := cfg.Transport
 	gw, err := gateway.New(h, gateway.Config{MaxBodySize: tc.Limits.MaxBodySize, Authenticate: tc.Authenticate, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.HTTP)
+	web, err := listenHTTP(cfg, cfg.HTTP, cfg.TLS, hl, mets)
+	if err != nil {
+		return nil, err
+	}
+	web.mux.Handle("/", gw)
+	return web, nil
+}
+
+// newMetricsServer listens at cfg.Metrics for hl's health and mets, in
+// plain HTTP, within the bounds of cfg.Transport. Paths other than the
+// three are not found.
+func newMetricsServer(cfg Config, hl *health, mets *serverMetrics) (*httpServer, error) {
+	return listenHTTP(cfg, cfg.Metrics, nil, hl, mets)
+}
+
+// listenHTTP listens at addr, with tlsCfg if set, for hl's health and
+// mets' figures.
+func listenHTTP(cfg Config, addr string, tlsCfg *tls.Config, hl *health, mets *serverMetrics) (*httpServer, error) {
+	tc := cfg.Transport
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	if tc.MaxConns > 0 {
 		ln = gateway.LimitListener(ln, tc.MaxConns, cfg.Logger)
 	}
-	if cfg.TLS != nil {
-		ln = tls.NewListener(ln, cfg.TLS)
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
-	web := &httpServer{ln: ln, reg: reg, served: make(chan error, 1)}
+	web := &httpServer{ln: ln, served: make(chan error, 1)}
 	mux := http.NewServeMux()
-	mux.Handle("/", gw)
 	mux.Handle("GET /metrics", mets.Handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", web.readyz)
+	mux.HandleFunc("GET /healthz", hl.healthz)
+	mux.HandleFunc("GET /readyz", hl.readyz)
 	web.mux = mux
 	or := func(d, def time.Duration) time.Duration {
 		if d == 0 {
@@ -80,37 +87,15 @@ func newHTTPServer(cfg Config, h transport.Handler, reg *namespaces.Registry, me
 	return web, nil
 }
 
-// start serves; ready says /readyz may answer 200.
+// start serves.
 func (h *httpServer) start() {
-	h.ready.Store(true)
 	h.started = true
 	go func() { h.served <- h.srv.Serve(h.ln) }()
 }
 
-func (h *httpServer) readyz(w http.ResponseWriter, r *http.Request) {
-	if !h.ready.Load() {
-		http.Error(w, "not ready: stopping", http.StatusServiceUnavailable)
-		return
-	}
-	if h.member != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-		defer cancel()
-		if err := h.member.m.Sync(ctx); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-	}
-	fmt.Fprintf(w, "ready: %d namespaces, %d failed\n", len(h.reg.Namespaces()), len(h.reg.Failures()))
-}
-
-// stopping makes /readyz answer 503, so that load balancers stop sending
-// requests while the server still serves them.
-func (h *httpServer) stopping() { h.ready.Store(false) }
-
 // shutdown stops taking requests, then waits for those running, until ctx
 // is done.
 func (h *httpServer) shutdown(ctx context.Context) error {
-	h.stopping()
 	err := h.srv.Shutdown(ctx)
 	if err != nil {
 		h.srv.Close()
@@ -128,7 +113,8 @@ func (h *httpServer) close() {
 	}
 }
 
-// serverMetrics are the figures of a server, with Config.HTTP.
+// serverMetrics are the figures of a server, with Config.HTTP or
+// Config.Metrics.
 type serverMetrics struct {
 	*metrics.Metrics
 	stop func()
@@ -136,10 +122,12 @@ type serverMetrics struct {
 
 // newMetrics returns the figures of a server of reg: its calls (counted
 // by the interceptor the server and the gateway call through), the calls
-// pending on each namespace, and its reloads, which a goroutine follows
-// until stop is called.
+// pending on each namespace, the files failing to load, and its reloads,
+// which a goroutine follows until stop is called.
 func newMetrics(reg *namespaces.Registry) *serverMetrics {
 	mets := metrics.New()
+	mets.Gauge("slacker_namespace_files_failing", "Namespace files whose version on disk fails to load now (their old version, if any, serving); see the status namespace for why.",
+		func() float64 { return float64(len(reg.Failures())) })
 	mets.GaugeVec("slacker_namespace_pending_calls", "Calls running on a Lua namespace or waiting for one of its VMs.", "namespace",
 		func() map[string]float64 {
 			out := make(map[string]float64)
@@ -183,13 +171,19 @@ func (m *serverMetrics) gauges(srv *transport.Server, member *membership) {
 		return
 	}
 	m.Gauge("slacker_zookeeper_connected", "1 while the server has a ZooKeeper session, else 0.", func() float64 {
-		if member.m.Connected() {
+		if member.zk.health(member.m).Connected {
 			return 1
 		}
 		return 0
 	})
 	m.Counter("slacker_zookeeper_sessions_total", "ZooKeeper sessions the server has registered in; more than one means sessions were lost.", func() float64 {
 		return float64(member.m.Sessions())
+	})
+	m.Counter("slacker_zookeeper_session_expiries_total", "ZooKeeper sessions lost: expired by ZooKeeper, or given up after the session timeout without a connection.", func() float64 {
+		return float64(max(member.m.Sessions()-1, 0))
+	})
+	m.Counter("slacker_zookeeper_connection_losses_total", "Times the server was seen losing its connection to ZooKeeper (it is looked at every 100 ms, and at each scrape).", func() float64 {
+		return float64(member.zk.lost())
 	})
 }
 
@@ -200,7 +194,7 @@ func slowCalls(threshold time.Duration, log *slog.Logger) transport.Interceptor 
 			start := time.Now()
 			res, err := next(ctx, name, args)
 			if took := time.Since(start); took > threshold {
-				log.Warn("slow call", "name", name, "took", took.Round(time.Microsecond), "code", transport.CodeOf(err).String())
+				log.Warn("slow call", "name", name, "took", took.Round(time.Microsecond).String(), "code", transport.CodeOf(err).String())
 			}
 			return res, err
 		}

@@ -32,7 +32,7 @@ var ErrServerClosed = errors.New("server: closed")
 //  2. the server leaves the cluster, then serves on for the leave delay,
 //     so that cluster clients stop sending calls before it stops taking
 //     them;
-//  3. the HTTP listener and the binary one stop taking connections, and
+//  3. the HTTP listeners and the binary one stop taking connections, and
 //     wait for the requests and calls running;
 //  4. Run closes what is left: the cluster membership first, then the
 //     rest in the reverse of the order it started it: the listeners, the
@@ -61,6 +61,8 @@ type Server struct {
 	srv     *transport.Server
 	ln      net.Listener
 	web     *httpServer    // nil without Config.HTTP
+	mweb    *httpServer    // nil without Config.Metrics
+	health  *health        // nil without either
 	member  *membership    // nil outside a cluster
 	caller  *clusterCaller // nil outside a cluster
 	stops   []func()       // of what Run started, in order
@@ -119,11 +121,19 @@ func (s *Server) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- s.srv.Serve(s.ln) }()
 	s.stops = append(s.stops, func() { s.srv.Close(); <-served })
-	var webServed <-chan error // nil without HTTP: never receives
+	var webServed, metricsServed <-chan error // nil without HTTP: never receive
+	if s.health != nil {
+		s.health.ready.Store(true)
+	}
 	if s.web != nil {
 		s.web.start()
 		webServed = s.web.served
 		s.log.Info("serving HTTP", "http", s.web.ln.Addr().String())
+	}
+	if s.mweb != nil {
+		s.mweb.start()
+		metricsServed = s.mweb.served
+		s.log.Info("serving metrics and health", "metrics", s.mweb.ln.Addr().String())
 	}
 	close(s.ready)
 	s.log.Info("serving", "addr", s.ln.Addr().String(), "version", transport.ServerVersion,
@@ -133,10 +143,13 @@ func (s *Server) Run(ctx context.Context) error {
 	select {
 	case err = <-served:
 		served <- err
-		err = fmt.Errorf("server: serving: %w", err)
+		err = fmt.Errorf("serving: %w", err)
 	case err = <-webServed:
 		s.web.served <- err
-		err = fmt.Errorf("server: serving HTTP: %w", err)
+		err = fmt.Errorf("serving HTTP: %w", err)
+	case err = <-metricsServed:
+		s.mweb.served <- err
+		err = fmt.Errorf("serving metrics: %w", err)
 	case <-s.closing:
 	case <-ctx.Done():
 		return ctx.Err()
@@ -163,7 +176,7 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	reg, err := namespaces.Open(ctx, s.cfg.Dir, namespaces.Config{Engine: ecfg, Logger: s.log})
 	if err != nil {
-		return fmt.Errorf("server: loading %s: %w", s.cfg.Dir, err)
+		return fmt.Errorf("cannot load the namespaces of %s: %w", s.cfg.Dir, err)
 	}
 	s.reg = reg
 	s.stops = append(s.stops, reg.Close)
@@ -171,7 +184,7 @@ func (s *Server) start(ctx context.Context) error {
 		s.caller.local.Store(reg)
 	}
 	s.log.Info("namespaces loaded", "dir", s.cfg.Dir, "namespaces", len(reg.Namespaces()),
-		"failed", len(reg.Failures()), "took", time.Since(begin).Round(time.Millisecond),
+		"failed", len(reg.Failures()), "took", time.Since(begin).Round(time.Millisecond).String(),
 		"max_call_memory", bytesize.Format(cmp.Or(ecfg.MaxCallMemory, engine.DefaultMaxCallMemory)), "max_memory", bytesize.Format(ecfg.MaxMemory))
 	for ns, fns := range s.cfg.Go {
 		if err := reg.SetGo(ns, fns); err != nil {
@@ -179,10 +192,10 @@ func (s *Server) start(ctx context.Context) error {
 		}
 	}
 	if err := reg.ServeStatus(); err != nil {
-		return fmt.Errorf("server: serving the status namespace: %w", err)
+		return fmt.Errorf("cannot serve the status namespace: %w", err)
 	}
 	if s.watcher, err = reg.Watch(ctx, s.cfg.Watch); err != nil {
-		return fmt.Errorf("server: watching %s: %w", s.cfg.Dir, err)
+		return fmt.Errorf("cannot watch %s: %w", s.cfg.Dir, err)
 	}
 	s.log.Info("watching for changes", "dir", s.cfg.Dir, "watch", modeName(s.cfg.Watch.Mode))
 	if err := ctx.Err(); err != nil {
@@ -195,8 +208,9 @@ func (s *Server) start(ctx context.Context) error {
 func (s *Server) listen() error {
 	var mets *serverMetrics
 	ics := slices.Clone(s.cfg.Interceptors)
-	if s.cfg.HTTP != "" {
+	if s.cfg.HTTP != "" || s.cfg.Metrics != "" {
 		mets = newMetrics(s.reg)
+		s.health = &health{reg: s.reg}
 		s.stops = append(s.stops, mets.stop)
 		ics = append([]transport.Interceptor{mets.Interceptor()}, ics...)
 	}
@@ -211,7 +225,7 @@ func (s *Server) listen() error {
 	s.srv = srv
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("server: %w", err)
+		return fmt.Errorf("cannot listen for the binary protocol: %w", err)
 	}
 	if s.cfg.TLS != nil {
 		ln = tls.NewListener(ln, s.cfg.TLS)
@@ -219,20 +233,28 @@ func (s *Server) listen() error {
 	s.ln = ln
 	s.stops = append(s.stops, func() { ln.Close() }) // until Serve has it
 	if s.cfg.HTTP != "" {
-		if s.web, err = newHTTPServer(s.cfg, handler, s.reg, mets); err != nil {
-			return fmt.Errorf("server: HTTP: %w", err)
+		if s.web, err = newHTTPServer(s.cfg, handler, s.health, mets); err != nil {
+			return fmt.Errorf("cannot serve HTTP: %w", err)
 		}
 		s.stops = append(s.stops, s.web.close)
 	}
+	if s.cfg.Metrics != "" {
+		if s.mweb, err = newMetricsServer(s.cfg, s.health, mets); err != nil {
+			return fmt.Errorf("cannot serve the metrics: %w", err)
+		}
+		s.stops = append(s.stops, s.mweb.close)
+	}
 	if s.cfg.Cluster.enabled() {
 		if s.member, err = joinCluster(s.cfg.Cluster, ln.Addr(), s.reg, s.log); err != nil {
-			return fmt.Errorf("server: joining the cluster: %w", err)
+			return fmt.Errorf("cannot join the cluster: %w", err)
 		}
 		s.stops = append(s.stops, s.member.close)
 	}
-	if s.web != nil {
-		s.web.member = s.member
+	if s.health != nil {
+		s.health.member = s.member
 		mets.gauges(srv, s.member)
+	}
+	if s.web != nil {
 		if s.cfg.AdminAuthenticate != nil {
 			s.web.mux.Handle("/_admin/", adminHandler(s.member, s.cfg.AdminAuthenticate))
 		}
@@ -269,19 +291,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return s.wait()
 	}
 	var errs []error
-	if s.web != nil {
-		s.web.stopping()
+	if s.health != nil {
+		s.health.ready.Store(false) // /readyz answers 503
 	}
 	if s.member != nil {
 		s.member.leave(ctx)
 	}
-	if s.web != nil {
-		if err := s.web.shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("server: HTTP requests cut off: %w", err))
+	for _, web := range []*httpServer{s.web, s.mweb} {
+		if web == nil {
+			continue
+		}
+		if err := web.shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("HTTP requests cut off: %w", err))
 		}
 	}
 	if err := s.srv.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("server: calls cut off: %w", err))
+		errs = append(errs, fmt.Errorf("calls cut off: %w", err))
 	}
 	s.drain()
 	errs = append(errs, s.wait())
@@ -342,6 +367,19 @@ func (s *Server) isClosing() bool {
 // first: wait for Run's error beside it.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
+// MetricsAddr returns the address of the metrics listener; nil without
+// Config.Metrics, and until the server serves.
+func (s *Server) MetricsAddr() net.Addr {
+	select {
+	case <-s.ready:
+		if s.mweb != nil {
+			return s.mweb.ln.Addr()
+		}
+	default:
+	}
+	return nil
+}
+
 // Addr returns the address the binary protocol listens at; nil until the
 // server serves.
 func (s *Server) Addr() net.Addr {
@@ -373,14 +411,14 @@ func (s *Server) Rescan(ctx context.Context) error {
 	select {
 	case <-s.ready:
 	default:
-		return errors.New("server: not serving yet")
+		return errors.New("not serving yet")
 	}
 	start := time.Now()
 	if err := s.watcher.Rescan(ctx); err != nil {
 		return err
 	}
 	s.log.Info("rescanned", "namespaces", len(s.reg.Namespaces()), "failed", len(s.reg.Failures()),
-		"took", time.Since(start).Round(time.Microsecond))
+		"took", time.Since(start).Round(time.Microsecond).String())
 	return nil
 }
 

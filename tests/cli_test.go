@@ -184,8 +184,8 @@ func TestCLIServeAndCall(t *testing.T) {
 		{[]string{"slacker.example.math/wordcount", "a b c"}, `^3\n$`, `^$`, 0},
 		{[]string{"slacker.example.counter/inc", "5"}, `^5\n$`, `^$`, 0},
 		{[]string{"slacker.example.counter/stamp"}, `^\{"at":1[0-9]{12},"count":6\}\n$`, `^$`, 0},
-		{[]string{"slacker.example.api/make-error"}, `^$`, `remote exception: .*api.lua:\d+: Expected exception.`, 1},
-		{[]string{"slacker.example.api/nope"}, `^$`, `slacker.example.api/nope: slacker: remote not-found`, 1},
+		{[]string{"slacker.example.api/make-error"}, `^$`, `slacker.example.api/make-error: exception: .*api.lua:\d+: Expected exception.`, 1},
+		{[]string{"slacker.example.api/nope"}, `^$`, `slacker.example.api/nope: not found`, 1},
 		{[]string{"--timeout", "300ms", "slacker.example.api/long-running"}, `^$`, `deadline exceeded`, 1},
 		{[]string{"slacker.example.api/return-nil"}, `^null\n$`, `^$`, 0},
 	}
@@ -359,7 +359,7 @@ func TestCLIWatchOff(t *testing.T) {
 	if stdout, _, _ := cli(t, "call", s.addr, "r/v"); stdout != "1\n" {
 		t.Fatalf("r/v before SIGHUP = %q, want the version at start", stdout)
 	}
-	if stdout, stderr, code := cli(t, "call", s.addr, "n/v"); code != 1 || !strings.Contains(stderr, "not-found") {
+	if stdout, stderr, code := cli(t, "call", s.addr, "n/v"); code != 1 || !strings.Contains(stderr, "n/v: not found") {
 		t.Fatalf("n/v before SIGHUP: exit %d, %q %q, want not-found", code, stdout, stderr)
 	}
 	s.cmd.Process.Signal(syscall.SIGHUP)

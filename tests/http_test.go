@@ -102,7 +102,7 @@ function spin() while true do end end
 		{"exception", "POST", "/shop.cart/fail.json", "", 500, "exception", "out of stock"},
 		{"not found", "POST", "/shop.cart/nope.json", "[]", 404, "not-found", "shop.cart/nope"},
 		{"no namespace", "POST", "/shop.nope/add.json", "[]", 404, "not-found", ""},
-		{"bad body", "POST", "/shop.cart/add.json", "[1,", 400, "invalid-packet", "argument array"},
+		{"bad body", "POST", "/shop.cart/add.json", "[1,", 400, "invalid-packet", "not a JSON array of the arguments"},
 		{"timeout", "POST", "/shop.cart/spin.json", "[]", 504, "canceled", ""},
 		{"listing", "GET", "/", "", 200, "", `{"name":"shop.cart/add","params":["a","b"],"doc":"Adds two numbers."}`},
 		{"healthz", "GET", "/healthz", "", 200, "", "ok"},
@@ -123,20 +123,30 @@ function spin() while true do end end
 }
 
 // TestHTTPReadyInCluster checks that a server of a cluster is ready once
-// ZooKeeper holds its namespaces, and not while ZooKeeper is gone.
+// ZooKeeper holds its namespaces, and stays ready while ZooKeeper is
+// gone: it still serves, and ZooKeeper is the whole fleet's.
 func TestHTTPReadyInCluster(t *testing.T) {
 	zks := zktest.Start(t)
 	n := startNode(t, zks.Addr, whoFile(0), "--http", "127.0.0.1:0")
-	url := httpURL(t, n.cliServer) + "/readyz"
+	url := httpURL(t, n.cliServer)
 	ready := func() bool {
-		status, _, _ := request(t, "GET", url, "")
+		status, _, _ := request(t, "GET", url+"/readyz", "")
 		return status == http.StatusOK
+	}
+	connected := func(want float64) func() bool {
+		return func() bool { return scrape(t, url)["slacker_zookeeper_connected"] == want }
 	}
 	testutil.WaitFor(t, 10*time.Second, ready, "ready once registered")
 	zks.Stop()
-	testutil.WaitFor(t, 10*time.Second, func() bool { return !ready() }, "not ready without ZooKeeper")
+	testutil.WaitFor(t, 10*time.Second, connected(0), "disconnected from ZooKeeper")
+	if !ready() {
+		t.Error("not ready without ZooKeeper")
+	}
 	zks.Restart(false)
-	testutil.WaitFor(t, 20*time.Second, ready, "ready again once registered again")
+	testutil.WaitFor(t, 20*time.Second, connected(1), "connected again")
+	if !ready() {
+		t.Error("not ready once ZooKeeper is back")
+	}
 }
 
 // scrape reads the server's metrics and returns each sample's value by

@@ -152,8 +152,9 @@ func TestTLSAndTokens(t *testing.T) {
 			t.Errorf("%s: %v, want acl-reject", name, err)
 		}
 	}
-	if err := dialErr(s.addr, client.Config{Token: "s3cret", DialTimeout: time.Second}); err == nil {
-		t.Error("a client without TLS was served")
+	if err := dialErr(s.addr, client.Config{Token: "s3cret", DialTimeout: time.Second}); !errors.Is(err, client.ErrServerTLS) ||
+		!strings.Contains(err.Error(), "the server at "+s.addr+" speaks TLS, and this client does not") {
+		t.Errorf("a client without TLS: %v, want ErrServerTLS", err)
 	}
 	noCert := &tls.Config{RootCAs: pki.pool}
 	if err := dialErr(s.addr, client.Config{TLS: noCert, Token: "s3cret"}); err == nil {
@@ -192,7 +193,7 @@ func TestTLSAndTokens(t *testing.T) {
 		t.Errorf("call: exit %d, %q, %q", code, out, errOut)
 	}
 	if _, errOut, code := cli(t, "call", "--tls-ca", pki.caFile, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey,
-		s.addr, "m/add", "1", "2"); code == 0 || !strings.Contains(errOut, "acl-reject") {
+		s.addr, "m/add", "1", "2"); code == 0 || !strings.Contains(errOut, "m/add: acl reject: the server wants a token, and this client has none") {
 		t.Errorf("call without a token: exit %d, %q", code, errOut)
 	}
 	s.terminate(t)

@@ -86,8 +86,18 @@ type argsDecoder interface {
 
 // tooComplex is the error of a body whose estimate passes budget.
 func tooComplex(estimate, budget int) error {
-	return fmt.Errorf("%w: they would take %d bytes decoded, more than the %d allowed", ErrBodyTooComplex, estimate, budget)
+	return &tooComplexError{estimate, budget}
 }
+
+// tooComplexError is ErrBodyTooComplex for a body whose estimate passes
+// its budget. Its text, without the package's prefix, is the exception
+// callers get.
+type tooComplexError struct{ estimate, budget int }
+
+func (e *tooComplexError) Error() string {
+	return fmt.Sprintf("arguments too large to decode: they would take %d bytes decoded, more than the %d allowed", e.estimate, e.budget)
+}
+func (e *tooComplexError) Is(target error) bool { return target == ErrBodyTooComplex }
 
 // Costs of decoded values, in bytes, as the estimate counts them.
 const (

@@ -195,7 +195,7 @@ func TestDecodeArgsBudget(t *testing.T) {
 				if !errors.Is(err, ErrBodyTooComplex) || args != nil {
 					t.Fatalf("over the budget: %d args, %v", len(args), err)
 				}
-				want := fmt.Sprintf("transport: arguments too large to decode: they would take %d bytes decoded, more than the %d allowed", est, est-1)
+				want := fmt.Sprintf("arguments too large to decode: they would take %d bytes decoded, more than the %d allowed", est, est-1)
 				if err.Error() != want {
 					t.Errorf("error %q, want %q", err, want)
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is a result code, carried by response and error packets.
@@ -96,15 +97,29 @@ func CodeOf(err error) Code {
 // RemoteError is an error reported by the server: its result code and, for
 // exceptions, the message the function failed with.
 type RemoteError struct {
-	Code    Code
+	Code Code
+	// Message is, for an exception, the message the function failed
+	// with; for other codes, what the client that got the answer knows
+	// of why, if anything.
 	Message string
+	// Name is the function called, "namespace/function", as the client
+	// that got the answer sets it; "" if unknown.
+	Name string
 }
 
+// Error reads "client: NAME: not found", or "client: NAME: exception:
+// MESSAGE"; without a Name, "slacker: remote not-found".
 func (e *RemoteError) Error() string {
-	if e.Message == "" {
-		return "slacker: remote " + e.Code.String()
+	var msg string
+	if e.Name == "" {
+		msg = "slacker: remote " + e.Code.String()
+	} else {
+		msg = "client: " + e.Name + ": " + strings.ReplaceAll(e.Code.String(), "-", " ")
 	}
-	return "slacker: remote " + e.Code.String() + ": " + e.Message
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
 }
 
 // Is reports whether target is the sentinel error of e's code.

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"fmt"
 )
 
 // CallFunc runs one call, as a Handler's Call does.
@@ -37,8 +36,15 @@ type intercepted struct {
 
 // missing is the call of a function a Finder does not serve.
 func missing(_ context.Context, name string, _ []any) (any, error) {
-	return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	return nil, notServedError(name)
 }
+
+// notServedError is ErrNotFound for the function it names; its text,
+// "NAME: not found", is what callers over HTTP read.
+type notServedError string
+
+func (e notServedError) Error() string        { return string(e) + ": not found" }
+func (e notServedError) Is(target error) bool { return target == ErrNotFound }
 
 // NotServed answers, without its arguments, a call of name that h, a
 // [Finder], does not serve: through the interceptors of h when it was made

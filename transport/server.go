@@ -214,7 +214,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			if isTemporary(err) {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.cfg.Logger.Warn("accept failed; retrying", "err", err, "delay", backoff)
+				s.cfg.Logger.Warn("accept failed; retrying", "err", err, "delay", backoff.String())
 				time.Sleep(backoff)
 				continue
 			}

@@ -32,6 +32,7 @@ const serveHelp = "Serves every .lua file under DIR as a namespace: DIR/a/b/c.lu
 type serveFlags struct {
 	fs                                       *flag.FlagSet
 	listen, watch, httpAddr, pprof           string
+	metricsAddr                              string
 	logFormat, logLevel                      string
 	poolSize, queueSize, maxBody, maxString  int
 	maxInFlight, maxConns                    int
@@ -66,6 +67,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.slowCall, "slow-call", 0, "log every call that takes longer than this, with its time (0: none)")
 	f.sec.register(fs)
 	fs.StringVar(&f.httpAddr, "http", "", "`address` of the HTTP gateway and health endpoints, such as 127.0.0.1:2105; none if empty")
+	fs.StringVar(&f.metricsAddr, "metrics", "", "`address` of a plain HTTP listener of /metrics, /healthz and /readyz alone, without the gateway, such as 127.0.0.1:9104; none if empty")
 	fs.StringVar(&f.pprof, "pprof", "", "`address` to serve Go's profiles at, under /debug/pprof/, such as 127.0.0.1:6060; none if empty")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -99,7 +101,7 @@ func (f *serveFlags) config(dir string) (server.Config, error) {
 		return server.Config{}, errors.New("--handshake-timeout, --idle-timeout and --frame-timeout must be positive")
 	}
 	return server.Config{
-		Dir: dir, Addr: f.listen, HTTP: f.httpAddr, TLS: tlsCfg,
+		Dir: dir, Addr: f.listen, HTTP: f.httpAddr, Metrics: f.metricsAddr, TLS: tlsCfg,
 		Authenticate: authenticate, AdminAuthenticate: adminAuth,
 		Engine: engine.Config{
 			PoolSize: f.poolSize, QueueSize: f.queueSize, Timeout: f.timeout, MaxStringSize: f.maxString,
