@@ -77,6 +77,12 @@ func TestScripts(t *testing.T) {
 			"clusterclient": cmdClusterClient,
 			"ccall":         probeCmd("ccall", probeCcall),
 			"retry":         cmdRetry,
+			// dev_script_test.go's:
+			"dev":     cmdDev,
+			"devstop": cmdDevStop,
+			"alive":   cmdAlive,
+			"zkstop":  cmdZkStop,
+			"zkstart": cmdZkStart,
 		},
 	})
 }
@@ -91,6 +97,7 @@ type scriptState struct {
 	zk      *zktest.Server
 	servers map[string]*scriptServer
 	clients map[string]*cluster.Client
+	devs    map[string]*devRun // see dev_script_test.go
 }
 
 func state(ts *testscript.TestScript) *scriptState {
