@@ -1,8 +1,11 @@
 package tests
 
 import (
+	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -25,7 +28,10 @@ import (
 //	                           stdout to stdout
 //	alive PID                  succeed if the process PID is running
 //	zkstop                     stop the script's ZooKeeper, as a crash would
-//	zkstart                    start it again, with its data, on the same port
+//	zkstart [-after D]         start it again, with its data, on the same port, once it
+//	                           has been down for D (0)
+//
+// and retry runs serverlog NAME as a probe, to wait for a line of a log.
 
 // devRun is a `slacker-lua dev` started by a script.
 type devRun struct {
@@ -153,12 +159,26 @@ func cmdZkStop(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: zkstop, after zookeeper")
 	}
 	st.zk.Stop()
+	st.zkDown = time.Now()
 }
 
 func cmdZkStart(ts *testscript.TestScript, neg bool, args []string) {
 	st := state(ts)
-	if neg || len(args) != 0 || st.zk == nil {
-		ts.Fatalf("usage: zkstart, after zookeeper and zkstop")
+	fs := flag.NewFlagSet("zkstart", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	after := fs.Duration("after", 0, "")
+	if neg || fs.Parse(args) != nil || fs.NArg() != 0 || st.zk == nil || st.zkDown.IsZero() {
+		ts.Fatalf("usage: zkstart [-after D], after zookeeper and zkstop")
 	}
+	// The outage's length is what the script is about: wait it out.
+	time.Sleep(time.Until(st.zkDown.Add(*after)))
 	st.zk.Restart(false)
+}
+
+// probeServerLog is serverlog as a probe of retry's.
+func probeServerLog(ctx context.Context, ts *testscript.TestScript, args []string) (string, string, int) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: serverlog NAME")
+	}
+	return serverOf(ts, args[0]).log.String(), "", 0
 }

@@ -98,6 +98,7 @@ type scriptState struct {
 	servers map[string]*scriptServer
 	clients map[string]*cluster.Client
 	devs    map[string]*devRun // see dev_script_test.go
+	zkDown  time.Time          // when zkstop stopped ZooKeeper
 }
 
 func state(ts *testscript.TestScript) *scriptState {
@@ -259,8 +260,9 @@ type probe func(ctx context.Context, ts *testscript.TestScript, args []string) (
 
 // probes are the probes retry knows by name.
 var probes = map[string]probe{
-	"ccall": probeCcall,
-	"zkls":  probeZkls,
+	"ccall":     probeCcall,
+	"zkls":      probeZkls,
+	"serverlog": probeServerLog, // dev_script_test.go's
 }
 
 // probeCmd makes p a script command that fails if p fails, or with !, if
