@@ -75,9 +75,11 @@
 //     runs, and restarts the timeouts of the sessions it saved when it
 //     starts. So an outage or restart of the ensemble, with its data,
 //     keeps every candidate where it was. The connection is replaced by a
-//     new one only when it reaches ZooKeeper but gets no session for
-//     longer than the timeout and a second, as an ensemble that lost its
-//     data refuses clients that saw more transactions than it has made.
+//     new one only when it has had no session for longer than the timeout
+//     and has reached ZooKeeper without getting one for the timeout too
+//     (a ZooKeeper that starts accepts connections before it serves
+//     them), as an ensemble that lost its data refuses clients that saw
+//     more transactions than it has made.
 //   - A member whose session expired, and whose candidate of then is
 //     still there, held by its earlier session (which ZooKeeper has not
 //     expired yet), deletes it and makes it again in its new session under

@@ -21,12 +21,6 @@ import (
 // channel is full.
 const renewEvery = 100 * time.Millisecond
 
-// refusedAfter is how long a connection that reaches ZooKeeper (its dials
-// succeed) may go on without a session, once it has had none for longer
-// than the session timeout, before it is replaced by a new one: a
-// handshake takes milliseconds, so such a connection is being refused.
-const refusedAfter = time.Second
-
 // session is a long-lived connection to ZooKeeper, shared by a [Member]
 // and a [Client].
 //
@@ -36,8 +30,10 @@ const refusedAfter = time.Second
 // client for the session timeout while it runs, so a session survives an
 // ensemble's restart, and the nodes, watches and leaders with it. If the
 // session expired meanwhile, ZooKeeper says so and the client opens a new
-// one. Only a connection that reaches ZooKeeper but gets no session, once
-// it has had none for longer than the timeout, is replaced by a new one: a
+// one. Only a connection that has had no session for longer than the
+// timeout, and has reached ZooKeeper (its dials succeed) without getting
+// one for the timeout too, is replaced by a new one: a ZooKeeper that
+// starts accepts connections before it serves them, but a
 // connection that has seen transactions is refused by an ensemble that
 // lost its data, until the ensemble has made as many again; a new one has
 // seen none.
@@ -187,7 +183,8 @@ func (s *session) run(events <-chan zk.Event) {
 	defer tick.Stop()
 	var (
 		had     bool      // the connection had a session once
-		lost    time.Time // when it lost its session, or was made; zero while it has one
+		down    time.Time // when the session was lost, for the log; zero while there is one
+		lost    time.Time // when the connection lost its session, or was made; zero while it has one
 		lostSID int64     // the session lost
 		reach   time.Time // when a dial first succeeded since lost; zero if none did
 		warned  bool      // the loss, or the first failures to connect, were logged
@@ -217,16 +214,19 @@ func (s *session) run(events <-chan zk.Event) {
 						renewed = "new: the old one expired, and the registrations are made again"
 					}
 					s.log.Log(context.Background(), s.info(), "connection to ZooKeeper back",
-						"zk", conn.Server(), "down", time.Since(lost).Round(time.Millisecond).String(), "session", renewed)
+						"zk", conn.Server(), "down", time.Since(down).Round(time.Millisecond).String(), "session", renewed)
 				} else {
 					s.log.Log(context.Background(), s.info(), "connected to ZooKeeper", "zk", conn.Server())
 				}
 			}
-			had, warned, lost, reach = true, false, time.Time{}, time.Time{}
+			had, warned, down, lost, reach = true, false, time.Time{}, time.Time{}, time.Time{}
 			continue
 		}
 		if lost.IsZero() {
-			lost, lostSID = time.Now(), conn.SessionID()
+			lost = time.Now()
+		}
+		if down.IsZero() {
+			down, lostSID = time.Now(), conn.SessionID()
 		}
 		if !warned {
 			switch {
@@ -242,7 +242,7 @@ func (s *session) run(events <-chan zk.Event) {
 		if ok := s.dials.reached(); reach.IsZero() && ok.After(lost) {
 			reach = ok
 		}
-		if time.Since(lost) <= s.timeout || reach.IsZero() || time.Since(reach) <= refusedAfter {
+		if time.Since(lost) <= s.timeout || reach.IsZero() || time.Since(reach) <= s.timeout {
 			continue
 		}
 		newConn, evs, err := s.dial()
