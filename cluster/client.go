@@ -29,8 +29,9 @@ type ClientConfig struct {
 	// SessionTimeout is the ZooKeeper session's. 0 means
 	// DefaultSessionTimeout.
 	SessionTimeout time.Duration
-	// Logger receives what happens to the session and the servers. nil
-	// discards it.
+	// Logger receives what happens to the session and the servers; the
+	// loss and return of the connection to ZooKeeper at debug level, as the
+	// calls go on meanwhile with the servers known. nil discards it.
 	Logger *slog.Logger
 	// Interceptors wrap every call made with Call (or through With), the
 	// first outermost, once for all the servers it is tried on. Those of

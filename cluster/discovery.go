@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -57,13 +56,13 @@ type zkDiscovery struct {
 // dialDiscovery connects to ZooKeeper, waiting for a session as long as
 // ctx allows.
 func dialDiscovery(ctx context.Context, servers []string, layout Layout, timeout time.Duration, log *slog.Logger) (*zkDiscovery, error) {
-	zs, err := openSession(servers, timeout, log)
+	zs, err := openSession(servers, timeout, log, true)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if err := zs.await(ctx); err != nil {
 		zs.close()
-		return nil, fmt.Errorf("cluster: connecting to ZooKeeper %s: %w", strings.Join(servers, ","), err)
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	return &zkDiscovery{zk: zs, layout: layout, timeout: timeout, log: log, done: make(chan struct{})}, nil
 }

@@ -63,6 +63,40 @@
 // serves the namespace and withdraws before it stops; when the leader
 // dies, its session expires, its candidate goes, and the next one leads.
 //
+// # Sticky leaders
+//
+// A stateful namespace's state lives in the leader's Lua VM, so a change
+// of leader changes what callers see. Leadership changes only when the
+// leader goes, as ZooKeeper's semantics allow:
+//
+//   - A lost connection resumes its session, however long ZooKeeper was
+//     away: ZooKeeper keeps a session, and its ephemeral nodes, until it
+//     has heard nothing from the client for the session timeout while it
+//     runs, and restarts the timeouts of the sessions it saved when it
+//     starts. So an outage or restart of the ensemble, with its data,
+//     keeps every candidate where it was. The connection is replaced by a
+//     new one only when it has had no session for longer than the timeout
+//     and has reached ZooKeeper without getting one for the timeout too
+//     (a ZooKeeper that starts accepts connections before it serves
+//     them), as an ensemble that lost its data refuses clients that saw
+//     more transactions than it has made.
+//   - A member whose session expired, and whose candidate of then is
+//     still there, held by its earlier session (which ZooKeeper has not
+//     expired yet), deletes it and makes it again in its new session under
+//     the same name, in one multi-operation: the candidate keeps its
+//     sequence number, so its place, and no other candidate leads
+//     meanwhile. (A plain ephemeral node may have a sequential node's name;
+//     later sequence numbers, from the parent's count of changes, are
+//     higher.)
+//   - In a new session, a member that stood without leading waits
+//     standGrace (2s) from the session's start before it stands again,
+//     while one that led stands at once: when every server lost its
+//     session together, the leader of before, if it is back within the
+//     grace, leads again.
+//
+// A leader that lost its session while others kept theirs has been
+// replaced, and its successor has answered calls: back, it stands last.
+//
 // # Membership
 //
 // [Join] makes a [Member]: a server's session with ZooKeeper, which
@@ -72,7 +106,15 @@
 // keeps its registrations through lost connections, registers everything
 // again in a new session when its session expires, and takes over nodes
 // of its address left by another session, such as an earlier one of its
-// own (it warns: another server may be advertising the same address).
+// own (logged at info level, once for that session) or another's (at warn
+// level: another server may be advertising the same address).
+//
+// The loss of the connection is logged at warn level when it happens,
+// and its return at info level, with whether the session is the same,
+// once each; a Client, whose calls go on with the servers it knows, logs
+// them at debug level. A [NewClient] that gets no session within its
+// context says why: the last error of each server's dial, such as
+// connection refused, with the address.
 //
 // # ACLs
 //

@@ -151,6 +151,10 @@ type Member struct {
 	listed  bool               // the namespaces found in this session were protected
 	made    map[string]bool    // the namespaces whose _leader is ready in this session (FormatSlacker)
 	armed   map[string]bool    // the keys of the watches set and not fired (see watch)
+	own     map[int64]bool     // every session of the member's
+	former  map[string]former  // the member's candidates of earlier sessions not stood again, by namespace
+	began   time.Time          // when the session began, for the grace of standing (see stand)
+	logged  map[int64]bool     // the other sessions whose nodes' take-over was logged
 
 	firedMu sync.Mutex
 	fired   map[string]bool // the keys of the watches fired since the loop last looked
@@ -164,6 +168,19 @@ type nsWant struct {
 	stateful  bool
 	functions []Function // in FormatSlacker, for the functions' nodes
 }
+
+// former is the member's candidate in the election of a namespace in an
+// earlier session, and whether it led.
+type former struct {
+	path string
+	led  bool
+}
+
+// standGrace is how long a member in a new session waits before it stands
+// in the election of a stateful namespace it stood in without leading,
+// unless its candidate of then is still there: so that the leader of
+// then, if it serves still and is back in the same while, leads again.
+const standGrace = 2 * time.Second
 
 // nsHave is a namespace's nodes in ZooKeeper.
 type nsHave struct {
@@ -190,7 +207,7 @@ func Join(cfg MemberConfig) (*Member, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: MemberConfig.Data: %w", err)
 	}
-	zs, err := openSession(cfg.ZooKeeper, cfg.SessionTimeout, cfg.Logger)
+	zs, err := openSession(cfg.ZooKeeper, cfg.SessionTimeout, cfg.Logger, false)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
@@ -208,6 +225,9 @@ func Join(cfg MemberConfig) (*Member, error) {
 		settled: make(chan struct{}),
 		have:    make(map[string]*nsHave),
 		armed:   make(map[string]bool),
+		own:     make(map[int64]bool),
+		former:  make(map[string]former),
+		logged:  make(map[int64]bool),
 		fired:   make(map[string]bool),
 	}
 	go m.loop()

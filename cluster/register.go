@@ -2,11 +2,16 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/go-zookeeper/zk"
 )
@@ -20,8 +25,14 @@ func (m *Member) reconcile() {
 	}
 	if sid := m.conn.SessionID(); sid != m.session {
 		if m.session != 0 {
-			m.cfg.Logger.Info("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
+			m.cfg.Logger.Debug("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
+			for ns, h := range m.have {
+				if h.candidate != "" {
+					m.former[ns] = former{path: h.candidate, led: h.leading}
+				}
+			}
 		}
+		m.own[sid], m.began = true, time.Now()
 		m.session, m.server, m.have = sid, false, make(map[string]*nsHave)
 		m.guards, m.listed = make(map[string]bool), false
 		m.made, m.armed = make(map[string]bool), make(map[string]bool)
@@ -53,17 +64,25 @@ func (m *Member) reconcile() {
 			errs = append(errs, err)
 		} else {
 			if !m.server {
-				m.cfg.Logger.Info("registered in zookeeper", "node", l.Server(addr))
+				level := slog.LevelInfo
+				if m.sessions.Load() > 1 {
+					level = slog.LevelDebug // the session's return was logged
+				}
+				m.cfg.Logger.Log(context.Background(), level, "registered in zookeeper", "node", l.Server(addr))
 			}
 			m.server, m.wrote = true, dataGen
 		}
 	}
 	// Each namespace on its own: one that fails holds none of the others up.
+	later := false // a candidate waits for its grace
 	for _, ns := range slices.Sorted(maps.Keys(want)) {
 		if m.stopping() {
 			break
 		}
-		if err := m.put(ns, want[ns]); err != nil {
+		switch err := m.put(ns, want[ns]); {
+		case errors.Is(err, errStandLater):
+			later = true
+		case err != nil:
 			errs = append(errs, err)
 		}
 	}
@@ -83,6 +102,9 @@ func (m *Member) reconcile() {
 		return
 	}
 	m.lastErr = ""
+	if later {
+		return // not in step until it stands
+	}
 	m.mu.Lock()
 	if gen > m.synced || m.syncedIn != m.session {
 		m.synced, m.syncedIn = gen, m.session
@@ -149,7 +171,54 @@ func (m *Member) put(ns string, w nsWant) error {
 	if slacker {
 		return m.putFunctions(ns, w, h)
 	}
-	return m.stand(ns, h, w.stateful)
+	if err := m.stand(ns, h, w.stateful); err != nil {
+		return err
+	}
+	return m.leads(ns, h)
+}
+
+// leads finds out whether the server's candidate in the election of ns
+// leads it (its sequence number is the lowest), in slacker-lua's layout,
+// for the member to stand at once in a new session if it did (see
+// stand). A watch on the candidates says when to look again.
+func (m *Member) leads(ns string, h *nsHave) error {
+	key := "candidates:" + ns
+	if h.candidate == "" || m.armed[key] {
+		return nil
+	}
+	dir := m.cfg.Layout.Leader(ns)
+	kids, _, ch, err := m.conn.ChildrenW(dir)
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", dir, err)
+	}
+	m.watch(key, ch)
+	leading := lowestCandidate(kids) == path.Base(h.candidate)
+	if leading && !h.leading {
+		m.cfg.Logger.Info("leading the namespace", "namespace", ns)
+	}
+	h.leading = leading
+	if !slices.Contains(kids, path.Base(h.candidate)) {
+		gone := h.candidate
+		h.candidate, h.leading = "", false // deleted by someone: stands again next time
+		return fmt.Errorf("the candidate %s is gone", gone)
+	}
+	return nil
+}
+
+// lowestCandidate returns the name of the candidate, n_<seq>, with the
+// lowest sequence number among kids; "" if none.
+func lowestCandidate(kids []string) string {
+	best, bestSeq := "", int64(-1)
+	for _, k := range kids {
+		seq, err := strconv.ParseInt(strings.TrimPrefix(k, candidatePrefix), 10, 64)
+		if err != nil || !strings.HasPrefix(k, candidatePrefix) {
+			continue
+		}
+		if bestSeq < 0 || seq < bestSeq {
+			best, bestSeq = k, seq
+		}
+	}
+	return best
 }
 
 // stand makes the server a candidate in the leader election of ns, or
@@ -163,11 +232,14 @@ func (m *Member) stand(ns string, h *nsHave, stand bool) error {
 		}
 		h.candidate, h.leading, h.claimed = c, false, false
 		delete(m.armed, "mutex:"+ns) // to see whether it leads
+		delete(m.armed, "candidates:"+ns)
+		delete(m.former, ns)
 	case !stand && h.candidate != "":
 		if err := m.conn.Delete(h.candidate, -1); err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return fmt.Errorf("deleting %s: %w", h.candidate, err)
 		}
 		h.candidate, h.leading, h.claimed = "", false, false
+		delete(m.former, ns)
 	}
 	return nil
 }
@@ -206,9 +278,18 @@ func (m *Member) remove(ns string) error {
 // under _leader, or in FormatSlacker one of Curator's lock nodes,
 // _c_<uuid>-lock-<seq> under _leader/mutex, which slacker cluster's
 // servers order with theirs. A candidate of this session found there (its
-// creation was answered by a lost connection) is kept; one of the
-// server's address left by another session is deleted, as
+// creation was answered by a lost connection) is kept. One of the
+// server's address left by an earlier session of this member's keeps its
+// place: it is deleted and made again, under the same name, in this
+// session, in one transaction, so that no other candidate leads
+// meanwhile. One left by another session is deleted, as
 // [Member.ephemeral] does.
+//
+// In a new session, a member that stood in the election of ns in the
+// session before without leading, and whose candidate of then is gone,
+// waits standGrace from the session's start before it stands: the
+// leader of then, back in the same while, stands first and leads again.
+// Until then candidate returns errStandLater.
 func (m *Member) candidate(ns string) (string, error) {
 	dir, name := m.cfg.Layout.Leader(ns), candidatePrefix
 	if m.cfg.Layout.Slacker() {
@@ -230,10 +311,25 @@ func (m *Member) candidate(ns string) (string, error) {
 			continue
 		case st.EphemeralOwner == m.conn.SessionID():
 			return p, nil
+		case m.own[st.EphemeralOwner]:
+			_, err := m.conn.Multi(
+				&zk.DeleteRequest{Path: p, Version: st.Version},
+				&zk.CreateRequest{Path: p, Data: []byte(m.cfg.Addr), Acl: m.acl, Flags: zk.FlagEphemeral})
+			if err == nil {
+				m.cfg.Logger.Info("kept the place in the leader election of an earlier session of this server", "namespace", ns, "node", p)
+				return p, nil
+			}
+			if !errors.Is(err, zk.ErrNoNode) && !errors.Is(err, zk.ErrBadVersion) {
+				return "", fmt.Errorf("taking over %s, of an earlier session: %w", p, err)
+			}
+			continue // gone meanwhile
 		}
 		if err := m.takeOver(p, st); err != nil {
 			return "", err
 		}
+	}
+	if f, ok := m.former[ns]; ok && !f.led && time.Since(m.began) < standGrace {
+		return "", errStandLater
 	}
 	prefix := path.Join(dir, name)
 	for range 2 {
@@ -251,6 +347,10 @@ func (m *Member) candidate(ns string) (string, error) {
 	}
 	return "", fmt.Errorf("creating a candidate in %s: it keeps changing", dir)
 }
+
+// errStandLater: the member waits for its grace before it stands (see
+// Member.candidate). It is not logged.
+var errStandLater = errors.New("standing in the election once the leader of the session before had its chance")
 
 // stopping reports whether Close was called.
 func (m *Member) stopping() bool {
@@ -301,9 +401,22 @@ func (m *Member) ephemeral(p string, data []byte) error {
 }
 
 // takeOver deletes the node p, of another session, for the member to make
-// its own.
+// its own. The take-over of nodes of an earlier session of the member's
+// (made before its session expired, or before its connection was made
+// anew) is logged at info level, once for that session; that of another
+// session's, at warn level, once for that session: it was an earlier run
+// of this server, or another server advertising the same address.
 func (m *Member) takeOver(p string, st *zk.Stat) error {
-	m.cfg.Logger.Warn("taking over a node of another session: an earlier one of this server's, or another server advertising the same address", "node", p)
+	switch owner := st.EphemeralOwner; {
+	case m.logged[owner]:
+		m.cfg.Logger.Debug("taking over a node of another session", "node", p, "session", fmt.Sprintf("%#x", owner))
+	case m.own[owner]:
+		m.logged[owner] = true
+		m.cfg.Logger.Info("taking over the nodes of an earlier session of this server", "node", p, "session", fmt.Sprintf("%#x", owner))
+	default:
+		m.logged[owner] = true
+		m.cfg.Logger.Warn("taking over the nodes of another session: an earlier run of this server's, or another server advertising the same address", "node", p, "session", fmt.Sprintf("%#x", owner))
+	}
 	if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
 		return fmt.Errorf("deleting %s, left by another session: %w", p, err)
 	}

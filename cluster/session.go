@@ -2,8 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,20 +22,37 @@ import (
 const renewEvery = 100 * time.Millisecond
 
 // session is a long-lived connection to ZooKeeper, shared by a [Member]
-// and a [Client]: the connection is replaced by a new one once it has had
-// no session for longer than the session timeout, so its session is
-// gone. A connection that has seen transactions is refused by an
-// ensemble that lost its data, until the ensemble has made as many
-// again; a new one has seen none.
+// and a [Client].
+//
+// A lost connection is left to the ZooKeeper client, which dials again and
+// resumes the session, however long ZooKeeper was away: ZooKeeper keeps a
+// session, and its ephemeral nodes, until it has heard nothing from the
+// client for the session timeout while it runs, so a session survives an
+// ensemble's restart, and the nodes, watches and leaders with it. If the
+// session expired meanwhile, ZooKeeper says so and the client opens a new
+// one. Only a connection that has had no session for longer than the
+// timeout, and has reached ZooKeeper (its dials succeed) without getting
+// one for the timeout too, is replaced by a new one: a ZooKeeper that
+// starts accepts connections before it serves them, but a
+// connection that has seen transactions is refused by an ensemble that
+// lost its data, until the ensemble has made as many again; a new one has
+// seen none.
 //
 // One goroutine, owned by the session, reads the connection's events,
 // logs them and checks the connection. The connection changes under its
 // users' feet: they load it with conn for what they do. Closing the old
 // one fires its watches, which their owners set again on the new one.
+//
+// The session logs the connection's loss at warn level when it happens,
+// and its return at info level, once each; a quiet session (a Client's,
+// whose calls go on with the servers it knows) logs them at debug level.
 type session struct {
 	servers []string
 	timeout time.Duration
 	log     *slog.Logger
+	notice  slog.Level // of the loss of the connection; info for its return, unless quiet
+	quiet   bool
+	dials   dialLog
 
 	zk      atomic.Pointer[zk.Conn]
 	wake    chan struct{} // signalled, never blocking, by each event and each new connection
@@ -39,17 +61,66 @@ type session struct {
 	once    sync.Once
 }
 
+// dialLog records the connections' dials to ZooKeeper, for the errors
+// that say why there is no session.
+type dialLog struct {
+	mu   sync.Mutex
+	errs map[string]error // the last failed dial of each address, until one succeeds
+	ok   time.Time        // when a dial last succeeded
+}
+
+func (d *dialLog) dial(network, addr string, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout(network, addr, timeout)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err != nil {
+		if d.errs == nil {
+			d.errs = make(map[string]error)
+		}
+		d.errs[addr] = err
+	} else {
+		delete(d.errs, addr)
+		d.ok = time.Now()
+	}
+	return c, err
+}
+
+// failed returns the last failed dial of each address that has not
+// succeeded since, joined; nil if none.
+func (d *dialLog) failed() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, addr := range slices.Sorted(maps.Keys(d.errs)) {
+		errs = append(errs, d.errs[addr])
+	}
+	return errors.Join(errs...)
+}
+
+// reached returns when a dial last succeeded.
+func (d *dialLog) reached() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ok
+}
+
 // openSession connects to the ZooKeeper servers, host:port, and returns
 // at once: the connection gets its session in the background (see
-// session.await).
-func openSession(servers []string, timeout time.Duration, log *slog.Logger) (*session, error) {
+// session.await). A quiet session logs the connection's loss and return
+// at debug level.
+func openSession(servers []string, timeout time.Duration, log *slog.Logger, quiet bool) (*session, error) {
 	s := &session{
 		servers: servers,
 		timeout: timeout,
 		log:     log,
+		notice:  slog.LevelWarn,
+		quiet:   quiet,
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		stopped: make(chan struct{}),
+	}
+	if quiet {
+		s.notice = slog.LevelDebug
 	}
 	conn, events, err := s.dial()
 	if err != nil {
@@ -61,7 +132,15 @@ func openSession(servers []string, timeout time.Duration, log *slog.Logger) (*se
 }
 
 func (s *session) dial() (*zk.Conn, <-chan zk.Event, error) {
-	return zk.Connect(s.servers, s.timeout, zk.WithLogger(zkLogger{s.log}))
+	return zk.Connect(s.servers, s.timeout, zk.WithLogger(zkLogger{s.log}), zk.WithDialer(s.dials.dial))
+}
+
+// info is the level of the connection's return.
+func (s *session) info() slog.Level {
+	if s.quiet {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // conn returns the connection to ZooKeeper now.
@@ -75,27 +154,42 @@ func (s *session) connected() bool { return s.conn().State() == zk.StateHasSessi
 func (s *session) changed() <-chan struct{} { return s.wake }
 
 // await waits for the connection to have a session, as long as ctx
-// allows.
+// allows. Its error says why there is none: the last error of each
+// server's dial, such as connection refused, if it failed.
 func (s *session) await(ctx context.Context) error {
+	start := time.Now()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for !s.connected() {
 		select {
 		case <-tick.C:
 		case <-ctx.Done():
-			return ctx.Err()
+			tried := time.Since(start).Round(100 * time.Millisecond)
+			addrs := strings.Join(s.servers, ",")
+			if err := s.dials.failed(); err != nil {
+				return fmt.Errorf("cannot reach ZooKeeper %s (tried for %v: %w): %w", addrs, tried, ctx.Err(), err)
+			}
+			return fmt.Errorf("no session from ZooKeeper %s, which answers (tried for %v): %w", addrs, tried, ctx.Err())
 		}
 	}
 	return nil
 }
 
-// run logs the connection's events and replaces it, once it has had no
-// session for longer than the timeout, until close.
+// run logs the connection's events and its loss and return, and replaces
+// it when it is refused, until close.
 func (s *session) run(events <-chan zk.Event) {
 	defer close(s.stopped)
 	tick := time.NewTicker(renewEvery)
 	defer tick.Stop()
-	var lost time.Time // when the connection lost its session; zero while it has one
+	var (
+		had     bool      // the connection had a session once
+		down    time.Time // when the session was lost, for the log; zero while there is one
+		lost    time.Time // when the connection lost its session, or was made; zero while it has one
+		lostSID int64     // the session lost
+		reach   time.Time // when a dial first succeeded since lost; zero if none did
+		warned  bool      // the loss, or the first failures to connect, were logged
+	)
+	lost = time.Now()
 	for {
 		select {
 		case ev, ok := <-events:
@@ -111,17 +205,55 @@ func (s *session) run(events <-chan zk.Event) {
 		case <-s.done:
 			return
 		}
-		if !expired(s.conn(), &lost, s.timeout) {
+		conn := s.conn()
+		if conn.State() == zk.StateHasSession {
+			if warned {
+				if had {
+					renewed := "same"
+					if conn.SessionID() != lostSID {
+						renewed = "new: the old one expired, and the registrations are made again"
+					}
+					s.log.Log(context.Background(), s.info(), "connection to ZooKeeper back",
+						"zk", conn.Server(), "down", time.Since(down).Round(time.Millisecond).String(), "session", renewed)
+				} else {
+					s.log.Log(context.Background(), s.info(), "connected to ZooKeeper", "zk", conn.Server())
+				}
+			}
+			had, warned, down, lost, reach = true, false, time.Time{}, time.Time{}, time.Time{}
 			continue
 		}
-		conn, evs, err := s.dial()
+		if lost.IsZero() {
+			lost = time.Now()
+		}
+		if down.IsZero() {
+			down, lostSID = time.Now(), conn.SessionID()
+		}
+		if !warned {
+			switch {
+			case had:
+				warned = true
+				s.log.Log(context.Background(), s.notice, "lost the connection to ZooKeeper; the session and its registrations stay if it is back within the session timeout",
+					"zk", strings.Join(s.servers, ","), "session_timeout", s.timeout.String())
+			case s.dials.failed() != nil:
+				warned = true
+				s.log.Log(context.Background(), s.notice, "cannot reach ZooKeeper; trying again", "zk", strings.Join(s.servers, ","), "err", s.dials.failed())
+			}
+		}
+		if ok := s.dials.reached(); reach.IsZero() && ok.After(lost) {
+			reach = ok
+		}
+		if time.Since(lost) <= s.timeout || reach.IsZero() || time.Since(reach) <= s.timeout {
+			continue
+		}
+		newConn, evs, err := s.dial()
 		if err != nil {
 			s.log.Warn("cannot connect to ZooKeeper again", "err", err)
 			continue
 		}
-		s.log.Info("no ZooKeeper session for longer than its timeout; connecting again")
-		old := s.zk.Swap(conn)
+		s.log.Log(context.Background(), s.info(), "ZooKeeper answers but gives no session (has the ensemble lost its data?); connecting afresh", "zk", strings.Join(s.servers, ","))
+		old := s.zk.Swap(newConn)
 		events = evs
+		lost, reach = time.Now(), time.Time{}
 		old.Close() // fires its watches
 		s.signal()
 	}
@@ -143,22 +275,6 @@ func (s *session) close() {
 		<-s.stopped
 		s.conn().Close()
 	})
-}
-
-// expired reports whether conn has had no session for longer than
-// timeout. lost is the caller's record of when the connection lost its
-// session.
-func expired(conn *zk.Conn, lost *time.Time, timeout time.Duration) bool {
-	switch {
-	case conn.State() == zk.StateHasSession:
-		*lost = time.Time{}
-	case lost.IsZero():
-		*lost = time.Now()
-	case time.Since(*lost) > timeout:
-		*lost = time.Time{}
-		return true
-	}
-	return false
 }
 
 // zkLogger is the ZooKeeper client's logger (zk.WithLogger): it writes to

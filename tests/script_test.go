@@ -77,6 +77,12 @@ func TestScripts(t *testing.T) {
 			"clusterclient": cmdClusterClient,
 			"ccall":         probeCmd("ccall", probeCcall),
 			"retry":         cmdRetry,
+			// dev_script_test.go's:
+			"dev":     cmdDev,
+			"devstop": cmdDevStop,
+			"alive":   cmdAlive,
+			"zkstop":  cmdZkStop,
+			"zkstart": cmdZkStart,
 		},
 	})
 }
@@ -91,6 +97,8 @@ type scriptState struct {
 	zk      *zktest.Server
 	servers map[string]*scriptServer
 	clients map[string]*cluster.Client
+	devs    map[string]*devRun // see dev_script_test.go
+	zkDown  time.Time          // when zkstop stopped ZooKeeper
 }
 
 func state(ts *testscript.TestScript) *scriptState {
@@ -252,8 +260,9 @@ type probe func(ctx context.Context, ts *testscript.TestScript, args []string) (
 
 // probes are the probes retry knows by name.
 var probes = map[string]probe{
-	"ccall": probeCcall,
-	"zkls":  probeZkls,
+	"ccall":     probeCcall,
+	"zkls":      probeZkls,
+	"serverlog": probeServerLog, // dev_script_test.go's
 }
 
 // probeCmd makes p a script command that fails if p fails, or with !, if

@@ -1,26 +1,23 @@
 // Package zktest starts real Apache ZooKeeper servers for tests, each on a
-// free loopback port with a data folder of its own. It needs the jars of
-// Debian's zookeeper package, which scripts/install-deps installs;
-// without them a test fails, naming that step.
+// free loopback port with a data folder of its own (package zkrun runs
+// them). It needs the jars of Debian's zookeeper package, which
+// scripts/install-deps installs; without them a test fails, naming that
+// step.
 package zktest
 
 import (
-	"bufio"
-	"fmt"
+	"context"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slacker-lua/slacker-lua/internal/zkrun"
 )
 
 // Jar is the ZooKeeper server's jar, whose manifest names the jars it
 // needs.
-const Jar = "/usr/share/java/zookeeper.jar"
+const Jar = zkrun.Jar
 
 // TickTime is the servers' tick: sessions may last from 2 to 20 ticks.
 const TickTime = 500 * time.Millisecond
@@ -29,51 +26,25 @@ const TickTime = 500 * time.Millisecond
 type Server struct {
 	Addr string // host:port of its client port
 
-	t    testing.TB
-	dir  string // the data folder and the configuration
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has exited
+	t  testing.TB
+	zk *zkrun.Server
 }
 
 // Start starts a ZooKeeper server and waits until it answers. It is
 // stopped when the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	if _, err := os.Stat(Jar); err != nil {
-		t.Fatalf("zktest: %s is missing: run scripts/install-deps (as make test does) to install Debian's zookeeper package", Jar)
+	zs, err := zkrun.Start(context.Background(), zkrun.Config{Dir: t.TempDir(), TickTime: TickTime})
+	if err != nil {
+		t.Fatalf("zktest: %v", err)
 	}
-	s := &Server{t: t, dir: t.TempDir(), Addr: freeAddr(t)}
-	_, port, _ := net.SplitHostPort(s.Addr)
-	cfg := strings.Join([]string{
-		"tickTime=" + fmt.Sprint(TickTime.Milliseconds()),
-		"dataDir=" + filepath.Join(s.dir, "data"),
-		"clientPort=" + port,
-		"clientPortAddress=127.0.0.1",
-		"admin.enableServer=false",
-		"4lw.commands.whitelist=srvr",
-		"",
-	}, "\n")
-	if err := os.WriteFile(filepath.Join(s.dir, "zoo.cfg"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Stop)
-	s.start()
-	return s
+	t.Cleanup(zs.Stop)
+	return &Server{Addr: zs.Addr, t: t, zk: zs}
 }
 
 // Stop stops the server, as a crash would: at once. Stop may be called
 // more than once.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Kill()
-	<-s.done
-	s.cmd = nil
-}
+func (s *Server) Stop() { s.zk.Stop() }
 
 // Restart starts the stopped server again, on the same port. With wipe,
 // its data is gone, as if the ensemble were new. (ZooKeeper then refuses
@@ -81,78 +52,9 @@ func (s *Server) Stop() {
 // of its own.)
 func (s *Server) Restart(wipe bool) {
 	s.t.Helper()
-	s.Stop()
-	if wipe {
-		if err := os.RemoveAll(filepath.Join(s.dir, "data")); err != nil {
-			s.t.Fatal(err)
-		}
+	if err := s.zk.Restart(context.Background(), wipe); err != nil {
+		s.t.Fatalf("zktest: %v", err)
 	}
-	s.start()
-}
-
-func (s *Server) start() {
-	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cmd := exec.Command("java", "-Xmx256m", "-cp", Jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", "zoo.cfg")
-	cmd.Dir = s.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // killed with the test binary
-	log, err := os.Create(filepath.Join(s.dir, "zookeeper.log"))
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer log.Close()
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("zktest: starting ZooKeeper: %v", err)
-	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func(done chan struct{}) { cmd.Wait(); close(done) }(s.done)
-
-	deadline := time.Now().Add(30 * time.Second)
-	for !s.answers() {
-		select {
-		case <-s.done:
-			out, _ := os.ReadFile(filepath.Join(s.dir, "zookeeper.log"))
-			s.t.Fatalf("zktest: ZooKeeper exited:\n%s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("zktest: ZooKeeper did not answer on %s in 30s", s.Addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// answers reports whether the server answers the srvr command as serving.
-func (s *Server) answers() bool {
-	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("srvr")); err != nil {
-		return false
-	}
-	sc := bufio.NewScanner(c)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "Mode: ") {
-			return true
-		}
-	}
-	return false
-}
-
-// freeAddr returns a loopback address with a port free at the moment.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // Proxy forwards TCP connections to a server, and can cut them off: a

@@ -1,0 +1,226 @@
+// Package zkrun runs a standalone Apache ZooKeeper server from the jars
+// of Debian's zookeeper package (/usr/share/java), on a loopback port
+// with a data folder of its own: what tests (internal/zktest) and
+// `slacker-lua dev` start. It is no way to run ZooKeeper in production;
+// CLUSTER.md's "Running ZooKeeper" is.
+package zkrun
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Jar is the ZooKeeper server's jar, whose manifest names the jars it
+// needs.
+const Jar = "/usr/share/java/zookeeper.jar"
+
+// ErrNoZooKeeper: Jar, or java, is missing.
+var ErrNoZooKeeper = errors.New("ZooKeeper is not installed: run scripts/install-deps, or apt-get install zookeeper, for " + Jar + " and java")
+
+// DefaultTickTime is the default of Config.TickTime, ZooKeeper's own.
+const DefaultTickTime = 2 * time.Second
+
+// DefaultStartTimeout is the default of Config.StartTimeout.
+const DefaultStartTimeout = 30 * time.Second
+
+// Config configures a [Server]. Dir is required; the other fields' zero
+// values work.
+type Config struct {
+	// Dir is the folder of the server's zoo.cfg, data (Dir/data) and log
+	// (Dir/zookeeper.log). It must exist. Required.
+	Dir string
+	// Addr is the client port's address, 127.0.0.1:port. "" picks a free
+	// port on 127.0.0.1.
+	Addr string
+	// TickTime is ZooKeeper's tick: sessions may last from 2 to 20 ticks.
+	// 0 means DefaultTickTime.
+	TickTime time.Duration
+	// StartTimeout is how long Start and Restart wait for the server to
+	// answer. 0 means DefaultStartTimeout.
+	StartTimeout time.Duration
+}
+
+// Server is a standalone ZooKeeper server. Its methods are safe for
+// concurrent use.
+type Server struct {
+	Addr string // host:port of its client port
+
+	cfg  Config
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{} // closed when cmd has exited
+}
+
+// Start writes the server's zoo.cfg in cfg.Dir, starts it and waits until
+// it answers, as long as ctx allows. The server is killed with the
+// process that started it (Linux's parent-death signal), so that it never
+// outlives it.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if _, err := os.Stat(Jar); err != nil {
+		return nil, ErrNoZooKeeper
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		return nil, ErrNoZooKeeper
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("zkrun: Config.Dir is required")
+	}
+	if cfg.TickTime == 0 {
+		cfg.TickTime = DefaultTickTime
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	if cfg.Addr == "" {
+		addr, err := FreeAddr()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Addr = addr
+	}
+	_, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("zkrun: Config.Addr %q: %w", cfg.Addr, err)
+	}
+	zoo := strings.Join([]string{
+		"tickTime=" + fmt.Sprint(cfg.TickTime.Milliseconds()),
+		"dataDir=" + filepath.Join(cfg.Dir, "data"),
+		"clientPort=" + port,
+		"clientPortAddress=127.0.0.1",
+		"admin.enableServer=false",
+		"4lw.commands.whitelist=srvr",
+		"",
+	}, "\n")
+	if err := os.WriteFile(filepath.Join(cfg.Dir, "zoo.cfg"), []byte(zoo), 0o644); err != nil {
+		return nil, err
+	}
+	s := &Server{Addr: cfg.Addr, cfg: cfg}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Pid returns the process id of the running server; 0 if it is stopped.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Log returns what the server has logged, from Dir/zookeeper.log.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(filepath.Join(s.cfg.Dir, "zookeeper.log"))
+	return string(b)
+}
+
+// Stop stops the server, as a crash would: at once, and waits until it
+// has exited. Stop may be called more than once.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+	s.cmd = nil
+}
+
+// Restart starts the stopped server again, on the same port. With wipe,
+// its data is gone, as if the ensemble were new. (ZooKeeper then refuses
+// the clients that saw the old data's transactions, until it has as many
+// of its own.)
+func (s *Server) Restart(ctx context.Context, wipe bool) error {
+	s.Stop()
+	if wipe {
+		if err := os.RemoveAll(filepath.Join(s.cfg.Dir, "data")); err != nil {
+			return err
+		}
+	}
+	return s.start(ctx)
+}
+
+func (s *Server) start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cmd := exec.Command("java", "-Xmx256m", "-cp", Jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", "zoo.cfg")
+	cmd.Dir = s.cfg.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // killed with its parent
+	log, err := os.Create(filepath.Join(s.cfg.Dir, "zookeeper.log"))
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting ZooKeeper: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	kill := func() {
+		cmd.Process.Kill()
+		<-done
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !Answers(s.Addr) {
+		select {
+		case <-done:
+			return fmt.Errorf("ZooKeeper exited before it answered on %s:\n%s", s.Addr, s.Log())
+		case <-ctx.Done():
+			kill()
+			return fmt.Errorf("ZooKeeper did not answer on %s: %w", s.Addr, ctx.Err())
+		case <-tick.C:
+		}
+	}
+	s.cmd, s.done = cmd, done
+	return nil
+}
+
+// Answers reports whether the ZooKeeper at addr answers the srvr command
+// as serving.
+func Answers(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("srvr")); err != nil {
+		return false
+	}
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "Mode: ") {
+			return true
+		}
+	}
+	return false
+}
+
+// FreeAddr returns a loopback address with a port free at the moment.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
