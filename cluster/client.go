@@ -228,6 +228,17 @@ func (c *Client) Namespaces(ctx context.Context) ([]string, error) {
 	return c.disc.namespaces(ctx)
 }
 
+// Clusters lists the clusters registered under the client's root, its
+// own among them if it has servers, sorted; it waits as Namespaces does.
+func (c *Client) Clusters(ctx context.Context) ([]string, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	if c.isClosed() {
+		return nil, client.ErrClosed
+	}
+	return c.disc.clusters(ctx)
+}
+
 func (c *Client) isClosed() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

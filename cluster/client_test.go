@@ -112,6 +112,8 @@ func (f *fakeDiscovery) namespaces(context.Context) ([]string, error) {
 
 func (f *fakeDiscovery) serverData(context.Context, string) (*ServerData, error) { return nil, nil }
 
+func (f *fakeDiscovery) clusters(context.Context) ([]string, error) { return []string{"test"}, nil }
+
 func (f *fakeDiscovery) close() { f.wg.Wait() }
 
 // fakeClient returns a client of the servers f tells of, closed when the

@@ -30,6 +30,9 @@ type discovery interface {
 	watchServer(addr string, stop <-chan struct{}, publish func(*ServerData))
 	// namespaces lists the namespaces registered, as long as ctx allows.
 	namespaces(ctx context.Context) ([]string, error)
+	// clusters lists the clusters under the layout's root, as long as
+	// ctx allows.
+	clusters(ctx context.Context) ([]string, error)
 	// serverData reads the data of the server at addr, as long as ctx
 	// allows; nil when it has no node.
 	serverData(ctx context.Context, addr string) (*ServerData, error)
@@ -148,6 +151,22 @@ func (d *zkDiscovery) namespaces(ctx context.Context) ([]string, error) {
 		return []string{}, nil
 	case err != nil:
 		return nil, fmt.Errorf("cluster: listing the namespaces: %w", err)
+	}
+	slices.Sort(kids)
+	return kids, nil
+}
+
+func (d *zkDiscovery) clusters(ctx context.Context) ([]string, error) {
+	var kids []string
+	err := d.ask(ctx, func() (err error) {
+		kids, _, err = d.conn().Children(d.layout.root())
+		return err
+	})
+	switch {
+	case errors.Is(err, zk.ErrNoNode):
+		return []string{}, nil
+	case err != nil:
+		return nil, fmt.Errorf("cluster: listing the clusters: %w", err)
 	}
 	slices.Sort(kids)
 	return kids, nil

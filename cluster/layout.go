@@ -67,12 +67,13 @@ func (l Layout) Slacker() bool {
 	return l.Format == FormatSlacker || l.Format == FormatAuto && l.Root == SlackerRoot
 }
 
-func (l Layout) base() string {
-	root := l.Root
-	if root == "" {
-		root = DefaultRoot
+func (l Layout) base() string { return path.Join(l.root(), l.Cluster) }
+
+func (l Layout) root() string {
+	if l.Root == "" {
+		return DefaultRoot
 	}
-	return path.Join(root, l.Cluster)
+	return l.Root
 }
 
 // Servers is the node whose children are the cluster's servers.

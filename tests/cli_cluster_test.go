@@ -43,7 +43,7 @@ func TestCLIClusterFromEnv(t *testing.T) {
 	}
 
 	stdout, stderr, code = cliWith(t, nil, "", "inspect", "--zk", zks.Addr, "--cluster", "nosuch")
-	want := `slacker-lua inspect: no cluster "nosuch" under /slacker in ZooKeeper at ` + zks.Addr + `: no server of it has registered a namespace`
+	want := `slacker-lua inspect: no cluster "nosuch" under /slacker in ZooKeeper at ` + zks.Addr + `: no server of it has registered a namespace, and there are ` + testLayout.Cluster + ` (check`
 	if code != 1 || stdout != "" || !strings.HasPrefix(stderr, want) {
 		t.Errorf("inspect of no cluster: exit %d, %q, %q", code, stdout, stderr)
 	}

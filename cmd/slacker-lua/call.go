@@ -240,8 +240,8 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	res, err := c.Call(ctx, name, callArgs...)
 	if err != nil {
 		if re := (*client.RemoteError)(nil); errors.As(err, &re) {
-			// The server's answer: say which function it is about.
-			fmt.Fprintf(stderr, "slacker-lua call: %s: %v\n", name, err)
+			// The server's answer, about the function called.
+			fmt.Fprintf(stderr, "slacker-lua call: %s\n", remoteText(name, re))
 		} else {
 			fmt.Fprintln(stderr, "slacker-lua call:", err)
 		}
@@ -356,4 +356,14 @@ func printFunction(w io.Writer, name string, params []string, doc string) {
 			fmt.Fprintf(w, "    %s\n", line)
 		}
 	}
+}
+
+// remoteText is the server's answer re to a call of name, as the command
+// line says it: "NAME: not found", "NAME: exception: MESSAGE".
+func remoteText(name string, re *client.RemoteError) string {
+	msg := name + ": " + strings.ReplaceAll(re.Code.String(), "-", " ")
+	if re.Message != "" {
+		msg += ": " + re.Message
+	}
+	return msg
 }

@@ -124,7 +124,7 @@ func inspectCluster(ctx context.Context, cmd *clientCommand, prefix string, stdo
 		return exitError
 	}
 	if len(nss) == 0 {
-		cmd.fail(noCluster(cmd.cluster))
+		cmd.fail(noCluster(ctx, c, cmd.cluster))
 		return exitError
 	}
 	nsPrefix, fnPrefix, oneNS := strings.Cut(prefix, "/")

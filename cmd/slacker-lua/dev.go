@@ -39,17 +39,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	n := fs.Int("servers", 3, "how many servers of DIR to run")
 	name := fs.String("cluster", "dev", "the cluster's `name`")
 	logLevel := fs.String("log-level", "warn", "the servers' log level, on stderr: debug, info, warn or error")
-	if code, done := parseFlags(fs, args); done {
+	if code, done := parseCommandLine(fs, args, stdout, nargs{1, 1, "exactly one folder to serve, such as examples/lua"}); done {
 		return code
 	}
-	usage := func(err error) int {
-		fmt.Fprintln(stderr, "slacker-lua dev:", err)
-		return exitUsage
-	}
-	switch {
-	case fs.NArg() != 1:
-		return usage(errors.New("want exactly one folder to serve, such as examples/lua (see slacker-lua help dev)"))
-	case *n < 1:
+	usage := func(err error) int { return usageError(stderr, "dev", "%v", err) }
+	if *n < 1 {
 		return usage(fmt.Errorf("bad --servers %d: want 1 or more", *n))
 	}
 	layout := cluster.Layout{Cluster: *name}

@@ -12,10 +12,7 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/server"
-	"github.com/slacker-lua/slacker-lua/transport"
 )
-
-const version = transport.ServerVersion
 
 // runServe runs a server of the flags' configuration until ctx ends
 // (SIGINT or SIGTERM), then shuts it down gracefully; SIGHUP rescans.
@@ -87,7 +84,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // shutdown stops srv gracefully, within timeout, once SIGINT or SIGTERM
 // came, and waits for its Run to return on ran.
 func shutdown(srv *server.Server, ran <-chan error, timeout time.Duration, log *slog.Logger) int {
-	log.Info("shutting down", "timeout", timeout)
+	log.Info("shutting down", "timeout", timeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {

@@ -89,7 +89,7 @@ func clusterServers(ctx context.Context, cmd *clientCommand) ([]string, int) {
 		}
 	}
 	if len(seen) == 0 {
-		cmd.fail(noCluster(cmd.cluster))
+		cmd.fail(noCluster(ctx, c, cmd.cluster))
 		return nil, exitError
 	}
 	return slices.Sorted(maps.Keys(seen)), exitOK

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/slacker-lua/slacker-lua/cluster"
@@ -66,7 +68,13 @@ func (t *clusterTarget) layout() cluster.Layout {
 	return cluster.Layout{Root: t.root, Cluster: t.name}
 }
 
-// noCluster is the error of a cluster with no namespace in ZooKeeper.
-func noCluster(t clusterTarget) error {
-	return fmt.Errorf("no cluster %q under %s in ZooKeeper at %s: no server of it has registered a namespace (check --cluster and --zk-root, and that its servers run with --zk)", t.name, t.root, t.zk)
+// noCluster is the error of a cluster with no namespace in ZooKeeper,
+// naming the clusters c finds there.
+func noCluster(ctx context.Context, c *cluster.Client, t clusterTarget) error {
+	others, _ := c.Clusters(ctx)
+	there := "there is no other"
+	if others = slices.DeleteFunc(others, func(s string) bool { return s == t.name }); len(others) > 0 {
+		there = "there are " + strings.Join(others, ", ")
+	}
+	return fmt.Errorf("no cluster %q under %s in ZooKeeper at %s: no server of it has registered a namespace, and %s (check --cluster and --zk-root, and that its servers run with --zk)", t.name, t.root, t.zk, there)
 }
