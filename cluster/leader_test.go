@@ -15,17 +15,7 @@ import (
 func TestLeaderStickyZooKeeperRestart(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
-	state := NamespaceData{Stateful: true}
-	a := join(t, zks.Addr, "127.0.0.1:1")
-	if err := a.Register("counter", state); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, a)
-	b := join(t, zks.Addr, "127.0.0.1:2")
-	if err := b.Register("counter", state); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, b)
+	a, b := standTwo(t, zks.Addr)
 	c := look(t, zks)
 	before := candidates(t, c, "counter")
 	if got := Leader(before, nil); got != "127.0.0.1:1" {

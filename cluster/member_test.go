@@ -397,16 +397,7 @@ func TestMemberLeaderElection(t *testing.T) {
 	proxy := zktest.NewProxy(t, zks.Addr)
 	c := look(t, zks)
 	state := NamespaceData{Stateful: true}
-	a := join(t, zks.Addr, "127.0.0.1:1")
-	if err := a.Register("counter", state); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, a)
-	b := join(t, zks.Addr, "127.0.0.1:2")
-	if err := b.Register("counter", state); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, b)
+	a, b := standTwo(t, zks.Addr)
 	cx := join(t, proxy.Addr, "127.0.0.1:3")
 	if err := cx.Register("counter", state); err != nil {
 		t.Fatal(err)
@@ -458,4 +449,23 @@ func TestLeader(t *testing.T) {
 	if got := Leader(nil, nil); got != "" {
 		t.Fatalf("Leader of none = %q", got)
 	}
+}
+
+// standTwo joins the members 127.0.0.1:1 and then 127.0.0.1:2, each of
+// them serving the stateful namespace counter once the other has
+// registered it: 127.0.0.1:1 leads.
+func standTwo(t *testing.T, zkAddr string) (a, b *Member) {
+	t.Helper()
+	state := NamespaceData{Stateful: true}
+	a = join(t, zkAddr, "127.0.0.1:1")
+	if err := a.Register("counter", state); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, a)
+	b = join(t, zkAddr, "127.0.0.1:2")
+	if err := b.Register("counter", state); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, b)
+	return a, b
 }

@@ -142,15 +142,26 @@ func TestReadyThroughZooKeeperOutage(t *testing.T) {
 		t.Errorf("connection losses: %v, want 1", v)
 	}
 
+	// ZooKeeper, started again with its data, keeps the server's
+	// session: no expiry.
 	zks.Restart(false)
 	testutil.WaitFor(t, 4*wait, connected(1), "slacker_zookeeper_connected 1 once ZooKeeper is back")
-	testutil.WaitFor(t, 4*wait, func() bool {
-		v, _ := metric(t, base, "slacker_zookeeper_session_expiries_total")
-		return v == 1
-	}, "one session expired, and the server registered in a new one")
+	if v, _ := metric(t, base, "slacker_zookeeper_session_expiries_total"); v != 0 {
+		t.Errorf("session expiries: %v, want 0: ZooKeeper kept the session", v)
+	}
 	if !ready() {
 		t.Error("not ready once ZooKeeper is back")
 	}
+	// Without its data, ZooKeeper has lost the session: it expires, and
+	// the server registers in a new one.
+	zks.Stop()
+	testutil.WaitFor(t, wait, connected(0), "slacker_zookeeper_connected 0 once ZooKeeper is gone again")
+	zks.Restart(true)
+	testutil.WaitFor(t, 4*wait, func() bool {
+		v, _ := metric(t, base, "slacker_zookeeper_session_expiries_total")
+		return v == 1
+	}, "one session expired once ZooKeeper lost its data")
+	testutil.WaitFor(t, 4*wait, ready, "ready in the new session")
 }
 
 // TestAdminOnlinePutsEverythingBack checks the rule of POST

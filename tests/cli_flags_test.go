@@ -274,7 +274,7 @@ func TestCLIConnectionFlags(t *testing.T) {
 	if stdout, stderr, code := cliWith(t, nil, "", append([]string{"test", "--addr", s.addr, dir + "/m_test.lua"}, conn...)...); code != 0 || stdout != "1 passed, 0 failed\n" {
 		t.Errorf("test with TLS and a token: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if stdout, stderr, code := cliWith(t, nil, "", "test", "--addr", s.addr, "--tls-ca", pki.caFile, dir+"/m_test.lua"); code == 0 || !strings.Contains(stdout+stderr, "acl-reject") {
+	if stdout, stderr, code := cliWith(t, nil, "", "test", "--addr", s.addr, "--tls-ca", pki.caFile, dir+"/m_test.lua"); code == 0 || !strings.Contains(stdout+stderr, "acl reject: the server wants a token, and this client has none") {
 		t.Errorf("test with TLS and no token: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -151,17 +151,7 @@ func (s *cliServer) log() string {
 // cli runs the command and returns its stdout, stderr and exit code.
 func cli(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary(t), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), code
+	return cliWith(t, nil, "", args...)
 }
 
 func TestCLIServeAndCall(t *testing.T) {
