@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -13,11 +14,52 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// chart writes a PNG of four panels: calls/s and p99 latency against
-// callers, for each workload, a line per system.
+// chart writes a PNG of two panels per workload run (those that have
+// points; a workload not run has none): calls/s and p99 latency against
+// callers, a line per system.
 func chart(path string, points []point, callers []int) error {
+	panels, err := panelsOf(points)
+	if err != nil {
+		return err
+	}
+	ticks := make([]plot.Tick, len(callers))
+	for i, n := range callers {
+		ticks[i] = plot.Tick{Value: float64(n), Label: fmt.Sprint(n)}
+	}
+	for _, row := range panels {
+		for _, p := range row {
+			p.X.Min, p.X.Max = float64(slices.Min(callers)), float64(slices.Max(callers))
+			p.X.Scale = plot.LogScale{}
+			p.X.Tick.Marker = plot.ConstantTicks(ticks)
+			p.X.Label.Text = "concurrent callers"
+		}
+	}
+
+	img := vgimg.New(32*vg.Centimeter, vg.Length(len(panels))*12*vg.Centimeter)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: len(panels), Cols: 2, PadTop: vg.Centimeter / 2, PadBottom: vg.Centimeter / 2, PadLeft: vg.Centimeter / 2, PadRight: vg.Centimeter / 2}
+	canvases := plot.Align(panels, tiles, dc)
+	for i, row := range panels {
+		for j, p := range row {
+			p.Draw(canvases[i][j])
+		}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// panelsOf returns a row of panels per workload of points, in
+// workloadsOf's order: calls/s and p99 latency.
+func panelsOf(points []point) ([][]*plot.Plot, error) {
 	var panels [][]*plot.Plot
-	for _, w := range []workload{addWork, echoWork} {
+	for _, w := range workloadsOf(points) {
 		rate := newPanel(fmt.Sprintf("%s: calls/s", w.name), "calls/s")
 		p99 := newPanel(fmt.Sprintf("%s: p99 latency", w.name), "ms")
 		var rateLines, latLines []any
@@ -39,10 +81,10 @@ func chart(path string, points []point, callers []int) error {
 			}
 		}
 		if err := plotutil.AddLinePoints(rate, rateLines...); err != nil {
-			return err
+			return nil, err
 		}
 		if err := plotutil.AddLinePoints(p99, latLines...); err != nil {
-			return err
+			return nil, err
 		}
 		if positive && len(latLines) > 0 {
 			p99.Y.Scale = plot.LogScale{}
@@ -52,37 +94,22 @@ func chart(path string, points []point, callers []int) error {
 		p99.Legend.Left = true
 		panels = append(panels, []*plot.Plot{rate, p99})
 	}
-	ticks := make([]plot.Tick, len(callers))
-	for i, n := range callers {
-		ticks[i] = plot.Tick{Value: float64(n), Label: fmt.Sprint(n)}
+	if len(panels) == 0 {
+		return nil, errors.New("no points to chart")
 	}
-	for _, row := range panels {
-		for _, p := range row {
-			p.X.Min, p.X.Max = float64(slices.Min(callers)), float64(slices.Max(callers))
-			p.X.Scale = plot.LogScale{}
-			p.X.Tick.Marker = plot.ConstantTicks(ticks)
-			p.X.Label.Text = "concurrent callers"
-		}
-	}
+	return panels, nil
+}
 
-	img := vgimg.New(32*vg.Centimeter, 24*vg.Centimeter)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 2, Cols: 2, PadTop: vg.Centimeter / 2, PadBottom: vg.Centimeter / 2, PadLeft: vg.Centimeter / 2, PadRight: vg.Centimeter / 2}
-	canvases := plot.Align(panels, tiles, dc)
-	for i, row := range panels {
-		for j, p := range row {
-			p.Draw(canvases[i][j])
+// workloadsOf returns the workloads that points measured, in the order
+// of all the workloads.
+func workloadsOf(points []point) []workload {
+	var out []workload
+	for _, w := range allWorkloads {
+		if slices.ContainsFunc(points, func(p point) bool { return p.workload == w.name }) {
+			out = append(out, w)
 		}
 	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return out
 }
 
 func newPanel(title, y string) *plot.Plot {

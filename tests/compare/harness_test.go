@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -542,11 +543,22 @@ func TestGRPCServer(t *testing.T) {
 	}
 }
 
-// TestChart writes the chart of made-up points and reads it back as a PNG.
+// TestChart writes the chart of made-up points and reads it back as a
+// PNG, as tall as the workloads it has.
 func TestChart(t *testing.T) {
+	for _, tc := range []struct {
+		works     []string
+		minHeight int
+		maxHeight int
+	}{{[]string{"add", "echo"}, 800, 10000}, {[]string{"add"}, 400, 799}} {
+		t.Run(strings.Join(tc.works, ","), func(t *testing.T) { testChart(t, tc.works, tc.minHeight, tc.maxHeight) })
+	}
+}
+
+func testChart(t *testing.T, works []string, minHeight, maxHeight int) {
 	var points []point
 	for _, sys := range []string{"slacker-lua lua msgpack", "redis FCALL"} {
-		for _, w := range []string{"add", "echo"} {
+		for _, w := range works {
 			for _, n := range []int{1, 16, 64} {
 				points = append(points, point{system: sys, workload: w, callers: n,
 					calls: int64(1000 * n), rate: float64(1000 * n), p99: time.Duration(n) * time.Millisecond})
@@ -563,7 +575,7 @@ func TestChart(t *testing.T) {
 	}
 	defer f.Close()
 	cfg, err := png.DecodeConfig(f)
-	if err != nil || cfg.Width < 500 || cfg.Height < 400 {
+	if err != nil || cfg.Width < 500 || cfg.Height < minHeight || cfg.Height > maxHeight {
 		t.Fatalf("chart: %+v, %v", cfg, err)
 	}
 }
@@ -581,5 +593,52 @@ func TestMedians(t *testing.T) {
 	want := point{system: "a", calls: 20, rate: 2, p50: 2, p99: 20, cpuPerCall: 2, rss: 5}
 	if len(got) != 2 || got[0] != want || got[1].err == nil {
 		t.Fatalf("medians = %+v, want %+v and a failure", got, want)
+	}
+}
+
+// The chart has a row of panels per workload run, and none for those not
+// run.
+func TestChartPanels(t *testing.T) {
+	pts := func(works ...string) []point {
+		var out []point
+		for _, w := range works {
+			for _, n := range []int{1, 64} {
+				out = append(out, point{system: "redis FCALL", workload: w, callers: n,
+					calls: 10, rate: 10, p99: time.Millisecond})
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name   string
+		points []point
+		want   []string // the panels' titles, row by row
+	}{
+		{"add", pts("add"), []string{"add: calls/s", "add: p99 latency"}},
+		{"echo", pts("echo"), []string{"echo: calls/s", "echo: p99 latency"}},
+		{"both, in the workloads' order", pts("echo", "add"),
+			[]string{"add: calls/s", "add: p99 latency", "echo: calls/s", "echo: p99 latency"}},
+		{"failed points still name their workload",
+			[]point{{system: "redis FCALL", workload: "echo", callers: 1, err: errors.New("no")}},
+			[]string{"echo: calls/s", "echo: p99 latency"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			panels, err := panelsOf(tc.points)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, row := range panels {
+				for _, p := range row {
+					got = append(got, p.Title.Text)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("panels %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if _, err := panelsOf(nil); err == nil {
+		t.Fatal("panelsOf(nil) made panels")
 	}
 }

@@ -66,7 +66,9 @@ type workload struct {
 var (
 	addWork  = workload{"add"}
 	echoWork = workload{"echo"}
-	echoArg  = strings.Repeat("slacker!", 128) // 1 KiB
+	// allWorkloads are the workloads, in the order of the chart's panels.
+	allWorkloads = []workload{addWork, echoWork}
+	echoArg      = strings.Repeat("slacker!", 128) // 1 KiB
 )
 
 // point is one measure, or the median of several: a system, a workload,
@@ -116,11 +118,11 @@ func main() {
 	}
 	var works []workload
 	for _, f := range strings.Split(*onlyWork, ",") {
-		i := slices.IndexFunc([]workload{addWork, echoWork}, func(w workload) bool { return w.name == strings.TrimSpace(f) })
+		i := slices.IndexFunc(allWorkloads, func(w workload) bool { return w.name == strings.TrimSpace(f) })
 		if i < 0 {
 			log.Fatalf("bad -workloads %q", *onlyWork)
 		}
-		works = append(works, []workload{addWork, echoWork}[i])
+		works = append(works, allWorkloads[i])
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
