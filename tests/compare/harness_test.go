@@ -10,7 +10,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -584,13 +586,13 @@ func testChart(t *testing.T, works []string, minHeight, maxHeight int) {
 // rounds, and that a failed round fails the point.
 func TestMedians(t *testing.T) {
 	rounds := []point{
-		{system: "a", calls: 30, rate: 3, p50: 3, p99: 10, cpuPerCall: 2, rss: 5},
-		{system: "a", calls: 10, rate: 1, p50: 1, p99: 30, cpuPerCall: 3, rss: 5},
-		{system: "a", calls: 20, rate: 2, p50: 2, p99: 20, cpuPerCall: 1, rss: 6},
+		{system: "a", calls: 30, rate: 3, p50: 3, p99: 10, cpuPerCall: 2, clientCPUPerCall: 9, rss: 5},
+		{system: "a", calls: 10, rate: 1, p50: 1, p99: 30, cpuPerCall: 3, clientCPUPerCall: 7, rss: 5},
+		{system: "a", calls: 20, rate: 2, p50: 2, p99: 20, cpuPerCall: 1, clientCPUPerCall: 8, rss: 6},
 	}
 	failed := point{system: "b", err: errors.New("no")}
 	got := medians([][]point{rounds, {{system: "b", calls: 1}, failed}})
-	want := point{system: "a", calls: 20, rate: 2, p50: 2, p99: 20, cpuPerCall: 2, rss: 5}
+	want := point{system: "a", calls: 20, rate: 2, p50: 2, p99: 20, cpuPerCall: 2, clientCPUPerCall: 8, rss: 5}
 	if len(got) != 2 || got[0] != want || got[1].err == nil {
 		t.Fatalf("medians = %+v, want %+v and a failure", got, want)
 	}
@@ -640,5 +642,82 @@ func TestChartPanels(t *testing.T) {
 	}
 	if _, err := panelsOf(nil); err == nil {
 		t.Fatal("panelsOf(nil) made panels")
+	}
+}
+
+// The table has a column per figure, the server's CPU per call and the
+// load generator's side by side, and a failed point says why.
+func TestTable(t *testing.T) {
+	var buf bytes.Buffer
+	printTable(&buf, []point{
+		{system: "probe go", workload: "add", callers: 64, calls: 1000, rate: 267457.4,
+			p50: 215 * time.Microsecond, p99: 558 * time.Microsecond,
+			cpuPerCall: 3040 * time.Nanosecond, clientCPUPerCall: 4260 * time.Nanosecond, rss: 6 << 20},
+		{system: "redis FCALL", workload: "add", callers: 64, err: errors.New("refused")},
+	})
+	cell := regexp.MustCompile(`\s{2,}`)
+	var got [][]string
+	for line := range strings.Lines(buf.String()) {
+		got = append(got, cell.Split(strings.TrimSpace(line), -1))
+	}
+	want := [][]string{
+		{"workload", "callers", "system", "calls/s", "p50", "p99", "server CPU/call", "client CPU/call", "server RSS"},
+		{"add", "64", "probe go", "267,457", "215µs", "558µs", "3µs", "4.3µs", "6.0 MiB"},
+		{"add", "64", "redis FCALL", "failed: refused"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("table:\n%s\nwant %d lines", buf.String(), len(want))
+	}
+	for i := range want {
+		if !slices.Equal(got[i], want[i]) {
+			t.Errorf("line %d: %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+// measureServer adds the server's CPU and memory to a run, keeps the
+// figures of a run that failed after making calls, and perCall divides
+// by the calls.
+func TestMeasureServer(t *testing.T) {
+	srv := &server{cmd: exec.Command("true")}
+	srv.cmd.Process = &os.Process{Pid: os.Getpid()} // the test itself stands for the server
+	r, err := measureServer(srv, func() (benchRun, error) {
+		return benchRun{calls: 4, clientCPU: 8 * time.Microsecond}, nil
+	})
+	if err != nil || r.rss <= 0 || r.perCall(r.clientCPU) != 2*time.Microsecond {
+		t.Fatalf("measureServer = %+v, %v", r, err)
+	}
+	failed := errors.New("2 calls failed")
+	if r, err := measureServer(srv, func() (benchRun, error) { return benchRun{calls: 4}, failed }); err != failed || r.rss <= 0 {
+		t.Fatalf("a run with calls and errors: %+v, %v; want its figures and its error", r, err)
+	}
+	if r, err := measureServer(srv, func() (benchRun, error) { return benchRun{}, failed }); err != failed || r.rss != 0 {
+		t.Fatalf("a run with no calls: %+v, %v", r, err)
+	}
+	if (benchRun{}).perCall(time.Second) != 0 {
+		t.Fatal("perCall of no calls is not 0")
+	}
+}
+
+// selfCPU counts the CPU the harness's process spends: spinning moves it
+// on (and it never goes back).
+func TestSelfCPU(t *testing.T) {
+	before, err := selfCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second) // a busy machine gives less CPU per second
+	for {
+		now, err := selfCPU()
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case now < before:
+			t.Fatalf("selfCPU went back from %v to %v", before, now)
+		case now-before >= 5*time.Millisecond:
+			return
+		case time.Now().After(deadline):
+			t.Fatalf("selfCPU stayed at %v over 10s of spinning", now)
+		}
 	}
 }

@@ -80,7 +80,10 @@ type point struct {
 	rate             float64 // calls per second
 	p50, p99         time.Duration
 	cpuPerCall       time.Duration // of the server process
-	rss              int64         // of the server process, bytes, at the end
+	// of the load generator: the harness's process (see measurePoint),
+	// or the system's own benchmark program
+	clientCPUPerCall time.Duration
+	rss              int64 // of the server process, bytes, at the end
 	err              error
 }
 
@@ -189,14 +192,16 @@ func measure(ctx context.Context, running []*runningSystem, works []workload, ca
 				for i := range running {
 					k := (i + round) % len(running)
 					r := running[k]
-					p := point{system: r.sys.name, workload: w.name, callers: n}
-					var res loadgen.Result
-					res, p.cpuPerCall, p.rss, p.err = measurePoint(ctx, r.sys, r.srv, w, n, warmup, dur)
-					p.calls, p.rate, p.p50, p.p99 = res.Calls, res.Rate(), res.Quantile(0.5), res.Quantile(0.99)
+					res, err := measurePoint(ctx, r.sys, r.srv, w, n, warmup, dur)
+					p := point{system: r.sys.name, workload: w.name, callers: n,
+						calls: res.calls, rate: res.rate, p50: res.p50, p99: res.p99,
+						cpuPerCall: res.perCall(res.serverCPU), clientCPUPerCall: res.perCall(res.clientCPU),
+						rss: res.rss, err: err}
 					if p.err != nil {
 						log.Printf("%s %s, %d callers, round %d: %v", r.sys.name, w.name, n, round+1, p.err)
 					} else {
-						log.Printf("%s %s, %d callers, round %d: %v", r.sys.name, w.name, n, round+1, res)
+						log.Printf("%s %s, %d callers, round %d: %s; CPU/call: server %v, client %v", r.sys.name, w.name, n, round+1,
+							res.summary, p.cpuPerCall, p.clientCPUPerCall)
 					}
 					all[k] = append(all[k], p)
 					if ctx.Err() != nil {
@@ -229,6 +234,7 @@ func medians(all [][]point) []point {
 		m.p50 = median(ps, func(p point) time.Duration { return p.p50 })
 		m.p99 = median(ps, func(p point) time.Duration { return p.p99 })
 		m.cpuPerCall = median(ps, func(p point) time.Duration { return p.cpuPerCall })
+		m.clientCPUPerCall = median(ps, func(p point) time.Duration { return p.clientCPUPerCall })
 		m.rss = median(ps, func(p point) int64 { return p.rss })
 		out = append(out, m)
 	}
@@ -246,41 +252,99 @@ func median[T int64 | float64 | time.Duration](ps []point, f func(point) T) T {
 	return vs[(len(vs)-1)/2]
 }
 
-func measurePoint(ctx context.Context, sys system, srv *server, w workload, callers int, warmup, dur time.Duration) (loadgen.Result, time.Duration, int64, error) {
+// measurePoint measures one point on a system: calls, latencies, and
+// the CPU time per call of the server and of the load generator.
+//
+// The load generator's CPU is that of the harness's own process
+// (getrusage RUSAGE_SELF) over the measured run: during a run the
+// harness does nothing else but call (the servers are other processes,
+// which RUSAGE_SELF leaves out), so that is the cost of the load
+// generator and of the system's client library together, their garbage
+// collection included. Per-goroutine accounting would leave out the
+// client's own goroutines and the runtime's, which are part of what a
+// user pays.
+func measurePoint(ctx context.Context, sys system, srv *server, w workload, callers int, warmup, dur time.Duration) (benchRun, error) {
 	call, closeFn, err := sys.dial(ctx, srv, w)
 	if err != nil {
-		return loadgen.Result{}, 0, 0, err
+		return benchRun{}, err
 	}
 	defer closeFn()
 	if warmup > 0 {
 		if _, err := loadgen.Run(ctx, loadgen.Config{Callers: callers, Duration: warmup}, call); err != nil {
-			return loadgen.Result{}, 0, 0, err
+			return benchRun{}, err
 		}
 	}
+	return measureServer(srv, func() (benchRun, error) {
+		cpu0, err := selfCPU()
+		if err != nil {
+			return benchRun{}, err
+		}
+		res, err := loadgen.Run(ctx, loadgen.Config{Callers: callers, Duration: dur}, call)
+		if err != nil {
+			return benchRun{}, err
+		}
+		cpu1, err := selfCPU()
+		if err != nil {
+			return benchRun{}, err
+		}
+		r := benchRun{calls: res.Calls, rate: res.Rate(), p50: res.Quantile(0.5), p99: res.Quantile(0.99),
+			clientCPU: cpu1 - cpu0, summary: res.String()}
+		if res.Errors > 0 {
+			err = fmt.Errorf("%d calls failed; the first: %w", res.Errors, res.First)
+		}
+		return r, err
+	})
+}
+
+// A benchRun is what one measured run found.
+type benchRun struct {
+	calls     int64   // calls that succeeded
+	rate      float64 // calls per second
+	p50, p99  time.Duration
+	clientCPU time.Duration // CPU time of the load generator, in all
+	serverCPU time.Duration // CPU time of the server, in all
+	rss       int64         // of the server process, bytes, at the end
+	summary   string        // a line for the log
+}
+
+// perCall divides d by the run's calls.
+func (r benchRun) perCall(d time.Duration) time.Duration {
+	if r.calls <= 0 {
+		return 0
+	}
+	return d / time.Duration(r.calls)
+}
+
+// measureServer runs run and adds the server's CPU time over it and its
+// memory at the end. A run that fails but made calls keeps its figures.
+func measureServer(srv *server, run func() (benchRun, error)) (benchRun, error) {
 	cpu0, err := srv.cpu()
 	if err != nil {
-		return loadgen.Result{}, 0, 0, err
+		return benchRun{}, err
 	}
-	res, err := loadgen.Run(ctx, loadgen.Config{Callers: callers, Duration: dur}, call)
-	if err != nil {
-		return res, 0, 0, err
+	r, runErr := run()
+	if r.calls == 0 && runErr != nil {
+		return r, runErr
 	}
 	cpu1, err := srv.cpu()
 	if err != nil {
-		return res, 0, 0, err
+		return r, err
 	}
-	rss, err := srv.rss()
-	if err != nil {
-		return res, 0, 0, err
+	r.serverCPU = cpu1 - cpu0
+	if r.rss, err = srv.rss(); err != nil {
+		return r, err
 	}
-	var perCall time.Duration
-	if res.Calls > 0 {
-		perCall = (cpu1 - cpu0) / time.Duration(res.Calls)
+	return r, runErr
+}
+
+// selfCPU returns the CPU time, user and system, the harness's process
+// has used.
+func selfCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
 	}
-	if res.Errors > 0 {
-		err = fmt.Errorf("%d calls failed; the first: %w", res.Errors, res.First)
-	}
-	return res, perCall, rss, err
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 // rows orders points for the table: by workload, then callers, then the
