@@ -145,7 +145,7 @@ func TestSystemNamesUnique(t *testing.T) {
 		}
 		seen[s.name] = true
 	}
-	for _, name := range []string{"redis FCALL", "grpc-go unary", "probe go", "probe gopher-lua"} {
+	for _, name := range []string{"redis FCALL", "redis-benchmark FCALL", "grpc-go unary", "probe go", "probe gopher-lua"} {
 		if !seen[name] {
 			t.Errorf("no system %q", name)
 		}
@@ -718,6 +718,104 @@ func TestSelfCPU(t *testing.T) {
 			return
 		case time.Now().After(deadline):
 			t.Fatalf("selfCPU stayed at %v over 10s of spinning", now)
+		}
+	}
+}
+
+// redisBenchmarkCSV is what redis-benchmark 7.0 prints with --csv for
+// one FCALL test.
+const redisBenchmarkCSV = `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+"FCALL add 0 1 2","148588.41","0.167","0.032","0.159","0.255","0.399","1.911"
+`
+
+func TestParseRedisBenchmark(t *testing.T) {
+	const header = `"test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"` + "\n"
+	for _, tc := range []struct {
+		name, out string
+		want      benchRun
+		bad       bool
+	}{
+		{name: "add", out: redisBenchmarkCSV,
+			want: benchRun{rate: 148588.41, p50: 159 * time.Microsecond, p99: 399 * time.Microsecond}},
+		{name: "a line before the header",
+			out:  "WARNING: something\n" + header + `"FCALL echo 0 slacker!","1000.00","1","0","2.5","3","4.001","5"` + "\n",
+			want: benchRun{rate: 1000, p50: 2500 * time.Microsecond, p99: 4001 * time.Microsecond}},
+		{name: "columns in another order",
+			out:  `"p99_latency_ms","test","p50_latency_ms","rps"` + "\n" + `"0.5","x","0.25","7"` + "\n",
+			want: benchRun{rate: 7, p50: 250 * time.Microsecond, p99: 500 * time.Microsecond}},
+		{name: "empty", out: "", bad: true},
+		{name: "no header", out: `"FCALL add 0 1 2","148588.41"` + "\n", bad: true},
+		{name: "no test", out: header, bad: true},
+		{name: "two tests", out: redisBenchmarkCSV + `"PING","1","1","1","1","1","1","1"` + "\n", bad: true},
+		{name: "no p99 column", out: `"test","rps","p50_latency_ms"` + "\n" + `"x","1","1"` + "\n", bad: true},
+		{name: "short line", out: header + `"x","1"` + "\n", bad: true},
+		{name: "not a number", out: header + `"x","many","1","1","1","1","1","1"` + "\n", bad: true},
+		{name: "NaN", out: header + `"x","NaN","1","1","1","1","1","1"` + "\n", bad: true},
+		{name: "negative", out: header + `"x","1","1","1","-1","1","1","1"` + "\n", bad: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseRedisBenchmark([]byte(tc.out))
+			switch {
+			case tc.bad && err == nil:
+				t.Fatalf("parseRedisBenchmark = %+v, want an error", got)
+			case !tc.bad && err != nil:
+				t.Fatalf("parseRedisBenchmark: %v", err)
+			case !tc.bad && got != tc.want:
+				t.Fatalf("parseRedisBenchmark = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// redisBenchmark runs redis-benchmark with the point's callers and calls
+// and FCALL of the workload's function, and reads its output; here a
+// script stands in for it, printing redisBenchmarkCSV and its arguments.
+func TestRedisBenchmarkCommand(t *testing.T) {
+	dir := t.TempDir()
+	argsFile := filepath.Join(dir, "args")
+	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + argsFile + "\ncat <<'END'\n" + redisBenchmarkCSV + "END\n"
+	if err := os.WriteFile(filepath.Join(dir, "redis-benchmark"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := redisBenchmark(ctx, &server{addr: "127.0.0.1:6380"}, addWork, 64, 5000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.calls != 5000 || r.rate != 148588.41 || r.p99 != 399*time.Microsecond {
+		t.Fatalf("redisBenchmark = %+v", r)
+	}
+	b, err := os.ReadFile(argsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "-h 127.0.0.1 -p 6380 -c 64 -n 5000 --csv FCALL add 0 1 2"
+	if got := strings.Join(strings.Fields(string(b)), " "); got != want {
+		t.Fatalf("redis-benchmark %s, want %s", got, want)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "redis-benchmark"), []byte("#!/bin/sh\necho refused >&2\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := redisBenchmark(ctx, &server{addr: "127.0.0.1:6380"}, addWork, 1, 1000); err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("a failing redis-benchmark: %v, want its message", err)
+	}
+}
+
+func TestBenchCalls(t *testing.T) {
+	for _, tc := range []struct {
+		rate float64
+		d    time.Duration
+		want int64
+	}{
+		{100000, 3 * time.Second, 300000},
+		{100000, time.Millisecond, minBenchCalls}, // at least a few
+		{0, time.Second, minBenchCalls},
+	} {
+		if got := benchCalls(tc.rate, tc.d); got != tc.want {
+			t.Errorf("benchCalls(%v, %v) = %d, want %d", tc.rate, tc.d, got, tc.want)
 		}
 	}
 }

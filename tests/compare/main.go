@@ -1,7 +1,7 @@
 // Command compare measures slacker-lua beside the systems people use for
 // the same work, side by side, in one run: each server on 127.0.0.1,
 // driven by the same load generator (internal/loadgen) at several counts
-// of concurrent callers. It prints one table and writes a chart.
+// of concurrent callers; Redis also by its own C client, redis-benchmark. It prints one table and writes a chart.
 //
 // All the servers run at once, and each point (workload, callers) is
 // measured on every system in turn, in -rounds rounds, each round in
@@ -39,6 +39,11 @@ type system struct {
 	// dial connects to the server for the workload: call makes one call
 	// and checks its answer.
 	dial func(ctx context.Context, s *server, w workload) (call loadgen.Call, close func(), err error)
+	// bench, if set, measures the system with its own benchmark program
+	// instead of the load generator: it makes calls calls of w from
+	// callers connections. dial then only checks, once per point, that
+	// the server answers w rightly.
+	bench func(ctx context.Context, s *server, w workload, callers int, calls int64) (benchRun, error)
 }
 
 // systems are the systems compared; each file adds its own, and main
@@ -264,6 +269,9 @@ func median[T int64 | float64 | time.Duration](ps []point, f func(point) T) T {
 // client's own goroutines and the runtime's, which are part of what a
 // user pays.
 func measurePoint(ctx context.Context, sys system, srv *server, w workload, callers int, warmup, dur time.Duration) (benchRun, error) {
+	if sys.bench != nil {
+		return benchPoint(ctx, sys, srv, w, callers, warmup, dur)
+	}
 	call, closeFn, err := sys.dial(ctx, srv, w)
 	if err != nil {
 		return benchRun{}, err
@@ -294,6 +302,48 @@ func measurePoint(ctx context.Context, sys system, srv *server, w workload, call
 		}
 		return r, err
 	})
+}
+
+// benchPoint measures one point with the system's own benchmark
+// program, which makes a count of calls rather than calling for a time:
+// runs of it warm up for warmup, and the last one's rate sizes the
+// measured run to take about dur.
+func benchPoint(ctx context.Context, sys system, srv *server, w workload, callers int, warmup, dur time.Duration) (benchRun, error) {
+	call, closeFn, err := sys.dial(ctx, srv, w)
+	if err != nil {
+		return benchRun{}, err
+	}
+	err = call(ctx, 0)
+	closeFn()
+	if err != nil {
+		return benchRun{}, err
+	}
+	n := int64(minBenchCalls)
+	for begin := time.Now(); ; {
+		r, err := sys.bench(ctx, srv, w, callers, n)
+		if err != nil {
+			return benchRun{}, err
+		}
+		n = benchCalls(r.rate, dur)
+		left := warmup - time.Since(begin)
+		if left <= 0 {
+			break
+		}
+		n = benchCalls(r.rate, left)
+		if ctx.Err() != nil {
+			return benchRun{}, ctx.Err()
+		}
+	}
+	return measureServer(srv, func() (benchRun, error) { return sys.bench(ctx, srv, w, callers, n) })
+}
+
+// minBenchCalls is the fewest calls a benchmark program is asked for.
+const minBenchCalls = 1000
+
+// benchCalls is how many calls take d at rate calls/s, at least
+// minBenchCalls.
+func benchCalls(rate float64, d time.Duration) int64 {
+	return max(minBenchCalls, int64(rate*d.Seconds()))
 }
 
 // A benchRun is what one measured run found.

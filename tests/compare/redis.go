@@ -38,15 +38,17 @@ func init() {
 	systems = append(systems, system{
 		name:  "redis FCALL",
 		start: startRedis,
-		dial: func(ctx context.Context, s *server, w workload) (loadgen.Call, func(), error) {
-			rdb := redis.NewClient(&redis.Options{Addr: s.addr})
-			if err := rdb.Ping(ctx).Err(); err != nil {
-				rdb.Close()
-				return nil, nil, err
-			}
-			return redisCall(rdb, w), func() { rdb.Close() }, nil
-		},
+		dial:  dialRedis,
 	})
+}
+
+func dialRedis(ctx context.Context, s *server, w workload) (loadgen.Call, func(), error) {
+	rdb := redis.NewClient(&redis.Options{Addr: s.addr})
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, nil, err
+	}
+	return redisCall(rdb, w), func() { rdb.Close() }, nil
 }
 
 // startRedis starts redis-server on a free loopback port, with nothing

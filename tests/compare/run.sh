@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # run.sh runs the whole comparison: it installs what is missing (Redis
-# from Debian's packages; the Go modules come through the module proxy
+# and redis-benchmark from Debian's packages, redis-server and
+# redis-tools; the Go modules come through the module proxy
 # when go builds), builds the harness's commands into a temporary folder,
 # and runs the harness with this script's arguments, for example
 #
@@ -12,15 +13,18 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v redis-server >/dev/null; then
+missing=()
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-benchmark >/dev/null || missing+=(redis-tools)
+if [ ${#missing[@]} -gt 0 ]; then
 	sudo=()
 	if [ "$(id -u)" -ne 0 ]; then
-		command -v sudo >/dev/null || { echo "run.sh: redis-server is missing; install it as root" >&2; exit 1; }
+		command -v sudo >/dev/null || { echo "run.sh: ${missing[*]} missing; install as root" >&2; exit 1; }
 		sudo=(sudo)
 	fi
-	echo "run.sh: installing redis-server" >&2
+	echo "run.sh: installing ${missing[*]}" >&2
 	"${sudo[@]}" apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends redis-server >&2
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 	# Debian's package starts a redis-server service; the harness starts
 	# its own, so stop that one where systemd runs it.
 	if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then
