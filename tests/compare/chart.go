@@ -26,9 +26,13 @@ func chart(path string, points []point, callers []int) error {
 	for i, n := range callers {
 		ticks[i] = plot.Tick{Value: float64(n), Label: fmt.Sprint(n)}
 	}
+	lo, hi := float64(slices.Min(callers)), float64(slices.Max(callers))
+	if lo == hi { // one count of callers: a log axis needs a span
+		lo, hi = lo/2, hi*2
+	}
 	for _, row := range panels {
 		for _, p := range row {
-			p.X.Min, p.X.Max = float64(slices.Min(callers)), float64(slices.Max(callers))
+			p.X.Min, p.X.Max = lo, hi
 			p.X.Scale = plot.LogScale{}
 			p.X.Tick.Marker = plot.ConstantTicks(ticks)
 			p.X.Label.Text = "concurrent callers"

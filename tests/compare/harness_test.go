@@ -567,6 +567,9 @@ func testChart(t *testing.T, works []string, minHeight, maxHeight int) {
 			}
 		}
 	}
+	if err := chart(filepath.Join(t.TempDir(), "one.png"), points, []int{1}); err != nil {
+		t.Fatalf("chart of one count of callers: %v", err)
+	}
 	path := filepath.Join(t.TempDir(), "chart.png")
 	if err := chart(path, points, []int{1, 16, 64}); err != nil {
 		t.Fatal(err)
