@@ -24,6 +24,28 @@ type Codec interface {
 	Unmarshal(data []byte, v any) error
 }
 
+// AppendMarshal appends v encoded with c to dst and returns the extended
+// slice, as append does. The codecs of this package encode straight into
+// dst, so that a caller reusing its buffer allocates nothing for the
+// common types; any other codec's Marshal is called and its bytes copied.
+// On error dst is returned unchanged.
+func AppendMarshal(c Codec, dst []byte, v any) ([]byte, error) {
+	if a, ok := c.(appendMarshaler); ok {
+		return a.appendMarshal(dst, v)
+	}
+	b, err := c.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// appendMarshaler is a codec that encodes straight into a buffer of the
+// caller's; on error it returns dst unchanged.
+type appendMarshaler interface {
+	appendMarshal(dst []byte, v any) ([]byte, error)
+}
+
 // CodecFor returns the codec of codecs whose content type is ct. The error
 // wraps ErrUnknownContentType.
 func CodecFor(codecs []Codec, ct ContentType) (Codec, error) {

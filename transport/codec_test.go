@@ -616,3 +616,25 @@ func TestMsgpackInt(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendMarshal checks that AppendMarshal appends what Marshal
+// returns, after what dst holds, for every codec, and leaves dst as it was
+// on error.
+func TestAppendMarshal(t *testing.T) {
+	for _, c := range DefaultCodecs() {
+		for _, v := range []any{nil, int64(3), "x", []any{int64(1), "a", map[string]any{"k": 1.5}}} {
+			want, err := c.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := AppendMarshal(c, []byte("pre"), v)
+			if err != nil || string(got) != "pre"+string(want) {
+				t.Errorf("%v: AppendMarshal(%v) = %q, %v; want %q", c.ContentType(), v, got, err, "pre"+string(want))
+			}
+		}
+		got, err := AppendMarshal(c, []byte("pre"), make(chan int))
+		if err == nil || string(got) != "pre" {
+			t.Errorf("%v: AppendMarshal(chan) = %q, %v; want pre and an error", c.ContentType(), got, err)
+		}
+	}
+}

@@ -306,8 +306,13 @@ func (c *conn) respond(cl *call, res any, err error) {
 	var body []byte
 	switch code {
 	case CodeSuccess:
+		// Encoded into a buffer of the server's, which queue copies
+		// into the write buffer.
+		buf := c.srv.bodies.get()
+		defer c.srv.bodies.put(buf)
 		var merr error
-		body, merr = cl.codec.Marshal(res)
+		body, merr = AppendMarshal(cl.codec, buf.b[:0], res)
+		buf.b = body
 		if merr == nil && len(body) > c.srv.cfg.Limits.MaxBodySize {
 			merr = fmt.Errorf("%d bytes, limit %d", len(body), c.srv.cfg.Limits.MaxBodySize)
 		}

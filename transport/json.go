@@ -39,7 +39,15 @@ const maxPooledBuffer = 64 << 10
 
 var mapAnyAnyType = reflect.TypeFor[map[any]any]()
 
-func (jsonCodec) Marshal(v any) ([]byte, error) {
+func (j jsonCodec) Marshal(v any) ([]byte, error) {
+	b, err := j.appendMarshal(nil, v)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (jsonCodec) appendMarshal(dst []byte, v any) ([]byte, error) {
 	e := jsonEncoders.Get().(*jsonEncoder)
 	defer func() {
 		if e.buf.Cap() <= maxPooledBuffer {
@@ -60,10 +68,10 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	b := e.buf.Bytes()
-	return bytes.Clone(b[:len(b)-1]), nil // without Encode's newline
+	return append(dst, b[:len(b)-1]...), nil // without Encode's newline
 }
 
 // jsonMaxDepth is the nesting the JSON codec accepts, as encoding/json.
