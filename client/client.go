@@ -27,6 +27,7 @@ type Client struct {
 	codec     transport.Codec
 	emptyArgs []byte   // the codec's empty array: the body of a call without arguments
 	call      CallFunc // callDirect through Config.Interceptors
+	bodies    sync.Pool // of *[]byte: arguments are encoded in these
 
 	tid atomic.Uint32
 	cur atomic.Pointer[conn] // nil while disconnected
@@ -210,9 +211,14 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 	}
 	body := c.emptyArgs
 	if len(args) > 0 {
-		if body, err = c.codec.Marshal(args); err != nil {
+		// Encoded into a buffer of the client's, which register
+		// copies into the write buffer.
+		buf := c.getBody()
+		defer c.putBody(buf)
+		if *buf, err = transport.AppendArgs(c.codec, (*buf)[:0], args); err != nil {
 			return fmt.Errorf("client: %s: encoding the arguments: %w", p.name, err)
 		}
+		body = *buf
 	}
 	p.size = len(body)
 	pkt := transport.Packet{
@@ -242,6 +248,25 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 		p.expireAfter(ctx, c.cfg.Timeout)
 	}
 	return cn.register(p, &pkt)
+}
+
+// maxKeptBody bounds the argument buffers the client keeps for reuse: a
+// huge call's is left to the garbage collector.
+const maxKeptBody = 64 << 10
+
+func (c *Client) getBody() *[]byte {
+	if b, ok := c.bodies.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 256)
+	return &b
+}
+
+func (c *Client) putBody(b *[]byte) {
+	if cap(*b) <= maxKeptBody {
+		*b = (*b)[:0]
+		c.bodies.Put(b)
+	}
 }
 
 // encodeDeadline appends the deadline extension's value, Unix milliseconds

@@ -3,6 +3,8 @@ package transport
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // A Codec serializes call arguments and results for one content type.
@@ -38,6 +40,40 @@ func AppendMarshal(c Codec, dst []byte, v any) ([]byte, error) {
 		return dst, err
 	}
 	return append(dst, b...), nil
+}
+
+// AppendArgs appends args encoded with c as one array, as
+// AppendMarshal(c, dst, args) does, without boxing args into an any: the
+// JSON and Msgpack codecs write the array's elements one by one. On error
+// dst is returned unchanged.
+func AppendArgs(c Codec, dst []byte, args []any) ([]byte, error) {
+	a, ok := c.(appendMarshaler)
+	if !ok || args == nil {
+		return AppendMarshal(c, dst, args)
+	}
+	ct := c.ContentType()
+	out := dst
+	switch ct {
+	case ContentJSON:
+		out = append(out, '[')
+	case ContentMsgpack:
+		out = msgpackAppendLen(out, len(args), msgpcode.FixedArrayLow, 16, 0, msgpcode.Array16, msgpcode.Array32)
+	default:
+		return AppendMarshal(c, dst, args)
+	}
+	for i, v := range args {
+		if ct == ContentJSON && i > 0 {
+			out = append(out, ',')
+		}
+		var err error
+		if out, err = a.appendMarshal(out, v); err != nil {
+			return dst, err
+		}
+	}
+	if ct == ContentJSON {
+		out = append(out, ']')
+	}
+	return out, nil
 }
 
 // appendMarshaler is a codec that encodes straight into a buffer of the
