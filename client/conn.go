@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -309,6 +310,9 @@ func lost(cause error) error {
 func (cn *conn) readLoop() {
 	defer cn.c.wg.Done()
 	dec := transport.NewDecoder(cn.nc, cn.c.cfg.Limits)
+	// The extensions the server echoes are not kept, and a short body is
+	// copied (reply): those bytes can be the decoder's own.
+	dec.ReuseBuffers(true)
 	var p transport.Packet
 	decoded := false
 	for {
@@ -327,8 +331,9 @@ func (cn *conn) readLoop() {
 	}
 }
 
-// dispatch delivers one packet from the server. Decode allocates a new
-// body for every packet, so the reply can be handed over as is.
+// dispatch delivers one packet from the server. A short body is the
+// decoder's, overwritten by the next packet: reply copies what it hands
+// over.
 func (cn *conn) dispatch(p *transport.Packet) {
 	log := cn.c.cfg.Logger
 	switch p.Type {
@@ -484,7 +489,11 @@ func (c *Client) reply(pd *Pending, p *transport.Packet) (Result, error) {
 	}
 	switch p.Code {
 	case transport.CodeSuccess:
-		return Result{body: p.Body, codec: codec}, nil
+		body := p.Body
+		if len(body) <= transport.MaxReusedBody {
+			body = bytes.Clone(body) // the decoder's own, see readLoop
+		}
+		return Result{body: body, codec: codec}, nil
 	case transport.CodeException:
 		return Result{}, &RemoteError{Code: transport.CodeException, Name: pd.name, Message: exceptionMessage(codec, p.Body)}
 	}

@@ -232,12 +232,13 @@ type Decoder struct {
 	one   oneExtension
 }
 
-// maxReusedBody is the longest body a decoder that reuses its buffers
-// reads into its own: a longer one is allocated, so a large body is not
-// kept past its packet.
-const maxReusedBody = 4 << 10
+// MaxReusedBody is the longest request or response body a decoder that
+// reuses its buffers reads into its own: a longer one is allocated, so
+// that a large body is not kept past its packet.
+const MaxReusedBody = 4 << 10
 
-// ReuseBuffers sets whether d reads bodies of up to 4 KiB and a packet's
+// ReuseBuffers sets whether d reads request and response bodies of up to
+// MaxReusedBody bytes and a packet's
 // one extension of up to 16 bytes into buffers of its own, overwritten by
 // the next Decode, instead of fresh ones: for a reader that is done with
 // a packet's bytes before it decodes the next, that saves two
@@ -557,11 +558,11 @@ func (d *Decoder) readBody() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !d.reuse || n == 0 || n > maxReusedBody || int(n) > d.lim.MaxBodySize {
+	if !d.reuse || n == 0 || n > MaxReusedBody || int(n) > d.lim.MaxBodySize {
 		return d.readBlock("body", uint64(n), d.lim.MaxBodySize)
 	}
 	if d.body == nil {
-		d.body = make([]byte, maxReusedBody)
+		d.body = make([]byte, MaxReusedBody)
 	}
 	b := d.body[:n:n]
 	if err := d.readFull(b, "body"); err != nil {
