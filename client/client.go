@@ -25,9 +25,10 @@ type Client struct {
 	addr      string
 	cfg       Config // with defaults
 	codec     transport.Codec
-	emptyArgs []byte   // the codec's empty array: the body of a call without arguments
-	call      CallFunc // callDirect through Config.Interceptors
+	emptyArgs []byte    // the codec's empty array: the body of a call without arguments
+	call      CallFunc  // callDirect through Config.Interceptors
 	bodies    sync.Pool // of *[]byte: arguments are encoded in these
+	dones     sync.Pool // of chan struct{}, see getDone
 
 	tid atomic.Uint32
 	cur atomic.Pointer[conn] // nil while disconnected
@@ -106,12 +107,25 @@ func (c *Client) Call(ctx context.Context, name string, args ...any) (Result, er
 
 // callDirect is Call without the interceptors.
 func (c *Client) callDirect(ctx context.Context, name string, args []any) (Result, error) {
-	p := &Pending{name: name, want: transport.TypeResponse, done: make(chan struct{})}
+	p := &Pending{name: name, want: transport.TypeResponse, done: c.getDone(), signal: true}
+	defer c.putDone(p.done)
 	if err := c.send(ctx, p, args); err != nil {
 		return Result{}, err
 	}
 	return c.wait(ctx, p)
 }
+
+// getDone returns a channel for a call's end to be signalled on, pooled:
+// after the one send of finish and the one receive of wait it is empty
+// and nobody else holds it, so putDone can give it to the next call.
+func (c *Client) getDone() chan struct{} {
+	if ch, ok := c.dones.Get().(chan struct{}); ok {
+		return ch
+	}
+	return make(chan struct{}, 1)
+}
+
+func (c *Client) putDone(ch chan struct{}) { c.dones.Put(ch) }
 
 // Go starts a call as Call does and returns at once. The call ends, and
 // Pending.Done is closed, when the answer arrives, ctx is done, the
@@ -135,7 +149,8 @@ type Pending struct {
 	size     int                  // the request's body, in bytes
 	deadline time.Time            // the deadline sent with the call, if one was
 	timeout  time.Time            // when its conn abandons it, for a ctx without deadline
-	done     chan struct{}        // closed by finish
+	done     chan struct{}        // closed by finish, or sent on once with signal
+	signal   bool                 // done is pooled: finish sends, wait receives
 
 	// Set by register.
 	tid int32
@@ -175,6 +190,10 @@ func (p *Pending) finish(res Result, err error) {
 		if stop != nil {
 			stop()
 		}
+	}
+	if p.signal {
+		p.done <- struct{}{} // buffered: wait takes it
+		return
 	}
 	close(p.done)
 }
