@@ -28,7 +28,7 @@ type Client struct {
 	emptyArgs []byte    // the codec's empty array: the body of a call without arguments
 	call      CallFunc  // callDirect through Config.Interceptors
 	bodies    sync.Pool // of *[]byte: arguments are encoded in these
-	dones     sync.Pool // of chan struct{}, see getDone
+	pendings  sync.Pool // of *Pending, see getPending
 
 	tid atomic.Uint32
 	cur atomic.Pointer[conn] // nil while disconnected
@@ -107,25 +107,32 @@ func (c *Client) Call(ctx context.Context, name string, args ...any) (Result, er
 
 // callDirect is Call without the interceptors.
 func (c *Client) callDirect(ctx context.Context, name string, args []any) (Result, error) {
-	p := &Pending{name: name, want: transport.TypeResponse, done: c.getDone(), signal: true}
-	defer c.putDone(p.done)
+	p := c.getPending(name)
+	defer c.putPending(p)
 	if err := c.send(ctx, p, args); err != nil {
 		return Result{}, err
 	}
 	return c.wait(ctx, p)
 }
 
-// getDone returns a channel for a call's end to be signalled on, pooled:
-// after the one send of finish and the one receive of wait it is empty
-// and nobody else holds it, so putDone can give it to the next call.
-func (c *Client) getDone() chan struct{} {
-	if ch, ok := c.dones.Get().(chan struct{}); ok {
-		return ch
+// getPending returns a pending call of name whose end is signalled on its
+// done channel, pooled with it. Once wait has returned (the one send of
+// finish received) or the call was never registered, nobody uses it but
+// the caller: the conn removed it from its table before finishing it, and
+// expireLoop abandons by tid, so putPending can give it to the next call.
+func (c *Client) getPending(name string) *Pending {
+	p, ok := c.pendings.Get().(*Pending)
+	if !ok {
+		p = &Pending{done: make(chan struct{}, 1)}
 	}
-	return make(chan struct{}, 1)
+	*p = Pending{name: name, want: transport.TypeResponse, done: p.done, signal: true}
+	return p
 }
 
-func (c *Client) putDone(ch chan struct{}) { c.dones.Put(ch) }
+func (c *Client) putPending(p *Pending) {
+	*p = Pending{done: p.done} // hold on to no result
+	c.pendings.Put(p)
+}
 
 // Go starts a call as Call does and returns at once. The call ends, and
 // Pending.Done is closed, when the answer arrives, ctx is done, the
@@ -207,7 +214,7 @@ func (p *Pending) arm(ctx context.Context) {
 		return
 	}
 	if ctx.Done() != nil {
-		p.stopCtx = context.AfterFunc(ctx, func() { p.cn.abandon(p, ctxError(p.name, ctx)) })
+		p.stopCtx = context.AfterFunc(ctx, func() { p.cn.abandon(p, p.tid, ctxError(p.name, ctx)) })
 	}
 }
 
@@ -311,7 +318,7 @@ func (c *Client) wait(ctx context.Context, p *Pending) (Result, error) {
 	case <-p.done:
 		return p.res, p.err
 	case <-ctx.Done():
-		p.cn.abandon(p, ctxError(p.name, ctx))
+		p.cn.abandon(p, p.tid, ctxError(p.name, ctx))
 	}
 	// Abandoned, or answered just before: either way p is finished or
 	// about to be.
