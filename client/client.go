@@ -25,8 +25,10 @@ type Client struct {
 	addr      string
 	cfg       Config // with defaults
 	codec     transport.Codec
-	emptyArgs []byte   // the codec's empty array: the body of a call without arguments
-	call      CallFunc // callDirect through Config.Interceptors
+	emptyArgs []byte    // the codec's empty array: the body of a call without arguments
+	call      CallFunc  // callDirect through Config.Interceptors
+	bodies    sync.Pool // of *[]byte: arguments are encoded in these
+	pendings  sync.Pool // of *Pending, see getPending
 
 	tid atomic.Uint32
 	cur atomic.Pointer[conn] // nil while disconnected
@@ -105,11 +107,31 @@ func (c *Client) Call(ctx context.Context, name string, args ...any) (Result, er
 
 // callDirect is Call without the interceptors.
 func (c *Client) callDirect(ctx context.Context, name string, args []any) (Result, error) {
-	p := &Pending{name: name, want: transport.TypeResponse, done: make(chan struct{})}
+	p := c.getPending(name)
+	defer c.putPending(p)
 	if err := c.send(ctx, p, args); err != nil {
 		return Result{}, err
 	}
 	return c.wait(ctx, p)
+}
+
+// getPending returns a pending call of name whose end is signalled on its
+// done channel, pooled with it. Once wait has returned (the one send of
+// finish received) or the call was never registered, nobody uses it but
+// the caller: the conn removed it from its table before finishing it, and
+// expireLoop abandons by tid, so putPending can give it to the next call.
+func (c *Client) getPending(name string) *Pending {
+	p, ok := c.pendings.Get().(*Pending)
+	if !ok {
+		p = &Pending{done: make(chan struct{}, 1)}
+	}
+	*p = Pending{name: name, want: transport.TypeResponse, done: p.done, signal: true}
+	return p
+}
+
+func (c *Client) putPending(p *Pending) {
+	*p = Pending{done: p.done} // hold on to no result
+	c.pendings.Put(p)
 }
 
 // Go starts a call as Call does and returns at once. The call ends, and
@@ -134,7 +156,8 @@ type Pending struct {
 	size     int                  // the request's body, in bytes
 	deadline time.Time            // the deadline sent with the call, if one was
 	timeout  time.Time            // when its conn abandons it, for a ctx without deadline
-	done     chan struct{}        // closed by finish
+	done     chan struct{}        // closed by finish, or sent on once with signal
+	signal   bool                 // done is pooled: finish sends, wait receives
 
 	// Set by register.
 	tid int32
@@ -175,6 +198,10 @@ func (p *Pending) finish(res Result, err error) {
 			stop()
 		}
 	}
+	if p.signal {
+		p.done <- struct{}{} // buffered: wait takes it
+		return
+	}
 	close(p.done)
 }
 
@@ -187,7 +214,7 @@ func (p *Pending) arm(ctx context.Context) {
 		return
 	}
 	if ctx.Done() != nil {
-		p.stopCtx = context.AfterFunc(ctx, func() { p.cn.abandon(p, ctxError(p.name, ctx)) })
+		p.stopCtx = context.AfterFunc(ctx, func() { p.cn.abandon(p, p.tid, ctxError(p.name, ctx)) })
 	}
 }
 
@@ -210,9 +237,14 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 	}
 	body := c.emptyArgs
 	if len(args) > 0 {
-		if body, err = c.codec.Marshal(args); err != nil {
+		// Encoded into a buffer of the client's, which register
+		// copies into the write buffer.
+		buf := c.getBody()
+		defer c.putBody(buf)
+		if *buf, err = transport.AppendArgs(c.codec, (*buf)[:0], args); err != nil {
 			return fmt.Errorf("client: %s: encoding the arguments: %w", p.name, err)
 		}
+		body = *buf
 	}
 	p.size = len(body)
 	pkt := transport.Packet{
@@ -244,6 +276,25 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 	return cn.register(p, &pkt)
 }
 
+// maxKeptBody bounds the argument buffers the client keeps for reuse: a
+// huge call's is left to the garbage collector.
+const maxKeptBody = 64 << 10
+
+func (c *Client) getBody() *[]byte {
+	if b, ok := c.bodies.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 256)
+	return &b
+}
+
+func (c *Client) putBody(b *[]byte) {
+	if cap(*b) <= maxKeptBody {
+		*b = (*b)[:0]
+		c.bodies.Put(b)
+	}
+}
+
 // encodeDeadline appends the deadline extension's value, Unix milliseconds
 // serialized in the call's content type. JSON and msgpack are written
 // directly, to spare an allocation per call.
@@ -267,7 +318,7 @@ func (c *Client) wait(ctx context.Context, p *Pending) (Result, error) {
 	case <-p.done:
 		return p.res, p.err
 	case <-ctx.Done():
-		p.cn.abandon(p, ctxError(p.name, ctx))
+		p.cn.abandon(p, p.tid, ctxError(p.name, ctx))
 	}
 	// Abandoned, or answered just before: either way p is finished or
 	// about to be.

@@ -798,3 +798,24 @@ func TestJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestAbandonByTID checks that abandon leaves alone a call pending under
+// another tid than the one given: expireLoop abandons calls by the tid
+// they had, and a call answered meanwhile may be pending again, reused,
+// under a new one.
+func TestAbandonByTID(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	fs := startFake(t, func(fc *fakeConn, p *transport.Packet) { fc.answerHousekeeping(p) })
+	c := dial(t, fs.addr, Config{})
+	p := c.Go(context.Background(), "m/never")
+	cn := c.cur.Load()
+	stale := errors.New("stale")
+	cn.abandon(p, p.tid+1, stale)
+	if isDone(p) {
+		t.Fatal("abandoned under another tid")
+	}
+	cn.abandon(p, p.tid, stale)
+	if _, err := p.Result(); err != stale {
+		t.Fatalf("abandoned under its tid: %v, want %v", err, stale)
+	}
+}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -120,7 +121,15 @@ func (cn *conn) expireLoop() {
 	defer cn.c.wg.Done()
 	tick := time.NewTicker(expireTick)
 	defer tick.Stop()
-	var expired []*Pending
+	// The calls expired, with their tids and names as they were pending:
+	// a call answered meanwhile may be reused (callDirect) by the time
+	// they are abandoned, and abandon leaves it alone by its tid.
+	type expiry struct {
+		p    *Pending
+		tid  int32
+		name string
+	}
+	var expired []expiry
 	for {
 		select {
 		case <-tick.C:
@@ -130,15 +139,15 @@ func (cn *conn) expireLoop() {
 		now := time.Now()
 		cn.mu.Lock()
 		idle := len(cn.pending) == 0
-		for _, p := range cn.pending {
+		for tid, p := range cn.pending {
 			if !p.timeout.IsZero() && !now.Before(p.timeout) {
-				expired = append(expired, p)
+				expired = append(expired, expiry{p, tid, p.name})
 			}
 		}
 		cn.mu.Unlock()
-		for i, p := range expired {
-			cn.abandon(p, timeoutError(p.name, cn.c.cfg.Timeout))
-			expired[i] = nil
+		for i, e := range expired {
+			cn.abandon(e.p, e.tid, timeoutError(e.name, cn.c.cfg.Timeout))
+			expired[i] = expiry{}
 		}
 		expired = expired[:0]
 		if idle {
@@ -235,16 +244,16 @@ func (cn *conn) signal() {
 	}
 }
 
-// abandon fails p with err if it is still pending, and for a call tells the
-// server to stop it with an interrupt packet, which slacker's clients send
-// with tid 0. A p already answered is left alone.
-func (cn *conn) abandon(p *Pending, err error) {
+// abandon fails p with err if it is still pending under tid, and for a
+// call tells the server to stop it with an interrupt packet, which
+// slacker's clients send with tid 0. A p already answered is left alone.
+func (cn *conn) abandon(p *Pending, tid int32, err error) {
 	cn.mu.Lock()
-	if cn.pending[p.tid] != p {
+	if cn.pending[tid] != p {
 		cn.mu.Unlock()
 		return
 	}
-	delete(cn.pending, p.tid)
+	delete(cn.pending, tid)
 	var wake bool
 	if p.want == transport.TypeResponse {
 		wake, _ = cn.queueLocked(&transport.Packet{
@@ -309,6 +318,9 @@ func lost(cause error) error {
 func (cn *conn) readLoop() {
 	defer cn.c.wg.Done()
 	dec := transport.NewDecoder(cn.nc, cn.c.cfg.Limits)
+	// The extensions the server echoes are not kept, and a short body is
+	// copied (reply): those bytes can be the decoder's own.
+	dec.ReuseBuffers(true)
 	var p transport.Packet
 	decoded := false
 	for {
@@ -327,8 +339,9 @@ func (cn *conn) readLoop() {
 	}
 }
 
-// dispatch delivers one packet from the server. Decode allocates a new
-// body for every packet, so the reply can be handed over as is.
+// dispatch delivers one packet from the server. A short body is the
+// decoder's, overwritten by the next packet: reply copies what it hands
+// over.
 func (cn *conn) dispatch(p *transport.Packet) {
 	log := cn.c.cfg.Logger
 	switch p.Type {
@@ -484,7 +497,11 @@ func (c *Client) reply(pd *Pending, p *transport.Packet) (Result, error) {
 	}
 	switch p.Code {
 	case transport.CodeSuccess:
-		return Result{body: p.Body, codec: codec}, nil
+		body := p.Body
+		if len(body) <= transport.MaxReusedBody {
+			body = bytes.Clone(body) // the decoder's own, see readLoop
+		}
+		return Result{body: body, codec: codec}, nil
 	case transport.CodeException:
 		return Result{}, &RemoteError{Code: transport.CodeException, Name: pd.name, Message: exceptionMessage(codec, p.Body)}
 	}

@@ -3,6 +3,8 @@ package transport
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // A Codec serializes call arguments and results for one content type.
@@ -22,6 +24,62 @@ type Codec interface {
 	ContentType() ContentType
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
+}
+
+// AppendMarshal appends v encoded with c to dst and returns the extended
+// slice, as append does. The codecs of this package encode straight into
+// dst, so that a caller reusing its buffer allocates nothing for the
+// common types; any other codec's Marshal is called and its bytes copied.
+// On error dst is returned unchanged.
+func AppendMarshal(c Codec, dst []byte, v any) ([]byte, error) {
+	if a, ok := c.(appendMarshaler); ok {
+		return a.appendMarshal(dst, v)
+	}
+	b, err := c.Marshal(v)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// AppendArgs appends args encoded with c as one array, as
+// AppendMarshal(c, dst, args) does, without boxing args into an any: the
+// JSON and Msgpack codecs write the array's elements one by one. On error
+// dst is returned unchanged.
+func AppendArgs(c Codec, dst []byte, args []any) ([]byte, error) {
+	a, ok := c.(appendMarshaler)
+	if !ok || args == nil {
+		return AppendMarshal(c, dst, args)
+	}
+	ct := c.ContentType()
+	out := dst
+	switch ct {
+	case ContentJSON:
+		out = append(out, '[')
+	case ContentMsgpack:
+		out = msgpackAppendLen(out, len(args), msgpcode.FixedArrayLow, 16, 0, msgpcode.Array16, msgpcode.Array32)
+	default:
+		return AppendMarshal(c, dst, args)
+	}
+	for i, v := range args {
+		if ct == ContentJSON && i > 0 {
+			out = append(out, ',')
+		}
+		var err error
+		if out, err = a.appendMarshal(out, v); err != nil {
+			return dst, err
+		}
+	}
+	if ct == ContentJSON {
+		out = append(out, ']')
+	}
+	return out, nil
+}
+
+// appendMarshaler is a codec that encodes straight into a buffer of the
+// caller's; on error it returns dst unchanged.
+type appendMarshaler interface {
+	appendMarshal(dst []byte, v any) ([]byte, error)
 }
 
 // CodecFor returns the codec of codecs whose content type is ct. The error

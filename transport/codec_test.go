@@ -616,3 +616,50 @@ func TestMsgpackInt(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendMarshal checks that AppendMarshal appends what Marshal
+// returns, after what dst holds, for every codec, and leaves dst as it was
+// on error.
+func TestAppendMarshal(t *testing.T) {
+	for _, c := range DefaultCodecs() {
+		for _, v := range []any{nil, int64(3), "x", []any{int64(1), "a", map[string]any{"k": 1.5}}} {
+			want, err := c.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := AppendMarshal(c, []byte("pre"), v)
+			if err != nil || string(got) != "pre"+string(want) {
+				t.Errorf("%v: AppendMarshal(%v) = %q, %v; want %q", c.ContentType(), v, got, err, "pre"+string(want))
+			}
+		}
+		got, err := AppendMarshal(c, []byte("pre"), make(chan int))
+		if err == nil || string(got) != "pre" {
+			t.Errorf("%v: AppendMarshal(chan) = %q, %v; want pre and an error", c.ContentType(), got, err)
+		}
+	}
+}
+
+// TestAppendArgs checks that AppendArgs appends what Marshal returns for
+// the same array, for every codec.
+func TestAppendArgs(t *testing.T) {
+	big := make([]any, 20)
+	for i := range big {
+		big[i] = int64(i * 1000)
+	}
+	for _, c := range DefaultCodecs() {
+		for _, args := range [][]any{nil, {}, {int64(1), int64(2)}, {"x", nil, true, 2.5, []any{"a"}, map[string]any{"k": int64(1)}, map[any]any{int64(1): "one"}}, big} {
+			want, err := c.Marshal(args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := AppendArgs(c, []byte("pre"), args)
+			if err != nil || string(got) != "pre"+string(want) {
+				t.Errorf("%v: AppendArgs(%v) = %q, %v; want %q", c.ContentType(), args, got, err, "pre"+string(want))
+			}
+		}
+		got, err := AppendArgs(c, []byte("pre"), []any{int64(1), make(chan int)})
+		if err == nil || string(got) != "pre" {
+			t.Errorf("%v: AppendArgs(chan) = %q, %v; want pre and an error", c.ContentType(), got, err)
+		}
+	}
+}

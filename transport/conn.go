@@ -157,6 +157,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.maxQueued = 2 * s.cfg.Limits.MaxBodySize
 	c.br = bufio.NewReaderSize(frameReader{c}, 64<<10)
 	c.dec = NewDecoder(c.br, s.cfg.Limits)
+	// The reader is done with a packet's bytes before the next: a call
+	// keeps its decoded arguments and a copy of its extensions.
+	c.dec.ReuseBuffers(true)
 	return c
 }
 

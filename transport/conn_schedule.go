@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -26,7 +27,8 @@ type call struct {
 	codec   Codec
 	name    string
 	args    []any
-	exts    []Extension
+	exts    []Extension // echoed in the answer: in ext, or fresh
+	ext     oneExtension
 	start   time.Time // when it was read
 	more    bool      // more bytes had come when it was read
 	ctx     callCtx   // its context, allocated with it
@@ -45,18 +47,43 @@ func (c *conn) handleRequest(p *Packet) bool {
 	if !ok {
 		return true
 	}
-	args, err := DecodeArgs(codec, p.Body, DecodeBudget(len(p.Body)))
+	body := p.Body
+	if _, ours := codec.(argsDecoder); !ours {
+		// The body is the decoder's, overwritten by the next packet:
+		// another codec's arguments may hold on to its bytes.
+		body = bytes.Clone(body)
+	}
+	args, err := DecodeArgs(codec, body, DecodeBudget(len(body)))
 	if err != nil {
 		<-c.slots
 		c.refuseArgs(p, codec, err)
 		return true
 	}
-	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, exts: p.Extensions, start: now, more: c.br.Buffered() > 0}
+	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, start: now, more: c.br.Buffered() > 0}
+	cl.keepExtensions(p.Extensions)
 	cl.ctx.init(deadline)
 	if !c.register(p, &cl.ctx) {
 		return true
 	}
 	return c.dispatch(cl)
+}
+
+// keepExtensions keeps a copy of exts, a request's extensions, which the
+// decoder overwrites with the next packet's, to echo in the answer: the
+// usual one, a deadline, in cl itself.
+func (cl *call) keepExtensions(exts []Extension) {
+	switch len(exts) {
+	case 0:
+	case 1:
+		cl.ext.ext[0].ID = exts[0].ID
+		cl.ext.set(exts[0].Value)
+		cl.exts = cl.ext.ext[:]
+	default:
+		cl.exts = make([]Extension, len(exts))
+		for i, e := range exts {
+			cl.exts[i] = Extension{ID: e.ID, Value: bytes.Clone(e.Value)}
+		}
+	}
 }
 
 // admit checks a request before it takes a slot: its content type, its
@@ -306,8 +333,13 @@ func (c *conn) respond(cl *call, res any, err error) {
 	var body []byte
 	switch code {
 	case CodeSuccess:
+		// Encoded into a buffer of the server's, which queue copies
+		// into the write buffer.
+		buf := c.srv.bodies.get()
+		defer c.srv.bodies.put(buf)
 		var merr error
-		body, merr = cl.codec.Marshal(res)
+		body, merr = AppendMarshal(cl.codec, buf.b[:0], res)
+		buf.b = body
 		if merr == nil && len(body) > c.srv.cfg.Limits.MaxBodySize {
 			merr = fmt.Errorf("%d bytes, limit %d", len(body), c.srv.cfg.Limits.MaxBodySize)
 		}

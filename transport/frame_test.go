@@ -652,3 +652,45 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		}
 	}
 }
+
+// TestReuseBuffers checks that a decoder reusing its buffers decodes
+// every packet as one that does not, read whole and byte by byte, that a
+// packet's short body and extension are the decoder's (overwritten by the
+// next packet), and that a request then costs no allocation but its name,
+// kept after the first.
+func TestReuseBuffers(t *testing.T) {
+	ps := allPackets()
+	var stream []byte
+	for i := range ps {
+		stream = mustAppend(t, &ps[i])
+		for _, r := range []io.Reader{bytes.NewReader(stream), iotest.OneByteReader(bytes.NewReader(stream))} {
+			d := NewDecoder(r, Limits{})
+			d.ReuseBuffers(true)
+			var got Packet
+			if err := d.Decode(&got); err != nil || !reflect.DeepEqual(got, ps[i]) {
+				t.Fatalf("%v %v: %v\n got %+v\nwant %+v", ps[i].Version, ps[i].Type, err, got, ps[i])
+			}
+		}
+	}
+
+	wire := mustAppend(t, benchRequest())
+	r := bytes.NewReader(wire)
+	d := NewDecoder(r, Limits{})
+	d.ReuseBuffers(true)
+	var first, p Packet
+	if err := d.Decode(&first); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		r.Reset(wire)
+		if err := d.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("Decode reusing its buffers allocated %v times", allocs)
+	}
+	if &first.Body[0] != &p.Body[0] || &first.Extensions[0] != &p.Extensions[0] {
+		t.Fatal("a short body and extension are not the decoder's")
+	}
+}

@@ -39,7 +39,15 @@ const maxPooledBuffer = 64 << 10
 
 var mapAnyAnyType = reflect.TypeFor[map[any]any]()
 
-func (jsonCodec) Marshal(v any) ([]byte, error) {
+func (j jsonCodec) Marshal(v any) ([]byte, error) {
+	b, err := j.appendMarshal(nil, v)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (jsonCodec) appendMarshal(dst []byte, v any) ([]byte, error) {
 	e := jsonEncoders.Get().(*jsonEncoder)
 	defer func() {
 		if e.buf.Cap() <= maxPooledBuffer {
@@ -49,8 +57,7 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 	}()
 	e.buf.Reset()
 	err := e.enc.Encode(v)
-	var ute *json.UnsupportedTypeError
-	if errors.As(err, &ute) && ute.Type == mapAnyAnyType {
+	if err != nil && unsupportedMapAnyAny(err) {
 		// Maps decoded from msgpack may have non-string keys, which
 		// encoding/json does not take: give it string keys.
 		var conv any
@@ -60,10 +67,18 @@ func (jsonCodec) Marshal(v any) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	b := e.buf.Bytes()
-	return bytes.Clone(b[:len(b)-1]), nil // without Encode's newline
+	return append(dst, b[:len(b)-1]...), nil // without Encode's newline
+}
+
+// unsupportedMapAnyAny reports whether err is encoding/json refusing a
+// map[any]any. (A function of its own, so that the target errors.As needs
+// is allocated only for an error.)
+func unsupportedMapAnyAny(err error) bool {
+	var ute *json.UnsupportedTypeError
+	return errors.As(err, &ute) && ute.Type == mapAnyAnyType
 }
 
 // jsonMaxDepth is the nesting the JSON codec accepts, as encoding/json.
@@ -147,7 +162,14 @@ func (jsonCodec) decodeArgs(data []byte, budget int) ([]any, error) {
 // jsonArgs decodes data into a []any, within budget bytes unless budget
 // is negative.
 func jsonArgs(data []byte, budget int) ([]any, error) {
-	x, err := jsonDecode(data, budget)
+	d, err := newJSONDecoder(data, budget)
+	if err != nil {
+		return nil, err
+	}
+	if d.space(); d.data[d.pos] == '[' {
+		return d.array() // not boxed into an any
+	}
+	x, err := d.value()
 	if err != nil {
 		return nil, err
 	}
@@ -157,13 +179,22 @@ func jsonArgs(data []byte, budget int) ([]any, error) {
 // jsonDecode checks data, refuses it when its estimate passes budget (a
 // negative budget has no bound) and decodes it.
 func jsonDecode(data []byte, budget int) (any, error) {
-	cost, containers, err := jsonScan(data)
+	d, err := newJSONDecoder(data, budget)
 	if err != nil {
 		return nil, err
 	}
-	if budget >= 0 && cost > budget {
-		return nil, tooComplex(cost, budget)
-	}
-	d := jsonDecoder{data: data, counts: jsonCounts(data, containers)}
 	return d.value()
+}
+
+// newJSONDecoder checks data, one JSON value, and refuses it when its
+// estimate passes budget (a negative budget has no bound).
+func newJSONDecoder(data []byte, budget int) (jsonDecoder, error) {
+	cost, containers, err := jsonScan(data)
+	if err != nil {
+		return jsonDecoder{}, err
+	}
+	if budget >= 0 && cost > budget {
+		return jsonDecoder{}, tooComplex(cost, budget)
+	}
+	return jsonDecoder{data: data, counts: jsonCounts(data, containers)}, nil
 }

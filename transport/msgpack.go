@@ -41,22 +41,29 @@ var msgpackEncoders = sync.Pool{New: func() any {
 	return e
 }}
 
-func (msgpackCodec) Marshal(v any) ([]byte, error) {
-	if b, ok := msgpackAppend(make([]byte, 0, 32), v, 0); ok {
+func (m msgpackCodec) Marshal(v any) ([]byte, error) {
+	b, err := m.appendMarshal(make([]byte, 0, 32), v)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (msgpackCodec) appendMarshal(dst []byte, v any) ([]byte, error) {
+	if b, ok := msgpackAppend(dst, v, 0); ok {
 		return b, nil
 	}
 	e := msgpackEncoders.Get().(*msgpackEncoder)
 	e.buf.Reset()
 	err := e.enc.Encode(v)
-	var out []byte
 	if err == nil {
-		out = bytes.Clone(e.buf.Bytes())
+		dst = append(dst, e.buf.Bytes()...)
 	}
 	if e.buf.Cap() <= maxPooledBuffer {
 		e.buf.Reset()
 		msgpackEncoders.Put(e)
 	}
-	return out, err
+	return dst, err
 }
 
 // msgpackAppend appends v encoded as the library encodes it, for the

@@ -153,6 +153,7 @@ type Server struct {
 	cfg     ServerConfig
 	started time.Time
 	mem     MemoryReleaser // returns refused bodies' memory
+	bodies  bufferPool     // results are encoded in these
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}

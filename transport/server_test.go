@@ -908,3 +908,40 @@ func TestSlowFuncsBounded(t *testing.T) {
 		t.Fatalf("%d slow functions kept, want %d", len(m), maxSlowFuncs)
 	}
 }
+
+// TestServerKeepsCallBytes checks that a call keeps its arguments and
+// extensions while the reader decodes the packets after it into the same
+// buffers: a call that waits (its reading handed over) and the calls
+// after it each get their own extensions back.
+func TestServerKeepsCallBytes(t *testing.T) {
+	testutil.CheckGoroutines(t)
+	h := &testHandler{started: make(chan string, 16), release: make(chan struct{})}
+	_, addr := startServer(t, h, ServerConfig{})
+	r := dialRaw(t, addr)
+	ext := func(i int) []Extension {
+		return []Extension{{ID: 7, Value: fmt.Appendf(nil, `"ext %d"`, i)}}
+	}
+	r.send(request(V6, 1, ContentJSON, "t/wait", "[]", ext(1)...))
+	if name := <-h.started; name != "t/wait" {
+		t.Fatalf("started %s", name)
+	}
+	for i := 2; i <= 9; i++ {
+		exts := ext(i)
+		if i%2 == 0 {
+			exts = append(exts, Extension{ID: 8, Value: []byte("[]")})
+		}
+		r.send(request(V6, int32(i), ContentJSON, "t/echo", fmt.Sprintf(`["arg %d"]`, i), exts...))
+	}
+	for i := 2; i <= 9; i++ {
+		<-h.started
+		p := r.recv()
+		if want := fmt.Sprintf(`"arg %d"`, p.TID); string(p.Body) != want || string(p.Extensions[0].Value) != fmt.Sprintf(`"ext %d"`, p.TID) {
+			t.Fatalf("tid %d answered %q with extensions %v", p.TID, p.Body, p.Extensions)
+		}
+	}
+	close(h.release)
+	p := r.recv()
+	if p.TID != 1 || string(p.Body) != `"released"` || len(p.Extensions) != 1 || string(p.Extensions[0].Value) != `"ext 1"` {
+		t.Fatalf("t/wait answered %+v, body %q, extensions %v", p, p.Body, p.Extensions)
+	}
+}
