@@ -239,7 +239,10 @@ func runCall(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer c.Close()
 	res, err := c.Call(ctx, name, callArgs...)
 	if err != nil {
-		if re := (*client.RemoteError)(nil); errors.As(err, &re) {
+		if re := (*client.RemoteError)(nil); errors.Is(err, context.DeadlineExceeded) {
+			// The client's timeout, or the server's answer at the deadline.
+			fmt.Fprintf(stderr, "slacker-lua call: %s: deadline exceeded (see --timeout)\n", name)
+		} else if errors.As(err, &re) {
 			// The server's answer, about the function called.
 			fmt.Fprintf(stderr, "slacker-lua call: %s\n", remoteText(name, re))
 		} else {
