@@ -33,7 +33,7 @@ func cliWith(t *testing.T, env []string, stdin string, args ...string) (string, 
 	return stdout.String(), stderr.String(), code
 }
 
-// TestCLIFlagsAnywhere runs the command lines: flags after the
+// TestCLIFlagsAnywhere runs command lines that once surprised: flags after the
 // arguments are flags, words after -- are arguments, and so are negative
 // numbers; JSON arguments, @FILE, - and --raw; and ADDR from
 // $SLACKER_ADDR.
