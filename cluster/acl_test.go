@@ -229,7 +229,7 @@ func sessionAs(t *testing.T, zks *zktest.Server, creds string) *zk.Conn {
 func TestMemberACL(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
-	m := joinAs(t, zks.Addr, "127.0.0.1:2104", ident)
+	m := joinAs(t, zks.Addr, "127.0.0.1:7", ident)
 	if err := m.Register("a", NamespaceData{Stateful: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -237,14 +237,14 @@ func TestMemberACL(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(t, m)
-	checkLocked(t, zks, "127.0.0.1:2104", true)
+	checkLocked(t, zks, "127.0.0.1:7", true)
 	// Nor by another identity, or the same user with another password.
 	for _, creds := range []string{"mallory:pw", "slacker:guess"} {
 		c := sessionAs(t, zks, creds)
 		if _, err := c.Create(l.Server("10.0.0.66:2104"), nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); !errors.Is(err, zk.ErrNoAuth) {
 			t.Errorf("as %s: creating a server: %v, want ErrNoAuth", creds, err)
 		}
-		if err := c.Delete(l.NamespaceServer("b", "127.0.0.1:2104"), -1); !errors.Is(err, zk.ErrNoAuth) {
+		if err := c.Delete(l.NamespaceServer("b", "127.0.0.1:7"), -1); !errors.Is(err, zk.ErrNoAuth) {
 			t.Errorf("as %s: deleting b's server: %v, want ErrNoAuth", creds, err)
 		}
 	}
@@ -256,7 +256,7 @@ func TestMemberACL(t *testing.T) {
 	// The member still changes its own nodes: unregistering b deletes its node.
 	m.Unregister("b")
 	settle(t, m)
-	if ok, _, _ := op.Exists(l.NamespaceServer("b", "127.0.0.1:2104")); ok {
+	if ok, _, _ := op.Exists(l.NamespaceServer("b", "127.0.0.1:7")); ok {
 		t.Fatal("b's node is still there")
 	}
 }
@@ -268,7 +268,7 @@ func TestMemberACLReconnect(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
 	proxy := zktest.NewProxy(t, zks.Addr)
-	m := joinAs(t, proxy.Addr, "127.0.0.1:2104", ident)
+	m := joinAs(t, proxy.Addr, "127.0.0.1:7", ident)
 	if err := m.Register("a", NamespaceData{Stateful: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestMemberACLReconnect(t *testing.T) {
 	if n := m.Sessions(); n != 1 {
 		t.Fatalf("Sessions = %d: the session was not kept", n)
 	}
-	checkLocked(t, zks, "127.0.0.1:2104", true)
+	checkLocked(t, zks, "127.0.0.1:7", true)
 }
 
 // TestMemberACLSessionExpired checks that a member whose session expired
@@ -294,7 +294,7 @@ func TestMemberACLSessionExpired(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
 	proxy := zktest.NewProxy(t, zks.Addr)
-	m := joinAs(t, proxy.Addr, "127.0.0.1:2104", ident)
+	m := joinAs(t, proxy.Addr, "127.0.0.1:7", ident)
 	for ns, d := range map[string]NamespaceData{"a": {Stateful: true}, "b": {}} {
 		if err := m.Register(ns, d); err != nil {
 			t.Fatal(err)
@@ -306,14 +306,14 @@ func TestMemberACLSessionExpired(t *testing.T) {
 	testutil.WaitFor(t, wait, has(c, l.Servers()), "the session to expire, and its nodes to go")
 	proxy.Unblock()
 	testutil.WaitFor(t, wait, func() bool {
-		return has(c, l.Namespace("b"), "127.0.0.1:2104")() && has(c, l.Servers(), "127.0.0.1:2104")() &&
+		return has(c, l.Namespace("b"), "127.0.0.1:7")() && has(c, l.Servers(), "127.0.0.1:7")() &&
 			len(children(c, l.Leader("a"))) == 1
 	}, "the nodes to be made again")
 	settle(t, m)
 	if n := m.Sessions(); n != 2 {
 		t.Errorf("Sessions after the expiry = %d, want 2", n)
 	}
-	checkLocked(t, zks, "127.0.0.1:2104", true)
+	checkLocked(t, zks, "127.0.0.1:7", true)
 }
 
 // TestMemberProtectsOpenNodes checks a cluster made by servers without an
@@ -339,7 +339,7 @@ func TestMemberProtectsOpenNodes(t *testing.T) {
 		}
 	}
 	log, buf := testutil.NewLogger()
-	m, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:2104", SessionTimeout: 2 * time.Second, Auth: ident, Logger: log})
+	m, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:7", SessionTimeout: 2 * time.Second, Auth: ident, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,13 +350,13 @@ func TestMemberProtectsOpenNodes(t *testing.T) {
 		}
 	}
 	settle(t, m)
-	checkLocked(t, zks, "127.0.0.1:2104", false) // /slacker left open: below
+	checkLocked(t, zks, "127.0.0.1:7", false) // /slacker left open: below
 	for p, want := range map[string][]zk.ACL{"/slacker": open, l.Namespace("stuck"): noAdmin} {
 		if got := aclOf(t, c, p); !slices.Equal(got, want) {
 			t.Errorf("ACL of %s: %s, want it left as %s", p, formatACL(got), formatACL(want))
 		}
 	}
-	if got := formatACL(aclOf(t, c, l.NamespaceServer("stuck", "127.0.0.1:2104"))); got != "digest:slacker:x:rwcda,world:anyone:r" {
+	if got := formatACL(aclOf(t, c, l.NamespaceServer("stuck", "127.0.0.1:7"))); got != "digest:slacker:x:rwcda,world:anyone:r" {
 		t.Errorf("the server's node in stuck: %s", got)
 	}
 	out := buf.String()
@@ -376,7 +376,7 @@ func TestMemberProtectsOpenNodes(t *testing.T) {
 func TestMemberRefused(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
-	owner := joinAs(t, zks.Addr, "127.0.0.1:2104", ident)
+	owner := joinAs(t, zks.Addr, "127.0.0.1:7", ident)
 	if err := owner.Register("a", NamespaceData{}); err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +406,7 @@ func TestMemberRefused(t *testing.T) {
 		m.Close()
 	}
 	c := sessionAs(t, zks, "")
-	if !has(c, l.Namespace("a"), "127.0.0.1:2104")() || !has(c, l.Servers(), "127.0.0.1:2104")() {
+	if !has(c, l.Namespace("a"), "127.0.0.1:7")() || !has(c, l.Servers(), "127.0.0.1:7")() {
 		t.Fatalf("a's servers %v, servers %v", children(c, l.Namespace("a")), children(c, l.Servers()))
 	}
 }

@@ -186,23 +186,32 @@ func (m *Member) leads(ns string, h *nsHave) error {
 	if h.candidate == "" || m.armed[key] {
 		return nil
 	}
-	dir := m.cfg.Layout.Leader(ns)
+	_, err := m.election(ns, h, key, m.cfg.Layout.Leader(ns), lowestCandidate)
+	return err
+}
+
+// election lists the candidates in dir, with a watch under key, and sets
+// h.leading to whether h's candidate is the one lead picks among them. It
+// reports whether h has just come to lead. A candidate deleted by someone
+// else is forgotten, to stand again next time, and is an error.
+func (m *Member) election(ns string, h *nsHave, key, dir string, lead func(kids []string) string) (bool, error) {
 	kids, _, ch, err := m.conn.ChildrenW(dir)
 	if err != nil {
-		return fmt.Errorf("listing %s: %w", dir, err)
+		return false, fmt.Errorf("listing %s: %w", dir, err)
 	}
 	m.watch(key, ch)
-	leading := lowestCandidate(kids) == path.Base(h.candidate)
-	if leading && !h.leading {
+	leading := lead(kids) == path.Base(h.candidate)
+	became := leading && !h.leading
+	if became {
 		m.cfg.Logger.Info("leading the namespace", "namespace", ns)
 	}
 	h.leading = leading
 	if !slices.Contains(kids, path.Base(h.candidate)) {
 		gone := h.candidate
-		h.candidate, h.leading = "", false // deleted by someone: stands again next time
-		return fmt.Errorf("the candidate %s is gone", gone)
+		h.candidate, h.leading = "", false
+		return false, fmt.Errorf("the candidate %s is gone", gone)
 	}
-	return nil
+	return became, nil
 }
 
 // lowestCandidate returns the name of the candidate, n_<seq>, with the

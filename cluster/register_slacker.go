@@ -61,22 +61,12 @@ func (m *Member) lead(ns string, h *nsHave) error {
 	}
 	mk, lk := "mutex:"+ns, "leader:"+ns
 	if !m.armed[mk] {
-		dir := m.cfg.Layout.Mutex(ns)
-		kids, _, ch, err := m.conn.ChildrenW(dir)
+		became, err := m.election(ns, h, mk, m.cfg.Layout.Mutex(ns), mutexLeader)
 		if err != nil {
-			return fmt.Errorf("listing %s: %w", dir, err)
+			return err
 		}
-		m.watch(mk, ch)
-		leading := mutexLeader(kids) == path.Base(h.candidate)
-		if leading && !h.leading {
+		if became {
 			h.claimed = false
-			m.cfg.Logger.Info("leading the namespace", "namespace", ns)
-		}
-		h.leading = leading
-		if !slices.Contains(kids, path.Base(h.candidate)) {
-			gone := h.candidate
-			h.candidate, h.leading = "", false // deleted by someone: stands again next time
-			return fmt.Errorf("the candidate %s is gone", gone)
 		}
 	}
 	if !h.leading || h.claimed && m.armed[lk] {
