@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,23 +107,13 @@ func TestHTTP(t *testing.T) {
 	dir := testutil.WriteFiles(t, map[string]string{"m.lua": "function add(a, b) return a + b end"})
 	srv := start(t, server.Config{Dir: dir, HTTP: "127.0.0.1:0"})
 	base := "http://" + srv.HTTPAddr().String()
-	get := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, body := get("POST", "/m/add.json", "[1, 2]"); code != 200 || body != "3" {
+	if code, body := get(t, "POST", base+"/m/add.json", "[1, 2]"); code != 200 || body != "3" {
 		t.Errorf("POST /m/add.json: %d %q", code, body)
 	}
-	if code, body := get("GET", "/readyz", ""); code != 200 || !strings.HasPrefix(body, "ready: 2 namespaces") {
+	if code, body := get(t, "GET", base+"/readyz", ""); code != 200 || !strings.HasPrefix(body, "ready: 2 namespaces") {
 		t.Errorf("/readyz: %d %q", code, body)
 	}
-	if code, body := get("GET", "/metrics", ""); code != 200 || !strings.Contains(body, `slacker_calls_total{code="success",function="add",namespace="m"} 1`) {
+	if code, body := get(t, "GET", base+"/metrics", ""); code != 200 || !strings.Contains(body, `slacker_calls_total{code="success",function="add",namespace="m"} 1`) {
 		t.Errorf("/metrics: %d\n%s", code, body)
 	}
 }
