@@ -25,7 +25,7 @@ func (c *conn) notServed(p *Packet, codec Codec) {
 		if err == nil {
 			body, _ = codec.Marshal(nil)
 		}
-		c.queue(&Packet{Version: p.Version, TID: p.TID, Type: TypeResponse, ContentType: codec.ContentType(), Code: code, Body: body}, true, false)
+		c.queue(&Packet{Version: p.Version, TID: p.TID, Type: TypeResponse, ContentType: codec.ContentType(), Code: code, Body: body}, true, wakeWriter, nil)
 	default:
 		c.sendError(p.Version, p.TID, code)
 	}
@@ -50,7 +50,7 @@ func (c *conn) refuseArgs(p *Packet, codec Codec, err error) {
 		res.Extensions = p.Extensions
 	}
 	c.waitForRoom()
-	c.queue(&res, true, false)
+	c.queue(&res, true, wakeWriter, nil)
 	p.Body = nil
 	c.srv.mem.After(size)
 }

@@ -110,9 +110,10 @@ type conn struct {
 	watching bool           // watch runs; under cmu
 
 	// Counters the tests wait for: the times the reader waited for a
-	// slot, and the times watch went idle.
+	// slot, the times watch went idle, and the calls handed to workers.
 	slotWaits  atomic.Int64
 	watchIdles atomic.Int64
+	handed     atomic.Int64
 	busy       chan struct{} // tells an idle watch a call has come
 
 	// Writer state.
@@ -121,6 +122,7 @@ type conn struct {
 	wbuf      []byte     // encoded frames not yet written
 	wdead     bool       // a write failed: frames are dropped
 	writing   bool       // a goroutine writes: the writer, or a call's
+	held      bool       // wbuf has answers the reader holds (flushHeld)
 	wdeadline time.Time  // the write deadline set; the writing goroutine's
 	maxQueued int        // bytes of wbuf past which the reader and calls wait
 	wake      chan struct{}

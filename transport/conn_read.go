@@ -18,13 +18,16 @@ import (
 // flight, and closes the connection after four looks in a row found
 // neither. A frame begun must end within FrameTimeout (frameReader).
 
-// frameReader arms the frame deadline when the decoder needs more bytes in
-// the middle of a frame, so a peer that promises bytes it never sends can't
-// hold the connection.
+// frameReader is what the reader reads through. It has the answers the
+// reader holds written before it reads (which may wait), and it arms the
+// frame deadline when the decoder needs more bytes in the middle of a
+// frame, so a peer that promises bytes it never sends can't hold the
+// connection.
 type frameReader struct{ c *conn }
 
 func (r frameReader) Read(p []byte) (int, error) {
 	c := r.c
+	c.flushHeld()
 	if c.midFrame && !c.armed {
 		d := time.Now().Add(c.srv.cfg.FrameTimeout)
 		if !c.handshaken() && c.rcheck.Before(d) {
@@ -159,7 +162,8 @@ func (c *conn) readLoop() error {
 // inline call of function name is slow.
 func (c *conn) takeOver(name string) {
 	defer c.readers.Done()
-	c.slow.ran(name, true)
+	c.slow.ran(name, deadlineTick)
+	c.flushHeld() // those of the calls before the slow one
 	err := c.readLoop()
 	if err == errHandedOver {
 		return

@@ -177,6 +177,7 @@ func (c *conn) dispatch(cl *call) bool {
 	if c.slow.inline(cl.name) {
 		return c.runInline(&cl.ctx, cl)
 	}
+	c.handed.Add(1)
 	j := job{&cl.ctx, cl}
 	select {
 	case c.work <- j:
@@ -199,17 +200,21 @@ func (c *conn) runInline(cc *callCtx, cl *call) bool {
 	if !c.inline.CompareAndSwap(cl, nil) {
 		return false
 	}
-	c.slow.ran(cl.name, time.Since(cl.start) > inlineMax)
+	c.slow.ran(cl.name, time.Since(cl.start))
 	return true
 }
 
 // slowFuncs are the functions slow on a connection. A function is slow
-// when its last inline call took more than inlineMax; its next calls go to
-// workers, 64 of them, and then one runs inline again to see. Each slow
-// call in a row doubles the calls to hand over before the next try, up to
-// 65536: a function that is always slow runs inline rarely, one that was
-// slow once (its first call, which loaded a VM, say) soon runs inline
-// again.
+// when two inline calls of it in a row took more than inlineMax, or one
+// was so slow that its reading was handed over: one call a little slow is
+// as often the machine's doing (the reader descheduled, a garbage
+// collection) as the function's, and handing over the next calls would
+// cost every one of them a goroutine's wake-up. A slow function's next
+// calls go to workers, 64 of them, and then one runs inline again to see.
+// Each slow call in a row doubles the calls to hand over before the next
+// try, up to 65536: a function that is always slow runs inline rarely,
+// one that was slow for a while (its first calls, which loaded a VM, say)
+// soon runs inline again.
 type slowFuncs map[string]*slowness
 
 // maxSlowFuncs bounds the functions a connection keeps as slow.
@@ -230,19 +235,21 @@ func (m slowFuncs) inline(name string) bool {
 	return false
 }
 
-// ran records how long an inline call of name took.
-func (m slowFuncs) ran(name string, slow bool) {
+// ran records that an inline call of name took d.
+func (m slowFuncs) ran(name string, d time.Duration) {
 	s := m[name]
 	switch {
-	case slow && s == nil && len(m) < maxSlowFuncs:
-		m[name] = &slowness{skip: 64, after: 128}
-	case slow && s == nil:
+	case d <= inlineMax:
+		delete(m, name)
+	case s == nil && len(m) >= maxSlowFuncs:
 		// A peer calling ever new names that are slow (not found
 		// remotely, say) can't grow the set: the others run inline.
-	case slow:
+	case s == nil && d < deadlineTick:
+		m[name] = &slowness{after: 64} // once: the next call runs inline too
+	case s == nil:
+		m[name] = &slowness{skip: 64, after: 128}
+	default:
 		s.skip, s.after = s.after, min(2*s.after, 65536)
-	case s != nil:
-		delete(m, name)
 	}
 }
 
@@ -357,5 +364,12 @@ func (c *conn) respond(cl *call, res any, err error) {
 	if cl.version == V6 {
 		p.Extensions = cl.exts
 	}
-	c.queue(&p, true, !cl.more && c.running.Load() == 1)
+	mode := wakeWriter
+	switch {
+	case cl.more:
+		mode = holdInline
+	case c.running.Load() == 1:
+		mode = writeHere
+	}
+	c.queue(&p, true, mode, cl)
 }

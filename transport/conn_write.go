@@ -9,11 +9,27 @@ import (
 
 // Writing. One writer goroutine (writeLoop) writes everything queued since
 // its last write in one system call, so responses are coalesced under
-// load; the answer of the only call running, when no more requests had
-// come as it was read, is written by the call's goroutine, when no write
-// is under way: that saves waking the writer. A write that fails (the
-// peer closed entirely) fails the connection, which cancels the calls
-// still running.
+// load. The reader holds the answers of the calls it runs inline while
+// more requests are buffered: they leave with the next ones', in one
+// write, when the reader has served all it read and reads again
+// (flushHeld, from frameReader.Read), or once holdMax bytes are held.
+// The answer of the only call running, when no more requests had come as
+// it was read, is written by the call's goroutine with those held, when
+// no write is under way: that saves waking the writer. A write that fails
+// (the peer closed entirely) fails the connection, which cancels the
+// calls still running.
+
+// How queue sends a packet.
+type sendMode int
+
+const (
+	wakeWriter sendMode = iota // the writer writes it
+	holdInline                 // the reader's: held for flushHeld
+	writeHere                  // written by this goroutine if none writes
+)
+
+// holdMax is the most the reader holds before it wakes the writer.
+const holdMax = 32 << 10
 
 // sendError queues an error packet of code for tid.
 func (c *conn) sendError(v Version, tid int32, code Code) {
@@ -29,25 +45,35 @@ func (c *conn) sendError(v Version, tid int32, code Code) {
 // the writer, which releases the waiters.
 func (c *conn) waitForRoom() {
 	c.wmu.Lock()
+	c.roomLocked()
+	c.wmu.Unlock()
+}
+
+// roomLocked waits, holding wmu, while more than maxQueued bytes wait to
+// be written, having woken the writer for any held.
+func (c *conn) roomLocked() {
 	for len(c.wbuf) > c.maxQueued && !c.wdead {
+		if c.held {
+			c.held = false
+			c.wakeWriter()
+		}
 		c.wroom.Wait()
 	}
-	c.wmu.Unlock()
 }
 
 // send queues p for the writer.
 func (c *conn) send(p *Packet) {
-	c.queue(p, false, false)
+	c.queue(p, false, wakeWriter, nil)
 }
 
-// queue queues p for the writer; with wait, only once the queue has room,
-// so that answers, which may be large, never pile up past maxQueued. With
-// direct, p is written at once, by this goroutine, if no write is under
-// way.
-func (c *conn) queue(p *Packet, wait, direct bool) {
+// queue queues p to be written as mode says; with wait, only once the
+// queue has room, so that answers, which may be large, never pile up past
+// maxQueued. cl is the call p answers, if any: the reader holds its answer
+// only while it still runs it inline.
+func (c *conn) queue(p *Packet, wait bool, mode sendMode, cl *call) {
 	c.wmu.Lock()
-	for wait && len(c.wbuf) > c.maxQueued && !c.wdead {
-		c.wroom.Wait()
+	if wait {
+		c.roomLocked()
 	}
 	if c.wdead {
 		c.wmu.Unlock()
@@ -62,7 +88,15 @@ func (c *conn) queue(p *Packet, wait, direct bool) {
 		return
 	}
 	c.wbuf = b
-	if direct && !c.writing && n == 0 {
+	if mode == holdInline && len(b) < holdMax && c.inline.Load() == cl {
+		// Under wmu, as takeOver's flushHeld: a reader that took over
+		// either finds this answer held or made this call not inline.
+		c.held = true
+		c.wmu.Unlock()
+		return
+	}
+	c.held = false
+	if mode == writeHere && !c.writing {
 		c.writing = true
 		c.wbuf = nil
 		c.wroom.Broadcast()
@@ -75,7 +109,7 @@ func (c *conn) queue(p *Packet, wait, direct bool) {
 		if c.wbuf == nil && cap(b) <= 1<<20 {
 			c.wbuf = b[:0] // no frame came meanwhile: keep the buffer
 		}
-		more := len(c.wbuf) > 0
+		more := len(c.wbuf) > 0 && !c.held
 		c.wmu.Unlock()
 		if !more {
 			return
@@ -83,9 +117,26 @@ func (c *conn) queue(p *Packet, wait, direct bool) {
 	} else {
 		c.wmu.Unlock()
 	}
+	c.wakeWriter()
+}
+
+// wakeWriter tells the writer frames wait.
+func (c *conn) wakeWriter() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
+	}
+}
+
+// flushHeld has the answers the reader holds written: by the reader, its
+// inline calls done, before it reads again.
+func (c *conn) flushHeld() {
+	c.wmu.Lock()
+	held := c.held
+	c.held = false
+	c.wmu.Unlock()
+	if held {
+		c.wakeWriter()
 	}
 }
 
@@ -118,6 +169,7 @@ func (c *conn) writeLoop() {
 		}
 		buf := c.wbuf
 		c.wbuf = spare[:0]
+		c.held = false
 		c.writing = len(buf) > 0
 		c.wroom.Broadcast()
 		c.wmu.Unlock()

@@ -59,6 +59,10 @@ func (h *testHandler) Call(ctx context.Context, name string, args []any) (any, e
 	case "t/stubborn": // ignores ctx
 		<-h.release
 		return "released", nil
+	case "t/spin": // busy for 5µs, well within inlineMax
+		for start := time.Now(); time.Since(start) < 5*time.Microsecond; {
+		}
+		return nil, nil
 	case "t/big": // half a megabyte
 		return strings.Repeat("x", 512<<10), nil
 	case "t/fail":
@@ -446,47 +450,12 @@ func TestServerConcurrentCalls(t *testing.T) {
 	}
 }
 
-// countingConn counts the writes made to a connection.
-type countingListener struct {
-	net.Listener
-	writes atomic.Int64
-}
-
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return countingConn{c, &l.writes}, nil
-}
-
-func (c countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
-}
-
 // TestServerCoalescesWrites checks that responses finishing together leave
 // in far fewer writes than responses.
 func TestServerCoalescesWrites(t *testing.T) {
 	h := &testHandler{release: make(chan struct{})}
-	srv, err := NewServer(h, ServerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := &countingListener{Listener: inner}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-
-	r := dialRaw(t, inner.Addr().String())
+	_, ln := startCounting(t, h)
+	r := dialRaw(t, ln.Addr().String())
 	const n = 500
 	var batch []byte
 	for i := range n {
@@ -774,6 +743,7 @@ func TestServerSlowCallHandsOver(t *testing.T) {
 
 // TestSlowFuncs checks the back-off of functions slow on a connection.
 func TestSlowFuncs(t *testing.T) {
+	const fast, slow, hung = inlineMax, inlineMax + 1, deadlineTick
 	m := make(slowFuncs)
 	// handed counts the calls handed over before the next inline one.
 	handed := func() int {
@@ -786,21 +756,29 @@ func TestSlowFuncs(t *testing.T) {
 	if n := handed(); n != 0 {
 		t.Fatalf("a function never slow: %d calls handed over", n)
 	}
+	m.ran("f", slow)
+	if n := handed(); n != 0 {
+		t.Fatalf("after one slow call: %d calls handed over", n)
+	}
 	for _, want := range []int{64, 128, 256, 512} {
-		m.ran("f", true)
+		m.ran("f", slow)
 		if n := handed(); n != want {
 			t.Fatalf("handed over %d calls, want %d", n, want)
 		}
 	}
-	m.ran("f", false)
+	m.ran("f", fast)
 	if n := handed(); n != 0 {
 		t.Fatalf("after a fast call: %d calls handed over", n)
 	}
+	m.ran("f", hung)
+	if n := handed(); n != 64 {
+		t.Fatalf("after a call handed over: %d calls handed over, want 64", n)
+	}
 	for range 20 {
-		m.ran("f", true)
+		m.ran("f", slow)
 		handed()
 	}
-	m.ran("f", true)
+	m.ran("f", slow)
 	if n := handed(); n != 65536 {
 		t.Fatalf("handed over %d calls, want the most, 65536", n)
 	}
@@ -902,7 +880,7 @@ func TestServerPeerGoneAfterHandOver(t *testing.T) {
 func TestSlowFuncsBounded(t *testing.T) {
 	m := make(slowFuncs)
 	for i := range 10 * maxSlowFuncs {
-		m.ran(fmt.Sprint("f", i), true)
+		m.ran(fmt.Sprint("f", i), deadlineTick)
 	}
 	if len(m) != maxSlowFuncs {
 		t.Fatalf("%d slow functions kept, want %d", len(m), maxSlowFuncs)
