@@ -35,6 +35,7 @@ compare:
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzParseEDN -fuzztime 60s ./transport/
+	go test -run '^$$' -fuzz FuzzJSONAppend -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzMatch -fuzztime 60s ./engine/internal/pattern/
 	go test -run '^$$' -fuzz FuzzParseAuth -fuzztime 60s ./cluster/
 	go test -run '^$$' -fuzz FuzzParseServerData -fuzztime 60s ./cluster/

@@ -123,8 +123,10 @@ func unmarshalViaJSON(x, v any) error {
 
 // decodeInto fills v when it is one of the targets every codec of this
 // package fills alike, and reports whether it was: *any and
-// *map[string]any with what value decodes, *[]any with what args does. A
-// nil pointer is an error; codec names the codec in errors.
+// *map[string]any with what value decodes, *[]any with what args does,
+// and *int64, *string, *float64 and *bool when value decodes a value of
+// that very type (the codec converts others, or says why not). A nil
+// pointer is an error; codec names the codec in errors.
 func decodeInto(codec string, v any, value func() (any, error), args func() ([]any, error)) (bool, error) {
 	switch v := v.(type) {
 	case *any:
@@ -162,6 +164,10 @@ func decodeInto(codec string, v any, value func() (any, error), args func() ([]a
 			return true, fmt.Errorf("%s: cannot decode %s into map[string]any", codec, kindOf(x))
 		}
 		return true, nil
+	case *int64, *string, *float64, *bool:
+		if x, err := value(); err == nil && setScalar(v, x) {
+			return true, nil
+		}
 	}
 	return false, nil
 }
@@ -197,4 +203,32 @@ func kindOf(x any) string {
 		return "a boolean"
 	}
 	return "a number"
+}
+
+// setScalar sets *target to x when x is of its type, and reports whether
+// it did.
+func setScalar(target, x any) bool {
+	switch t := target.(type) {
+	case *int64:
+		if n, ok := x.(int64); ok && t != nil {
+			*t = n
+			return true
+		}
+	case *string:
+		if s, ok := x.(string); ok && t != nil {
+			*t = s
+			return true
+		}
+	case *float64:
+		if f, ok := x.(float64); ok && t != nil {
+			*t = f
+			return true
+		}
+	case *bool:
+		if b, ok := x.(bool); ok && t != nil {
+			*t = b
+			return true
+		}
+	}
+	return false
 }

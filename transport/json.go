@@ -10,8 +10,9 @@ import (
 	"sync"
 )
 
-// JSON is the codec of content type 1, slacker's "json". It encodes with
-// encoding/json, without escaping HTML characters and without a trailing
+// JSON is the codec of content type 1, slacker's "json". It encodes as
+// encoding/json does (by hand for the types of [Codec], with the library
+// for others), without escaping HTML characters and without a trailing
 // newline; NaN and infinities can't be encoded. See [Codec] for the types
 // it decodes into.
 var JSON Codec = jsonCodec{}
@@ -48,6 +49,9 @@ func (j jsonCodec) Marshal(v any) ([]byte, error) {
 }
 
 func (jsonCodec) appendMarshal(dst []byte, v any) ([]byte, error) {
+	if b, ok := jsonAppend(dst, v, 0); ok {
+		return b, nil
+	}
 	e := jsonEncoders.Get().(*jsonEncoder)
 	defer func() {
 		if e.buf.Cap() <= maxPooledBuffer {
@@ -189,12 +193,15 @@ func jsonDecode(data []byte, budget int) (any, error) {
 // newJSONDecoder checks data, one JSON value, and refuses it when its
 // estimate passes budget (a negative budget has no bound).
 func newJSONDecoder(data []byte, budget int) (jsonDecoder, error) {
-	cost, containers, err := jsonScan(data)
-	if err != nil {
+	s := jsonScanner{data: data}
+	if err := s.check(); err != nil {
 		return jsonDecoder{}, err
 	}
-	if budget >= 0 && cost > budget {
-		return jsonDecoder{}, tooComplex(cost, budget)
+	if budget >= 0 && s.cost > budget {
+		return jsonDecoder{}, tooComplex(s.cost, budget)
 	}
-	return jsonDecoder{data: data, counts: jsonCounts(data, containers)}, nil
+	if s.containers <= len(s.small) {
+		return jsonDecoder{data: data, small: s.small}, nil
+	}
+	return jsonDecoder{data: data, counts: jsonCounts(data, s.containers)}, nil
 }

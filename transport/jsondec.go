@@ -16,40 +16,54 @@ import (
 // nested at most jsonMaxDepth deep) without allocating and estimates what
 // decoding it allocates (see budget.go); a second scan notes how many
 // elements each array and object has, so that jsonDecoder makes each at
-// its size. Strings decode as encoding/json decodes them: an invalid UTF-8
+// its size (the first scan notes the counts of the first few itself, which
+// spares the second scan for most calls' arguments). Strings decode as encoding/json decodes them: an invalid UTF-8
 // byte or a lone surrogate becomes U+FFFD.
 
-// jsonScanner walks JSON text. With counts nil it checks the text and sums
-// the estimate; with counts set, on text it has checked, it records the
-// element count of each array and object in the order they open.
+// jsonScanner walks JSON text. With counts nil it checks the text, sums
+// the estimate and records the element counts of the first
+// len(small) arrays and objects; with counts set, on text it has checked,
+// it records the element count of each array and object. Both in the
+// order they open.
 type jsonScanner struct {
 	data       []byte
 	pos        int
 	cost       int     // the estimate so far
 	containers int     // arrays and objects seen
 	counts     []int32 // see above
+	small      jsonSmallCounts
 }
+
+// jsonSmallCounts are the element counts of a text's first arrays and
+// objects.
+type jsonSmallCounts [8]int32
 
 // jsonScan checks that data is one JSON value, with only whitespace after
 // it, and returns the estimate of what decoding it allocates, and its
 // number of arrays and objects.
 func jsonScan(data []byte) (cost, containers int, err error) {
 	s := jsonScanner{data: data}
+	err = s.check()
+	return s.cost, s.containers, err
+}
+
+// check checks the text as jsonScan does.
+func (s *jsonScanner) check() error {
 	s.space()
-	if s.pos == len(data) {
-		return 0, 0, fmt.Errorf("transport: json: no value: %w", io.ErrUnexpectedEOF)
+	if s.pos == len(s.data) {
+		return fmt.Errorf("transport: json: no value: %w", io.ErrUnexpectedEOF)
 	}
 	if err := s.value(0, true); err != nil {
-		return 0, 0, err
+		return err
 	}
 	s.space()
-	if s.pos != len(data) {
-		return 0, 0, fmt.Errorf("transport: json: %w at offset %d", errTrailingData, s.pos)
+	if s.pos != len(s.data) {
+		return fmt.Errorf("transport: json: %w at offset %d", errTrailingData, s.pos)
 	}
-	if s.containers > 0 {
+	if s.containers > len(s.small) {
 		s.cost += roundAlloc(costJSONCounter * s.containers)
 	}
-	return s.cost, s.containers, nil
+	return nil
 }
 
 // jsonCounts returns the element counts of the containers arrays and
@@ -136,8 +150,8 @@ func (s *jsonScanner) container(depth int) error {
 		end = '}'
 	}
 	s.pos++
+	at := s.containers
 	s.containers++
-	at := len(s.counts)
 	if s.counts != nil {
 		s.counts = append(s.counts, 0)
 	}
@@ -181,8 +195,11 @@ func (s *jsonScanner) container(depth int) error {
 			s.space()
 		}
 	}
-	if s.counts != nil {
+	switch {
+	case s.counts != nil:
 		s.counts[at] = int32(n)
+	case at < len(s.small):
+		s.small[at] = int32(n)
 	}
 	if object {
 		s.cost += costMapOf(n)
@@ -322,12 +339,14 @@ func (s *jsonScanner) number() error {
 	return nil
 }
 
-// jsonDecoder decodes text jsonScan has checked, with the counts jsonCounts
-// found.
+// jsonDecoder decodes text jsonScan has checked, with the counts jsonScan
+// noted (small), or those jsonCounts found when it saw more containers.
 type jsonDecoder struct {
 	data   []byte
 	pos    int
 	counts []int32
+	small  jsonSmallCounts
+	next   int // the next of small
 }
 
 func (d *jsonDecoder) space() {
@@ -342,6 +361,10 @@ func (d *jsonDecoder) space() {
 }
 
 func (d *jsonDecoder) count() int {
+	if d.counts == nil {
+		d.next++
+		return int(d.small[d.next-1])
+	}
 	n := d.counts[0]
 	d.counts = d.counts[1:]
 	return int(n)

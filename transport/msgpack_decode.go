@@ -34,14 +34,6 @@ func (msgpackCodec) Unmarshal(data []byte, v any) error {
 		func() ([]any, error) { return msgpackArgs(data) }); ok {
 		return err
 	}
-	switch v := v.(type) {
-	case *int64, *string, *float64, *bool:
-		// The library's result where the value is of the target's type;
-		// the library converts the others, below.
-		if y, _, err := msgpackValue(data); err == nil && setScalar(v, y) {
-			return nil
-		}
-	}
 	d := msgpackDecoders.Get().(*msgpackDecoder)
 	d.r.Reset(data)
 	d.dec.Reset(&d.r)
@@ -82,34 +74,6 @@ func msgpackArgs(data []byte) ([]any, error) {
 		return nil, err
 	}
 	return asArgs("msgpack", x)
-}
-
-// setScalar sets *target to x when x is of its type, and reports whether
-// it did.
-func setScalar(target, x any) bool {
-	switch t := target.(type) {
-	case *int64:
-		if n, ok := x.(int64); ok && t != nil {
-			*t = n
-			return true
-		}
-	case *string:
-		if s, ok := x.(string); ok && t != nil {
-			*t = s
-			return true
-		}
-	case *float64:
-		if f, ok := x.(float64); ok && t != nil {
-			*t = f
-			return true
-		}
-	case *bool:
-		if b, ok := x.(bool); ok && t != nil {
-			*t = b
-			return true
-		}
-	}
-	return false
 }
 
 // msgpackValue decodes the value data starts with into the types [Codec]
