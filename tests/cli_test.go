@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -361,13 +362,24 @@ func TestCLIWatchOff(t *testing.T) {
 	}
 }
 
-// TestCLIBench runs slacker-lua bench against a server: the counts and
-// latency lines, a function that fails, and bad flags.
+// TestCLIBench runs slacker-lua bench against a server: the counts,
+// latency and CPU lines, the same as JSON, a function that fails, and bad
+// flags.
 func TestCLIBench(t *testing.T) {
 	s := startCLI(t, "../examples/lua")
 	stdout, stderr, code := cli(t, "bench", "-n", "3000", "-c", "8", "--conns", "2", "--warmup", "0s", "--content-type", "msgpack", s.addr, "slacker.example.math/add", "1", "2")
-	if code != 0 || !regexp.MustCompile(`(?m)^slacker.example.math/add\(1, 2\) on \S+, 2 connections: 8 callers, msgpack\n3000 calls in \S+: \d+ calls/s\nlatency p50 \S+, p99 \S+, p99.9 \S+, max \S+\n\z`).MatchString(stdout) {
+	if code != 0 || !regexp.MustCompile(`(?m)^slacker.example.math/add\(1, 2\) on \S+, 2 connections: 8 callers, msgpack\n3000 calls in \S+: \d+ calls/s\nlatency p50 \S+, p99 \S+, p99.9 \S+, max \S+\nCPU \S+ a call \(bench and the client\)\n\z`).MatchString(stdout) {
 		t.Fatalf("bench: exit %d\n%s%s", code, stdout, stderr)
+	}
+	stdout, stderr, code = cli(t, "bench", "--json", "-n", "2000", "--warmup", "0s", s.addr, "slacker.example.math/add", "1", "2")
+	var res map[string]any
+	if err := json.Unmarshal([]byte(stdout), &res); code != 0 || err != nil || res["calls"] != 2000.0 || res["errors"] != 0.0 {
+		t.Fatalf("bench --json: exit %d, %v\n%s%s", code, err, stdout, stderr)
+	}
+	for _, k := range []string{"seconds", "calls_per_second", "p50_us", "p99_us", "p99.9_us", "max_us", "cpu_per_call_us"} {
+		if f, ok := res[k].(float64); !ok || f <= 0 {
+			t.Errorf("bench --json: %s is %v", k, res[k])
+		}
 	}
 	if _, stderr, code := cli(t, "bench", "-n", "10", s.addr, "slacker.example.api/make-error"); code != 1 || !strings.Contains(stderr, "Expected exception") {
 		t.Fatalf("bench of a failing function: exit %d, %s", code, stderr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -16,10 +17,12 @@ import (
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := newClientCommand("bench", "[flags] [ADDR] NAMESPACE/FUNCTION [ARG...]\n       slacker-lua bench [flags] --zk HOST:PORT,... --cluster NAME NAMESPACE/FUNCTION [ARG...]",
 		"Calls a function again and again from concurrent callers, as redis-benchmark\n"+
-			"does, and prints calls per second and the latency's p50, p99, p99.9 and max.\n"+
-			"Each ARG is a JSON value, as for call. The callers share --conns connections\n"+
-			"(with --zk, the cluster client's, one per server). A line of progress goes to\n"+
-			"stderr every second. Exits 1 if a call failed.", stdout, stderr)
+			"does, and prints calls per second, the latency's p50, p99, p99.9 and max,\n"+
+			"and the CPU time this process spent per call (the callers and the client:\n"+
+			"what bench itself costs the machine the server shares). Each ARG is a JSON\n"+
+			"value, as for call. The callers share --conns connections (with --zk, the\n"+
+			"cluster client's, one per server). A line of progress goes to stderr every\n"+
+			"second. Exits 1 if a call failed.", stdout, stderr)
 	cmd.withCluster("call the servers of the --cluster found there")
 	cmd.withArgs()
 	var f benchFlags
@@ -47,7 +50,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	given := cmd.fs.Args()
 	given = given[len(given)-len(callArgs):] // the arguments as typed
-	fmt.Fprintf(stdout, "%s(%s) on %s: %d caller%s, %s\n", name, strings.Join(given, ", "), where, f.callers, plural(f.callers), strings.ToLower(cmd.flags.contentType))
+	if !f.json {
+		fmt.Fprintf(stdout, "%s(%s) on %s: %d caller%s, %s\n", name, strings.Join(given, ", "), where, f.callers, plural(f.callers), strings.ToLower(cmd.flags.contentType))
+	}
 	res, err := loadgen.Run(ctx, f.config(stderr), func(ctx context.Context, caller int) error {
 		_, err := targets[caller%len(targets)].Call(ctx, name, callArgs...)
 		return err
@@ -56,6 +61,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "slacker-lua bench:", err)
 		return exitError
 	}
+	if f.json {
+		return printBenchJSON(stdout, stderr, res)
+	}
 	return printBench(stdout, res)
 }
 
@@ -63,6 +71,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 type benchFlags struct {
 	callers, calls, conns int
 	duration, warmup      time.Duration
+	json                  bool
 }
 
 func (f *benchFlags) register(fs *flag.FlagSet) {
@@ -71,6 +80,7 @@ func (f *benchFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.duration, "d", 0, "call for this `long` instead of making -n calls")
 	fs.IntVar(&f.conns, "conns", 1, "`connections` to the server, shared by the callers")
 	fs.DurationVar(&f.warmup, "warmup", time.Second, "call for this `long` first, unmeasured")
+	fs.BoolVar(&f.json, "json", false, "print the figures as one JSON object, durations in microseconds")
 }
 
 // check checks the flags, once parsed; on a bad one it says why and
@@ -139,6 +149,9 @@ func printBench(stdout io.Writer, res loadgen.Result) int {
 	fmt.Fprintf(stdout, "%d calls in %v: %.0f calls/s\n", res.Calls, res.Elapsed.Round(time.Millisecond), res.Rate())
 	q := func(f float64) time.Duration { return loadgen.Round(res.Quantile(f)) }
 	fmt.Fprintf(stdout, "latency p50 %v, p99 %v, p99.9 %v, max %v\n", q(0.5), q(0.99), q(0.999), q(1))
+	if res.CPU > 0 {
+		fmt.Fprintf(stdout, "CPU %v a call (bench and the client)\n", loadgen.Round(res.CPUPerCall()))
+	}
 	if res.Errors > 0 {
 		fmt.Fprintf(stdout, "%d calls failed; the first: %v\n", res.Errors, res.First)
 		return exitError
@@ -151,4 +164,40 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// benchJSON is what bench --json prints: durations in microseconds.
+type benchJSON struct {
+	Calls       int64   `json:"calls"`
+	Errors      int64   `json:"errors"`
+	FirstError  string  `json:"first_error,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	CallsPerSec float64 `json:"calls_per_second"`
+	P50         float64 `json:"p50_us"`
+	P99         float64 `json:"p99_us"`
+	P999        float64 `json:"p99.9_us"`
+	Max         float64 `json:"max_us"`
+	CPUPerCall  float64 `json:"cpu_per_call_us,omitempty"` // left out where not measured
+}
+
+// printBenchJSON prints res as one line of JSON and returns the exit code,
+// as printBench does.
+func printBenchJSON(stdout, stderr io.Writer, res loadgen.Result) int {
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	out := benchJSON{Calls: res.Calls, Errors: res.Errors, Seconds: res.Elapsed.Seconds(), CallsPerSec: res.Rate(),
+		P50: us(res.Quantile(0.5)), P99: us(res.Quantile(0.99)), P999: us(res.Quantile(0.999)), Max: us(res.Quantile(1)),
+		CPUPerCall: us(res.CPUPerCall())}
+	if res.First != nil {
+		out.FirstError = res.First.Error()
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		fmt.Fprintln(stderr, "slacker-lua bench:", err)
+		return exitError
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
+	if res.Errors > 0 {
+		return exitError
+	}
+	return exitOK
 }

@@ -11,6 +11,11 @@ type Result struct {
 	Errors  int64         // calls that failed
 	Elapsed time.Duration // the time measured
 	First   error         // the first error, if any
+	// CPU is the CPU time, user and system, the process used while
+	// measuring: the load generator's and the client's, with the
+	// garbage collection and everything else the process did meanwhile.
+	// 0 where it can't be read (on Unix it can).
+	CPU time.Duration
 	// Latencies of the successful calls, sorted.
 	latencies []time.Duration
 }
@@ -21,6 +26,15 @@ func (r Result) Rate() float64 {
 		return 0
 	}
 	return float64(r.Calls) / r.Elapsed.Seconds()
+}
+
+// CPUPerCall returns CPU divided among the successful calls, 0 when none
+// succeeded.
+func (r Result) CPUPerCall() time.Duration {
+	if r.Calls <= 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Calls)
 }
 
 // Quantile returns the latency below which fraction q of the successful

@@ -26,6 +26,7 @@ func Run(ctx context.Context, cfg Config, call Call) (Result, error) {
 	r := &run{cfg: cfg, call: call}
 	// Without a warm-up, every call is measured.
 	begin := time.Now()
+	cpu0, cpuOK := processCPU()
 	r.measuring.Store(cfg.Warmup == 0)
 	var wg sync.WaitGroup
 	for i := range cfg.Callers {
@@ -34,13 +35,19 @@ func Run(ctx context.Context, cfg Config, call Call) (Result, error) {
 	if cfg.Warmup > 0 {
 		wait(ctx, cfg.Warmup)
 		begin = time.Now()
+		cpu0, cpuOK = processCPU()
 		r.measuring.Store(true)
 	}
 	finished := make(chan struct{})
 	go func() { wg.Wait(); close(finished) }()
 	elapsed := r.watch(ctx, cancel, begin, finished)
+	cpu1, cpu1OK := processCPU()
 	<-finished
-	return r.result(elapsed), nil
+	res := r.result(elapsed)
+	if cpuOK && cpu1OK {
+		res.CPU = cpu1 - cpu0
+	}
+	return res, nil
 }
 
 // run is the state one Run's callers share.

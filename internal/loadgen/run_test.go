@@ -56,3 +56,46 @@ func TestRunDuration(t *testing.T) {
 		t.Errorf("p50 %v of a 1ms call", q)
 	}
 }
+
+// spin keeps a core busy for d.
+func spin(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}
+
+// TestRunCPU checks that the CPU measured is the process's during the
+// measure and not the warm-up's: calls busy for 200µs each cost about
+// that, and busy calls in the warm-up only cost nothing after it.
+func TestRunCPU(t *testing.T) {
+	if _, ok := processCPU(); !ok {
+		t.Skip("no CPU time on this system")
+	}
+	res, err := Run(context.Background(), Config{Callers: 2, Calls: 200}, func(context.Context, int) error {
+		spin(200 * time.Microsecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Less than 200µs if the machine gave the callers less than a core.
+	if c := res.CPUPerCall(); c < 50*time.Microsecond {
+		t.Errorf("calls busy for 200µs: %v CPU per call", c)
+	}
+	// Calls begun in the warm-up spin 1ms; those after, hardly a call's
+	// end past it, don't.
+	const warmup = 200 * time.Millisecond
+	start := time.Now()
+	res, err = Run(context.Background(), Config{Callers: 2, Calls: 2000, Warmup: warmup}, func(context.Context, int) error {
+		if time.Since(start) < warmup {
+			spin(time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The warm-up's CPU, counted, would be about 200µs a call.
+	if c := res.CPUPerCall(); c > 50*time.Microsecond {
+		t.Errorf("%v CPU per call after a busy warm-up: the warm-up's counted", c)
+	}
+}

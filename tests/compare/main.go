@@ -260,14 +260,14 @@ func median[T int64 | float64 | time.Duration](ps []point, f func(point) T) T {
 // measurePoint measures one point on a system: calls, latencies, and
 // the CPU time per call of the server and of the load generator.
 //
-// The load generator's CPU is that of the harness's own process
-// (getrusage RUSAGE_SELF) over the measured run: during a run the
-// harness does nothing else but call (the servers are other processes,
-// which RUSAGE_SELF leaves out), so that is the cost of the load
-// generator and of the system's client library together, their garbage
-// collection included. Per-goroutine accounting would leave out the
-// client's own goroutines and the runtime's, which are part of what a
-// user pays.
+// The load generator's CPU is that of the harness's own process over the
+// measured run, as loadgen measures it (getrusage RUSAGE_SELF): during a
+// run the harness does nothing else but call (the servers are other
+// processes, which RUSAGE_SELF leaves out), so that is the cost of the
+// load generator and of the system's client library together, their
+// garbage collection included. Per-goroutine accounting would leave out
+// the client's own goroutines and the runtime's, which are part of what
+// a user pays.
 func measurePoint(ctx context.Context, sys system, srv *server, w workload, callers int, warmup, dur time.Duration) (benchRun, error) {
 	if sys.bench != nil {
 		return benchPoint(ctx, sys, srv, w, callers, warmup, dur)
@@ -283,20 +283,12 @@ func measurePoint(ctx context.Context, sys system, srv *server, w workload, call
 		}
 	}
 	return measureServer(srv, func() (benchRun, error) {
-		cpu0, err := selfCPU()
-		if err != nil {
-			return benchRun{}, err
-		}
 		res, err := loadgen.Run(ctx, loadgen.Config{Callers: callers, Duration: dur}, call)
 		if err != nil {
 			return benchRun{}, err
 		}
-		cpu1, err := selfCPU()
-		if err != nil {
-			return benchRun{}, err
-		}
 		r := benchRun{calls: res.Calls, rate: res.Rate(), p50: res.Quantile(0.5), p99: res.Quantile(0.99),
-			clientCPU: cpu1 - cpu0, summary: res.String()}
+			clientCPU: res.CPU, summary: res.String()}
 		if res.Errors > 0 {
 			err = fmt.Errorf("%d calls failed; the first: %w", res.Errors, res.First)
 		}
@@ -352,6 +344,7 @@ type benchRun struct {
 	rate      float64 // calls per second
 	p50, p99  time.Duration
 	clientCPU time.Duration // CPU time of the load generator, in all
+	ownCPU    time.Duration // per call, as a benchmark program measured itself
 	serverCPU time.Duration // CPU time of the server, in all
 	rss       int64         // of the server process, bytes, at the end
 	summary   string        // a line for the log
@@ -385,16 +378,6 @@ func measureServer(srv *server, run func() (benchRun, error)) (benchRun, error) 
 		return r, err
 	}
 	return r, runErr
-}
-
-// selfCPU returns the CPU time, user and system, the harness's process
-// has used.
-func selfCPU() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, err
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
 
 // rows orders points for the table: by workload, then callers, then the

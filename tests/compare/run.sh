@@ -45,6 +45,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 go build -o "$bin/" ./cmd/...
+(cd ../.. && go build -o "$bin/" ./cmd/slacker-lua)
 go build -o "$bin/compare" .
 "$bin/compare" -bin "$bin" "$@" &
 pid=$!

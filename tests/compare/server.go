@@ -18,6 +18,7 @@ import (
 type server struct {
 	cmd  *exec.Cmd
 	addr string
+	bin  string        // the harness's commands, where the system runs one of them
 	done chan struct{} // closed when it has exited
 }
 
