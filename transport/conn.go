@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -45,7 +44,7 @@ import (
 //     connection failed, and for the readers watch started; then it
 //     cancels ctx, which ends watch and the workers, and waits for them.
 //  4. No goroutine queues frames any more: serve closes wquit, the writer
-//     writes what is left and ends (wdone).
+//     (started if none runs) writes what is left and ends (writers).
 //  5. serve closes the socket and logs the first error.
 //
 // Every loop but the writer's selects on ctx; the writer ends on wquit,
@@ -53,7 +52,7 @@ import (
 type conn struct {
 	srv         *Server
 	nc          net.Conn
-	br          *bufio.Reader
+	rb          *readBuffer
 	dec         *Decoder
 	log         *slog.Logger
 	connectedAt time.Time
@@ -117,17 +116,19 @@ type conn struct {
 	busy       chan struct{} // tells an idle watch a call has come
 
 	// Writer state.
-	wmu       sync.Mutex
-	wroom     *sync.Cond // signalled when wbuf empties or writing fails
-	wbuf      []byte     // encoded frames not yet written
-	wdead     bool       // a write failed: frames are dropped
-	writing   bool       // a goroutine writes: the writer, or a call's
-	held      bool       // wbuf has answers the reader holds (flushHeld)
-	wdeadline time.Time  // the write deadline set; the writing goroutine's
-	maxQueued int        // bytes of wbuf past which the reader and calls wait
-	wake      chan struct{}
-	wquit     chan struct{}
-	wdone     chan struct{}
+	wmu        sync.Mutex
+	wroom      *sync.Cond // signalled when wbuf empties or writing fails
+	wbuf       []byte     // encoded frames not yet written
+	wdead      bool       // a write failed: frames are dropped
+	writing    bool       // a goroutine writes: the writer, or a call's
+	held       bool       // wbuf has answers the reader holds (flushHeld)
+	wdeadline  time.Time  // the write deadline set; the writing goroutine's
+	maxQueued  int        // bytes of wbuf past which the reader and calls wait
+	wake       chan struct{}
+	wquit      chan struct{}
+	writerOn   bool           // a writer goroutine runs; under wmu
+	writerStop bool           // stopIdleWriter asks it to end; under wmu
+	writers    sync.WaitGroup // the writer goroutines
 
 	// emu guards err, the first fatal error, kept by fail.
 	emu sync.Mutex
@@ -152,13 +153,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 		slots:       make(chan struct{}, s.cfg.MaxInFlight),
 		wake:        make(chan struct{}, 1),
 		wquit:       make(chan struct{}),
-		wdone:       make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.wroom = sync.NewCond(&c.wmu)
 	c.maxQueued = 2 * s.cfg.Limits.MaxBodySize
-	c.br = bufio.NewReaderSize(frameReader{c}, 64<<10)
-	c.dec = NewDecoder(c.br, s.cfg.Limits)
+	c.rb = newReadBuffer(c)
+	c.dec = NewDecoder(c.rb, s.cfg.Limits)
 	// The reader is done with a packet's bytes before the next: a call
 	// keeps its decoded arguments and a copy of its extensions.
 	c.dec.ReuseBuffers(true)
@@ -174,7 +174,6 @@ var errPeerDone = errors.New("peer ended its requests")
 func (c *conn) serve() {
 	c.rcheck = c.connectedAt.Add(c.srv.cfg.HandshakeTimeout)
 	c.nc.SetReadDeadline(c.rcheck)
-	go c.writeLoop()
 	err := c.readLoop()
 	if err == errHandedOver {
 		err = <-c.readerEnd // takeOver has called fail
@@ -185,10 +184,14 @@ func (c *conn) serve() {
 	}
 	c.callWG.Wait()
 	c.readers.Wait()
+	c.rb.drop() // no reader is left
 	c.cancel()
 	c.workers.Wait()
+	c.wmu.Lock()
+	c.wakeWriterLocked() // to write what is left, and end
+	c.wmu.Unlock()
 	close(c.wquit)
-	<-c.wdone
+	c.writers.Wait()
 	c.nc.Close()
 	if first := c.firstErr(); first != nil {
 		err = first

@@ -120,8 +120,10 @@ func (c *callCtx) AfterFunc(f func()) (stop func() bool) {
 
 // watch stops the calls past their deadlines, every deadlineTick while
 // calls run, hands the reading over from a slow inline call, and ends the
-// workers idle every workerIdle, until the connection ends. It starts
-// with the first call.
+// workers idle every workerIdle. It starts with a call (register) and
+// ends with the connection, or when no call has come for workerIdle, the
+// workers and the writer ended: an idle connection keeps no goroutine but
+// its reader.
 func (c *conn) watch() {
 	defer c.workers.Done()
 	tick := time.NewTicker(deadlineTick)
@@ -143,6 +145,15 @@ func (c *conn) watch() {
 			case <-c.busy:
 			case <-idle.C:
 				c.endIdleWorkers()
+				c.cmu.Lock()
+				if len(c.calls) == 0 {
+					// The next call's register starts another.
+					c.watching = false
+					c.cmu.Unlock()
+					c.stopIdleWriter()
+					return
+				}
+				c.cmu.Unlock()
 				reaped = time.Now()
 				select {
 				case <-c.busy:

@@ -16,17 +16,14 @@ import (
 // HandshakeTimeout after the connection began; after, the reader looks
 // every quarter of IdleTimeout whether a frame came or a call is in
 // flight, and closes the connection after four looks in a row found
-// neither. A frame begun must end within FrameTimeout (frameReader).
+// neither. A frame begun must end within FrameTimeout (beforeRead).
 
-// frameReader is what the reader reads through. It has the answers the
-// reader holds written before it reads (which may wait), and it arms the
+// beforeRead runs before every read from the peer (see readBuffer), which
+// may wait: it has the answers the reader holds written, and it arms the
 // frame deadline when the decoder needs more bytes in the middle of a
 // frame, so a peer that promises bytes it never sends can't hold the
 // connection.
-type frameReader struct{ c *conn }
-
-func (r frameReader) Read(p []byte) (int, error) {
-	c := r.c
+func (c *conn) beforeRead() {
 	c.flushHeld()
 	if c.midFrame && !c.armed {
 		d := time.Now().Add(c.srv.cfg.FrameTimeout)
@@ -36,7 +33,6 @@ func (r frameReader) Read(p []byte) (int, error) {
 		c.nc.SetReadDeadline(d)
 		c.armed = true
 	}
-	return c.nc.Read(p)
 }
 
 // idleChecks is how many looks in a row, a quarter of IdleTimeout apart,
@@ -105,7 +101,7 @@ func (c *conn) readLoop() error {
 		c.idle = true
 		c.rmu.Unlock()
 
-		_, err := c.br.Peek(1)
+		err := c.rb.wait()
 
 		c.rmu.Lock()
 		c.idle = false

@@ -59,7 +59,7 @@ func (c *conn) handleRequest(p *Packet) bool {
 		c.refuseArgs(p, codec, err)
 		return true
 	}
-	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, start: now, more: c.br.Buffered() > 0}
+	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, start: now, more: c.rb.Buffered() > 0}
 	cl.keepExtensions(p.Extensions)
 	cl.ctx.init(deadline)
 	if !c.register(p, &cl.ctx) {

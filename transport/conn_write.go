@@ -12,7 +12,7 @@ import (
 // load. The reader holds the answers of the calls it runs inline while
 // more requests are buffered: they leave with the next ones', in one
 // write, when the reader has served all it read and reads again
-// (flushHeld, from frameReader.Read), or once holdMax bytes are held.
+// (flushHeld, from beforeRead), or once holdMax bytes are held.
 // The answer of the only call running, when no more requests had come as
 // it was read, is written by the call's goroutine with those held, when
 // no write is under way: that saves waking the writer. A write that fails
@@ -55,15 +55,16 @@ func (c *conn) roomLocked() {
 	for len(c.wbuf) > c.maxQueued && !c.wdead {
 		if c.held {
 			c.held = false
-			c.wakeWriter()
+			c.wakeWriterLocked()
 		}
 		c.wroom.Wait()
 	}
 }
 
-// send queues p for the writer.
+// send queues p, written at once by this goroutine if no write is under
+// way.
 func (c *conn) send(p *Packet) {
-	c.queue(p, false, wakeWriter, nil)
+	c.queue(p, false, writeHere, nil)
 }
 
 // queue queues p to be written as mode says; with wait, only once the
@@ -109,19 +110,25 @@ func (c *conn) queue(p *Packet, wait bool, mode sendMode, cl *call) {
 		if c.wbuf == nil && cap(b) <= 1<<20 {
 			c.wbuf = b[:0] // no frame came meanwhile: keep the buffer
 		}
-		more := len(c.wbuf) > 0 && !c.held
-		c.wmu.Unlock()
-		if !more {
-			return
+		if len(c.wbuf) > 0 && !c.held {
+			c.wakeWriterLocked()
 		}
-	} else {
 		c.wmu.Unlock()
+		return
 	}
-	c.wakeWriter()
+	c.wakeWriterLocked()
+	c.wmu.Unlock()
 }
 
-// wakeWriter tells the writer frames wait.
-func (c *conn) wakeWriter() {
+// wakeWriterLocked, holding wmu, tells the writer frames wait, starting
+// one if none runs.
+func (c *conn) wakeWriterLocked() {
+	c.writerStop = false
+	if !c.writerOn {
+		c.writerOn = true
+		c.writers.Add(1)
+		go c.writeLoop()
+	}
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -132,18 +139,34 @@ func (c *conn) wakeWriter() {
 // inline calls done, before it reads again.
 func (c *conn) flushHeld() {
 	c.wmu.Lock()
-	held := c.held
-	c.held = false
-	c.wmu.Unlock()
-	if held {
-		c.wakeWriter()
+	if c.held {
+		c.held = false
+		c.wakeWriterLocked()
 	}
+	c.wmu.Unlock()
+}
+
+// stopIdleWriter ends the writer if it has nothing to write: the
+// connection has been idle for a while (watch). The next frame to write
+// starts another (wakeWriterLocked), so an idle connection keeps no
+// writer goroutine.
+func (c *conn) stopIdleWriter() {
+	c.wmu.Lock()
+	if c.writerOn && !c.writing && len(c.wbuf) == 0 {
+		c.writerStop = true
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	c.wmu.Unlock()
 }
 
 // writeLoop writes queued frames, all that queued up since the last write
-// in one call, until serve closes wquit; then it writes what is left.
+// in one call, until serve closes wquit; then it writes what is left. It
+// ends sooner when stopIdleWriter asks.
 func (c *conn) writeLoop() {
-	defer close(c.wdone)
+	defer c.writers.Done()
 	var spare []byte
 	for {
 		quit := false
@@ -159,6 +182,11 @@ func (c *conn) writeLoop() {
 			runtime.Gosched()
 		}
 		c.wmu.Lock()
+		if c.writerStop && !quit {
+			c.writerStop, c.writerOn = false, false
+			c.wmu.Unlock()
+			return
+		}
 		if c.writing {
 			// A call's goroutine writes; it wakes the writer when done.
 			c.wmu.Unlock()
@@ -173,14 +201,12 @@ func (c *conn) writeLoop() {
 		c.writing = len(buf) > 0
 		c.wroom.Broadcast()
 		c.wmu.Unlock()
-		if len(buf) > 0 {
-			if !c.write(buf) {
-				return
-			}
-			c.wmu.Lock()
-			c.writing = false
-			c.wmu.Unlock()
+		if len(buf) > 0 && !c.write(buf) {
+			return
 		}
+		c.wmu.Lock()
+		c.writing = false
+		c.wmu.Unlock()
 		if cap(buf) > 1<<20 {
 			buf = nil // don't keep a huge response's buffer
 		}

@@ -218,7 +218,7 @@ func (e *FrameError) Unwrap() error { return e.Err }
 // A Decoder reads packets from a stream. It does not care how the stream's
 // reads are split. It is not safe for concurrent use.
 type Decoder struct {
-	r       *bufio.Reader
+	r       byteReader
 	lim     Limits
 	hdr     header
 	num     [sizeU32]byte     // fixed-size fields after the header
@@ -253,11 +253,18 @@ const (
 	maxNameKept = 128
 )
 
+// byteReader is what a Decoder reads from.
+type byteReader interface {
+	io.Reader
+	io.ByteReader
+}
+
 // NewDecoder returns a decoder reading from r, which it uses directly if it
-// is a *bufio.Reader and otherwise wraps in a 64 KiB one. Length fields are
+// is buffered (an io.ByteReader, such as a *bufio.Reader) and otherwise
+// wraps in a 64 KiB bufio.Reader. Length fields are
 // checked against lim, with [Limits]' defaults for its zero fields.
 func NewDecoder(r io.Reader, lim Limits) *Decoder {
-	br, ok := r.(*bufio.Reader)
+	br, ok := r.(byteReader)
 	if !ok {
 		br = bufio.NewReaderSize(r, decoderBufferSize)
 	}
@@ -561,8 +568,10 @@ func (d *Decoder) readBody() ([]byte, error) {
 	if !d.reuse || n == 0 || n > MaxReusedBody || int(n) > d.lim.MaxBodySize {
 		return d.readBlock("body", uint64(n), d.lim.MaxBodySize)
 	}
-	if d.body == nil {
-		d.body = make([]byte, MaxReusedBody)
+	if cap(d.body) < int(n) {
+		// Grown as bodies need, so that a connection of short calls
+		// keeps a short buffer.
+		d.body = make([]byte, min(MaxReusedBody, max(int(n), 2*cap(d.body), 64)))
 	}
 	b := d.body[:n:n]
 	if err := d.readFull(b, "body"); err != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -154,6 +155,9 @@ type Server struct {
 	started time.Time
 	mem     MemoryReleaser // returns refused bodies' memory
 	bodies  bufferPool     // results are encoded in these
+	// readBufs counts the read buffers the connections hold (see
+	// readBuffer): those reading now, not those waiting.
+	readBufs atomic.Int64
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
