@@ -145,7 +145,7 @@ func (a *attackTarget) maxRSS(t *testing.T, limit int64) {
 }
 
 // procStatus reads a "kB" field of /proc/PID/status, in bytes.
-func procStatus(t *testing.T, pid int, field string) int64 {
+func procStatus(t testing.TB, pid int, field string) int64 {
 	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -25,7 +25,7 @@ var (
 )
 
 // binary builds the slacker-lua command once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "slacker-lua-bin")
@@ -74,7 +74,7 @@ func serveCommand(bin string, args ...string) *exec.Cmd {
 
 // startCLI runs `slacker-lua serve` on a free port and waits until it
 // listens. The process is stopped when the test ends.
-func startCLI(t *testing.T, args ...string) *cliServer {
+func startCLI(t testing.TB, args ...string) *cliServer {
 	t.Helper()
 	s, err := tryCLI(t, args...)
 	if err != nil {
@@ -84,7 +84,7 @@ func startCLI(t *testing.T, args ...string) *cliServer {
 }
 
 // tryCLI is startCLI returning the error of a server that did not start.
-func tryCLI(t *testing.T, args ...string) (*cliServer, error) {
+func tryCLI(t testing.TB, args ...string) (*cliServer, error) {
 	t.Helper()
 	args = append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)
 	s := &cliServer{cmd: serveCommand(binary(t), args...), done: make(chan error, 1)}
