@@ -17,12 +17,12 @@ import (
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := newClientCommand("bench", "[flags] [ADDR] NAMESPACE/FUNCTION [ARG...]\n       slacker-lua bench [flags] --zk HOST:PORT,... --cluster NAME NAMESPACE/FUNCTION [ARG...]",
 		"Calls a function again and again from concurrent callers, as redis-benchmark\n"+
-			"does, and prints calls per second, the latency's p50, p99, p99.9 and max,\n"+
-			"and the CPU time this process spent per call (the callers and the client:\n"+
-			"what bench itself costs the machine the server shares). Each ARG is a JSON\n"+
-			"value, as for call. The callers share --conns connections (with --zk, the\n"+
-			"cluster client's, one per server). A line of progress goes to stderr every\n"+
-			"second. Exits 1 if a call failed.", stdout, stderr)
+			"does, decoding every result, and prints calls per second, the latency's p50,\n"+
+			"p99, p99.9 and max, and the CPU time this process spent per call (the callers\n"+
+			"and the client: what bench itself costs the machine the server shares). Each\n"+
+			"ARG is a JSON value, as for call. The callers share --conns connections (with\n"+
+			"--zk, the cluster client's, one per server). A line of progress goes to stderr\n"+
+			"every second. Exits 1 if a call failed.", stdout, stderr)
 	cmd.withCluster("call the servers of the --cluster found there")
 	cmd.withArgs()
 	var f benchFlags
@@ -54,7 +54,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "%s(%s) on %s: %d caller%s, %s\n", name, strings.Join(given, ", "), where, f.callers, plural(f.callers), strings.ToLower(cmd.flags.contentType))
 	}
 	res, err := loadgen.Run(ctx, f.config(stderr), func(ctx context.Context, caller int) error {
-		_, err := targets[caller%len(targets)].Call(ctx, name, callArgs...)
+		// Each result decoded, as its caller would.
+		_, err := client.CallAs[any](ctx, targets[caller%len(targets)], name, callArgs...)
 		return err
 	})
 	if err != nil {
