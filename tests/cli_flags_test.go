@@ -15,7 +15,7 @@ import (
 // cliWith runs the command as cli does, with these variables added to
 // its environment and stdin as its standard input. SLACKER_ADDR,
 // SLACKER_ZK and SLACKER_CLUSTER are cleared unless env sets them.
-func cliWith(t *testing.T, env []string, stdin string, args ...string) (string, string, int) {
+func cliWith(t testing.TB, env []string, stdin string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	cmd.Env = append(os.Environ(), "SLACKER_ADDR=", "SLACKER_ZK=", "SLACKER_CLUSTER=")

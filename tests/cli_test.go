@@ -150,7 +150,7 @@ func (s *cliServer) log() string {
 }
 
 // cli runs the command and returns its stdout, stderr and exit code.
-func cli(t *testing.T, args ...string) (string, string, int) {
+func cli(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
 	return cliWith(t, nil, "", args...)
 }
