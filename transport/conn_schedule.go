@@ -356,12 +356,12 @@ func (c *conn) respond(cl *call, res any, err error) {
 		}
 	case CodeException:
 		body, _ = cl.codec.Marshal(err.Error())
-	default:
-		c.sendError(cl.version, cl.tid, code)
-		return
 	}
 	p := Packet{Version: cl.version, TID: cl.tid, Type: TypeResponse, ContentType: cl.codec.ContentType(), Code: code, Body: body}
-	if cl.version == V6 {
+	switch {
+	case code != CodeSuccess && code != CodeException:
+		p = errorPacket(cl.version, cl.tid, code)
+	case cl.version == V6:
 		p.Extensions = cl.exts
 	}
 	mode := wakeWriter

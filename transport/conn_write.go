@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// Writing. One writer goroutine (writeLoop) writes everything queued since
-// its last write in one system call, so responses are coalesced under
-// load. The reader holds the answers of the calls it runs inline while
+// Writing. One writer goroutine (writeLoop), started when frames wait
+// and ended when the connection idles, writes everything queued since its
+// last write in one system call, so responses are coalesced under load. The reader holds the answers of the calls it runs inline while
 // more requests are buffered: they leave with the next ones', in one
 // write, when the reader has served all it read and reads again
 // (flushHeld, from beforeRead), or once holdMax bytes are held.
@@ -31,12 +31,18 @@ const (
 // holdMax is the most the reader holds before it wakes the writer.
 const holdMax = 32 << 10
 
-// sendError queues an error packet of code for tid.
-func (c *conn) sendError(v Version, tid int32, code Code) {
+// errorPacket is the error packet of code for tid.
+func errorPacket(v Version, tid int32, code Code) Packet {
 	if v != V5 {
 		v = V6
 	}
-	c.send(&Packet{Version: v, TID: tid, Type: TypeError, Code: code})
+	return Packet{Version: v, TID: tid, Type: TypeError, Code: code}
+}
+
+// sendError sends, from the reader, the error packet of code for tid.
+func (c *conn) sendError(v Version, tid int32, code Code) {
+	p := errorPacket(v, tid, code)
+	c.send(&p)
 }
 
 // waitForRoom waits while more than maxQueued bytes wait to be written, so
@@ -61,10 +67,15 @@ func (c *conn) roomLocked() {
 	}
 }
 
-// send queues p, written at once by this goroutine if no write is under
-// way.
+// send queues p, a packet of the reader's own (not a call's answer), from
+// the reader: held with the answers of its inline calls while more
+// requests are buffered, else written at once if no write is under way.
 func (c *conn) send(p *Packet) {
-	c.queue(p, false, writeHere, nil)
+	mode := writeHere
+	if c.rb.Buffered() > 0 {
+		mode = holdInline
+	}
+	c.queue(p, false, mode, nil)
 }
 
 // queue queues p to be written as mode says; with wait, only once the
