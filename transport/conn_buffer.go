@@ -12,11 +12,11 @@ import (
 // with nothing to read holds no buffer, so an idle one costs little more
 // than its socket and its goroutines.
 //
-// On a plain socket the wait is the runtime's poller's, with no buffer
-// held: the buffer is taken for a read that finds bytes, given back when
-// a read finds none, and the poller wakes the reader when some come. On
-// another connection (TLS, a listener's wrapper) a buffer is held for the
-// read, which waits inside.
+// On a plain socket of a Unix system the wait is the runtime's poller's,
+// with no buffer held: the buffer is taken for a read that finds bytes,
+// given back when a read finds none, and the poller wakes the reader when
+// some come. On another connection (TLS, a listener's wrapper), or
+// another system, a buffer is held for the read, which waits inside.
 //
 // Every read goes through c.beforeRead first, which writes the answers
 // the reader holds and arms the frame deadline (see beforeRead).
@@ -41,7 +41,7 @@ var readBufs = sync.Pool{New: func() any { return new(readBuf) }}
 
 func newReadBuffer(c *conn) *readBuffer {
 	b := &readBuffer{c: c}
-	if sc, ok := c.nc.(syscall.Conn); ok {
+	if sc, ok := c.nc.(syscall.Conn); ok && rawReads {
 		if raw, err := sc.SyscallConn(); err == nil {
 			b.raw = raw
 			b.rawFn = b.rawRead
@@ -121,30 +121,6 @@ func (b *readBuffer) fill() error {
 	return nil
 }
 
-// rawRead is the read of fill on a plain socket, which the poller calls
-// until it reports true: it reads what has come into a buffer, taken for
-// it, or gives the buffer back and reports false when nothing has.
-func (b *readBuffer) rawRead(fd uintptr) bool {
-	b.take()
-	for {
-		n, err := syscall.Read(int(fd), b.buf.b[:])
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN:
-			b.release() // nothing to read: wait without it
-			return false
-		case err != nil:
-			b.rawErr = &sockReadError{err}
-		case n == 0:
-			b.rawErr = io.EOF
-		default:
-			b.rawN = n
-		}
-		return true
-	}
-}
-
 // take takes a buffer from the pool, unless one is held.
 func (b *readBuffer) take() {
 	if b.buf == nil {
@@ -162,13 +138,6 @@ func (b *readBuffer) release() {
 		b.c.srv.readBufs.Add(-1)
 	}
 }
-
-// A sockReadError is a failed read of a plain socket, as the net package's
-// reads fail: errors.Is finds the system's error in it.
-type sockReadError struct{ err error }
-
-func (e *sockReadError) Error() string { return "read: " + e.err.Error() }
-func (e *sockReadError) Unwrap() error { return e.err }
 
 // drop gives the buffer back whatever it holds, when the reading has
 // ended.
