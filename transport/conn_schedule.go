@@ -240,7 +240,9 @@ func (m slowFuncs) ran(name string, d time.Duration) {
 	s := m[name]
 	switch {
 	case d <= inlineMax:
-		delete(m, name)
+		if s != nil {
+			delete(m, name)
+		}
 	case s == nil && len(m) >= maxSlowFuncs:
 		// A peer calling ever new names that are slow (not found
 		// remotely, say) can't grow the set: the others run inline.
