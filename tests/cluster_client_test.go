@@ -45,7 +45,7 @@ func newCluster(t *testing.T, zkAddr string, picker cluster.Picker) *cluster.Cli
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := cluster.NewClient(ctx, cluster.ClientConfig{ZooKeeper: []string{zkAddr}, Layout: testLayout, Picker: picker, SessionTimeout: 2 * time.Second})
+	c, err := cluster.NewClient(ctx, cluster.ClientConfig{ZooKeeper: strings.Split(zkAddr, ","), Layout: testLayout, Picker: picker, SessionTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -269,7 +270,7 @@ func clusterServes(c *cluster.Client, ns string, addrs ...string) func() bool {
 // closed by the returned function or when the test ends.
 func zkLook(t *testing.T, addr string) (*zk.Conn, func()) {
 	t.Helper()
-	c, _, err := zk.Connect([]string{addr}, outageSession, zk.WithLogger(quietZK{}))
+	c, _, err := zk.Connect(strings.Split(addr, ","), outageSession, zk.WithLogger(quietZK{}))
 	if err != nil {
 		t.Fatal(err)
 	}

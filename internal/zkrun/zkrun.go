@@ -1,7 +1,7 @@
-// Package zkrun runs a standalone Apache ZooKeeper server from the jars
-// of Debian's zookeeper package (/usr/share/java), on a loopback port
-// with a data folder of its own: what tests (internal/zktest) and
-// `slacker-lua dev` start. It is no way to run ZooKeeper in production;
+// Package zkrun runs Apache ZooKeeper servers from the jars of Debian's
+// zookeeper package (/usr/share/java), standalone or as an ensemble, each
+// on loopback ports with a data folder of its own: what tests
+// (internal/zktest) and `slacker-lua dev` start. It is no way to run ZooKeeper in production;
 // CLUSTER.md's "Running ZooKeeper" is.
 package zkrun
 
@@ -48,10 +48,17 @@ type Config struct {
 	// StartTimeout is how long Start and Restart wait for the server to
 	// answer. 0 means DefaultStartTimeout.
 	StartTimeout time.Duration
+
+	// Peers, when set, makes the server member ID (1-based) of an
+	// ensemble: Peers are every member's quorum and election addresses,
+	// "127.0.0.1:port:port", in the order of their IDs. StartEnsemble
+	// sets them.
+	Peers []string
+	ID    int
 }
 
-// Server is a standalone ZooKeeper server. Its methods are safe for
-// concurrent use.
+// Server is a ZooKeeper server, standalone or a member of an ensemble.
+// Its methods are safe for concurrent use.
 type Server struct {
 	Addr string // host:port of its client port
 
@@ -66,6 +73,19 @@ type Server struct {
 // process that started it (Linux's parent-death signal), so that it never
 // outlives it.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	s, err := configure(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// configure checks cfg, sets its defaults and writes the server's zoo.cfg
+// (and, in an ensemble, its myid).
+func configure(cfg Config) (*Server, error) {
 	if _, err := os.Stat(Jar); err != nil {
 		return nil, ErrNoZooKeeper
 	}
@@ -92,23 +112,35 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zkrun: Config.Addr %q: %w", cfg.Addr, err)
 	}
-	zoo := strings.Join([]string{
+	data := filepath.Join(cfg.Dir, "data")
+	lines := []string{
 		"tickTime=" + fmt.Sprint(cfg.TickTime.Milliseconds()),
-		"dataDir=" + filepath.Join(cfg.Dir, "data"),
+		"dataDir=" + data,
 		"clientPort=" + port,
 		"clientPortAddress=127.0.0.1",
 		"admin.enableServer=false",
-		"4lw.commands.whitelist=srvr",
-		"",
-	}, "\n")
+		"4lw.commands.whitelist=srvr,mntr,wchs",
+	}
+	if len(cfg.Peers) > 0 {
+		if cfg.ID < 1 || cfg.ID > len(cfg.Peers) {
+			return nil, fmt.Errorf("zkrun: Config.ID %d of %d peers", cfg.ID, len(cfg.Peers))
+		}
+		lines = append(lines, "initLimit=10", "syncLimit=5")
+		for i, p := range cfg.Peers {
+			lines = append(lines, fmt.Sprintf("server.%d=%s", i+1, p))
+		}
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(data, "myid"), []byte(fmt.Sprintln(cfg.ID)), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	zoo := strings.Join(append(lines, ""), "\n")
 	if err := os.WriteFile(filepath.Join(cfg.Dir, "zoo.cfg"), []byte(zoo), 0o644); err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: cfg.Addr, cfg: cfg}
-	if err := s.start(ctx); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return &Server{Addr: cfg.Addr, cfg: cfg}, nil
 }
 
 // Pid returns the process id of the running server; 0 if it is stopped.
@@ -140,21 +172,38 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts the stopped server again, on the same port. With wipe,
+// Restart starts the stopped server again, on the same ports. With wipe,
 // its data is gone, as if the ensemble were new. (ZooKeeper then refuses
 // the clients that saw the old data's transactions, until it has as many
-// of its own.)
+// of its own.) A member of an ensemble keeps its id.
 func (s *Server) Restart(ctx context.Context, wipe bool) error {
 	s.Stop()
 	if wipe {
-		if err := os.RemoveAll(filepath.Join(s.cfg.Dir, "data")); err != nil {
+		data := filepath.Join(s.cfg.Dir, "data")
+		if err := os.RemoveAll(data); err != nil {
 			return err
+		}
+		if len(s.cfg.Peers) > 0 {
+			if err := os.MkdirAll(data, 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(data, "myid"), []byte(fmt.Sprintln(s.cfg.ID)), 0o644); err != nil {
+				return err
+			}
 		}
 	}
 	return s.start(ctx)
 }
 
 func (s *Server) start(ctx context.Context) error {
+	if err := s.launch(); err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
+
+// launch starts the server's process.
+func (s *Server) launch() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cmd := exec.Command("java", "-Xmx256m", "-cp", Jar, "org.apache.zookeeper.server.quorum.QuorumPeerMain", "zoo.cfg")
@@ -171,11 +220,16 @@ func (s *Server) start(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
-	kill := func() {
-		cmd.Process.Kill()
-		<-done
-	}
+	s.cmd, s.done = cmd, done
+	return nil
+}
 
+// wait waits until the launched server answers; it stops the server when
+// it does not within StartTimeout or ctx.
+func (s *Server) wait(ctx context.Context) error {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StartTimeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -183,37 +237,41 @@ func (s *Server) start(ctx context.Context) error {
 	for !Answers(s.Addr) {
 		select {
 		case <-done:
+			s.Stop()
 			return fmt.Errorf("ZooKeeper exited before it answered on %s:\n%s", s.Addr, s.Log())
 		case <-ctx.Done():
-			kill()
+			s.Stop()
 			return fmt.Errorf("ZooKeeper did not answer on %s: %w", s.Addr, ctx.Err())
 		case <-tick.C:
 		}
 	}
-	s.cmd, s.done = cmd, done
 	return nil
 }
 
-// Answers reports whether the ZooKeeper at addr answers the srvr command
-// as serving.
-func Answers(addr string) bool {
+// Mode returns the mode the ZooKeeper at addr says it serves in
+// ("leader", "follower", "standalone"), or "" when it does not serve.
+func Mode(addr string) string {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return false
+		return ""
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(time.Second))
 	if _, err := c.Write([]byte("srvr")); err != nil {
-		return false
+		return ""
 	}
 	sc := bufio.NewScanner(c)
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "Mode: ") {
-			return true
+		if mode, ok := strings.CutPrefix(sc.Text(), "Mode: "); ok {
+			return mode
 		}
 	}
-	return false
+	return ""
 }
+
+// Answers reports whether the ZooKeeper at addr answers the srvr command
+// as serving.
+func Answers(addr string) bool { return Mode(addr) != "" }
 
 // FreeAddr returns a loopback address with a port free at the moment.
 func FreeAddr() (string, error) {

@@ -8,6 +8,7 @@ package zktest
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +57,36 @@ func (s *Server) Restart(wipe bool) {
 		s.t.Fatalf("zktest: %v", err)
 	}
 }
+
+// Ensemble is a ZooKeeper ensemble run by a test.
+type Ensemble struct {
+	Servers []*Server // its members, in the order of their ids
+	zk      *zkrun.Ensemble
+}
+
+// StartEnsemble starts an ensemble of n members and waits until they have
+// elected a leader. It is stopped when the test ends.
+func StartEnsemble(t testing.TB, n int) *Ensemble {
+	t.Helper()
+	ze, err := zkrun.StartEnsemble(context.Background(), t.TempDir(), n, TickTime)
+	if err != nil {
+		t.Fatalf("zktest: %v", err)
+	}
+	t.Cleanup(ze.Stop)
+	e := &Ensemble{zk: ze}
+	for _, zs := range ze.Servers {
+		e.Servers = append(e.Servers, &Server{Addr: zs.Addr, t: t, zk: zs})
+	}
+	return e
+}
+
+// Addr is the ensemble's connect string: its members' addresses, comma
+// separated, as --zk takes them.
+func (e *Ensemble) Addr() string { return strings.Join(e.zk.Addrs(), ",") }
+
+// Leader returns the index in Servers of the member that leads, or -1
+// when none does.
+func (e *Ensemble) Leader() int { return e.zk.Leader() }
 
 // Proxy forwards TCP connections to a server, and can cut them off: a
 // client behind it that is cut off for longer than its session timeout has
