@@ -148,23 +148,46 @@ func TestClusterZooKeeperRestart(t *testing.T) {
 // namespace is never without a server and no call fails. Once the proxy
 // lets them through again, the two register everything again, in new
 // sessions, with the namespace added while they were cut off, and get
-// calls again.
+// calls again. It runs on a standalone ZooKeeper and on a 3-member
+// ensemble, where the two are cut off from every member (a proxy each)
+// while clients reach them.
 func TestClusterSessionExpiry(t *testing.T) {
+	t.Run("standalone", func(t *testing.T) {
+		zks := zktest.Start(t)
+		testSessionExpiry(t, zks.Addr, []*zktest.Proxy{zktest.NewProxy(t, zks.Addr)})
+	})
+	t.Run("ensemble", func(t *testing.T) {
+		e := zktest.StartEnsemble(t, 3)
+		var ps []*zktest.Proxy
+		for _, s := range e.Servers {
+			ps = append(ps, zktest.NewProxy(t, s.Addr))
+		}
+		testSessionExpiry(t, e.Addr(), ps)
+	})
+}
+
+// testSessionExpiry is TestClusterSessionExpiry on the ZooKeeper at
+// zkAddr, with proxies, one to each of its members, the way to it of the
+// servers cut off.
+func testSessionExpiry(t *testing.T, zkAddr string, proxies []*zktest.Proxy) {
 	testutil.CheckGoroutines(t)
-	zks := zktest.Start(t)
-	proxy := zktest.NewProxy(t, zks.Addr)
 	files := func(i int) map[string]string {
 		f := whoFile(i)
 		f["more.lua"] = "function v() return 'more' end"
 		return f
 	}
-	nodes := []*node{startNode(t, proxy.Addr, files(0)), startNode(t, proxy.Addr, files(1)), startNode(t, zks.Addr, files(2))}
+	var through []string
+	for _, p := range proxies {
+		through = append(through, p.Addr)
+	}
+	cutZK := strings.Join(through, ",")
+	nodes := []*node{startNode(t, cutZK, files(0)), startNode(t, cutZK, files(1)), startNode(t, zkAddr, files(2))}
 	logsOnFailure(t, nodes...)
 	addrs := nodeAddrs(nodes...)
 	cut, kept := addrs[:2], addrs[2:]
-	c := newCluster(t, zks.Addr, nil)
+	c := newCluster(t, zkAddr, nil)
 	testutil.WaitFor(t, 10*time.Second, clusterServes(c, "who", addrs...), "who's three servers")
-	look, _ := zkLook(t, zks.Addr)
+	look, _ := zkLook(t, zkAddr)
 	var before map[string]int64
 	testutil.WaitFor(t, 10*time.Second, func() bool {
 		var ok bool
@@ -176,7 +199,9 @@ func TestClusterSessionExpiry(t *testing.T) {
 	defer lc.halt()
 	testutil.WaitFor(t, 10*time.Second, callsTo(lc, 100, 0, 1, 2), "calls to every server")
 
-	proxy.Block()
+	for _, p := range proxies {
+		p.Block()
+	}
 	blocked := time.Now()
 	// A namespace added while its server can't reach ZooKeeper.
 	if err := os.WriteFile(filepath.Join(nodes[0].dir, "late.lua"), []byte("function v() return 'late' end"), 0o644); err != nil {
@@ -188,7 +213,9 @@ func TestClusterSessionExpiry(t *testing.T) {
 	testutil.WaitFor(t, outageBound, clusterServes(c, "who", kept...), "the client to drop the servers cut off")
 	testutil.WaitFor(t, outageBound, callsTo(lc, 100, 2), "calls to the server left")
 
-	proxy.Unblock()
+	for _, p := range proxies {
+		p.Unblock()
+	}
 	unblocked := time.Now()
 	var after map[string]int64
 	testutil.WaitFor(t, outageBound, func() bool {
