@@ -6,10 +6,10 @@
 package zkrun
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -251,22 +251,33 @@ func (s *Server) wait(ctx context.Context) error {
 // Mode returns the mode the ZooKeeper at addr says it serves in
 // ("leader", "follower", "standalone"), or "" when it does not serve.
 func Mode(addr string) string {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	out, err := FourLetter(addr, "srvr")
 	if err != nil {
 		return ""
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("srvr")); err != nil {
-		return ""
-	}
-	sc := bufio.NewScanner(c)
-	for sc.Scan() {
-		if mode, ok := strings.CutPrefix(sc.Text(), "Mode: "); ok {
+	for line := range strings.Lines(out) {
+		if mode, ok := strings.CutPrefix(strings.TrimSpace(line), "Mode: "); ok {
 			return mode
 		}
 	}
 	return ""
+}
+
+// FourLetter sends ZooKeeper's four-letter command cmd (srvr, mntr and
+// wchs are allowed by the servers zkrun starts) to the server at addr and
+// returns its answer.
+func FourLetter(addr, cmd string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write([]byte(cmd)); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(c)
+	return string(b), err
 }
 
 // Answers reports whether the ZooKeeper at addr answers the srvr command

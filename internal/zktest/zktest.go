@@ -8,6 +8,7 @@ package zktest
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -56,6 +57,25 @@ func (s *Server) Restart(wipe bool) {
 	if err := s.zk.Restart(context.Background(), wipe); err != nil {
 		s.t.Fatalf("zktest: %v", err)
 	}
+}
+
+// Watches returns the watches the server holds for its clients, from its
+// wchs command.
+func (s *Server) Watches() int {
+	s.t.Helper()
+	out, err := zkrun.FourLetter(s.Addr, "wchs")
+	if err != nil {
+		s.t.Fatalf("zktest: wchs: %v", err)
+	}
+	for line := range strings.Lines(out) {
+		if n, ok := strings.CutPrefix(strings.TrimSpace(line), "Total watches:"); ok {
+			if w, err := strconv.Atoi(n); err == nil {
+				return w
+			}
+		}
+	}
+	s.t.Fatalf("zktest: no total in wchs's answer %q", out)
+	return 0
 }
 
 // Ensemble is a ZooKeeper ensemble run by a test.
