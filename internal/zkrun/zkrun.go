@@ -129,10 +129,7 @@ func configure(cfg Config) (*Server, error) {
 		for i, p := range cfg.Peers {
 			lines = append(lines, fmt.Sprintf("server.%d=%s", i+1, p))
 		}
-		if err := os.MkdirAll(data, 0o755); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(data, "myid"), []byte(fmt.Sprintln(cfg.ID)), 0o644); err != nil {
+		if err := writeID(cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -184,15 +181,21 @@ func (s *Server) Restart(ctx context.Context, wipe bool) error {
 			return err
 		}
 		if len(s.cfg.Peers) > 0 {
-			if err := os.MkdirAll(data, 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(data, "myid"), []byte(fmt.Sprintln(s.cfg.ID)), 0o644); err != nil {
+			if err := writeID(s.cfg); err != nil {
 				return err
 			}
 		}
 	}
 	return s.start(ctx)
+}
+
+// writeID writes the myid of a member of an ensemble in its data folder.
+func writeID(cfg Config) error {
+	data := filepath.Join(cfg.Dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(data, "myid"), []byte(fmt.Sprintln(cfg.ID)), 0o644)
 }
 
 func (s *Server) start(ctx context.Context) error {
