@@ -103,7 +103,7 @@ func TestMemberLayout(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
 	c := look(t, zks)
-	a, b := join(t, zks.Addr, "127.0.0.1:2104"), join(t, zks.Addr, "127.0.0.2:2104")
+	a, b := join(t, zks.Addr, "127.0.0.1:7"), join(t, zks.Addr, "127.0.0.2:7")
 	for _, ns := range []string{"slacker.example.api", "math"} {
 		if err := a.Register(ns, NamespaceData{}); err != nil {
 			t.Fatal(err)
@@ -117,13 +117,13 @@ func TestMemberLayout(t *testing.T) {
 	if got := children(c, "/slacker/test/namespaces"); !slices.Equal(got, []string{"math", "slacker.example.api"}) {
 		t.Fatalf("namespaces %v", got)
 	}
-	if got := children(c, l.Namespace("math")); !slices.Equal(got, []string{"127.0.0.1:2104", "127.0.0.2:2104"}) {
+	if got := children(c, l.Namespace("math")); !slices.Equal(got, []string{"127.0.0.1:7", "127.0.0.2:7"}) {
 		t.Fatalf("math's servers %v", got)
 	}
-	if got := children(c, l.Servers()); !slices.Equal(got, []string{"127.0.0.1:2104", "127.0.0.2:2104"}) {
+	if got := children(c, l.Servers()); !slices.Equal(got, []string{"127.0.0.1:7", "127.0.0.2:7"}) {
 		t.Fatalf("servers %v", got)
 	}
-	raw, st, err := c.Get(l.Server("127.0.0.1:2104"))
+	raw, st, err := c.Get(l.Server("127.0.0.1:7"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,14 +138,14 @@ func TestMemberLayout(t *testing.T) {
 	a.Unregister("math")
 	a.Unregister("never registered")
 	settle(t, a)
-	if got := children(c, l.Namespace("math")); !slices.Equal(got, []string{"127.0.0.2:2104"}) {
+	if got := children(c, l.Namespace("math")); !slices.Equal(got, []string{"127.0.0.2:7"}) {
 		t.Fatalf("math's servers after a unregistered it: %v", got)
 	}
 	b.Close()
 	b.Close()
 	// At once, not after the session timeout of 2s.
 	testutil.WaitFor(t, time.Second, has(c, l.Namespace("math")), "b's nodes to go with its session")
-	if got := children(c, l.Servers()); !slices.Equal(got, []string{"127.0.0.1:2104"}) {
+	if got := children(c, l.Servers()); !slices.Equal(got, []string{"127.0.0.1:7"}) {
 		t.Fatalf("servers after b left: %v", got)
 	}
 	if err := b.Sync(context.Background()); !errors.Is(err, ErrClosed) {
@@ -160,7 +160,7 @@ func TestMemberZooKeeperLater(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
 	zks.Stop()
-	m := join(t, zks.Addr, "127.0.0.1:2104")
+	m := join(t, zks.Addr, "127.0.0.1:7")
 	if err := m.Register("a", NamespaceData{}); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestMemberZooKeeperLater(t *testing.T) {
 	zks.Restart(false)
 	settle(t, m)
 	c := look(t, zks)
-	if got := children(c, l.Namespace("a")); !slices.Equal(got, []string{"127.0.0.1:2104"}) {
+	if got := children(c, l.Namespace("a")); !slices.Equal(got, []string{"127.0.0.1:7"}) {
 		t.Fatalf("a's servers %v", got)
 	}
 
@@ -182,7 +182,7 @@ func TestMemberZooKeeperLater(t *testing.T) {
 	}
 	settle(t, m)
 	c = look(t, zks)
-	if !has(c, l.Namespace("a"), "127.0.0.1:2104")() || !has(c, l.Namespace("b"), "127.0.0.1:2104")() {
+	if !has(c, l.Namespace("a"), "127.0.0.1:7")() || !has(c, l.Namespace("b"), "127.0.0.1:7")() {
 		t.Fatalf("after a restart: a %v, b %v", children(c, l.Namespace("a")), children(c, l.Namespace("b")))
 	}
 }
@@ -193,7 +193,7 @@ func TestMemberSessionExpired(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
 	proxy := zktest.NewProxy(t, zks.Addr)
-	m := join(t, proxy.Addr, "127.0.0.1:2104")
+	m := join(t, proxy.Addr, "127.0.0.1:7")
 	for _, ns := range []string{"a", "b"} {
 		if err := m.Register(ns, NamespaceData{}); err != nil {
 			t.Fatal(err)
@@ -208,8 +208,8 @@ func TestMemberSessionExpired(t *testing.T) {
 	testutil.WaitFor(t, wait, has(c, l.Servers()), "the session to expire, and its nodes to go")
 	proxy.Unblock()
 	testutil.WaitFor(t, wait, func() bool {
-		return has(c, l.Namespace("a"), "127.0.0.1:2104")() && has(c, l.Namespace("b"), "127.0.0.1:2104")() &&
-			has(c, l.Servers(), "127.0.0.1:2104")()
+		return has(c, l.Namespace("a"), "127.0.0.1:7")() && has(c, l.Namespace("b"), "127.0.0.1:7")() &&
+			has(c, l.Servers(), "127.0.0.1:7")()
 	}, "the nodes to be made again")
 	if n := m.Sessions(); n != 2 {
 		t.Errorf("Sessions after the expiry = %d, want 2", n)
@@ -228,15 +228,15 @@ func TestMemberTakesOver(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := c.Create(l.NamespaceServer("a", "127.0.0.1:2104"), nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
+	if _, err := c.Create(l.NamespaceServer("a", "127.0.0.1:7"), nil, zk.FlagEphemeral, zk.WorldACL(zk.PermAll)); err != nil {
 		t.Fatal(err)
 	}
-	m := join(t, zks.Addr, "127.0.0.1:2104")
+	m := join(t, zks.Addr, "127.0.0.1:7")
 	if err := m.Register("a", NamespaceData{}); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, m)
-	_, st, err := c.Get(l.NamespaceServer("a", "127.0.0.1:2104"))
+	_, st, err := c.Get(l.NamespaceServer("a", "127.0.0.1:7"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestMemberSync(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
 	zks.Stop()
-	m := join(t, zks.Addr, "127.0.0.1:2104")
+	m := join(t, zks.Addr, "127.0.0.1:7")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := m.Sync(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -305,7 +305,7 @@ func TestMemberSync(t *testing.T) {
 	zks.Restart(false)
 	settle(t, m)
 	c := look(t, zks)
-	if !has(c, l.Servers(), "127.0.0.1:2104")() {
+	if !has(c, l.Servers(), "127.0.0.1:7")() {
 		t.Fatalf("servers %v", children(c, l.Servers()))
 	}
 }
@@ -331,13 +331,13 @@ func TestMemberNamespaceData(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
 	c := look(t, zks)
-	m := join(t, zks.Addr, "127.0.0.1:2104")
+	m := join(t, zks.Addr, "127.0.0.1:7")
 	v1 := NamespaceData{Version: "v1", Idempotent: true, Functions: []Function{{Name: "add", Doc: "Adds.", Params: []string{"a", "b"}}}}
 	if err := m.Register("math", v1); err != nil {
 		t.Fatal(err)
 	}
 	settle(t, m)
-	node := l.NamespaceServer("math", "127.0.0.1:2104")
+	node := l.NamespaceServer("math", "127.0.0.1:7")
 	read := func() (NamespaceData, *zk.Stat) {
 		t.Helper()
 		b, st, err := c.Get(node)
