@@ -359,8 +359,20 @@ func TestAttackHTTPConnCap(t *testing.T) {
 		}
 		return nil
 	}
-	if err := get(); err != nil {
+	// A first call, its connection closed by the server before the
+	// connections that fill the slots are made: the server reads the
+	// request, answers, and closes, which the end of the stream shows.
+	first, err := net.Dial("tcp", host)
+	if err != nil {
 		t.Fatal(err)
+	}
+	defer first.Close()
+	first.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(first, "GET /healthz HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(first); err != nil || !strings.HasPrefix(string(b), "HTTP/1.1 200") {
+		t.Fatalf("GET /healthz: %q, %v", b, err)
 	}
 	start := time.Now()
 	var held []net.Conn
