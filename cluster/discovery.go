@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -54,6 +55,10 @@ type zkDiscovery struct {
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup // every goroutine of the watches, added to under mu
+
+	serversOnce sync.Once // starts serversLoop
+	wakeMu      sync.Mutex
+	wake        map[string][]chan struct{} // the serverLoops of each server's address
 }
 
 // dialDiscovery connects to ZooKeeper, waiting for a session as long as
@@ -67,7 +72,7 @@ func dialDiscovery(ctx context.Context, servers []string, layout Layout, timeout
 		zs.close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	return &zkDiscovery{zk: zs, layout: layout, timeout: timeout, log: log, done: make(chan struct{})}, nil
+	return &zkDiscovery{zk: zs, layout: layout, timeout: timeout, log: log, done: make(chan struct{}), wake: make(map[string][]chan struct{})}, nil
 }
 
 // conn returns the connection to ZooKeeper.
@@ -89,28 +94,42 @@ func (d *zkDiscovery) start(f func()) bool {
 }
 
 func (d *zkDiscovery) watchNamespace(ns string, stop <-chan struct{}, publish func(*nsState)) {
-	w := &nsWatch{d: d, ns: ns, stop: stop, out: publish, fired: make(chan string), watched: make(map[string]bool), data: make(map[string]NamespaceData), foreign: make(map[string]bool)}
+	w := &nsWatch{
+		d: d, ns: ns, stop: stop, out: publish, fired: make(chan string),
+		watched: make(map[string]bool), data: make(map[string]NamespaceData), foreign: make(map[string]bool),
+		version: -1, cversion: -1, stale: make(map[string]bool),
+	}
 	d.start(w.run)
 }
 
 func (d *zkDiscovery) watchServer(addr string, stop <-chan struct{}, publish func(*ServerData)) {
+	d.serversOnce.Do(func() { d.start(d.serversLoop) })
 	d.start(func() { d.serverLoop(addr, stop, publish) })
 }
 
 // serverLoop keeps publishing the data of the server at addr until stop
-// or close.
+// or close. It reads the data again when serverChanged says it may have
+// changed: the server's node has no watch of its own.
 func (d *zkDiscovery) serverLoop(addr string, stop <-chan struct{}, publish func(*ServerData)) {
+	wake := make(chan struct{}, 1)
+	d.wakeMu.Lock()
+	d.wake[addr] = append(d.wake[addr], wake)
+	d.wakeMu.Unlock()
+	defer func() {
+		d.wakeMu.Lock()
+		defer d.wakeMu.Unlock()
+		if d.wake[addr] = slices.DeleteFunc(d.wake[addr], func(c chan struct{}) bool { return c == wake }); len(d.wake[addr]) == 0 {
+			delete(d.wake, addr)
+		}
+	}()
 	node := d.layout.Server(addr)
 	backoff := 50 * time.Millisecond
 	for {
-		b, _, ch, err := d.conn().GetW(node)
+		b, _, err := d.conn().Get(node)
 		switch {
 		case errors.Is(err, zk.ErrNoNode):
 			publish(nil)
-			var ok bool
-			if ok, _, ch, err = d.conn().ExistsW(node); err == nil && ok {
-				continue // made meanwhile
-			}
+			err = nil
 		case err == nil:
 			if sd, err := ParseServerData(b); err != nil {
 				d.log.Warn("bad server data", "server", addr, "err", err)
@@ -131,13 +150,97 @@ func (d *zkDiscovery) serverLoop(addr string, stop <-chan struct{}, publish func
 		}
 		backoff = 50 * time.Millisecond
 		select {
-		case <-ch:
+		case <-wake:
 		case <-stop:
 			return
 		case <-d.done:
 			return
 		}
 	}
+}
+
+// serverChanged wakes the serverLoops of addr, or all of them if addr is
+// "", to read their server's data again.
+func (d *zkDiscovery) serverChanged(addr string) {
+	d.wakeMu.Lock()
+	defer d.wakeMu.Unlock()
+	for a, chans := range d.wake {
+		if addr != "" && a != addr {
+			continue
+		}
+		for _, c := range chans {
+			select {
+			case c <- struct{}{}:
+			default: // woken already
+			}
+		}
+	}
+}
+
+// serversLoop watches the data of the servers node, which a member writes
+// its address to as it changes the data of its server's node (see
+// Member.setData), and wakes the serverLoops of the server it names, or
+// all of them when it missed a change, until close. A server's node made
+// in a new session is read again when a namespace lists the server anew
+// (see nsWatch.read).
+func (d *zkDiscovery) serversLoop() {
+	dir := d.layout.Servers()
+	version := int32(-1) // of the node's data; -1 while it is missing
+	backoff := 50 * time.Millisecond
+	for {
+		b, st, ch, err := d.conn().GetW(dir)
+		if errors.Is(err, zk.ErrNoNode) {
+			var ok bool
+			if ok, _, ch, err = d.conn().ExistsW(dir); err == nil && ok {
+				continue // made meanwhile
+			}
+		}
+		if err != nil {
+			select {
+			case <-time.After(backoff):
+				backoff = min(2*backoff, time.Second)
+				continue
+			case <-d.done:
+				return
+			}
+		}
+		backoff = 50 * time.Millisecond
+		switch {
+		case st == nil:
+			version = -1
+		case version >= 0 && st.Version == version+1:
+			d.serverChanged(string(b))
+		case version >= 0 && st.Version != version:
+			d.serverChanged("")
+		}
+		if st != nil {
+			version = st.Version
+		}
+		select {
+		case <-ch:
+		case <-d.done:
+			return
+		}
+	}
+}
+
+// getAll reads the data of the nodes paths, a few at a time: the requests
+// share the session's connection, and ZooKeeper answers them in turn.
+func (d *zkDiscovery) getAll(paths []string) ([][]byte, []error) {
+	bs, errs := make([][]byte, len(paths)), make([]error, len(paths))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(len(paths), 16) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(paths); i = int(next.Add(1) - 1) {
+				bs[i], _, errs[i] = d.conn().Get(paths[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return bs, errs
 }
 
 func (d *zkDiscovery) namespaces(ctx context.Context) ([]string, error) {

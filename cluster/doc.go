@@ -13,8 +13,9 @@
 //
 // Under a root ([DefaultRoot], "/slacker") and the cluster's name:
 //
+//	<root>/<cluster>/servers                            persistent; data: the address of the server whose data changed last
 //	<root>/<cluster>/servers/<host:port>                ephemeral; data: the server, as JSON (ServerData)
-//	<root>/<cluster>/namespaces/<ns>                    persistent, one per namespace ever served
+//	<root>/<cluster>/namespaces/<ns>                    persistent, one per namespace ever served; data: the address of the server whose data for ns changed last
 //	<root>/<cluster>/namespaces/<ns>/<host:port>        ephemeral, one per server serving ns; data: NamespaceData, as JSON
 //	<root>/<cluster>/namespaces/<ns>/_leader            persistent, for a stateful namespace
 //	<root>/<cluster>/namespaces/<ns>/_leader/n_<seq>    ephemeral sequential, one per server serving ns; data: its address
@@ -57,6 +58,20 @@
 // lists its functions with their docs and parameters, so that a cluster
 // can be inspected without asking each server. It is updated with each
 // new version, and goes with the node.
+//
+// A member that changes the data of one of its nodes (a new version of
+// a namespace, a new weight) writes its address as the data of the
+// node's parent in the same transaction, so the parent's version counts
+// the changes of its children's data. A client watches the parent, not
+// each server's node: a namespace it calls costs it three watches (its
+// servers, its node's data, _leader's data; four if it is stateful), and
+// the servers' data one watch in all, however many servers there are.
+// When the parent's version moved by one, the client reads the node of
+// the server it names; by more, every node it knows under it. A server
+// node deleted and made again between two listings (a take-over, a
+// session's expiry) shows as a count of changes of the parent's children
+// (its cversion) higher than the listings differ by, and the client reads
+// every server's data again.
 //
 // The leader of a stateful namespace is the server of the candidate with
 // the lowest sequence number ([Leader]). A server stands as soon as it
@@ -104,7 +119,10 @@
 // [Member.Register] and [Member.Unregister]. ZooKeeper trouble never
 // stops the server: a Member registers once ZooKeeper can be reached,
 // keeps its registrations through lost connections, registers everything
-// again in a new session when its session expires, and takes over nodes
+// again in a new session when its session expires (after a random wait
+// within MemberConfig.RejoinJitter, 2s by default, unless it led a
+// namespace: servers that lost their sessions together come back spread
+// out, not as one burst of requests), and takes over nodes
 // of its address left by another session, such as an earlier one of its
 // own (logged at info level, once for that session) or another's (at warn
 // level: another server may be advertising the same address).

@@ -41,6 +41,14 @@ type MemberConfig struct {
 	// server's nodes, while the server can't be reached. 0 means
 	// DefaultSessionTimeout.
 	SessionTimeout time.Duration
+	// RejoinJitter bounds how long a member waits, at random, before it
+	// registers again in a new session, its earlier one expired: when an
+	// ensemble loses every session at once (its data lost, or a partition
+	// longer than the session timeout), the servers' registrations come
+	// back spread over RejoinJitter rather than all together. 0 means
+	// DefaultRejoinJitter; negative, no wait. A member's first session
+	// registers at once.
+	RejoinJitter time.Duration
 	// Auth is the identity the member gives ZooKeeper, with which it
 	// makes the cluster's nodes readable by all and writable by it alone
 	// (see the package documentation, "ACLs"). The zero Auth gives none:
@@ -61,6 +69,9 @@ type ServerData struct {
 // DefaultSessionTimeout is the default of MemberConfig.SessionTimeout and
 // ClientConfig.SessionTimeout.
 const DefaultSessionTimeout = 10 * time.Second
+
+// DefaultRejoinJitter is the default of MemberConfig.RejoinJitter.
+const DefaultRejoinJitter = 2 * time.Second
 
 // recheck is how often a member brings its nodes in step even when
 // nothing changed.
@@ -94,6 +105,9 @@ func (c MemberConfig) Validate() error {
 func (c MemberConfig) withDefaults() MemberConfig {
 	if c.Weight == 0 {
 		c.Weight = 1
+	}
+	if c.RejoinJitter == 0 {
+		c.RejoinJitter = DefaultRejoinJitter
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = DefaultSessionTimeout
@@ -154,6 +168,8 @@ type Member struct {
 	own     map[int64]bool     // every session of the member's
 	former  map[string]former  // the member's candidates of earlier sessions not stood again, by namespace
 	began   time.Time          // when the session began, for the grace of standing (see stand)
+	rejoin  time.Time          // in a new session, when to register again (see RejoinJitter)
+	hold    <-chan time.Time   // fires at rejoin
 	logged  map[int64]bool     // the other sessions whose nodes' take-over was logged
 
 	firedMu sync.Mutex
@@ -391,6 +407,7 @@ func (m *Member) loop() {
 			return
 		case <-m.zk.changed():
 		case <-m.changed:
+		case <-m.hold:
 		case <-tick.C:
 		}
 		if conn := m.zk.conn(); conn != m.conn {

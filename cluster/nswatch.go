@@ -22,9 +22,20 @@ type nsWatch struct {
 	last *nsState        // the state published last
 
 	fired   chan string     // the key of each watch that fired
-	watched map[string]bool // the watches set: "" for the children, "_leader", or a server's address
+	watched map[string]bool // the watches set: "" for the children, "_data" for the node's data, "_leader", ...
 	servers []string        // the servers listed, sorted
 	data    map[string]NamespaceData
+
+	// The namespace's node counts the changes of its children's data in
+	// its data's version, and of its children in its cversion (see
+	// Member.setData); a change the watch could not follow makes it read
+	// every server's data again.
+	version  int32           // of the node's data; -1 until read
+	cversion int32           // -1 until listed
+	kids     []string        // the children listed last, sorted
+	stale    map[string]bool // the servers whose data changed since it was read
+	allStale bool            // every server's data may have changed since it was read
+
 	cands   map[string]string // the leader election's candidates: address by name
 	foreign map[string]bool   // the servers that publish no namespace data, as slacker cluster's
 	lead    string            // the data of _leader: the address of the leader slacker cluster's way
@@ -97,46 +108,61 @@ func (w *nsWatch) run() {
 
 // read reads, and watches again, what is not watched: the namespace's
 // servers, the data of each, and its leader election if it is stateful.
+// The data of the namespace's node is watched first, then its children:
+// a server's data read after them is at least as new as what they said.
 func (w *nsWatch) read() error {
 	p := w.d.layout.Namespace(w.ns)
+	if !w.watched["_data"] {
+		b, st, ch, err := w.d.conn().GetW(p)
+		if errors.Is(err, zk.ErrNoNode) {
+			var ok bool
+			if ok, _, ch, err = w.d.conn().ExistsW(p); err == nil && ok {
+				return w.read() // made meanwhile
+			}
+		}
+		if err != nil {
+			return err
+		}
+		w.forward("_data", ch)
+		switch {
+		case st == nil:
+		case w.version >= 0 && st.Version == w.version+1:
+			w.stale[string(b)] = true
+		case w.version >= 0 && st.Version != w.version:
+			w.allStale = true
+		}
+		w.version = -1
+		if st != nil {
+			w.version = st.Version
+		}
+	}
 	if !w.watched[""] {
-		kids, ch, err := w.d.children(p)
+		kids, st, ch, err := w.d.children(p)
 		if err != nil {
 			return err
 		}
 		w.forward("", ch)
-		w.servers = slices.DeleteFunc(kids, func(s string) bool { return strings.HasPrefix(s, "_") })
-		slices.Sort(w.servers)
+		slices.Sort(kids)
+		if st != nil && w.cversion >= 0 && st.Cversion-w.cversion != int32(changes(w.kids, kids)) {
+			w.allStale = true // a child was deleted and made again meanwhile
+		}
+		w.kids, w.cversion = kids, -1
+		if st != nil {
+			w.cversion = st.Cversion
+		}
+		w.servers = slices.DeleteFunc(slices.Clone(kids), func(s string) bool { return strings.HasPrefix(s, "_") })
 		for addr := range w.data {
-			if !slices.Contains(w.servers, addr) {
-				delete(w.data, addr) // its watch fires with the node's deletion
+			if _, ok := slices.BinarySearch(w.servers, addr); !ok {
+				delete(w.data, addr)
 				delete(w.foreign, addr)
 			}
 		}
 	}
+	if err := w.readServers(p); err != nil {
+		return err
+	}
 	stateful := false
 	for _, addr := range w.servers {
-		if !w.watched[addr] {
-			b, _, ch, err := w.d.conn().GetW(path.Join(p, addr))
-			switch {
-			case errors.Is(err, zk.ErrNoNode):
-				delete(w.data, addr) // gone meanwhile: the children's watch has fired
-				continue
-			case err != nil:
-				return err
-			}
-			w.forward(addr, ch)
-			d, err := ParseNamespaceData(b)
-			if err != nil {
-				w.d.log.Warn("bad namespace data", "namespace", w.ns, "server", addr, "err", err)
-			}
-			w.data[addr] = d
-			if len(b) == 0 {
-				w.foreign[addr] = true
-			} else {
-				delete(w.foreign, addr)
-			}
-		}
 		stateful = stateful || w.data[addr].Stateful
 	}
 	if err := w.readSlacker(); err != nil {
@@ -153,7 +179,7 @@ func (w *nsWatch) read() error {
 	if !w.watched["_leader"] {
 		var ch <-chan zk.Event
 		var err error
-		if kids, ch, err = w.d.children(lp); err != nil {
+		if kids, _, ch, err = w.d.children(lp); err != nil {
 			return err
 		}
 		w.forward("_leader", ch)
@@ -181,6 +207,70 @@ func (w *nsWatch) read() error {
 	return nil
 }
 
+// readServers reads the data of the servers listed that it has not read,
+// or that changed since. A server read anew (not read before, or when
+// any may have changed unseen) may have a new session, and its server's
+// data is read again too.
+func (w *nsWatch) readServers(p string) error {
+	var todo []string
+	for _, addr := range w.servers {
+		if _, ok := w.data[addr]; !ok || w.allStale || w.stale[addr] {
+			todo = append(todo, addr)
+		}
+	}
+	paths := make([]string, len(todo))
+	for i, addr := range todo {
+		paths[i] = path.Join(p, addr)
+	}
+	bs, errs := w.d.getAll(paths)
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, zk.ErrNoNode) {
+			return err
+		}
+	}
+	for i, addr := range todo {
+		_, had := w.data[addr]
+		if errors.Is(errs[i], zk.ErrNoNode) {
+			delete(w.data, addr) // gone meanwhile: the children's watch has fired
+			delete(w.foreign, addr)
+			continue
+		}
+		d, err := ParseNamespaceData(bs[i])
+		if err != nil {
+			w.d.log.Warn("bad namespace data", "namespace", w.ns, "server", addr, "err", err)
+		}
+		w.data[addr] = d
+		if len(bs[i]) == 0 {
+			w.foreign[addr] = true
+		} else {
+			delete(w.foreign, addr)
+		}
+		if !had || w.allStale {
+			w.d.serverChanged(addr)
+		}
+	}
+	clear(w.stale)
+	w.allStale = false
+	return nil
+}
+
+// changes counts the names in one of the sorted lists a and b and not
+// the other.
+func changes(a, b []string) int {
+	n := 0
+	for len(a) > 0 && len(b) > 0 {
+		switch c := strings.Compare(a[0], b[0]); {
+		case c == 0:
+			a, b = a[1:], b[1:]
+		case c < 0:
+			a, n = a[1:], n+1
+		default:
+			b, n = b[1:], n+1
+		}
+	}
+	return n + len(a) + len(b)
+}
+
 // readSlacker reads, and watches again, what slacker cluster's layout
 // adds: the data of _leader, which names the leader, and, when some
 // server publishes no namespace data (one of slacker cluster's), the
@@ -205,7 +295,7 @@ func (w *nsWatch) readSlacker() error {
 		return nil
 	}
 	dir := w.d.layout.NamespaceFunctions(w.ns)
-	kids, ch, err := w.d.children(dir)
+	kids, _, ch, err := w.d.children(dir)
 	if err != nil {
 		return err
 	}
@@ -316,17 +406,17 @@ func sameServers(a, b *nsState) bool {
 	return slices.EqualFunc(a.servers, b.servers, func(x, y Server) bool { return x.Addr == y.Addr && x.Leader == y.Leader })
 }
 
-// children lists the children of p and watches them; when p is missing,
-// none, watching for p to be made.
-func (d *zkDiscovery) children(p string) ([]string, <-chan zk.Event, error) {
-	kids, _, ch, err := d.conn().ChildrenW(p)
+// children lists the children of p and watches them, with p's stat; when
+// p is missing, none and no stat, watching for p to be made.
+func (d *zkDiscovery) children(p string) ([]string, *zk.Stat, <-chan zk.Event, error) {
+	kids, st, ch, err := d.conn().ChildrenW(p)
 	if errors.Is(err, zk.ErrNoNode) {
 		var ok bool
 		ok, _, ch, err = d.conn().ExistsW(p)
 		if err == nil && ok {
 			return d.children(p) // made meanwhile
 		}
-		return nil, ch, err
+		return nil, nil, ch, err
 	}
-	return kids, ch, err
+	return kids, st, ch, err
 }

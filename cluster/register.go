@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"path"
 	"slices"
 	"strconv"
@@ -26,10 +27,18 @@ func (m *Member) reconcile() {
 	if sid := m.conn.SessionID(); sid != m.session {
 		if m.session != 0 {
 			m.cfg.Logger.Debug("zookeeper session renewed; registering again", "session", fmt.Sprintf("%#x", sid))
+			led := false
 			for ns, h := range m.have {
 				if h.candidate != "" {
 					m.former[ns] = former{path: h.candidate, led: h.leading}
+					led = led || h.leading
 				}
+			}
+			// A leader of before registers at once, to lead again (see
+			// stand); the others at random within the jitter.
+			if !led && m.cfg.RejoinJitter > 0 {
+				wait := rand.N(m.cfg.RejoinJitter)
+				m.rejoin, m.hold = time.Now().Add(wait), time.After(wait)
 			}
 		}
 		m.own[sid], m.began = true, time.Now()
@@ -37,6 +46,9 @@ func (m *Member) reconcile() {
 		m.guards, m.listed = make(map[string]bool), false
 		m.made, m.armed = make(map[string]bool), make(map[string]bool)
 		m.sessions.Add(1)
+	}
+	if time.Now().Before(m.rejoin) {
+		return // m.hold fires at rejoin
 	}
 	m.firedMu.Lock()
 	for key := range m.fired {
@@ -160,7 +172,7 @@ func (m *Member) put(ns string, w nsWant) error {
 		}
 		h.node, h.data = true, w.data
 	case !bytes.Equal(h.data, w.data):
-		if _, err := m.conn.Set(node, w.data, -1); err != nil {
+		if err := m.setData(node, w.data, -1); err != nil {
 			if errors.Is(err, zk.ErrNoNode) {
 				h.node = false // deleted by someone: made again next time
 			}
@@ -393,7 +405,7 @@ func (m *Member) ephemeral(p string, data []byte) error {
 				return fmt.Errorf("reading %s: %w", p, err)
 			case st.EphemeralOwner == m.conn.SessionID():
 				if !bytes.Equal(got, data) {
-					if _, err := m.conn.Set(p, data, st.Version); err != nil {
+					if err := m.setData(p, data, st.Version); err != nil {
 						return fmt.Errorf("updating %s: %w", p, err)
 					}
 				}
@@ -407,6 +419,23 @@ func (m *Member) ephemeral(p string, data []byte) error {
 		}
 	}
 	return fmt.Errorf("creating %s: it keeps changing", p)
+}
+
+// setData sets the data of p, a node of the member's (its server's node
+// or one of a namespace's), if its version is version (any, if -1), and,
+// in the same transaction, writes the member's address as the data of
+// p's parent: the parent's version counts the changes of its children's
+// data, and clients watch it rather than each child (see the package
+// documentation). Where the member may not write the parent (its ACL), p
+// is set alone.
+func (m *Member) setData(p string, data []byte, version int32) error {
+	_, err := m.conn.Multi(
+		&zk.SetDataRequest{Path: p, Data: data, Version: version},
+		&zk.SetDataRequest{Path: path.Dir(p), Data: []byte(m.cfg.Addr), Version: -1})
+	if errors.Is(err, zk.ErrNoAuth) {
+		_, err = m.conn.Set(p, data, version)
+	}
+	return err
 }
 
 // takeOver deletes the node p, of another session, for the member to make

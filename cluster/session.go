@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -32,11 +33,12 @@ const renewEvery = 100 * time.Millisecond
 // session expired meanwhile, ZooKeeper says so and the client opens a new
 // one. Only a connection that has had no session for longer than the
 // timeout, and has reached ZooKeeper (its dials succeed) without getting
-// one for the timeout too, is replaced by a new one: a ZooKeeper that
-// starts accepts connections before it serves them, but a
-// connection that has seen transactions is refused by an ensemble that
-// lost its data, until the ensemble has made as many again; a new one has
-// seen none.
+// one for the timeout too, while a ZooKeeper server says it serves (see
+// serving), is replaced by a new one: a ZooKeeper that starts, or has no
+// quorum, accepts connections before it serves them, but a connection
+// that has seen transactions is refused by an ensemble that lost its
+// data, until the ensemble has made as many again; a new one has seen
+// none.
 //
 // One goroutine, owned by the session, reads the connection's events,
 // logs them and checks the connection. The connection changes under its
@@ -245,6 +247,12 @@ func (s *session) run(events <-chan zk.Event) {
 		if time.Since(lost) <= s.timeout || reach.IsZero() || time.Since(reach) <= s.timeout {
 			continue
 		}
+		if !s.serving() {
+			// No quorum: a new session would get nothing more. Ask again
+			// once the connection has gone another timeout without one.
+			lost, reach = time.Now(), time.Time{}
+			continue
+		}
 		newConn, evs, err := s.dial()
 		if err != nil {
 			s.log.Warn("cannot connect to ZooKeeper again", "err", err)
@@ -257,6 +265,63 @@ func (s *session) run(events <-chan zk.Event) {
 		old.Close() // fires its watches
 		s.signal()
 	}
+}
+
+// serving reports whether a ZooKeeper server of the session's serves, as
+// its srvr command says (a four-letter word ZooKeeper allows by
+// default): a connection that reaches ZooKeeper and gets no session is
+// refused either by a server that serves, whose ensemble lost its data,
+// or by one without a quorum, as when most of the ensemble is down, which
+// a new connection would get no more from. A server that answers srvr
+// with neither (srvr not allowed) counts as serving, unless another says
+// it has no quorum: a connection refused that long is replaced, as a
+// last resort.
+func (s *session) serving() bool {
+	unknown, idle := false, false
+	for _, addr := range s.servers {
+		switch srvrMode(addr) {
+		case srvrServing:
+			return true
+		case srvrIdle:
+			idle = true
+		case srvrUnknown:
+			unknown = true
+		}
+	}
+	return unknown && !idle
+}
+
+// What a ZooKeeper server's answer to srvr says.
+const (
+	srvrDown    = iota // no answer
+	srvrServing        // it serves: "Mode: leader", "follower", "standalone"...
+	srvrIdle           // it serves no requests: no quorum, or starting
+	srvrUnknown        // an answer that says neither, such as srvr not being allowed
+)
+
+// srvrMode sends srvr to the ZooKeeper server at addr and says what its
+// answer says.
+func srvrMode(addr string) int {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return srvrDown
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("srvr")); err != nil {
+		return srvrDown
+	}
+	b, _ := io.ReadAll(io.LimitReader(c, 4096))
+	out := string(b)
+	switch {
+	case len(b) == 0:
+		return srvrDown
+	case strings.Contains(out, "\nMode: "):
+		return srvrServing
+	case strings.Contains(out, "not currently serving requests"):
+		return srvrIdle
+	}
+	return srvrUnknown
 }
 
 func (s *session) signal() {

@@ -11,9 +11,10 @@ import (
 // TestClientWatches counts, with ZooKeeper's wchs, the watches a cluster
 // client sets as it looks up 1 and 10 of the 10 namespaces that 2 and then
 // 20 servers serve. It watches, for each namespace it looked up, the
-// namespace's servers and each one's data for the namespace, and each of
-// those servers' own data: no more, and nothing of the namespaces it did
-// not look up.
+// namespace's node (its children and its data, which ZooKeeper counts as
+// one watch) and its _leader's data, and the servers' node once: no more,
+// nothing of the namespaces it did not look up, and nothing more for more
+// servers.
 func TestClientWatches(t *testing.T) {
 	zks := zktest.Start(t)
 	// servers serve namespaces ns0 to ns9 each, the first n servers.
@@ -41,6 +42,7 @@ func TestClientWatches(t *testing.T) {
 			ns := fmt.Sprintf("ns%d", j)
 			testutil.WaitFor(t, wait, func() bool { a, ok := addrs(c, ns); return ok && len(a) == len(members) }, "the servers of "+ns)
 		}
+		testutil.WaitFor(t, wait, func() bool { return zks.Watched(l.Servers()) }, "the servers' node to be watched")
 		w := zks.Watches() - base
 		c.Close()
 		testutil.WaitFor(t, wait, func() bool { return zks.Watches() == base }, "the closed client's watches to go")
@@ -54,11 +56,14 @@ func TestClientWatches(t *testing.T) {
 	oneOf20, tenOf20 := watches(1), watches(10)
 	t.Logf("a client's watches: %d for 1 namespace and %d for 10, with 2 servers; %d and %d with 20", one, ten, oneOf20, tenOf20)
 	for _, w := range []struct{ k, n, got int }{{1, 2, one}, {10, 2, ten}, {1, 20, oneOf20}, {10, 20, tenOf20}} {
-		if most := w.k*(1+w.n) + w.n; w.got > most {
-			t.Errorf("%d watches for %d namespaces of %d servers, more than the %d of their nodes", w.got, w.k, w.n, most)
+		if most := 2*w.k + 1; w.got > most {
+			t.Errorf("%d watches for %d namespaces of %d servers, more than %d", w.got, w.k, w.n, most)
 		}
 	}
-	if ten <= one || tenOf20 <= oneOf20 {
-		t.Errorf("watches for 1 namespace and 10: %d and %d with 2 servers, %d and %d with 20; want more for more", one, ten, oneOf20, tenOf20)
+	if ten <= one {
+		t.Errorf("watches for 1 namespace and 10: %d and %d; want more for more", one, ten)
+	}
+	if oneOf20 != one || tenOf20 != ten {
+		t.Errorf("watches for 1 namespace and 10: %d and %d with 2 servers, %d and %d with 20; want as many", one, ten, oneOf20, tenOf20)
 	}
 }

@@ -92,3 +92,28 @@ func (e *Ensemble) Stop() {
 		s.Stop()
 	}
 }
+
+// Start starts the members again, all at once, on the same ports, as an
+// ensemble restarted after an outage, and waits until every member
+// answers. With wipe, their data is gone (see [Server.Restart]).
+func (e *Ensemble) Start(ctx context.Context, wipe bool) error {
+	e.Stop()
+	for _, s := range e.Servers {
+		if wipe {
+			if err := os.RemoveAll(filepath.Join(s.cfg.Dir, "data")); err != nil {
+				return err
+			}
+			if err := writeID(s.cfg); err != nil {
+				return err
+			}
+		}
+		if err := s.launch(); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, s := range e.Servers {
+		errs = append(errs, s.wait(ctx))
+	}
+	return errors.Join(errs...)
+}

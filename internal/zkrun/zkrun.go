@@ -119,7 +119,8 @@ func configure(cfg Config) (*Server, error) {
 		"clientPort=" + port,
 		"clientPortAddress=127.0.0.1",
 		"admin.enableServer=false",
-		"4lw.commands.whitelist=srvr,mntr,wchs",
+		"4lw.commands.whitelist=srvr,mntr,wchs,wchp",
+		"maxClientCnxns=0", // every session a test makes comes from 127.0.0.1
 	}
 	if len(cfg.Peers) > 0 {
 		if cfg.ID < 1 || cfg.ID > len(cfg.Peers) {
@@ -266,9 +267,9 @@ func Mode(addr string) string {
 	return ""
 }
 
-// FourLetter sends ZooKeeper's four-letter command cmd (srvr, mntr and
-// wchs are allowed by the servers zkrun starts) to the server at addr and
-// returns its answer.
+// FourLetter sends ZooKeeper's four-letter command cmd (srvr, mntr, wchs
+// and wchp are allowed by the servers zkrun starts) to the server at addr
+// and returns its answer.
 func FourLetter(addr, cmd string) (string, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {

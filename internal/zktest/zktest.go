@@ -59,8 +59,12 @@ func (s *Server) Restart(wipe bool) {
 	}
 }
 
+// Pid returns the process id of the running server; 0 if it is stopped.
+func (s *Server) Pid() int { return s.zk.Pid() }
+
 // Watches returns the watches the server holds for its clients, from its
-// wchs command.
+// wchs command: ZooKeeper counts a session's watches of one node, of its
+// data and of its children, as one.
 func (s *Server) Watches() int {
 	s.t.Helper()
 	out, err := zkrun.FourLetter(s.Addr, "wchs")
@@ -76,6 +80,22 @@ func (s *Server) Watches() int {
 	}
 	s.t.Fatalf("zktest: no total in wchs's answer %q", out)
 	return 0
+}
+
+// Watched reports whether some session watches the node p, from the
+// server's wchp command.
+func (s *Server) Watched(p string) bool {
+	s.t.Helper()
+	out, err := zkrun.FourLetter(s.Addr, "wchp")
+	if err != nil {
+		s.t.Fatalf("zktest: wchp: %v", err)
+	}
+	for line := range strings.Lines(out) {
+		if strings.TrimSpace(line) == p {
+			return true
+		}
+	}
+	return false
 }
 
 // Ensemble is a ZooKeeper ensemble run by a test.
@@ -98,6 +118,18 @@ func StartEnsemble(t testing.TB, n int) *Ensemble {
 		e.Servers = append(e.Servers, &Server{Addr: zs.Addr, t: t, zk: zs})
 	}
 	return e
+}
+
+// Stop stops every member, as a crash of the whole ensemble would.
+func (e *Ensemble) Stop() { e.zk.Stop() }
+
+// Start starts the members again, all at once, and waits until they
+// answer; with wipe, their data is gone, as if the ensemble were new.
+func (e *Ensemble) Start(wipe bool) {
+	e.Servers[0].t.Helper()
+	if err := e.zk.Start(context.Background(), wipe); err != nil {
+		e.Servers[0].t.Fatalf("zktest: %v", err)
+	}
 }
 
 // Addr is the ensemble's connect string: its members' addresses, comma
