@@ -56,9 +56,11 @@ type zkDiscovery struct {
 	closed bool
 	wg     sync.WaitGroup // every goroutine of the watches, added to under mu
 
-	serversOnce sync.Once // starts serversLoop
-	wakeMu      sync.Mutex
-	wake        map[string][]chan struct{} // the serverLoops of each server's address
+	serversOnce sync.Once     // starts serversLoop
+	kick        chan struct{} // wakes serversLoop
+	subMu       sync.Mutex
+	subs        map[string][]serverSub // the watches of each server's data, by address
+	dirty       map[string]bool        // the servers whose data is to be read
 }
 
 // dialDiscovery connects to ZooKeeper, waiting for a session as long as
@@ -72,7 +74,9 @@ func dialDiscovery(ctx context.Context, servers []string, layout Layout, timeout
 		zs.close()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	return &zkDiscovery{zk: zs, layout: layout, timeout: timeout, log: log, done: make(chan struct{}), wake: make(map[string][]chan struct{})}, nil
+	return &zkDiscovery{zk: zs, layout: layout, timeout: timeout, log: log, done: make(chan struct{}),
+		kick: make(chan struct{}, 1), subs: make(map[string][]serverSub), dirty: make(map[string]bool),
+	}, nil
 }
 
 // conn returns the connection to ZooKeeper.
@@ -104,123 +108,172 @@ func (d *zkDiscovery) watchNamespace(ns string, stop <-chan struct{}, publish fu
 
 func (d *zkDiscovery) watchServer(addr string, stop <-chan struct{}, publish func(*ServerData)) {
 	d.serversOnce.Do(func() { d.start(d.serversLoop) })
-	d.start(func() { d.serverLoop(addr, stop, publish) })
+	d.subMu.Lock()
+	d.subs[addr] = append(d.subs[addr], serverSub{stop, publish})
+	d.dirty[addr] = true
+	d.subMu.Unlock()
+	d.kickServers()
 }
 
-// serverLoop keeps publishing the data of the server at addr until stop
-// or close. It reads the data again when serverChanged says it may have
-// changed: the server's node has no watch of its own.
-func (d *zkDiscovery) serverLoop(addr string, stop <-chan struct{}, publish func(*ServerData)) {
-	wake := make(chan struct{}, 1)
-	d.wakeMu.Lock()
-	d.wake[addr] = append(d.wake[addr], wake)
-	d.wakeMu.Unlock()
-	defer func() {
-		d.wakeMu.Lock()
-		defer d.wakeMu.Unlock()
-		if d.wake[addr] = slices.DeleteFunc(d.wake[addr], func(c chan struct{}) bool { return c == wake }); len(d.wake[addr]) == 0 {
-			delete(d.wake, addr)
-		}
-	}()
-	node := d.layout.Server(addr)
-	backoff := 50 * time.Millisecond
-	for {
-		b, _, err := d.conn().Get(node)
-		switch {
-		case errors.Is(err, zk.ErrNoNode):
-			publish(nil)
-			err = nil
-		case err == nil:
-			if sd, err := ParseServerData(b); err != nil {
-				d.log.Warn("bad server data", "server", addr, "err", err)
-			} else {
-				publish(&sd)
-			}
-		}
-		if err != nil {
-			select {
-			case <-time.After(backoff):
-				backoff = min(2*backoff, time.Second)
-				continue
-			case <-stop:
-				return
-			case <-d.done:
-				return
-			}
-		}
-		backoff = 50 * time.Millisecond
-		select {
-		case <-wake:
-		case <-stop:
-			return
-		case <-d.done:
-			return
-		}
-	}
+// serverSub is a watch of a server's data: watchServer's arguments.
+type serverSub struct {
+	stop    <-chan struct{}
+	publish func(*ServerData)
 }
 
-// serverChanged wakes the serverLoops of addr, or all of them if addr is
-// "", to read their server's data again.
+// serverChanged has the data of the server at addr, or of every server
+// watched if addr is "", read again and published.
 func (d *zkDiscovery) serverChanged(addr string) {
-	d.wakeMu.Lock()
-	defer d.wakeMu.Unlock()
-	for a, chans := range d.wake {
-		if addr != "" && a != addr {
-			continue
+	d.subMu.Lock()
+	if addr == "" {
+		for a := range d.subs {
+			d.dirty[a] = true
 		}
-		for _, c := range chans {
-			select {
-			case c <- struct{}{}:
-			default: // woken already
-			}
-		}
+	} else if d.subs[addr] != nil {
+		d.dirty[addr] = true
+	}
+	d.subMu.Unlock()
+	d.kickServers()
+}
+
+func (d *zkDiscovery) kickServers() {
+	select {
+	case d.kick <- struct{}{}:
+	default: // kicked already
 	}
 }
 
-// serversLoop watches the data of the servers node, which a member writes
-// its address to as it changes the data of its server's node (see
-// Member.setData), and wakes the serverLoops of the server it names, or
-// all of them when it missed a change, until close. A server's node made
-// in a new session is read again when a namespace lists the server anew
-// (see nsWatch.read).
+// serversLoop reads, and publishes, the data of the servers watched, in
+// one goroutine for all, until close: when a server is first watched,
+// and when it may have changed. The servers' nodes have no watches of
+// their own: the loop watches the data of the servers node, which a
+// member writes its address to as it changes its server node's data (see
+// Member.setData), and reads the server it names, or every server when
+// it missed a change. A server's node made in a new session is read again
+// when a namespace lists the server anew (see nsWatch.readServers).
 func (d *zkDiscovery) serversLoop() {
 	dir := d.layout.Servers()
 	version := int32(-1) // of the node's data; -1 while it is missing
+	var dirCh <-chan zk.Event
+	var retry <-chan time.Time
 	backoff := 50 * time.Millisecond
 	for {
-		b, st, ch, err := d.conn().GetW(dir)
-		if errors.Is(err, zk.ErrNoNode) {
-			var ok bool
-			if ok, _, ch, err = d.conn().ExistsW(dir); err == nil && ok {
-				continue // made meanwhile
-			}
+		err := d.readServersNode(dir, &version, &dirCh)
+		if err == nil {
+			err = d.readServers()
 		}
+		retry = nil
 		if err != nil {
-			select {
-			case <-time.After(backoff):
-				backoff = min(2*backoff, time.Second)
-				continue
-			case <-d.done:
-				return
-			}
-		}
-		backoff = 50 * time.Millisecond
-		switch {
-		case st == nil:
-			version = -1
-		case version >= 0 && st.Version == version+1:
-			d.serverChanged(string(b))
-		case version >= 0 && st.Version != version:
-			d.serverChanged("")
-		}
-		if st != nil {
-			version = st.Version
+			retry = time.After(backoff)
+			backoff = min(2*backoff, time.Second)
+		} else {
+			backoff = 50 * time.Millisecond
 		}
 		select {
-		case <-ch:
+		case <-dirCh:
+			dirCh = nil
+		case <-d.kick:
+		case <-retry:
 		case <-d.done:
 			return
 		}
+	}
+}
+
+// readServersNode reads, and watches, the data of the servers node dir,
+// unless watched (ch not nil), and marks what changed since version.
+func (d *zkDiscovery) readServersNode(dir string, version *int32, ch *<-chan zk.Event) error {
+	if *ch != nil {
+		return nil
+	}
+	b, st, c, err := d.conn().GetW(dir)
+	if errors.Is(err, zk.ErrNoNode) {
+		var ok bool
+		if ok, _, c, err = d.conn().ExistsW(dir); err == nil && ok {
+			return d.readServersNode(dir, version, ch) // made meanwhile
+		}
+	}
+	if err != nil {
+		return err
+	}
+	*ch = c
+	switch {
+	case st == nil:
+	case *version >= 0 && st.Version == *version+1:
+		d.serverChanged(string(b))
+	case *version >= 0 && st.Version != *version:
+		d.serverChanged("")
+	}
+	*version = -1
+	if st != nil {
+		*version = st.Version
+	}
+	return nil
+}
+
+// readServers reads the data of the servers marked, and publishes it to
+// their watches not stopped, forgetting those stopped. Those it could not
+// read stay marked.
+func (d *zkDiscovery) readServers() error {
+	d.subMu.Lock()
+	var addrs []string
+	for a, subs := range d.subs {
+		subs = slices.DeleteFunc(subs, func(s serverSub) bool { return closed(s.stop) })
+		if len(subs) == 0 {
+			delete(d.subs, a)
+			delete(d.dirty, a)
+			continue
+		}
+		d.subs[a] = subs
+		if d.dirty[a] {
+			addrs = append(addrs, a)
+			delete(d.dirty, a)
+		}
+	}
+	d.subMu.Unlock()
+	paths := make([]string, len(addrs))
+	for i, a := range addrs {
+		paths[i] = d.layout.Server(a)
+	}
+	bs, errs := d.getAll(paths)
+	var failed []error
+	for i, a := range addrs {
+		var sd *ServerData
+		switch err := errs[i]; {
+		case errors.Is(err, zk.ErrNoNode):
+		case err != nil:
+			failed = append(failed, err)
+			d.subMu.Lock()
+			d.dirty[a] = true
+			d.subMu.Unlock()
+			continue
+		default:
+			data, err := ParseServerData(bs[i])
+			if err != nil {
+				d.log.Warn("bad server data", "server", a, "err", err)
+				continue
+			}
+			sd = &data
+		}
+		d.subMu.Lock()
+		subs := d.subs[a]
+		d.subMu.Unlock()
+		for _, s := range subs {
+			if !closed(s.stop) {
+				s.publish(sd)
+			}
+		}
+	}
+	return errors.Join(failed...)
+}
+
+// closed reports whether ch is closed.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -233,6 +233,9 @@ func during(t *testing.T, ens *zktest.Ensemble, calls *callers, do func() int64)
 	sessions := do()
 	back := time.Since(begin)
 	cancel()
+	if errs := calls.failures(); len(errs) > 0 {
+		t.Logf("calls failed: %v", errs)
+	}
 	return restart{Back: back, Sessions: sessions, Calls: calls.made.Load() - made, Failed: calls.failed.Load() - failed, PeakRate: <-rates}
 }
 
@@ -294,13 +297,15 @@ func poll(t *testing.T, clients []*cluster.Client, since time.Time, ok func(*clu
 type callers struct {
 	made, failed atomic.Int64
 	lastFail     atomic.Int64 // UnixNano of the last failure
+	mu           sync.Mutex
+	errs         map[string]int // the failures, by message (the first few messages)
 	cancel       context.CancelFunc
 	wg           sync.WaitGroup
 }
 
 func startCallers(clients []*cluster.Client, k int) *callers {
 	ctx, cancel := context.WithCancel(context.Background())
-	cs := &callers{cancel: cancel}
+	cs := &callers{cancel: cancel, errs: map[string]int{}}
 	for _, c := range clients {
 		cs.wg.Add(1)
 		go func() {
@@ -323,6 +328,11 @@ func startCallers(clients []*cluster.Client, k int) *callers {
 				if err != nil {
 					cs.failed.Add(1)
 					cs.lastFail.Store(time.Now().UnixNano())
+					cs.mu.Lock()
+					if _, ok := cs.errs[err.Error()]; ok || len(cs.errs) < 10 {
+						cs.errs[err.Error()]++
+					}
+					cs.mu.Unlock()
 				}
 			}
 		}()
@@ -331,6 +341,15 @@ func startCallers(clients []*cluster.Client, k int) *callers {
 }
 
 func (cs *callers) stop() { cs.cancel(); cs.wg.Wait() }
+
+// failures returns the failures counted since the last call, by message.
+func (cs *callers) failures() map[string]int {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	errs := cs.errs
+	cs.errs = map[string]int{}
+	return errs
+}
 
 // waitOK waits until calls made after since have succeeded for a while:
 // 100 calls in a row.
