@@ -235,7 +235,7 @@ func (d *zkDiscovery) readServers() error {
 	for i, a := range addrs {
 		paths[i] = d.layout.Server(a)
 	}
-	bs, errs := d.getAll(paths)
+	bs, _, errs := getAll(d.conn(), paths)
 	var failed []error
 	for i, a := range addrs {
 		var sd *ServerData
@@ -279,8 +279,8 @@ func closed(ch <-chan struct{}) bool {
 
 // getAll reads the data of the nodes paths, a few at a time: the requests
 // share the session's connection, and ZooKeeper answers them in turn.
-func (d *zkDiscovery) getAll(paths []string) ([][]byte, []error) {
-	bs, errs := make([][]byte, len(paths)), make([]error, len(paths))
+func getAll(conn *zk.Conn, paths []string) ([][]byte, []*zk.Stat, []error) {
+	bs, stats, errs := make([][]byte, len(paths)), make([]*zk.Stat, len(paths)), make([]error, len(paths))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(len(paths), 16) {
@@ -288,12 +288,12 @@ func (d *zkDiscovery) getAll(paths []string) ([][]byte, []error) {
 		go func() {
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < len(paths); i = int(next.Add(1) - 1) {
-				bs[i], _, errs[i] = d.conn().Get(paths[i])
+				bs[i], stats[i], errs[i] = conn.Get(paths[i])
 			}
 		}()
 	}
 	wg.Wait()
-	return bs, errs
+	return bs, stats, errs
 }
 
 func (d *zkDiscovery) namespaces(ctx context.Context) ([]string, error) {

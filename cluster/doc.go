@@ -122,10 +122,12 @@
 // again in a new session when its session expires (after a random wait
 // within MemberConfig.RejoinJitter, 2s by default, unless it led a
 // namespace: servers that lost their sessions together come back spread
-// out, not as one burst of requests), and takes over nodes
-// of its address left by another session, such as an earlier one of its
-// own (logged at info level, once for that session) or another's (at warn
-// level: another server may be advertising the same address).
+// out, not as one burst of requests), and takes over nodes of its
+// address left by another session, such as an earlier one of its own
+// (logged at info level, once for that session) or another's (at warn
+// level: another server may be advertising the same address). It makes,
+// and takes over, a server's namespace nodes in a few multi-operations of
+// up to 512 KiB, not a request or four each.
 //
 // The loss of the connection is logged at warn level when it happens,
 // and its return at info level, with whether the session is the same,

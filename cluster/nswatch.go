@@ -49,11 +49,17 @@ type nsWatch struct {
 	keepUntil time.Time
 }
 
+// minRead is the least time between two reads of a namespace by its
+// watch.
+const minRead = 100 * time.Millisecond
+
 // run publishes the states of the namespace until stop or close.
 func (w *nsWatch) run() {
 	d := w.d
 	backoff := 50 * time.Millisecond
+	var readAt time.Time
 	for {
+		readAt = time.Now()
 		err := w.read()
 		switch {
 		case errors.Is(err, zk.ErrInvalidPath) || errors.Is(err, zk.ErrBadArguments):
@@ -94,7 +100,18 @@ func (w *nsWatch) run() {
 		case <-w.stop:
 			return
 		}
-		// Take what else fired meanwhile, to read it all at once.
+		// Read at most every minRead, taking what else fired meanwhile, to
+		// read it all at once: when many servers come or go together, a
+		// namespace's servers are listed a few times, not once each.
+		if wait := minRead - time.Since(readAt); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-d.done:
+				return
+			case <-w.stop:
+				return
+			}
+		}
 		for more := true; more; {
 			select {
 			case key := <-w.fired:
@@ -222,7 +239,7 @@ func (w *nsWatch) readServers(p string) error {
 	for i, addr := range todo {
 		paths[i] = path.Join(p, addr)
 	}
-	bs, errs := w.d.getAll(paths)
+	bs, _, errs := getAll(w.d.conn(), paths)
 	for _, err := range errs {
 		if err != nil && !errors.Is(err, zk.ErrNoNode) {
 			return err

@@ -85,6 +85,9 @@ func (m *Member) reconcile() {
 			m.server, m.wrote = true, dataGen
 		}
 	}
+	if !m.cfg.Layout.Slacker() {
+		m.createMany(want)
+	}
 	// Each namespace on its own: one that fails holds none of the others up.
 	later := false // a candidate waits for its grace
 	for _, ns := range slices.Sorted(maps.Keys(want)) {
@@ -124,6 +127,85 @@ func (m *Member) reconcile() {
 	close(m.settled)
 	m.settled = make(chan struct{})
 	m.mu.Unlock()
+}
+
+// multiBytes bounds the size of the multi-operations createMany sends:
+// half of ZooKeeper's default limit on a request (jute.maxbuffer, 1 MiB).
+const multiBytes = 512 << 10
+
+// createMany makes the namespace nodes of want that are not there in this
+// session in multi-operations of up to multiBytes each: a server's many
+// namespaces cost ZooKeeper a few transactions, not one each. The nodes
+// of a multi-operation that fails because some are left by other
+// sessions (a restart of the server, of every server) are taken over in
+// one more; those of one that fails otherwise (their parent is missing)
+// are left to put, which makes them one by one.
+func (m *Member) createMany(want map[string]nsWant) {
+	var (
+		ops   []any
+		names []string
+		size  int
+	)
+	flush := func() {
+		if len(ops) > 1 {
+			_, err := m.conn.Multi(ops...)
+			if errors.Is(err, zk.ErrNodeExists) {
+				err = m.takeOverMany(ops)
+			}
+			if err == nil {
+				for _, ns := range names {
+					h := m.have[ns]
+					if h == nil {
+						h = &nsHave{}
+						m.have[ns] = h
+					}
+					h.node, h.data = true, want[ns].data
+				}
+			}
+		}
+		ops, names, size = ops[:0], names[:0], 0
+	}
+	for _, ns := range slices.Sorted(maps.Keys(want)) {
+		if h := m.have[ns]; h != nil && h.node || m.stopping() {
+			continue
+		}
+		w := want[ns]
+		p := m.cfg.Layout.NamespaceServer(ns, m.cfg.Addr)
+		n := len(p) + len(w.data) + 128 // the op's header and ACL
+		if size+n > multiBytes {
+			flush()
+		}
+		ops = append(ops, &zk.CreateRequest{Path: p, Data: w.data, Acl: m.acl, Flags: zk.FlagEphemeral})
+		names, size = append(names, ns), size+n
+	}
+	flush()
+}
+
+// takeOverMany makes the nodes of creates, in one multi-operation, with
+// the nodes of other sessions at their paths deleted in it (see
+// takeOver). A node there already in this session fails it.
+func (m *Member) takeOverMany(creates []any) error {
+	paths := make([]string, len(creates))
+	for i, c := range creates {
+		paths[i] = c.(*zk.CreateRequest).Path
+	}
+	_, stats, errs := getAll(m.conn, paths)
+	ops := make([]any, 0, 2*len(creates))
+	for i, c := range creates {
+		switch err := errs[i]; {
+		case errors.Is(err, zk.ErrNoNode):
+		case err != nil:
+			return err
+		case stats[i].EphemeralOwner == m.conn.SessionID():
+			return fmt.Errorf("%s: %w", paths[i], zk.ErrNodeExists)
+		default:
+			m.logTakeOver(paths[i], stats[i].EphemeralOwner)
+			ops = append(ops, &zk.DeleteRequest{Path: paths[i], Version: stats[i].Version})
+		}
+		ops = append(ops, c)
+	}
+	_, err := m.conn.Multi(ops...)
+	return err
 }
 
 // logErr logs a failure to register, unless it is the one logged last.
@@ -445,7 +527,17 @@ func (m *Member) setData(p string, data []byte, version int32) error {
 // session's, at warn level, once for that session: it was an earlier run
 // of this server, or another server advertising the same address.
 func (m *Member) takeOver(p string, st *zk.Stat) error {
-	switch owner := st.EphemeralOwner; {
+	m.logTakeOver(p, st.EphemeralOwner)
+	if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
+		return fmt.Errorf("deleting %s, left by another session: %w", p, err)
+	}
+	return nil
+}
+
+// logTakeOver logs the take-over of the node p of the session owner (see
+// takeOver).
+func (m *Member) logTakeOver(p string, owner int64) {
+	switch {
 	case m.logged[owner]:
 		m.cfg.Logger.Debug("taking over a node of another session", "node", p, "session", fmt.Sprintf("%#x", owner))
 	case m.own[owner]:
@@ -455,10 +547,6 @@ func (m *Member) takeOver(p string, st *zk.Stat) error {
 		m.logged[owner] = true
 		m.cfg.Logger.Warn("taking over the nodes of another session: an earlier run of this server's, or another server advertising the same address", "node", p, "session", fmt.Sprintf("%#x", owner))
 	}
-	if err := m.conn.Delete(p, st.Version); err != nil && !errors.Is(err, zk.ErrNoNode) {
-		return fmt.Errorf("deleting %s, left by another session: %w", p, err)
-	}
-	return nil
 }
 
 // parents makes the parents of the node p that are missing.

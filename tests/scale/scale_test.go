@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
@@ -328,9 +329,10 @@ func startCallers(clients []*cluster.Client, k int) *callers {
 				if err != nil {
 					cs.failed.Add(1)
 					cs.lastFail.Store(time.Now().UnixNano())
+					msg := addrRE.ReplaceAllString(nsRE.ReplaceAllString(err.Error(), "NS"), "ADDR")
 					cs.mu.Lock()
-					if _, ok := cs.errs[err.Error()]; ok || len(cs.errs) < 10 {
-						cs.errs[err.Error()]++
+					if _, ok := cs.errs[msg]; ok || len(cs.errs) < 10 {
+						cs.errs[msg]++
 					}
 					cs.mu.Unlock()
 				}
@@ -339,6 +341,12 @@ func startCallers(clients []*cluster.Client, k int) *callers {
 	}
 	return cs
 }
+
+// addrRE and nsRE match what differs between failures of one kind.
+var (
+	addrRE = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	nsRE   = regexp.MustCompile(`scale\.ns\d+`)
+)
 
 func (cs *callers) stop() { cs.cancel(); cs.wg.Wait() }
 
