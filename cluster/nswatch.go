@@ -42,11 +42,13 @@ type nsWatch struct {
 	fns     []Function        // the functions under functions/<ns>, sorted; nil if there is no such node
 
 	// In a new session, the servers of the last one are kept for a
-	// session timeout: an ensemble that lost its data has none of them
-	// until they register again.
+	// session timeout, and for up to three while none is listed: an
+	// ensemble that lost its data has none of them until they register
+	// again, which they do once they have new sessions too.
 	session   int64
 	kept      []Server
-	keepUntil time.Time
+	keepUntil time.Time // with servers listed
+	keepEmpty time.Time // with none
 }
 
 // minRead is the least time between two reads of a namespace by its
@@ -82,13 +84,13 @@ func (w *nsWatch) run() {
 		backoff = 50 * time.Millisecond
 		if sid := d.conn().SessionID(); sid != w.session {
 			if st := w.last; w.session != 0 && st != nil {
-				w.kept, w.keepUntil = st.servers, time.Now().Add(d.timeout)
+				w.kept, w.keepUntil, w.keepEmpty = st.servers, time.Now().Add(d.timeout), time.Now().Add(3*d.timeout)
 			}
 			w.session = sid
 		}
 		w.publish()
 		var keep <-chan time.Time
-		if d := time.Until(w.keepUntil); d > 0 {
+		if d := time.Until(w.keepEnd()); d > 0 {
 			keep = time.After(d) // then publish without them
 		}
 		select {
@@ -382,7 +384,7 @@ func (w *nsWatch) publish() {
 		st.servers = append(st.servers, Server{Addr: addr, Namespace: d})
 		st.stateful = st.stateful || d.Stateful
 	}
-	if time.Now().Before(w.keepUntil) {
+	if time.Now().Before(w.keepEnd()) {
 		for _, k := range w.kept {
 			if _, ok := w.data[k.Addr]; !ok {
 				k.Leader = false
@@ -417,6 +419,14 @@ func (w *nsWatch) publish() {
 	}
 	w.last = st
 	w.out(st)
+}
+
+// keepEnd is when the servers of the last session stop being kept.
+func (w *nsWatch) keepEnd() time.Time {
+	if len(w.data) == 0 {
+		return w.keepEmpty
+	}
+	return w.keepUntil
 }
 
 func sameServers(a, b *nsState) bool {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -248,9 +249,9 @@ func (s *session) run(events <-chan zk.Event) {
 			continue
 		}
 		if !s.serving() {
-			// No quorum: a new session would get nothing more. Ask again
-			// once the connection has gone another timeout without one.
-			lost, reach = time.Now(), time.Time{}
+			// No quorum, or not yet: a new session would get nothing more.
+			// Ask again in a second or two.
+			lost, reach = time.Now().Add(-s.timeout+time.Second+rand.N(time.Second)), time.Time{}
 			continue
 		}
 		newConn, evs, err := s.dial()
