@@ -6,7 +6,7 @@
 # checked against Debian's Clojure and nippy: scripts/install-deps installs
 # Debian's zookeeper, clojure and libnippy-clojure packages first if they
 # are missing.
-.PHONY: test serve bench compare fuzz
+.PHONY: test serve bench compare fuzz scale
 
 test:
 	@scripts/install-deps
@@ -30,6 +30,12 @@ bench:
 # of the README's performance section, and compare.png.
 compare:
 	tests/compare/run.sh -d 3s -rounds 3 -png compare.png
+
+# The cluster at scale, as CLUSTER.md's "Scale" section reports it: up to
+# 1,000 servers of 100 namespaces on a 3-member ZooKeeper ensemble (about
+# 10 minutes; the suite runs a short version).
+scale:
+	go test -run TestScale -timeout 60m -v ./tests/scale -scale.n 10,100,1000 -scale.k 10,100 -scale.clients 10 -scale.session 10s -scale.out scale.md
 
 # A minute of fuzzing for each decoder.
 fuzz:
