@@ -186,13 +186,7 @@ func (d *zkDiscovery) readServersNode(dir string, version *int32, ch *<-chan zk.
 	if *ch != nil {
 		return nil
 	}
-	b, st, c, err := d.conn().GetW(dir)
-	if errors.Is(err, zk.ErrNoNode) {
-		var ok bool
-		if ok, _, c, err = d.conn().ExistsW(dir); err == nil && ok {
-			return d.readServersNode(dir, version, ch) // made meanwhile
-		}
-	}
+	b, st, c, err := d.data(dir)
 	if err != nil {
 		return err
 	}

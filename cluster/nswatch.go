@@ -132,13 +132,7 @@ func (w *nsWatch) run() {
 func (w *nsWatch) read() error {
 	p := w.d.layout.Namespace(w.ns)
 	if !w.watched["_data"] {
-		b, st, ch, err := w.d.conn().GetW(p)
-		if errors.Is(err, zk.ErrNoNode) {
-			var ok bool
-			if ok, _, ch, err = w.d.conn().ExistsW(p); err == nil && ok {
-				return w.read() // made meanwhile
-			}
-		}
+		b, st, ch, err := w.d.data(p)
 		if err != nil {
 			return err
 		}
@@ -297,13 +291,7 @@ func changes(a, b []string) int {
 func (w *nsWatch) readSlacker() error {
 	if !w.watched["_leaderdata"] {
 		lp := w.d.layout.Leader(w.ns)
-		b, _, ch, err := w.d.conn().GetW(lp)
-		if errors.Is(err, zk.ErrNoNode) {
-			var ok bool
-			if ok, _, ch, err = w.d.conn().ExistsW(lp); err == nil && ok {
-				return w.readSlacker() // made meanwhile
-			}
-		}
+		b, _, ch, err := w.d.data(lp)
 		if err != nil {
 			return err
 		}
@@ -431,6 +419,21 @@ func (w *nsWatch) keepEnd() time.Time {
 
 func sameServers(a, b *nsState) bool {
 	return slices.EqualFunc(a.servers, b.servers, func(x, y Server) bool { return x.Addr == y.Addr && x.Leader == y.Leader })
+}
+
+// data reads the data of p and watches it, with p's stat; when p is
+// missing, none and no stat, watching for p to be made.
+func (d *zkDiscovery) data(p string) ([]byte, *zk.Stat, <-chan zk.Event, error) {
+	b, st, ch, err := d.conn().GetW(p)
+	if errors.Is(err, zk.ErrNoNode) {
+		var ok bool
+		ok, _, ch, err = d.conn().ExistsW(p)
+		if err == nil && ok {
+			return d.data(p) // made meanwhile
+		}
+		return nil, nil, ch, err
+	}
+	return b, st, ch, err
 }
 
 // children lists the children of p and watches them, with p's stat; when

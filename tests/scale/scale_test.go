@@ -21,6 +21,7 @@ import (
 
 	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/cluster"
+	"github.com/slacker-lua/slacker-lua/internal/testutil"
 	"github.com/slacker-lua/slacker-lua/internal/zkrun"
 	"github.com/slacker-lua/slacker-lua/internal/zktest"
 )
@@ -143,7 +144,7 @@ func measure(t *testing.T, ens *zktest.Ensemble, n, k, m int) row {
 		}
 	}
 	r.LookupP50, r.LookupP99 = pct(lookups, 50), pct(lookups, 99)
-	waitFor(t, time.Minute, func() bool { return watchers(t, ens, layout.Servers()) == m }, "every client's watch of the servers' node")
+	testutil.WaitFor(t, time.Minute, func() bool { return watchers(t, ens, layout.Servers()) == m }, "every client's watch of the servers' node")
 	watches := mntrAll(t, ens).watches - reg.watches
 	r.WatchesPer = float64(watches) / float64(m)
 	// mntr counts a node's data watch and its children's apiece: a
@@ -191,7 +192,7 @@ func measure(t *testing.T, ens *zktest.Ensemble, n, k, m int) row {
 		time.Sleep(*flagSession + time.Second) // the outage, past the session timeout
 		ens.Start(false)
 		var now fleetStatus
-		waitFor(t, backWithin, func() bool { f.ask("status", &now); return now.Connected == n }, "every server's session back")
+		testutil.WaitFor(t, backWithin, func() bool { f.ask("status", &now); return now.Connected == n }, "every server's session back")
 		var d time.Duration
 		f.ask("sync", &d)
 		return now.Sessions - st.Sessions
@@ -206,7 +207,7 @@ func measure(t *testing.T, ens *zktest.Ensemble, n, k, m int) row {
 		ens.Stop()
 		ens.Start(true)
 		var now fleetStatus
-		waitFor(t, backWithin, func() bool { f.ask("status", &now); return now.Sessions-st.Sessions >= int64(n) && now.Connected == n }, "a new session for every server")
+		testutil.WaitFor(t, backWithin, func() bool { f.ask("status", &now); return now.Sessions-st.Sessions >= int64(n) && now.Connected == n }, "a new session for every server")
 		var d time.Duration
 		f.ask("sync", &d)
 		calls.waitOK(t, time.Now())
@@ -364,7 +365,7 @@ func (cs *callers) failures() map[string]int {
 func (cs *callers) waitOK(t *testing.T, since time.Time) {
 	t.Helper()
 	var mark int64 = -1
-	waitFor(t, backWithin, func() bool {
+	testutil.WaitFor(t, backWithin, func() bool {
 		if time.Unix(0, cs.lastFail.Load()).After(since) {
 			since = time.Unix(0, cs.lastFail.Load())
 			mark = -1
@@ -547,18 +548,6 @@ func latency(t *testing.T, ens *zktest.Ensemble) string {
 		avg, most = max(avg, kv["zk_avg_latency"]), max(most, kv["zk_max_latency"])
 	}
 	return fmt.Sprintf("%d/%d", avg, most)
-}
-
-// waitFor waits until ok holds, polled every 10ms, failing the test after d.
-func waitFor(t *testing.T, d time.Duration, ok func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // pct returns the p-th percentile of ds.
