@@ -279,7 +279,7 @@ func (s *session) run(events <-chan zk.Event) {
 // last resort.
 func (s *session) serving() bool {
 	unknown, idle := false, false
-	for _, addr := range s.servers {
+	for _, addr := range zk.FormatServers(s.servers) {
 		switch srvrMode(addr) {
 		case srvrServing:
 			return true

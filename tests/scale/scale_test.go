@@ -197,6 +197,9 @@ func measure(t *testing.T, ens *zktest.Ensemble, n, k, m int) row {
 		f.ask("sync", &d)
 		return now.Sessions - st.Sessions
 	})
+	if r.Kept.Sessions > 0 {
+		t.Errorf("N=%d K=%d: %d servers lost their sessions to an ensemble restart that kept its data", n, k, r.Kept.Sessions)
+	}
 	if r.Kept.Failed > 0 {
 		t.Errorf("N=%d K=%d: %d calls of %d failed while the ensemble restarted", n, k, r.Kept.Failed, r.Kept.Calls)
 	}
