@@ -90,11 +90,12 @@ type row struct {
 
 // restart is the figures of one restart.
 type restart struct {
-	Back     time.Duration // until every registration is back
-	Sessions int64         // new sessions the servers made
-	Calls    int64         // made meanwhile
-	Failed   int64         // of them
-	PeakRate float64       // ZooKeeper's packets received per second, all members, the busiest second
+	Back       time.Duration // until every registration is back
+	Sessions   int64         // new sessions the servers made
+	Calls      int64         // made meanwhile
+	Failed     int64         // of them
+	PeakRate   int64         // ZooKeeper's packets received, all members, in the busiest second
+	PeakZnodes int64         // znodes made in the busiest second
 }
 
 // measure runs the harness once: n servers with k namespaces each, and m
@@ -231,7 +232,7 @@ func measure(t *testing.T, ens *zktest.Ensemble, n, k, m int) row {
 // made meanwhile.
 func during(t *testing.T, ens *zktest.Ensemble, calls *callers, do func() int64) restart {
 	ctx, cancel := context.WithCancel(context.Background())
-	rates := make(chan float64, 1)
+	rates := make(chan peaks, 1)
 	go func() { rates <- peakRate(ctx, ens) }()
 	made, failed := calls.made.Load(), calls.failed.Load()
 	begin := time.Now()
@@ -241,7 +242,8 @@ func during(t *testing.T, ens *zktest.Ensemble, calls *callers, do func() int64)
 	if errs := calls.failures(); len(errs) > 0 {
 		t.Logf("calls failed: %v", errs)
 	}
-	return restart{Back: back, Sessions: sessions, Calls: calls.made.Load() - made, Failed: calls.failed.Load() - failed, PeakRate: <-rates}
+	p := <-rates
+	return restart{Back: back, Sessions: sessions, Calls: calls.made.Load() - made, Failed: calls.failed.Load() - failed, PeakRate: p.packets, PeakZnodes: p.znodes}
 }
 
 // addRemove adds a server, in this process, with the fleet's namespaces,
@@ -436,20 +438,30 @@ func mntrOf(addr string) (map[string]int64, error) {
 	return kv, nil
 }
 
-// peakRate samples the packets the ensemble's members received every
-// 100ms until ctx ends, and returns the most received in any second.
-func peakRate(ctx context.Context, ens *zktest.Ensemble) float64 {
+// peaks is what peakRate returns: the most in any second.
+type peaks struct {
+	packets int64 // received by the ensemble's members
+	znodes  int64 // made, net of those deleted
+}
+
+// peakRate samples the packets the ensemble's members received, and its
+// znodes, every 100ms until ctx ends, and returns the most received, and
+// made, in any second.
+func peakRate(ctx context.Context, ens *zktest.Ensemble) peaks {
 	type sample struct {
 		at      time.Time
 		packets int64 // received since the sample before, all members
+		znodes  int64 // made since the sample before
 	}
 	last := map[string]int64{}
+	lastZnodes := int64(-1)
 	var window []sample // the last second's
-	var peak int64
+	var peak peaks
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		now := sample{at: time.Now()}
+		znodes := int64(-1)
 		for _, s := range ens.Servers {
 			kv, err := mntrOf(s.Addr)
 			if err != nil {
@@ -461,19 +473,27 @@ func peakRate(ctx context.Context, ens *zktest.Ensemble) float64 {
 				now.packets += p - l
 			}
 			last[s.Addr] = p
+			znodes = max(znodes, kv["zk_znode_count"])
+		}
+		if znodes >= 0 {
+			if lastZnodes >= 0 && znodes > lastZnodes {
+				now.znodes = znodes - lastZnodes
+			}
+			lastZnodes = znodes
 		}
 		window = append(window, now)
 		for now.at.Sub(window[0].at) >= time.Second {
 			window = window[1:]
 		}
-		var sum int64
+		var sum peaks
 		for _, w := range window {
-			sum += w.packets
+			sum.packets += w.packets
+			sum.znodes += w.znodes
 		}
-		peak = max(peak, sum)
+		peak.packets, peak.znodes = max(peak.packets, sum.packets), max(peak.znodes, sum.znodes)
 		select {
 		case <-ctx.Done():
-			return float64(peak)
+			return peak
 		case <-tick.C:
 		}
 	}
@@ -586,14 +606,14 @@ func format(rows []row) string {
 			r.N, r.K, r.Register.Seconds(), r.SyncP50.Seconds(), r.ZnodesPer, r.WatchesPer, r.ClientHeap/1024, r.ClientGos,
 			ms(r.LookupP50), ms(r.LookupP99), ms(r.AddedP50), ms(r.AddedP99), ms(r.RemovedP50), ms(r.RemovedP99), r.ZKHeap>>20, r.ZKLatency)
 	}
-	fmt.Fprintf(&b, "\n| N | K | restart | back in (s) | new sessions | calls failed | ZooKeeper peak (packets/s) |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| N | K | restart | back in (s) | new sessions | calls failed | ZooKeeper, busiest second (packets) | znodes made, busiest second |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
 		for _, x := range []struct {
 			name string
 			r    restart
 		}{{"mass restart", r.Mass}, {"ensemble, data kept", r.Kept}, {"ensemble, data wiped", r.Wiped}} {
-			fmt.Fprintf(&b, "| %d | %d | %s | %.1f | %d | %d of %d | %.0f |\n", r.N, r.K, x.name, x.r.Back.Seconds(), x.r.Sessions, x.r.Failed, x.r.Calls, x.r.PeakRate)
+			fmt.Fprintf(&b, "| %d | %d | %s | %.1f | %d | %d of %d | %d | %d |\n", r.N, r.K, x.name, x.r.Back.Seconds(), x.r.Sessions, x.r.Failed, x.r.Calls, x.r.PeakRate, x.r.PeakZnodes)
 		}
 	}
 	return b.String()
