@@ -6,7 +6,7 @@
 //
 //	go test ./tests/scale -run TestScale -timeout 60m -v \
 //		-scale.n 10,100,1000 -scale.k 10,100 -scale.clients 10 \
-//		-scale.session 10s -scale.out /tmp/scale.md
+//		-scale.session 10s -scale.out scale.md
 //
 // The servers are stand-ins, run by a process of their own (the test's
 // binary, started again): each is a real cluster.Member, with its own
@@ -31,6 +31,7 @@
 //     sessions stay), and one with its data wiped (every session is new,
 //     and the servers register again within their RejoinJitter);
 //
-// with, for the restarts, the calls that failed meanwhile and
-// ZooKeeper's request rate (packets received per second, all members).
+// with, for the restarts, the calls that failed meanwhile, ZooKeeper's
+// request rate (the packets its members received in the busiest second)
+// and the znodes made in the busiest second.
 package scale
