@@ -101,6 +101,10 @@ type ClusterConfig struct {
 	// SessionTimeout is the ZooKeeper session's. 0 means
 	// cluster.DefaultSessionTimeout.
 	SessionTimeout time.Duration
+	// RejoinJitter bounds the random wait before the server registers
+	// again in a new session (see cluster.MemberConfig.RejoinJitter). 0
+	// means cluster.DefaultRejoinJitter; negative, no wait.
+	RejoinJitter time.Duration
 	// Weight is the server's share of calls for clients that weigh
 	// servers. 0 means 1.
 	Weight int
@@ -128,6 +132,7 @@ func (c ClusterConfig) member(addr string, log *slog.Logger) cluster.MemberConfi
 		Weight:         c.Weight,
 		Data:           c.Data,
 		SessionTimeout: c.SessionTimeout,
+		RejoinJitter:   c.RejoinJitter,
 		Auth:           c.Auth,
 		Logger:         log,
 	}
@@ -189,7 +194,7 @@ func (c Config) Validate() error {
 // validate reports every invalid field of c.
 func (c ClusterConfig) validate() error {
 	if !c.enabled() {
-		if c.Layout != (cluster.Layout{}) || c.Advertise != "" || c.LeaveDelay != 0 || c.SessionTimeout != 0 ||
+		if c.Layout != (cluster.Layout{}) || c.Advertise != "" || c.LeaveDelay != 0 || c.SessionTimeout != 0 || c.RejoinJitter != 0 ||
 			c.Weight != 0 || c.Data != nil || !c.Auth.IsZero() {
 			return errors.New("set without ZooKeeper")
 		}

@@ -25,6 +25,7 @@ type clusterFlags struct {
 	advertise  string
 	leaveDelay time.Duration
 	session    time.Duration
+	jitter     time.Duration
 	weight     int
 	data       string
 	authFile   string
@@ -39,6 +40,7 @@ func (f *clusterFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.advertise, "advertise", "", "the `host:port` clients reach this server at, with --zk (default: the --listen address, or an address of this host when that is a wildcard)")
 	fs.DurationVar(&f.leaveDelay, "leave-delay", time.Second, "how long to go on serving after leaving the cluster on SIGINT or SIGTERM, and a namespace after unregistering it when its file is gone, for clients to see it")
 	fs.DurationVar(&f.session, "zk-session-timeout", cluster.DefaultSessionTimeout, "how long ZooKeeper keeps the server's registrations when it can't reach the server")
+	fs.DurationVar(&f.jitter, "zk-rejoin-jitter", cluster.DefaultRejoinJitter, "the most the server waits, at random, before it registers again in a new ZooKeeper session (its last expired), so that servers that lost their sessions together come back spread out; 0 registers at once")
 	fs.IntVar(&f.weight, "weight", 1, "the server's share of calls for cluster clients that weigh servers, with --zk")
 	fs.StringVar(&f.data, "server-data", "", "a JSON `object` published with the server in ZooKeeper, with --zk")
 	fs.StringVar(&f.authFile, "zk-auth", "", "`file` of the cluster's ZooKeeper credentials, one user:password line, mode 0600 or 0640: the server authenticates with them (digest) and makes the cluster's nodes readable by all, writable by that identity only")
@@ -57,6 +59,8 @@ func (f *clusterFlags) check() error {
 		return fmt.Errorf("bad --leave-delay %v: want 0 or more", f.leaveDelay)
 	case f.session <= 0:
 		return fmt.Errorf("bad --zk-session-timeout %v: want a positive duration", f.session)
+	case f.jitter < 0:
+		return fmt.Errorf("bad --zk-rejoin-jitter %v: want 0 or more", f.jitter)
 	case f.weight < 1:
 		return fmt.Errorf("bad --weight %d: want 1 or more", f.weight)
 	case f.zk == "" && f.data != "":
@@ -95,12 +99,17 @@ func (f *clusterFlags) config() server.ClusterConfig {
 		json.Unmarshal([]byte(f.data), &data) // checked by check
 	}
 	format, _ := cluster.ParseFormat(f.layout) // checked by check
+	jitter := f.jitter
+	if jitter == 0 {
+		jitter = -1 // at once; 0 means the default to cluster.MemberConfig
+	}
 	return server.ClusterConfig{
 		ZooKeeper:      strings.Split(f.zk, ","),
 		Layout:         cluster.Layout{Root: f.root, Cluster: f.cluster, Format: format},
 		Advertise:      f.advertise,
 		LeaveDelay:     f.leaveDelay,
 		SessionTimeout: f.session,
+		RejoinJitter:   jitter,
 		Weight:         f.weight,
 		Data:           data,
 		Auth:           f.auth,

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/slacker-lua/slacker-lua/cluster"
 )
@@ -36,6 +37,37 @@ func TestZKLayoutFlag(t *testing.T) {
 		}
 		if got := f.config().Layout.Format; tc.ok && got != tc.want {
 			t.Errorf("%v: Format %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestZKRejoinJitterFlag checks --zk-rejoin-jitter: its default, 0 for no
+// wait, and a negative one refused.
+func TestZKRejoinJitterFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		ok   bool
+		want time.Duration
+	}{
+		{[]string{"--zk", "zk:2181", "--cluster", "c"}, true, cluster.DefaultRejoinJitter},
+		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-rejoin-jitter", "5s"}, true, 5 * time.Second},
+		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-rejoin-jitter", "0"}, true, -1},
+		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-rejoin-jitter", "-1s"}, false, 0},
+	} {
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		var f clusterFlags
+		f.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		err := f.check()
+		if (err == nil) != tc.ok {
+			t.Errorf("%v: check() = %v", tc.args, err)
+			continue
+		}
+		if got := f.config().RejoinJitter; tc.ok && got != tc.want {
+			t.Errorf("%v: RejoinJitter %v, want %v", tc.args, got, tc.want)
 		}
 	}
 }
