@@ -219,7 +219,8 @@ func TestCLICompletion(t *testing.T) {
 		want  string
 	}{
 		{[]string{"ca"}, "call"},
-		{[]string{"co"}, "completion"},
+		{[]string{"co"}, "console completion"},
+		{[]string{"console", "--li"}, "--listen"},
 		{[]string{"call", "127.0.0.1:2104", "--content"}, "--content-type"},
 		{[]string{"call", "--r"}, "--raw"},
 		{[]string{"serve", "--zk-l"}, "--zk-layout"},

@@ -55,6 +55,7 @@ var commands = []command{
 	{"test", "run the Lua tests of *_test.lua files against namespaces", runTest},
 	{"bench", "call a function again and again and print calls/s and latency", runBench},
 	{"dev", "run a cluster on this machine to try: a ZooKeeper and servers of a folder", runDev},
+	{"console", "serve a web console of a cluster: its namespaces, servers, leaders and functions", runConsole},
 	{"admin", "take a running server, or a namespace, out of its cluster and back, or change its weight", runAdmin},
 	{"version", "print the version", runVersion},
 }
