@@ -5,7 +5,9 @@
 // (plain HTML, CSS and JavaScript, nothing fetched from elsewhere) that
 // reads the cluster as JSON from the same handler:
 //
-//	GET /api/namespaces   every namespace, as a list of [Namespace]
+//	GET  /api/namespaces   every namespace, as a list of [Namespace]
+//	GET  /api/servers      every server of a namespace, as a list of [ServerInfo]
+//	POST /api/call         a call of a function, a [CallRequest]: its [CallAnswer]
 //
 // The page asks again every second, so that a namespace added to a
 // server, or a version rolling out, shows without a reload.
@@ -23,16 +25,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/cluster"
 )
 
 //go:embed static
 var static embed.FS
 
-// Cluster is what the console reads a cluster from: a *cluster.Client.
+// Cluster is what the console reads a cluster from, and calls it
+// through: a *cluster.Client.
 type Cluster interface {
 	Namespaces(ctx context.Context) ([]string, error)
 	Servers(ctx context.Context, ns string) ([]cluster.Server, error)
+	ServerData(ctx context.Context, addr string) (cluster.ServerData, bool, error)
+	client.Caller
+	With(p cluster.Picker) client.Caller
 }
 
 // Config configures a console. Cluster is required; the other fields'
@@ -98,6 +105,8 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	}
 	h := &handler{cfg: cfg, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /api/namespaces", h.namespaces)
+	h.mux.HandleFunc("GET /api/servers", h.servers)
+	h.mux.HandleFunc("POST /api/call", h.call)
 	h.mux.Handle("GET /", http.FileServerFS(files))
 	return h, nil
 }

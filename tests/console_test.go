@@ -6,8 +6,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -71,7 +73,9 @@ func startConsole(t *testing.T, args ...string) string {
 // 2s, as the page, which asks every second, shows it without a reload.
 func TestConsoleNamespaces(t *testing.T) {
 	zks := zktest.Start(t)
-	a, b := startNode(t, zks.Addr, whoFile(0)), startNode(t, zks.Addr, whoFile(1))
+	files := whoFile(0)
+	files["fails.lua"] = `function boom() error("kaboom", 0) end`
+	a, b := startNode(t, zks.Addr, files), startNode(t, zks.Addr, whoFile(1))
 	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster)
 	namespaces := func() map[string][]string {
 		r, err := http.Get(url + "api/namespaces")
@@ -100,5 +104,85 @@ func TestConsoleNamespaces(t *testing.T) {
 	testutil.WaitFor(t, 10*time.Second, func() bool { return slices.Equal(namespaces()["later"], []string{a.addr}) }, "later, added to one server")
 	if d := time.Since(written); d > 2*time.Second {
 		t.Errorf("later showed %v after its file was written; want 2s at most", d)
+	}
+}
+
+// TestConsoleCalls calls functions through the console's API, as its
+// call form does: through the cluster client and on a chosen server, a
+// function that fails (its message and code), one not found; and lists
+// the servers. Calls come only as JSON, and not from another site's pages.
+func TestConsoleCalls(t *testing.T) {
+	zks := zktest.Start(t)
+	files := whoFile(0)
+	files["fails.lua"] = `function boom() error("kaboom", 0) end`
+	a, b := startNode(t, zks.Addr, files), startNode(t, zks.Addr, whoFile(1))
+	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster)
+	call := func(req, contentType, origin string) (int, console.CallAnswer) {
+		t.Helper()
+		r, err := http.NewRequest("POST", url+"api/call", strings.NewReader(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", contentType)
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans console.CallAnswer
+		json.NewDecoder(resp.Body).Decode(&ans)
+		return resp.StatusCode, ans
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		_, ans := call(`{"function": "who/am_i", "server": "`+b.addr+`"}`, "application/json", "")
+		return ans.Code == "success"
+	}, "who/am_i on the second server")
+	for _, tc := range []struct {
+		req    string
+		code   string
+		result any
+		err    string
+	}{
+		{`{"function": "who/am_i", "server": "` + a.addr + `"}`, "success", 0.0, ""},
+		{`{"function": "who/am_i", "server": "` + b.addr + `"}`, "success", 1.0, ""},
+		{`{"function": "fails/boom", "args": [1, "two"]}`, "exception", nil, "kaboom"},
+		{`{"function": "who/nothing"}`, "not-found", nil, ""},
+	} {
+		status, ans := call(tc.req, "application/json", "")
+		if status != http.StatusOK || ans.Code != tc.code || ans.Result != tc.result || tc.err != "" && ans.Error != tc.err {
+			t.Errorf("%s: %d %+v; want %s, result %v, error %q", tc.req, status, ans, tc.code, tc.result, tc.err)
+		}
+	}
+	if status, _ := call(`{"function": "who/am_i"}`, "text/plain", ""); status != http.StatusUnsupportedMediaType {
+		t.Errorf("a text/plain call: %d, want 415", status)
+	}
+	if status, _ := call(`{"function": "who/am_i"}`, "application/json", "http://evil.example"); status != http.StatusForbidden {
+		t.Errorf("a call from another site's page: %d, want 403", status)
+	}
+	if status, _ := call(`{"function": "who/am_i", "secret": 1}`, "application/json", ""); status != http.StatusBadRequest {
+		t.Errorf("a call with an unknown field: %d, want 400", status)
+	}
+
+	r, err := http.Get(url + "api/servers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	var servers []console.ServerInfo
+	if err := json.NewDecoder(r.Body).Decode(&servers); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, s := range servers {
+		if !s.Registered || s.Weight != 1 || s.Version == "" || s.StartedAt.IsZero() {
+			t.Errorf("server %+v", s)
+		}
+		got[s.Addr] = s.Namespaces
+	}
+	if want := map[string][]string{a.addr: {"fails", "who"}, b.addr: {"who"}}; !maps.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("servers' namespaces: %v, want %v", got, want)
 	}
 }
