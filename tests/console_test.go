@@ -3,10 +3,10 @@ package tests
 import (
 	"bufio"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
-	"maps"
 	"regexp"
 	"slices"
 	"strings"
