@@ -10,7 +10,11 @@
 //	POST /api/call         a call of a function, a [CallRequest]: its [CallAnswer]
 //
 // The page asks again every second, so that a namespace added to a
-// server, or a version rolling out, shows without a reload.
+// server, or a version rolling out, shows without a reload. Each function
+// has a call form: JSON arguments, sent through the cluster client or to
+// a chosen server, answered with the result or the error, its result
+// code and the call's time. The console never shows argument values but
+// in that form's own answer.
 package console
 
 import (
