@@ -137,9 +137,13 @@ func TestConsoleCalls(t *testing.T) {
 		return resp.StatusCode, ans
 	}
 	testutil.WaitFor(t, 10*time.Second, func() bool {
-		_, ans := call(`{"function": "who/am_i", "server": "`+b.addr+`"}`, "application/json", "")
-		return ans.Code == "success"
-	}, "who/am_i on the second server")
+		for _, req := range []string{`{"function": "who/am_i", "server": "` + a.addr + `"}`, `{"function": "who/am_i", "server": "` + b.addr + `"}`, `{"function": "fails/boom"}`} {
+			if _, ans := call(req, "application/json", ""); ans.Code == "not-found" {
+				return false
+			}
+		}
+		return true
+	}, "who on both servers, and fails on the first")
 	for _, tc := range []struct {
 		req    string
 		code   string
