@@ -67,6 +67,22 @@ func startConsole(t *testing.T, args ...string) string {
 	return ""
 }
 
+// getJSON decodes the JSON answer of GET url into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	r, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", url, r.Status)
+	}
+	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
 // TestConsoleNamespaces runs `slacker-lua console` on a cluster of two
 // `serve` processes and a real ZooKeeper: its API lists the namespaces
 // with their servers, and a file added to one server shows in it within
@@ -78,15 +94,8 @@ func TestConsoleNamespaces(t *testing.T) {
 	a, b := startNode(t, zks.Addr, files), startNode(t, zks.Addr, whoFile(1))
 	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster)
 	namespaces := func() map[string][]string {
-		r, err := http.Get(url + "api/namespaces")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Body.Close()
 		var nss []console.Namespace
-		if err := json.NewDecoder(r.Body).Decode(&nss); err != nil {
-			t.Fatal(err)
-		}
+		getJSON(t, url+"api/namespaces", &nss)
 		out := map[string][]string{}
 		for _, ns := range nss {
 			for _, s := range ns.Servers {
@@ -170,15 +179,8 @@ func TestConsoleCalls(t *testing.T) {
 		t.Errorf("a call with an unknown field: %d, want 400", status)
 	}
 
-	r, err := http.Get(url + "api/servers")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Body.Close()
 	var servers []console.ServerInfo
-	if err := json.NewDecoder(r.Body).Decode(&servers); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, url+"api/servers", &servers)
 	got := map[string][]string{}
 	for _, s := range servers {
 		if !s.Registered || s.Weight != 1 || s.Version == "" || s.StartedAt.IsZero() {

@@ -23,14 +23,7 @@ func TestZKLayoutFlag(t *testing.T) {
 		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-layout", "clojure"}, false, 0},
 		{[]string{"--zk-layout", "slacker"}, false, 0},
 	} {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		var f clusterFlags
-		f.register(fs)
-		if err := fs.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		err := f.check()
+		f, err := checkClusterFlags(t, tc.args)
 		if (err == nil) != tc.ok {
 			t.Errorf("%v: check() = %v", tc.args, err)
 			continue
@@ -54,14 +47,7 @@ func TestZKRejoinJitterFlag(t *testing.T) {
 		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-rejoin-jitter", "0"}, true, -1},
 		{[]string{"--zk", "zk:2181", "--cluster", "c", "--zk-rejoin-jitter", "-1s"}, false, 0},
 	} {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		var f clusterFlags
-		f.register(fs)
-		if err := fs.Parse(tc.args); err != nil {
-			t.Fatal(err)
-		}
-		err := f.check()
+		f, err := checkClusterFlags(t, tc.args)
 		if (err == nil) != tc.ok {
 			t.Errorf("%v: check() = %v", tc.args, err)
 			continue
@@ -70,4 +56,17 @@ func TestZKRejoinJitterFlag(t *testing.T) {
 			t.Errorf("%v: RejoinJitter %v, want %v", tc.args, got, tc.want)
 		}
 	}
+}
+
+// checkClusterFlags parses args as serve's cluster flags and checks them.
+func checkClusterFlags(t *testing.T, args []string) (clusterFlags, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f clusterFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return f, f.check()
 }
