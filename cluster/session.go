@@ -34,8 +34,8 @@ const renewEvery = 100 * time.Millisecond
 // session expired meanwhile, ZooKeeper says so and the client opens a new
 // one. Only a connection that has had no session for longer than the
 // timeout, and has reached ZooKeeper (its dials succeed) without getting
-// one for the timeout too, while a ZooKeeper server says it serves (see
-// serving), is replaced by a new one: a ZooKeeper that starts, or has no
+// one for the timeout too, while a ZooKeeper server has said it serves
+// (see serving) for the timeout as well, is replaced by a new one: a ZooKeeper that starts, or has no
 // quorum, accepts connections before it serves them, but a connection
 // that has seen transactions is refused by an ensemble that lost its
 // data, until the ensemble has made as many again; a new one has seen
@@ -190,6 +190,8 @@ func (s *session) run(events <-chan zk.Event) {
 		lost    time.Time // when the connection lost its session, or was made; zero while it has one
 		lostSID int64     // the session lost
 		reach   time.Time // when a dial first succeeded since lost; zero if none did
+		served  time.Time // when a ZooKeeper server was first seen serving since; zero if none was
+		nextAsk time.Time // when to ask the servers whether they serve again (see serving)
 		warned  bool      // the loss, or the first failures to connect, were logged
 	)
 	lost = time.Now()
@@ -222,7 +224,7 @@ func (s *session) run(events <-chan zk.Event) {
 					s.log.Log(context.Background(), s.info(), "connected to ZooKeeper", "zk", conn.Server())
 				}
 			}
-			had, warned, down, lost, reach = true, false, time.Time{}, time.Time{}, time.Time{}
+			had, warned, down, lost, reach, served = true, false, time.Time{}, time.Time{}, time.Time{}, time.Time{}
 			continue
 		}
 		if lost.IsZero() {
@@ -245,13 +247,22 @@ func (s *session) run(events <-chan zk.Event) {
 		if ok := s.dials.reached(); reach.IsZero() && ok.After(lost) {
 			reach = ok
 		}
-		if time.Since(lost) <= s.timeout || reach.IsZero() || time.Since(reach) <= s.timeout {
+		if time.Since(lost) <= s.timeout || reach.IsZero() || time.Since(reach) <= s.timeout || time.Now().Before(nextAsk) {
 			continue
 		}
 		if !s.serving() {
 			// No quorum, or not yet: a new session would get nothing more.
 			// Ask again in a second or two.
-			lost, reach = time.Now().Add(-s.timeout+time.Second+rand.N(time.Second)), time.Time{}
+			nextAsk, served = time.Now().Add(time.Second+rand.N(time.Second)), time.Time{}
+			continue
+		}
+		if served.IsZero() {
+			served = time.Now()
+		}
+		if time.Since(served) <= s.timeout {
+			// ZooKeeper serves: the connection has the timeout to get its
+			// session back, as it does when a quorum returns.
+			nextAsk = time.Now().Add(time.Second)
 			continue
 		}
 		newConn, evs, err := s.dial()
@@ -262,7 +273,7 @@ func (s *session) run(events <-chan zk.Event) {
 		s.log.Log(context.Background(), s.info(), "ZooKeeper answers but gives no session (has the ensemble lost its data?); connecting afresh", "zk", strings.Join(s.servers, ","))
 		old := s.zk.Swap(newConn)
 		events = evs
-		lost, reach = time.Now(), time.Time{}
+		lost, reach, served = time.Now(), time.Time{}, time.Time{}
 		old.Close() // fires its watches
 		s.signal()
 	}
