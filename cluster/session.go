@@ -35,7 +35,8 @@ const renewEvery = 100 * time.Millisecond
 // one. Only a connection that has had no session for longer than the
 // timeout, and has reached ZooKeeper (its dials succeed) without getting
 // one for the timeout too, while a ZooKeeper server has said it serves
-// (see serving) for the timeout as well, is replaced by a new one: a ZooKeeper that starts, or has no
+// (see serving) for the timeout as well (in which ZooKeeper, once it
+// serves, keeps the sessions it had), is replaced by a new one: a ZooKeeper that starts, or has no
 // quorum, accepts connections before it serves them, but a connection
 // that has seen transactions is refused by an ensemble that lost its
 // data, until the ensemble has made as many again; a new one has seen
@@ -260,7 +261,7 @@ func (s *session) run(events <-chan zk.Event) {
 			served = time.Now()
 		}
 		if time.Since(served) <= s.timeout {
-			// ZooKeeper serves: the connection has the timeout to get its
+			// ZooKeeper serves: the connection has a while to get its
 			// session back, as it does when a quorum returns.
 			nextAsk = time.Now().Add(time.Second)
 			continue
