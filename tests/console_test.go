@@ -83,16 +83,24 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
+// consoleCluster starts a ZooKeeper, two servers in its cluster (the
+// first serving who and fails, the second who) and a console of it, and
+// returns the servers and the console's URL.
+func consoleCluster(t *testing.T) (a, b *node, url string) {
+	t.Helper()
+	zks := zktest.Start(t)
+	files := whoFile(0)
+	files["fails.lua"] = `function boom() error("kaboom", 0) end`
+	a, b = startNode(t, zks.Addr, files), startNode(t, zks.Addr, whoFile(1))
+	return a, b, startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster)
+}
+
 // TestConsoleNamespaces runs `slacker-lua console` on a cluster of two
 // `serve` processes and a real ZooKeeper: its API lists the namespaces
 // with their servers, and a file added to one server shows in it within
 // 2s, as the page, which asks every second, shows it without a reload.
 func TestConsoleNamespaces(t *testing.T) {
-	zks := zktest.Start(t)
-	files := whoFile(0)
-	files["fails.lua"] = `function boom() error("kaboom", 0) end`
-	a, b := startNode(t, zks.Addr, files), startNode(t, zks.Addr, whoFile(1))
-	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster)
+	a, b, url := consoleCluster(t)
 	namespaces := func() map[string][]string {
 		var nss []console.Namespace
 		getJSON(t, url+"api/namespaces", &nss)
@@ -121,11 +129,7 @@ func TestConsoleNamespaces(t *testing.T) {
 // function that fails (its message and code), one not found; and lists
 // the servers. Calls come only as JSON, and not from another site's pages.
 func TestConsoleCalls(t *testing.T) {
-	zks := zktest.Start(t)
-	files := whoFile(0)
-	files["fails.lua"] = `function boom() error("kaboom", 0) end`
-	a, b := startNode(t, zks.Addr, files), startNode(t, zks.Addr, whoFile(1))
-	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster)
+	a, b, url := consoleCluster(t)
 	call := func(req, contentType, origin string) (int, console.CallAnswer) {
 		t.Helper()
 		r, err := http.NewRequest("POST", url+"api/call", strings.NewReader(req))
