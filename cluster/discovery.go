@@ -101,7 +101,7 @@ func (d *zkDiscovery) watchNamespace(ns string, stop <-chan struct{}, publish fu
 	w := &nsWatch{
 		d: d, ns: ns, stop: stop, out: publish, fired: make(chan string),
 		watched: make(map[string]bool), data: make(map[string]NamespaceData), foreign: make(map[string]bool),
-		version: -1, cversion: -1, stale: make(map[string]bool),
+		version: bumps{-1}, cversion: -1, stale: make(map[string]bool),
 	}
 	d.start(w.run)
 }
@@ -153,7 +153,7 @@ func (d *zkDiscovery) kickServers() {
 // when a namespace lists the server anew (see nsWatch.readServers).
 func (d *zkDiscovery) serversLoop() {
 	dir := d.layout.Servers()
-	version := int32(-1) // of the node's data; -1 while it is missing
+	version := bumps{-1} // of the node's data
 	var dirCh <-chan zk.Event
 	var retry <-chan time.Time
 	backoff := 50 * time.Millisecond
@@ -181,8 +181,8 @@ func (d *zkDiscovery) serversLoop() {
 }
 
 // readServersNode reads, and watches, the data of the servers node dir,
-// unless watched (ch not nil), and marks what changed since version.
-func (d *zkDiscovery) readServersNode(dir string, version *int32, ch *<-chan zk.Event) error {
+// unless watched (ch not nil), and marks the servers that changed.
+func (d *zkDiscovery) readServersNode(dir string, version *bumps, ch *<-chan zk.Event) error {
 	if *ch != nil {
 		return nil
 	}
@@ -191,16 +191,11 @@ func (d *zkDiscovery) readServersNode(dir string, version *int32, ch *<-chan zk.
 		return err
 	}
 	*ch = c
-	switch {
-	case st == nil:
-	case *version >= 0 && st.Version == *version+1:
-		d.serverChanged(string(b))
-	case *version >= 0 && st.Version != *version:
+	switch addr, all := version.next(st, b); {
+	case all:
 		d.serverChanged("")
-	}
-	*version = -1
-	if st != nil {
-		*version = st.Version
+	case addr != "":
+		d.serverChanged(addr)
 	}
 	return nil
 }

@@ -246,7 +246,7 @@ func TestMemberTakesOver(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	ok := MemberConfig{ZooKeeper: []string{"127.0.0.1:2181"}, Layout: Layout{Cluster: "c"}, Addr: "10.0.0.1:2104"}
+	ok := MemberConfig{ZooKeeper: []string{"127.0.0.1:9"}, Layout: Layout{Cluster: "c"}, Addr: "10.0.0.1:7"}
 	for _, tt := range []struct {
 		change func(*MemberConfig)
 		msg    string
@@ -257,9 +257,9 @@ func TestConfig(t *testing.T) {
 		{func(c *MemberConfig) { c.Layout.Root = "/a/../b" }, "want an absolute znode path"},
 		{func(c *MemberConfig) { c.Layout.Root = "slacker" }, "want an absolute znode path"},
 		{func(c *MemberConfig) { c.Layout.Root = "/slacker/" }, "want an absolute znode path"},
-		{func(c *MemberConfig) { c.Addr = "0.0.0.0:2104" }, "not a wildcard"},
-		{func(c *MemberConfig) { c.Addr = ":2104" }, "not a wildcard"},
-		{func(c *MemberConfig) { c.Addr = "[::]:2104" }, "not a wildcard"},
+		{func(c *MemberConfig) { c.Addr = "0.0.0.0:7" }, "not a wildcard"},
+		{func(c *MemberConfig) { c.Addr = ":7" }, "not a wildcard"},
+		{func(c *MemberConfig) { c.Addr = "[::]:7" }, "not a wildcard"},
 		{func(c *MemberConfig) { c.Addr = "10.0.0.1:0" }, "not a wildcard"},
 		{func(c *MemberConfig) { c.Addr = "10.0.0.1" }, "missing port"},
 		{func(c *MemberConfig) { c.Weight = -1 }, "is negative"},

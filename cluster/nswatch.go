@@ -30,7 +30,7 @@ type nsWatch struct {
 	// its data's version, and of its children in its cversion (see
 	// Member.setData); a change the watch could not follow makes it read
 	// every server's data again.
-	version  int32           // of the node's data; -1 until read
+	version  bumps           // of the node's data
 	cversion int32           // -1 until listed
 	kids     []string        // the children listed last, sorted
 	stale    map[string]bool // the servers whose data changed since it was read
@@ -137,16 +137,11 @@ func (w *nsWatch) read() error {
 			return err
 		}
 		w.forward("_data", ch)
-		switch {
-		case st == nil:
-		case w.version >= 0 && st.Version == w.version+1:
-			w.stale[string(b)] = true
-		case w.version >= 0 && st.Version != w.version:
+		switch addr, all := w.version.next(st, b); {
+		case all:
 			w.allStale = true
-		}
-		w.version = -1
-		if st != nil {
-			w.version = st.Version
+		case addr != "":
+			w.stale[addr] = true
 		}
 	}
 	if !w.watched[""] {
@@ -156,7 +151,7 @@ func (w *nsWatch) read() error {
 		}
 		w.forward("", ch)
 		slices.Sort(kids)
-		if st != nil && w.cversion >= 0 && st.Cversion-w.cversion != int32(changes(w.kids, kids)) {
+		if st != nil && w.cversion >= 0 && st.Cversion-w.cversion != int32(differ(w.kids, kids)) {
 			w.allStale = true // a child was deleted and made again meanwhile
 		}
 		w.kids, w.cversion = kids, -1
@@ -267,9 +262,35 @@ func (w *nsWatch) readServers(p string) error {
 	return nil
 }
 
-// changes counts the names in one of the sorted lists a and b and not
+// bumps follows the version of a parent's data, which a member bumps,
+// writing its address as the data, with each change of its child's data
+// (see Member.setData).
+type bumps struct {
+	version int32 // the version last read; -1 until read, or while the node is missing
+}
+
+// next takes the parent's stat st and data b as read now, and returns the
+// address of the member whose child changed since the last read, or all
+// when more than one change was missed (or the node was made anew). It
+// returns neither at the first read.
+func (c *bumps) next(st *zk.Stat, b []byte) (addr string, all bool) {
+	switch {
+	case st == nil || c.version < 0:
+	case st.Version == c.version+1:
+		addr = string(b)
+	case st.Version != c.version:
+		all = true
+	}
+	c.version = -1
+	if st != nil {
+		c.version = st.Version
+	}
+	return addr, all
+}
+
+// differ counts the names in one of the sorted lists a and b and not
 // the other.
-func changes(a, b []string) int {
+func differ(a, b []string) int {
 	n := 0
 	for len(a) > 0 && len(b) > 0 {
 		switch c := strings.Compare(a[0], b[0]); {

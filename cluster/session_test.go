@@ -68,7 +68,7 @@ func TestMemberLogsOutage(t *testing.T) {
 	testutil.CheckGoroutines(t)
 	zks := zktest.Start(t)
 	log, buf := testutil.NewLogger()
-	m, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:2104", SessionTimeout: 2 * time.Second, Logger: log})
+	m, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:7", SessionTimeout: 2 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestMemberTakeOverLog(t *testing.T) {
 	zks := zktest.Start(t)
 
 	// Another session's nodes at the member's address.
-	other, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:2104"})
+	other, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestMemberTakeOverLog(t *testing.T) {
 	}
 	settle(t, other)
 	log, buf := testutil.NewLogger()
-	m, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:2104", SessionTimeout: 2 * time.Second, Logger: log})
+	m, err := Join(MemberConfig{ZooKeeper: []string{zks.Addr}, Layout: l, Addr: "127.0.0.1:7", SessionTimeout: 2 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
