@@ -50,12 +50,11 @@ func TestCLIClusterRegistration(t *testing.T) {
 		return func() bool { k := kids(p); return k != nil && slices.Equal(k, want) }
 	}
 	const ns = "/slacker/test/namespaces"
-	testutil.WaitFor(t, 10*time.Second, nodes(ns, "a", "b.c"), "a and b.c to be registered")
-	for _, n := range []string{"a", "b.c"} {
-		if got := kids(ns + "/" + n); !slices.Equal(got, []string{s.addr}) {
-			t.Fatalf("%s's servers: %v, want [%s]", n, got, s.addr)
-		}
-	}
+	// A namespace's node is made before its server's node under it: wait
+	// for both.
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		return nodes(ns, "a", "b.c")() && nodes(ns+"/a", s.addr)() && nodes(ns+"/b.c", s.addr)()
+	}, "a and b.c to be registered, with the server")
 	if got := kids("/slacker/test/servers"); !slices.Equal(got, []string{s.addr}) {
 		t.Fatalf("servers %v", got)
 	}
