@@ -225,7 +225,19 @@ func (c *Client) Namespaces(ctx context.Context) ([]string, error) {
 	if c.isClosed() {
 		return nil, client.ErrClosed
 	}
-	return c.disc.namespaces(ctx)
+	return c.disc.list(ctx, namespacesNode)
+}
+
+// ServerAddrs returns the addresses of the servers registered in the
+// cluster, sorted: those with a server node, whether or not they serve a
+// namespace now. It waits as Namespaces does.
+func (c *Client) ServerAddrs(ctx context.Context) ([]string, error) {
+	ctx, cancel := c.bound(ctx)
+	defer cancel()
+	if c.isClosed() {
+		return nil, client.ErrClosed
+	}
+	return c.disc.list(ctx, serversNode)
 }
 
 // Clusters lists the clusters registered under the client's root, its
@@ -236,7 +248,7 @@ func (c *Client) Clusters(ctx context.Context) ([]string, error) {
 	if c.isClosed() {
 		return nil, client.ErrClosed
 	}
-	return c.disc.clusters(ctx)
+	return c.disc.list(ctx, clustersNode)
 }
 
 func (c *Client) isClosed() bool {

@@ -104,15 +104,19 @@ func (f *fakeDiscovery) watchNamespace(ns string, stop <-chan struct{}, publish 
 
 func (f *fakeDiscovery) watchServer(string, <-chan struct{}, func(*ServerData)) {}
 
-func (f *fakeDiscovery) namespaces(context.Context) ([]string, error) {
+func (f *fakeDiscovery) list(_ context.Context, what nodes) ([]string, error) {
+	if what == clustersNode {
+		return []string{"test"}, nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if what == serversNode {
+		return []string{}, nil
+	}
 	return slices.Sorted(maps.Keys(f.states)), nil
 }
 
 func (f *fakeDiscovery) serverData(context.Context, string) (*ServerData, error) { return nil, nil }
-
-func (f *fakeDiscovery) clusters(context.Context) ([]string, error) { return []string{"test"}, nil }
 
 func (f *fakeDiscovery) close() { f.wg.Wait() }
 

@@ -29,11 +29,9 @@ type discovery interface {
 	// watchServer calls publish with each new data of the server at addr,
 	// nil while it has none, until stop is closed or the discovery closes.
 	watchServer(addr string, stop <-chan struct{}, publish func(*ServerData))
-	// namespaces lists the namespaces registered, as long as ctx allows.
-	namespaces(ctx context.Context) ([]string, error)
-	// clusters lists the clusters under the layout's root, as long as
-	// ctx allows.
-	clusters(ctx context.Context) ([]string, error)
+	// list lists the children of the node what names (nodes), sorted, as
+	// long as ctx allows; none when the node is not there.
+	list(ctx context.Context, what nodes) ([]string, error)
 	// serverData reads the data of the server at addr, as long as ctx
 	// allows; nil when it has no node.
 	serverData(ctx context.Context, addr string) (*ServerData, error)
@@ -285,33 +283,28 @@ func getAll(conn *zk.Conn, paths []string) ([][]byte, []*zk.Stat, []error) {
 	return bs, stats, errs
 }
 
-func (d *zkDiscovery) namespaces(ctx context.Context) ([]string, error) {
-	var kids []string
-	err := d.ask(ctx, func() (err error) {
-		kids, _, err = d.conn().Children(d.layout.Namespaces())
-		return err
-	})
-	switch {
-	case errors.Is(err, zk.ErrNoNode):
-		return []string{}, nil
-	case err != nil:
-		return nil, fmt.Errorf("cluster: listing the namespaces: %w", err)
-	}
-	slices.Sort(kids)
-	return kids, nil
-}
+// nodes names a node that lists things: the namespaces, the servers, or
+// the clusters under the layout's root.
+type nodes string
 
-func (d *zkDiscovery) clusters(ctx context.Context) ([]string, error) {
+const (
+	namespacesNode nodes = "namespaces"
+	serversNode    nodes = "servers"
+	clustersNode   nodes = "clusters"
+)
+
+func (d *zkDiscovery) list(ctx context.Context, what nodes) ([]string, error) {
+	p := map[nodes]string{namespacesNode: d.layout.Namespaces(), serversNode: d.layout.Servers(), clustersNode: d.layout.root()}[what]
 	var kids []string
 	err := d.ask(ctx, func() (err error) {
-		kids, _, err = d.conn().Children(d.layout.root())
+		kids, _, err = d.conn().Children(p)
 		return err
 	})
 	switch {
 	case errors.Is(err, zk.ErrNoNode):
 		return []string{}, nil
 	case err != nil:
-		return nil, fmt.Errorf("cluster: listing the clusters: %w", err)
+		return nil, fmt.Errorf("cluster: listing the %s: %w", what, err)
 	}
 	slices.Sort(kids)
 	return kids, nil

@@ -43,6 +43,19 @@ func encodeServerDataEDN(d ServerData) ([]byte, error) {
 	}
 	m[transport.Keyword("weight")] = d.Weight
 	m[transport.Keyword("version")] = d.Version
+	if d.HTTP != "" {
+		m[transport.Keyword("http")] = d.HTTP
+	}
+	if d.Offline {
+		m[transport.Keyword("offline")] = true
+	}
+	if len(d.OfflineNamespaces) > 0 {
+		nss := make([]any, len(d.OfflineNamespaces))
+		for i, ns := range d.OfflineNamespaces {
+			nss[i] = ns
+		}
+		m[transport.Keyword("offline-namespaces")] = nss
+	}
 	if !d.StartedAt.IsZero() {
 		m[transport.Keyword("started-at")] = transport.Tagged{Tag: "inst", Value: d.StartedAt.UTC().Format(ednStartedLayout)}
 	}
@@ -89,6 +102,12 @@ func ParseServerData(b []byte) (ServerData, error) {
 			d.Version = v.(string)
 		case (name == "started-at" || name == "started_at") && ednTime(v) != nil:
 			d.StartedAt = *ednTime(v)
+		case name == "http" && isString(v):
+			d.HTTP = v.(string)
+		case name == "offline" && v == true:
+			d.Offline = true
+		case (name == "offline-namespaces" || name == "offline_namespaces") && isStrings(v):
+			d.OfflineNamespaces = ednStrings(v)
 		default:
 			if d.Data == nil {
 				d.Data = make(map[string]any)
@@ -115,6 +134,21 @@ func ednKey(k any) string {
 }
 
 func isString(v any) bool { _, ok := v.(string); return ok }
+
+// isStrings reports whether v is an EDN vector of strings.
+func isStrings(v any) bool {
+	vs, ok := v.([]any)
+	return ok && !slices.ContainsFunc(vs, func(e any) bool { return !isString(e) })
+}
+
+func ednStrings(v any) []string {
+	vs := v.([]any)
+	out := make([]string, len(vs))
+	for i, e := range vs {
+		out[i] = e.(string)
+	}
+	return out
+}
 
 func isEDNInt(v any) bool {
 	i, ok := v.(int64)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -49,6 +50,7 @@ func TestParseServerData(t *testing.T) {
 // back as it was.
 func TestServerDataEDNRoundTrip(t *testing.T) {
 	d := ServerData{Version: "0.1.0", StartedAt: time.Date(2026, 1, 2, 3, 4, 5, 6e6, time.UTC), Weight: 5,
+		HTTP: "10.0.0.1:8080", Offline: true, OfflineNamespaces: []string{"a.b", "c"},
 		Data: map[string]any{"zone": "a", "rack": 3.5, "bad key": true, "weight": "theirs"}}
 	b, err := encodeServerDataEDN(d)
 	if err != nil {
@@ -60,7 +62,8 @@ func TestServerDataEDNRoundTrip(t *testing.T) {
 	}
 	want := d
 	want.Data = map[string]any{"zone": "a", "rack": 3.5, "bad key": true} // the member's weight wins
-	if !got.StartedAt.Equal(want.StartedAt) || got.Version != want.Version || got.Weight != want.Weight || !reflect.DeepEqual(got.Data, want.Data) {
+	if !got.StartedAt.Equal(want.StartedAt) || got.Version != want.Version || got.Weight != want.Weight || !reflect.DeepEqual(got.Data, want.Data) ||
+		got.HTTP != want.HTTP || got.Offline != want.Offline || !slices.Equal(got.OfflineNamespaces, want.OfflineNamespaces) {
 		t.Fatalf("%s read back as %#v", b, got)
 	}
 }
@@ -146,7 +149,7 @@ func FuzzParseServerData(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%q wrote %s, which does not parse: %v", b, e, err)
 		}
-		if back.Weight != d.Weight || back.Version != d.Version || !back.StartedAt.Truncate(time.Millisecond).Equal(d.StartedAt.Truncate(time.Millisecond).UTC()) && !d.StartedAt.IsZero() {
+		if back.Weight != d.Weight || back.Version != d.Version || back.HTTP != d.HTTP || back.Offline != d.Offline || !slices.Equal(back.OfflineNamespaces, d.OfflineNamespaces) || !back.StartedAt.Truncate(time.Millisecond).Equal(d.StartedAt.Truncate(time.Millisecond).UTC()) && !d.StartedAt.IsZero() {
 			t.Fatalf("%q: %#v read back as %#v", b, d, back)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,11 @@ type MemberConfig struct {
 	// Version is the server's version, published in ServerData. "" publishes
 	// none.
 	Version string
+	// HTTP is the URL of the server's HTTP listener (its gateway, /metrics
+	// and admin endpoints), http://host:port or https://host:port,
+	// published in ServerData for consoles and operators. "" publishes
+	// none.
+	HTTP string
 	// SessionTimeout is how long ZooKeeper keeps the session, and so the
 	// server's nodes, while the server can't be reached. 0 means
 	// DefaultSessionTimeout.
@@ -60,10 +66,16 @@ type MemberConfig struct {
 
 // ServerData is the data of a server's node, as JSON.
 type ServerData struct {
-	Version   string         `json:"version"`
-	StartedAt time.Time      `json:"started_at"`
-	Weight    int            `json:"weight"`
-	Data      map[string]any `json:"data,omitempty"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	Weight    int       `json:"weight"`
+	HTTP      string    `json:"http,omitempty"` // MemberConfig.HTTP
+	// Offline is true while an operator has taken the whole server out of
+	// the cluster, and OfflineNamespaces names the namespaces taken out
+	// one by one (see [Member.SetOffline]).
+	Offline           bool           `json:"offline,omitempty"`
+	OfflineNamespaces []string       `json:"offline_namespaces,omitempty"`
+	Data              map[string]any `json:"data,omitempty"`
 }
 
 // DefaultSessionTimeout is the default of MemberConfig.SessionTimeout and
@@ -85,6 +97,9 @@ func (c MemberConfig) Validate() error {
 	}
 	if c.Weight < 0 {
 		errs = append(errs, fmt.Errorf("cluster: MemberConfig.Weight %d is negative", c.Weight))
+	}
+	if u, err := url.Parse(c.HTTP); c.HTTP != "" && (err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Path != "") {
+		errs = append(errs, fmt.Errorf("cluster: MemberConfig.HTTP %q: want http://host:port or https://host:port", c.HTTP))
 	}
 	if c.SessionTimeout < 0 {
 		errs = append(errs, fmt.Errorf("cluster: MemberConfig.SessionTimeout %v is negative", c.SessionTimeout))
@@ -144,14 +159,16 @@ type Member struct {
 	once     sync.Once
 	sessions atomic.Int64 // the sessions the nodes were made in
 
-	mu       sync.Mutex
-	data     []byte            // the server node's
-	dataGen  uint64            // counts the changes to data
-	want     map[string]nsWant // the namespaces to register
-	gen      uint64            // counts the changes to want; 1 for the server's node alone
-	synced   uint64            // the gen the nodes were last brought in step with, in session syncedIn
-	syncedIn int64
-	settled  chan struct{} // closed, and replaced, each time the nodes are in step
+	mu        sync.Mutex
+	data      []byte // the server node's
+	offline   bool   // announced in data: see SetOffline
+	offlineNS []string
+	dataGen   uint64            // counts the changes to data
+	want      map[string]nsWant // the namespaces to register
+	gen       uint64            // counts the changes to want; 1 for the server's node alone
+	synced    uint64            // the gen the nodes were last brought in step with, in session syncedIn
+	syncedIn  int64
+	settled   chan struct{} // closed, and replaced, each time the nodes are in step
 
 	// Owned by the loop.
 	conn    *zk.Conn           // the session's connection, loaded at each turn of the loop
@@ -219,7 +236,7 @@ func Join(cfg MemberConfig) (*Member, error) {
 	}
 	cfg = cfg.withDefaults()
 	started := time.Now().UTC()
-	data, err := encodeServerData(cfg, started, cfg.Weight)
+	data, err := encodeServerData(cfg.Layout, serverData(cfg, started, false, nil))
 	if err != nil {
 		return nil, fmt.Errorf("cluster: MemberConfig.Data: %w", err)
 	}
@@ -259,13 +276,28 @@ func (m *Member) SetWeight(w int) error {
 	if w == 0 {
 		w = 1
 	}
+	return m.announce(func() { m.cfg.Weight = w })
+}
+
+// SetOffline changes what the server's node announces an operator took
+// out of the cluster: the whole server (all), or the namespaces nss. It
+// only announces it: unregistering the namespaces is the caller's.
+func (m *Member) SetOffline(all bool, nss []string) error {
+	nss = slices.Sorted(slices.Values(nss))
+	return m.announce(func() { m.offline, m.offlineNS = all, nss })
+}
+
+// announce applies change to what the server's node announces, and
+// writes the node's data again, now or once ZooKeeper can be reached.
+func (m *Member) announce(change func()) error {
 	m.mu.Lock()
-	data, err := encodeServerData(m.cfg, m.started, w)
+	change()
+	data, err := encodeServerData(m.cfg.Layout, serverData(m.cfg, m.started, m.offline, m.offlineNS))
 	if err != nil {
 		m.mu.Unlock()
 		return fmt.Errorf("cluster: %w", err)
 	}
-	m.cfg.Weight, m.data = w, data
+	m.data = data
 	m.dataGen++
 	m.gen++
 	m.mu.Unlock()
@@ -276,11 +308,16 @@ func (m *Member) SetWeight(w int) error {
 	return nil
 }
 
-// encodeServerData returns the data of the server's node, with weight w,
-// in the format of cfg's layout: JSON, or EDN in FormatSlacker.
-func encodeServerData(cfg MemberConfig, started time.Time, w int) ([]byte, error) {
-	d := ServerData{Version: cfg.Version, StartedAt: started, Weight: w, Data: cfg.Data}
-	if cfg.Layout.Slacker() {
+// serverData is what the node of the server cfg configures announces.
+func serverData(cfg MemberConfig, started time.Time, offline bool, offlineNS []string) ServerData {
+	return ServerData{Version: cfg.Version, StartedAt: started, Weight: cfg.Weight, HTTP: cfg.HTTP,
+		Offline: offline, OfflineNamespaces: offlineNS, Data: cfg.Data}
+}
+
+// encodeServerData returns d in the format of the layout l: JSON, or EDN
+// in FormatSlacker.
+func encodeServerData(l Layout, d ServerData) ([]byte, error) {
+	if l.Slacker() {
 		return encodeServerDataEDN(d)
 	}
 	return json.Marshal(d)

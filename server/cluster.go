@@ -37,13 +37,18 @@ type membership struct {
 }
 
 // joinCluster joins the cluster cfg names, as the server listening
-// at ln, and registers reg's namespaces as they are served.
-func joinCluster(cfg ClusterConfig, ln net.Addr, reg *namespaces.Registry, log *slog.Logger) (*membership, error) {
+// at ln (and for HTTP at web, if not nil, with TLS if tls), and registers reg's namespaces
+// as they are served.
+func joinCluster(cfg ClusterConfig, ln, web net.Addr, tls bool, reg *namespaces.Registry, log *slog.Logger) (*membership, error) {
 	addr, derived, err := advertised(cfg.Advertise, ln)
 	if err != nil {
 		return nil, err
 	}
-	m, err := cluster.Join(cfg.member(addr, log))
+	mc := cfg.member(addr, log)
+	if web != nil {
+		mc.HTTP = advertisedHTTP(addr, web, tls)
+	}
+	m, err := cluster.Join(mc)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +136,9 @@ func (ms *membership) setOffline(ns string, off bool) error {
 			ms.register(n)
 		}
 	}
+	if err := ms.m.SetOffline(ms.offline, slices.Collect(maps.Keys(ms.offlineNS))); err != nil {
+		ms.log.Error("cannot announce what is offline", "err", err)
+	}
 	ms.log.Info("operator: cluster membership changed", "namespace", ns, "offline", off)
 	return nil
 }
@@ -212,6 +220,26 @@ func advertised(given string, ln net.Addr) (addr string, derived bool, err error
 		return v6, true, nil
 	}
 	return net.JoinHostPort("127.0.0.1", port), true, nil
+}
+
+// advertisedHTTP returns the URL of the HTTP listener web, with TLS if
+// tls, for a server advertised at addr: web's address, or, when that is a
+// wildcard, addr's host with web's port.
+func advertisedHTTP(addr string, web net.Addr, tls bool) string {
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	host, port, err := net.SplitHostPort(web.String())
+	if err != nil {
+		return scheme + web.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if ahost, _, err := net.SplitHostPort(addr); err == nil {
+			host = ahost
+		}
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 // clusterCaller is what slacker.call reaches in a server of a cluster:

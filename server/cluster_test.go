@@ -27,3 +27,24 @@ func TestAdvertised(t *testing.T) {
 		}
 	}
 }
+
+func TestAdvertisedHTTP(t *testing.T) {
+	for _, tc := range []struct {
+		addr, web string
+		tls       bool
+		want      string
+	}{
+		{"127.0.0.1:2104", "127.0.0.1:8080", false, "http://127.0.0.1:8080"},
+		{"10.0.0.5:2104", "0.0.0.0:8080", false, "http://10.0.0.5:8080"},
+		{"[fd00::5]:2104", "[::]:8080", true, "https://[fd00::5]:8080"},
+		{"h.example:2104", "192.0.2.1:8443", true, "https://192.0.2.1:8443"},
+	} {
+		web, err := net.ResolveTCPAddr("tcp", tc.web)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := advertisedHTTP(tc.addr, web, tc.tls); got != tc.want {
+			t.Errorf("advertisedHTTP(%s, %s, %v) = %s, want %s", tc.addr, tc.web, tc.tls, got, tc.want)
+		}
+	}
+}

@@ -245,7 +245,11 @@ func (s *Server) listen() error {
 		s.stops = append(s.stops, s.mweb.close)
 	}
 	if s.cfg.Cluster.enabled() {
-		if s.member, err = joinCluster(s.cfg.Cluster, ln.Addr(), s.reg, s.log); err != nil {
+		var web net.Addr
+		if s.web != nil {
+			web = s.web.ln.Addr()
+		}
+		if s.member, err = joinCluster(s.cfg.Cluster, ln.Addr(), web, s.cfg.TLS != nil, s.reg, s.log); err != nil {
 			return fmt.Errorf("cannot join the cluster: %w", err)
 		}
 		s.stops = append(s.stops, s.member.close)

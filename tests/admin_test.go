@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,12 +51,31 @@ func TestAdmin(t *testing.T) {
 		}
 		return out
 	}
+	conn, _, err := zk.Connect([]string{zks.Addr}, 2*time.Second, zk.WithLogInfo(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// announced waits for the server's node to say what ok accepts.
+	announced := func(what string, ok func(cluster.ServerData) bool) {
+		t.Helper()
+		var d cluster.ServerData
+		testutil.WaitFor(t, 10*time.Second, func() bool {
+			b, _, err := conn.Get(testLayout.Server(n.addr))
+			d = cluster.ServerData{}
+			return err == nil && json.Unmarshal(b, &d) == nil && ok(d)
+		}, what+" in the server's node")
+	}
 	testutil.WaitFor(t, 10*time.Second, registered(1, 1), "both namespaces registered")
+	announced("the HTTP address", func(d cluster.ServerData) bool { return d.HTTP == url && !d.Offline && d.OfflineNamespaces == nil })
 
 	if out := admin("offline", "who"); !strings.Contains(out, `"offline_namespaces":["who"]`) {
 		t.Fatalf("offline who: %s", out)
 	}
 	testutil.WaitFor(t, 10*time.Second, registered(0, 1), "who out of the cluster, other in")
+	announced("who offline", func(d cluster.ServerData) bool {
+		return slices.Equal(d.OfflineNamespaces, []string{"who"}) && !d.Offline
+	})
 	direct := dial(t, n.addr, client.Config{})
 	if got := callAs[int](t, direct, "who/am_i"); got != 1 {
 		t.Fatalf("who/am_i served directly: %d", got)
@@ -67,22 +87,15 @@ func TestAdmin(t *testing.T) {
 		t.Fatalf("offline: %s", out)
 	}
 	testutil.WaitFor(t, 10*time.Second, registered(0, 0), "the server out of the cluster")
+	announced("the server offline", func(d cluster.ServerData) bool { return d.Offline })
 	admin("online")
 	testutil.WaitFor(t, 10*time.Second, registered(1, 1), "the server back")
+	announced("nothing offline", func(d cluster.ServerData) bool { return !d.Offline && d.OfflineNamespaces == nil })
 
 	if out := admin("weight", "5"); !strings.Contains(out, `"weight":5`) {
 		t.Fatalf("weight: %s", out)
 	}
-	conn, _, err := zk.Connect([]string{zks.Addr}, 2*time.Second, zk.WithLogInfo(false))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	testutil.WaitFor(t, 10*time.Second, func() bool {
-		b, _, err := conn.Get(testLayout.Server(n.addr))
-		var d cluster.ServerData
-		return err == nil && json.Unmarshal(b, &d) == nil && d.Weight == 5
-	}, "the weight in the server's node")
+	announced("the weight", func(d cluster.ServerData) bool { return d.Weight == 5 })
 
 	for _, args := range [][]string{{"offline", "nope"}, {"weight", "-1"}} {
 		if _, _, code := cli(t, append([]string{"admin", "--token-file", tokens, url}, args...)...); code == 0 {
