@@ -2,10 +2,11 @@
 # detector (fuzz seed corpora included), the Lua tests of the examples, and
 # the unit tests of the comparison harness (a module of its own; the
 # comparison itself is `make compare`). This is what CI runs. The cluster
-# tests start real ZooKeeper servers, and the EDN and nippy codecs are
-# checked against Debian's Clojure and nippy: scripts/install-deps installs
-# Debian's zookeeper, clojure and libnippy-clojure packages first if they
-# are missing.
+# tests start real ZooKeeper servers, the EDN and nippy codecs are checked
+# against Debian's Clojure and nippy, and the web console's tests drive a
+# headless chromium: scripts/install-deps installs Debian's zookeeper,
+# clojure, libnippy-clojure and chromium packages first if they are
+# missing.
 .PHONY: test serve bench compare fuzz scale
 
 test:

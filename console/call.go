@@ -37,35 +37,44 @@ type CallAnswer struct {
 // maxCallBody bounds the body of POST /api/call.
 const maxCallBody = 1 << 20
 
-// call runs a CallRequest. It takes only a JSON body, and from the
-// console's own pages: a page of another site can send a form, or a
-// text/plain body, to a console on loopback without asking first, but
-// not JSON.
-func (h *handler) call(w http.ResponseWriter, r *http.Request) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want a JSON body (Content-Type: application/json)"})
-		return
-	}
-	if o := r.Header.Get("Origin"); o != "" {
-		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "calls are taken from the console's own pages only"})
-			return
-		}
-	}
+// call runs a CallRequest, from the console's own pages (see decode).
+func (c *Console) call(w http.ResponseWriter, r *http.Request) {
 	var req CallRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCallBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad call: " + err.Error()})
+	if !decode(w, r, &req) {
 		return
 	}
 	if req.Function == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": `bad call: want "function": "namespace/function"`})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.Timeout)
 	defer cancel()
-	writeJSON(w, http.StatusOK, Call(ctx, h.cfg.Cluster, req))
+	writeJSON(w, http.StatusOK, Call(ctx, c.cfg.Cluster, req))
+}
+
+// decode decodes the JSON body of r, a request from the console's own
+// pages, into v; or answers an error and returns false. It takes only a
+// JSON body, and no Origin but the console's: a page of another site can
+// send a form, or a text/plain body, to a console on loopback without
+// asking first, but not JSON.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"error": "want a JSON body (Content-Type: application/json)"})
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if u, err := url.Parse(o); err != nil || u.Host != r.Host {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "requests are taken from the console's own pages only"})
+			return false
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxCallBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad request: " + err.Error()})
+		return false
+	}
+	return true
 }
 
 // Call makes the call req through c, as long as ctx allows.

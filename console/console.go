@@ -24,6 +24,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -40,6 +41,7 @@ var static embed.FS
 // through: a *cluster.Client.
 type Cluster interface {
 	Namespaces(ctx context.Context) ([]string, error)
+	ServerAddrs(ctx context.Context) ([]string, error)
 	Servers(ctx context.Context, ns string) ([]cluster.Server, error)
 	ServerData(ctx context.Context, addr string) (cluster.ServerData, bool, error)
 	client.Caller
@@ -51,13 +53,45 @@ type Cluster interface {
 type Config struct {
 	// Cluster is the cluster shown. Required.
 	Cluster Cluster
-	// Timeout bounds what a request of the page waits for ZooKeeper. 0
-	// means DefaultTimeout.
+	// Timeout bounds what a request of the page waits for ZooKeeper or a
+	// server. 0 means DefaultTimeout.
 	Timeout time.Duration
+	// Every is how often the console reads every server's /metrics for
+	// its figures (from the HTTP address the server publishes), and
+	// Window how long it keeps them. 0 means DefaultEvery and
+	// DefaultWindow.
+	Every, Window time.Duration
+	// HTTP is the client the console reaches the servers' HTTP listeners
+	// with: their /metrics, their status namespace and their admin
+	// endpoints. nil means one whose requests last no longer than Timeout.
+	HTTP *http.Client
+	// AdminToken is the token the console gives the servers' admin
+	// endpoints, to take a server or a namespace out of the cluster and
+	// back, or change a server's weight, as `slacker-lua admin` does. ""
+	// means no token: the console offers no action.
+	AdminToken string
+	// Authenticate, if not nil, is asked about the token of every request
+	// for the cluster (Authorization: Bearer TOKEN); the page asks its
+	// user for one. nil takes requests without a token.
+	Authenticate func(token string) bool
+	// Hosts, if not empty, are the only host names the console answers to
+	// (in the Host header, with any port), so that a page of another site
+	// can't reach a console on loopback under a name of its own (DNS
+	// rebinding). Empty answers to any.
+	Hosts []string
 	// Logger receives the failures to read the cluster. nil discards
 	// them.
 	Logger *slog.Logger
 }
+
+// LoopbackHosts are the host names of loopback, for Config.Hosts.
+var LoopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// Defaults of Config's fields.
+const (
+	DefaultEvery  = 2 * time.Second
+	DefaultWindow = 5 * time.Minute
+)
 
 // DefaultTimeout is the default of Config.Timeout.
 const DefaultTimeout = 5 * time.Second
@@ -83,22 +117,33 @@ type Server struct {
 	Weight  int    `json:"weight"`
 }
 
-// handler is the console's http.Handler.
-type handler struct {
-	cfg Config
-	mux *http.ServeMux
+// Console is a web console of a cluster: an http.Handler.
+type Console struct {
+	cfg     Config
+	mux     *http.ServeMux
+	figures *figures
 }
 
-// NewHandler returns the console's handler.
-func NewHandler(cfg Config) (http.Handler, error) {
-	if cfg.Cluster == nil {
+// New returns a console of cfg.Cluster, which reads the servers' figures
+// until it is closed.
+func New(cfg Config) (*Console, error) {
+	switch {
+	case cfg.Cluster == nil:
 		return nil, errors.New("console: Config.Cluster is required")
-	}
-	if cfg.Timeout < 0 {
-		return nil, errors.New("console: Config.Timeout is negative")
+	case cfg.Timeout < 0 || cfg.Every < 0 || cfg.Window < 0:
+		return nil, errors.New("console: Config.Timeout, Every or Window is negative")
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Every == 0 {
+		cfg.Every = DefaultEvery
+	}
+	if cfg.Window == 0 {
+		cfg.Window = DefaultWindow
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{Timeout: cfg.Timeout}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -107,27 +152,72 @@ func NewHandler(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{cfg: cfg, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /api/namespaces", h.namespaces)
-	h.mux.HandleFunc("GET /api/servers", h.servers)
-	h.mux.HandleFunc("POST /api/call", h.call)
-	h.mux.Handle("GET /", http.FileServerFS(files))
-	return h, nil
+	c := &Console{cfg: cfg, mux: http.NewServeMux()}
+	c.mux.HandleFunc("GET /api/config", c.config)
+	c.mux.HandleFunc("GET /api/namespaces", c.namespaces)
+	c.mux.HandleFunc("GET /api/servers", c.servers)
+	c.mux.HandleFunc("GET /api/figures", c.figuresSince)
+	c.mux.HandleFunc("POST /api/call", c.call)
+	c.mux.HandleFunc("POST /api/admin", c.admin)
+	c.mux.Handle("GET /", http.FileServerFS(files))
+	c.figures = newFigures(cfg.Cluster, cfg.HTTP, cfg.Every, cfg.Window, cfg.Timeout)
+	return c, nil
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Close stops reading the servers' figures.
+func (c *Console) Close() { c.figures.close() }
+
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	h.mux.ServeHTTP(w, r)
+	if len(c.cfg.Hosts) > 0 {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+		if !slices.Contains(c.cfg.Hosts, strings.ToLower(host)) {
+			http.Error(w, "the console does not answer to the host "+r.Host, http.StatusMisdirectedRequest)
+			return
+		}
+	}
+	if c.cfg.Authenticate != nil && strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/config" {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !c.cfg.Authenticate(tok) {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a token is required"})
+			return
+		}
+	}
+	c.mux.ServeHTTP(w, r)
 }
 
-func (h *handler) namespaces(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
-	defer cancel()
-	nss, err := Namespaces(ctx, h.cfg.Cluster)
+// Settings is what GET /api/config answers: what the page may offer.
+type Settings struct {
+	Admin bool    `json:"admin"` // the console has an admin token: it offers actions
+	Token bool    `json:"token"` // the API wants a token
+	Every float64 `json:"every"` // seconds between the figures' points
+}
+
+func (c *Console) config(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, Settings{Admin: c.cfg.AdminToken != "", Token: c.cfg.Authenticate != nil, Every: c.cfg.Every.Seconds()})
+}
+
+func (c *Console) figuresSince(w http.ResponseWriter, r *http.Request) {
+	seq, err := parseSeq(r.URL.Query().Get("after"))
 	if err != nil {
-		h.cfg.Logger.Warn("console: reading the cluster", "err", err)
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "want ?after=SEQ, a point's seq"})
+		return
+	}
+	writeJSON(w, http.StatusOK, c.figures.since(seq))
+}
+
+func (c *Console) namespaces(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.Timeout)
+	defer cancel()
+	nss, err := Namespaces(ctx, c.cfg.Cluster)
+	if err != nil {
+		c.cfg.Logger.Warn("console: reading the cluster", "err", err)
 		writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 		return
 	}

@@ -57,10 +57,11 @@ func TestNamespaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	h, err := console.NewHandler(console.Config{Cluster: c})
+	h, err := console.New(console.Config{Cluster: c})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(h.Close)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 
@@ -106,9 +107,9 @@ func TestNamespaces(t *testing.T) {
 	}
 }
 
-// TestNewHandler checks the configuration errors.
-func TestNewHandler(t *testing.T) {
-	if _, err := console.NewHandler(console.Config{}); err == nil || !strings.Contains(err.Error(), "Cluster is required") {
+// TestNew checks the configuration errors.
+func TestNew(t *testing.T) {
+	if _, err := console.New(console.Config{}); err == nil || !strings.Contains(err.Error(), "Cluster is required") {
 		t.Errorf("no cluster: %v", err)
 	}
 }

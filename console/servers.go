@@ -13,34 +13,47 @@ import (
 // ServerInfo is a server as the console shows it: what it publishes in
 // ZooKeeper, and the namespaces it serves.
 type ServerInfo struct {
-	Addr       string         `json:"addr"`
-	Version    string         `json:"version"` // of the server's software
-	StartedAt  time.Time      `json:"started_at"`
-	Weight     int            `json:"weight"`
-	Data       map[string]any `json:"data,omitempty"`
-	Registered bool           `json:"registered"` // it has a server node
-	Namespaces []string       `json:"namespaces"`
+	Addr      string    `json:"addr"`
+	Version   string    `json:"version"` // of the server's software
+	StartedAt time.Time `json:"started_at"`
+	Weight    int       `json:"weight"`
+	HTTP      string    `json:"http,omitempty"` // its HTTP listener's URL
+	// Offline is true while an operator has taken the server out of the
+	// cluster, and OfflineNamespaces names the namespaces taken out one
+	// by one.
+	Offline           bool           `json:"offline,omitempty"`
+	OfflineNamespaces []string       `json:"offline_namespaces,omitempty"`
+	Data              map[string]any `json:"data,omitempty"`
+	Registered        bool           `json:"registered"` // it has a server node
+	Namespaces        []string       `json:"namespaces"`
 }
 
-func (h *handler) servers(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
+func (c *Console) servers(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), c.cfg.Timeout)
 	defer cancel()
-	nss, err := Namespaces(ctx, h.cfg.Cluster)
+	nss, err := Namespaces(ctx, c.cfg.Cluster)
 	if err == nil {
 		var servers []ServerInfo
-		if servers, err = Servers(ctx, h.cfg.Cluster, nss); err == nil {
+		if servers, err = Servers(ctx, c.cfg.Cluster, nss); err == nil {
 			writeJSON(w, http.StatusOK, servers)
 			return
 		}
 	}
-	h.cfg.Logger.Warn("console: reading the cluster", "err", err)
+	c.cfg.Logger.Warn("console: reading the cluster", "err", err)
 	writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 }
 
-// Servers reads the data of every server of the namespaces nss, sorted by
-// address, as long as ctx allows.
+// Servers reads the data of every server registered, and of every server
+// of the namespaces nss, sorted by address, as long as ctx allows.
 func Servers(ctx context.Context, c Cluster, nss []Namespace) ([]ServerInfo, error) {
+	addrs, err := c.ServerAddrs(ctx)
+	if err != nil {
+		return nil, err
+	}
 	served := map[string][]string{}
+	for _, addr := range addrs {
+		served[addr] = nil
+	}
 	for _, ns := range nss {
 		for _, s := range ns.Servers {
 			served[s.Addr] = append(served[s.Addr], ns.Name)
@@ -62,5 +75,7 @@ func info(addr string, d cluster.ServerData, ok bool, nss []string) ServerInfo {
 	if w < 1 {
 		w = 1
 	}
-	return ServerInfo{Addr: addr, Version: d.Version, StartedAt: d.StartedAt, Weight: w, Data: d.Data, Registered: ok, Namespaces: slices.Sorted(slices.Values(nss))}
+	return ServerInfo{Addr: addr, Version: d.Version, StartedAt: d.StartedAt, Weight: w, HTTP: d.HTTP,
+		Offline: d.Offline, OfflineNamespaces: d.OfflineNamespaces, Data: d.Data, Registered: ok,
+		Namespaces: append([]string{}, slices.Sorted(slices.Values(nss))...)}
 }

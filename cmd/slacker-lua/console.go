@@ -20,10 +20,17 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cmd := newClientCommand("console", "[flags] --zk HOST:PORT,... --cluster NAME",
 		"Serves a web console of a cluster, from what its servers publish in ZooKeeper:\n"+
 			"its namespaces, each with its servers, the version each serves, its leader\n"+
-			"and its functions with their docs, searchable. It listens on loopback unless\n"+
-			"--listen says otherwise, and serves until interrupted.", stdout, stderr)
+			"and its functions with their docs, searchable; its servers, with what is\n"+
+			"offline and the files failing to load; the calls, errors and latencies of\n"+
+			"each, charted from the servers' /metrics (of those served with --http); and\n"+
+			"a form to call a function. With --admin-token-file it offers the actions of\n"+
+			"`slacker-lua admin`. With --token-file it gives the file's first token to the\n"+
+			"servers, and asks its own users for a token of the file. It listens on\n"+
+			"loopback unless --listen says otherwise, and serves until interrupted.", stdout, stderr)
 	cmd.withCluster("show the --cluster found there")
 	listen := cmd.fs.String("listen", defaultConsoleAddr, "the `host:port` the console listens at")
+	adminFile := cmd.fs.String("admin-token-file", "", "`file` whose first token the console gives the servers' admin endpoints: it offers offline, online and weight")
+	every := cmd.fs.Duration("every", console.DefaultEvery, "how often to read every server's /metrics for the charts")
 	rest, code, ok := cmd.parse(args)
 	if !ok {
 		return code
@@ -34,29 +41,49 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case cmd.cluster.zk == "":
 		return cmd.usage("want --zk and --cluster")
 	}
+	cfg := console.Config{Every: *every}
+	var err error
+	if cfg.Authenticate, err = tokenCheck("--token-file", cmd.flags.security.tokenFile); err != nil {
+		return cmd.usage("%v", err)
+	}
+	if *adminFile != "" {
+		admin := clientSecurity{tokenFile: *adminFile}
+		if cfg.AdminToken, err = admin.token(); err != nil {
+			return cmd.usage("%v", strings.Replace(err.Error(), "--token-file", "--admin-token-file", 1))
+		}
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	c, code := cmd.connectCluster(ctx)
 	if c == nil {
 		return code
 	}
 	defer c.Close()
-	h, err := console.NewHandler(console.Config{Cluster: c, Logger: log})
-	if err != nil {
-		cmd.fail(err)
-		return exitError
-	}
+	cfg.Cluster, cfg.Logger = c, log
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		cmd.fail(err)
 		return exitError
 	}
+	bound := ln.Addr().(*net.TCPAddr)
+	if bound.IP.IsLoopback() {
+		cfg.Hosts = console.LoopbackHosts
+	}
+	h, err := console.New(cfg)
+	if err != nil {
+		ln.Close()
+		return cmd.usage("%v", err)
+	}
+	defer h.Close()
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	bound := ln.Addr().(*net.TCPAddr)
-	log.Info("serving", "addr", bound.String(), "url", "http://"+bound.String()+"/")
+	log.Info("serving", "addr", bound.String(), "url", "http://"+bound.String()+"/", "admin", cfg.AdminToken != "", "token", cfg.Authenticate != nil)
 	if !bound.IP.IsLoopback() {
-		log.Warn("the console is served beyond loopback, to anyone, without TLS or tokens", "addr", bound.String())
+		warn := "the console is served beyond loopback, without TLS"
+		if cfg.Authenticate == nil {
+			warn += ", to anyone: give --token-file to ask for a token"
+		}
+		log.Warn(warn, "addr", bound.String())
 	}
 	select {
 	case err := <-served:

@@ -1,0 +1,458 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/slacker-lua/slacker-lua/namespaces"
+)
+
+// Figure is what a server, a namespace or the whole cluster did between
+// two scrapes of the servers' /metrics. Zero fields are left out of the
+// JSON, and a figure that is all zeros is left out of its [Point].
+type Figure struct {
+	Calls    float64 `json:"calls,omitempty"`    // calls answered, per second
+	Errors   float64 `json:"errors,omitempty"`   // of them, those not successful, per second
+	P50      float64 `json:"p50,omitempty"`      // the calls' median time, in milliseconds
+	P99      float64 `json:"p99,omitempty"`      // their 99th percentile, in milliseconds
+	InFlight float64 `json:"inflight,omitempty"` // calls running or waiting, at the scrape
+}
+
+// Point is one scrape of every server's /metrics, set against the scrape
+// before it.
+type Point struct {
+	Seq        int64             `json:"seq"` // counts the points from 1
+	T          int64             `json:"t"`   // when, in milliseconds since 1970
+	Cluster    Figure            `json:"cluster"`
+	Servers    map[string]Figure `json:"servers,omitempty"`    // by address
+	Namespaces map[string]Figure `json:"namespaces,omitempty"` // by name
+}
+
+// Failure is a namespace file that fails to load on a server, as its
+// status namespace tells.
+type Failure struct {
+	File      string `json:"file"`
+	Namespace string `json:"namespace"`
+	Error     string `json:"error"` // with file and line
+}
+
+// Figures is what GET /api/figures answers.
+type Figures struct {
+	Every  float64 `json:"every"` // seconds between points
+	Points []Point `json:"points"`
+	// Failures are, for each server that has some, its files failing to
+	// load; Unreachable names each server whose figures could not be
+	// read at the last scrape, with why.
+	Failures    map[string][]Failure `json:"failures"`
+	Unreachable map[string]string    `json:"unreachable"`
+}
+
+// scrape is what a server's /metrics said, at a time.
+type scrape struct {
+	at       time.Time
+	calls    map[string]float64   // calls counted, by namespace
+	errors   map[string]float64   // calls not successful, by namespace
+	buckets  map[string][]float64 // cumulative counts of the duration histogram, by namespace, as bounds
+	pending  map[string]float64   // calls pending, by namespace
+	inFlight float64
+	bounds   bounds // of buckets
+}
+
+// bounds are the upper bounds of the duration histogram's buckets, in
+// seconds, +Inf last.
+type bounds []float64
+
+// figures scrapes the /metrics of every server that publishes an HTTP
+// address, every interval, and keeps the points of the last window.
+type figures struct {
+	cluster  Cluster
+	http     *http.Client
+	every    time.Duration
+	keep     int
+	timeout  time.Duration
+	ctx      context.Context // done when closed
+	cancel   context.CancelFunc
+	done     chan struct{} // closed when loop returns
+	mu       sync.Mutex
+	points   []Point // the last keep, oldest first
+	seq      int64
+	last     map[string]*scrape // by server
+	bounds   bounds             // of the first server scraped; the quantiles are of the servers that have them
+	failures map[string][]Failure
+	down     map[string]string
+}
+
+func newFigures(c Cluster, hc *http.Client, every, window, timeout time.Duration) *figures {
+	f := &figures{cluster: c, http: hc, every: every, keep: max(int(window/every), 2), timeout: timeout,
+		done: make(chan struct{}), last: map[string]*scrape{}, failures: map[string][]Failure{}, down: map[string]string{}}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	go f.loop()
+	return f
+}
+
+// close stops the scrapes, the one running cut short, and waits for it.
+func (f *figures) close() {
+	f.cancel()
+	<-f.done
+}
+
+func (f *figures) loop() {
+	defer close(f.done)
+	t := time.NewTicker(f.every)
+	defer t.Stop()
+	for {
+		ctx, cancel := context.WithTimeout(f.ctx, f.timeout)
+		f.scrapeAll(ctx)
+		cancel()
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// scrapeAll scrapes every server once, at most 8 at a time, and adds the
+// point they make.
+func (f *figures) scrapeAll(ctx context.Context) {
+	addrs, err := f.cluster.ServerAddrs(ctx)
+	if err != nil {
+		return
+	}
+	type result struct {
+		addr     string
+		s        *scrape
+		failures []Failure
+		err      error
+	}
+	results := make([]result, len(addrs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, addr := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r := result{addr: addr}
+			d, ok, err := f.cluster.ServerData(ctx, addr)
+			switch {
+			case err != nil:
+				r.err = err
+			case !ok:
+				r.err = errGone
+			case d.HTTP == "":
+				r.err = errNoHTTP
+			default:
+				r.s, r.err = f.scrapeOne(ctx, d.HTTP)
+				if r.err == nil {
+					r.failures, r.err = f.failuresOf(ctx, d.HTTP)
+				}
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	p := Point{T: now.UnixMilli(), Servers: map[string]Figure{}, Namespaces: map[string]Figure{}}
+	nsBuckets := map[string][]float64{}
+	var all []float64
+	clear(f.failures)
+	clear(f.down)
+	seen := map[string]bool{}
+	for _, r := range results {
+		seen[r.addr] = true
+		if r.err != nil {
+			if r.err != errGone {
+				f.down[r.addr] = r.err.Error()
+			}
+			delete(f.last, r.addr)
+			continue
+		}
+		if len(r.failures) > 0 {
+			f.failures[r.addr] = r.failures
+		}
+		prev := f.last[r.addr]
+		f.last[r.addr] = r.s
+		if f.bounds == nil {
+			f.bounds = r.s.bounds
+		}
+		if !slices.Equal(r.s.bounds, f.bounds) {
+			clear(r.s.buckets) // another histogram: counted, not in the quantiles
+		}
+		if prev == nil {
+			continue // a first scrape has nothing to be set against
+		}
+		dt := r.s.at.Sub(prev.at).Seconds()
+		var srv Figure
+		var srvBuckets []float64
+		for ns := range r.s.calls {
+			calls, errs := delta(r.s.calls[ns], prev.calls[ns])/dt, delta(r.s.errors[ns], prev.errors[ns])/dt
+			b := deltas(r.s.buckets[ns], prev.buckets[ns])
+			nf := p.Namespaces[ns]
+			nf.Calls += calls
+			nf.Errors += errs
+			p.Namespaces[ns] = nf
+			nsBuckets[ns] = add(nsBuckets[ns], b)
+			srvBuckets = add(srvBuckets, b)
+			srv.Calls += calls
+			srv.Errors += errs
+		}
+		for ns, n := range r.s.pending {
+			nf := p.Namespaces[ns]
+			nf.InFlight += n
+			p.Namespaces[ns] = nf
+		}
+		srv.InFlight = r.s.inFlight
+		srv.P50, srv.P99 = f.bounds.quantile(srvBuckets, .5), f.bounds.quantile(srvBuckets, .99)
+		all = add(all, srvBuckets)
+		p.Cluster.Calls += srv.Calls
+		p.Cluster.Errors += srv.Errors
+		p.Cluster.InFlight += srv.InFlight
+		p.Servers[r.addr] = srv
+	}
+	for addr := range f.last {
+		if !seen[addr] {
+			delete(f.last, addr)
+		}
+	}
+	for ns, nf := range p.Namespaces {
+		nf.P50, nf.P99 = f.bounds.quantile(nsBuckets[ns], .5), f.bounds.quantile(nsBuckets[ns], .99)
+		p.Namespaces[ns] = nf
+	}
+	p.Cluster.P50, p.Cluster.P99 = f.bounds.quantile(all, .5), f.bounds.quantile(all, .99)
+	for k, v := range p.Servers {
+		if v == (Figure{}) {
+			delete(p.Servers, k)
+		}
+	}
+	for k, v := range p.Namespaces {
+		if v == (Figure{}) {
+			delete(p.Namespaces, k)
+		}
+	}
+	f.seq++
+	p.Seq = f.seq
+	f.points = append(f.points, p)
+	if len(f.points) > f.keep {
+		f.points = slices.Delete(f.points, 0, len(f.points)-f.keep)
+	}
+}
+
+var (
+	errGone   = fmt.Errorf("no server node")
+	errNoHTTP = fmt.Errorf("publishes no HTTP address: serve it with --http for its figures")
+)
+
+// since returns the figures, with the points after seq.
+func (f *figures) since(seq int64) Figures {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := Figures{Every: f.every.Seconds(), Points: []Point{}, Failures: map[string][]Failure{}, Unreachable: map[string]string{}}
+	for _, p := range f.points {
+		if p.Seq > seq {
+			out.Points = append(out.Points, p)
+		}
+	}
+	for k, v := range f.failures {
+		out.Failures[k] = v
+	}
+	for k, v := range f.down {
+		out.Unreachable[k] = v
+	}
+	return out
+}
+
+// maxMetrics bounds the /metrics page read from a server.
+const maxMetrics = 8 << 20
+
+// scrapeOne reads the /metrics of the server whose HTTP listener is at
+// base.
+func (f *figures) scrapeOne(ctx context.Context, base string) (*scrape, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := f.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/metrics: %s", base, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, maxMetrics))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s/metrics: %w", base, err)
+	}
+	s := &scrape{at: time.Now(), calls: map[string]float64{}, errors: map[string]float64{}, buckets: map[string][]float64{}, pending: map[string]float64{}}
+	if fam := fams["slacker_calls_total"]; fam != nil {
+		for _, m := range fam.GetMetric() {
+			ns := label(m, "namespace")
+			if ns == "" || ns == namespaces.StatusNamespace {
+				continue // calls of nothing served; the console's own
+			}
+			n := m.GetCounter().GetValue()
+			s.calls[ns] += n
+			if label(m, "code") != "success" {
+				s.errors[ns] += n
+			}
+		}
+	}
+	if fam := fams["slacker_call_duration_seconds"]; fam != nil {
+		for _, m := range fam.GetMetric() {
+			ns := label(m, "namespace")
+			if ns == namespaces.StatusNamespace {
+				continue
+			}
+			h := m.GetHistogram()
+			var hb bounds
+			var cum []float64
+			for _, b := range h.GetBucket() {
+				if !math.IsInf(b.GetUpperBound(), 1) {
+					hb = append(hb, b.GetUpperBound())
+					cum = append(cum, float64(b.GetCumulativeCount()))
+				}
+			}
+			hb, cum = append(hb, math.Inf(1)), append(cum, float64(h.GetSampleCount()))
+			if s.bounds == nil {
+				s.bounds = hb
+			}
+			if !slices.Equal(hb, s.bounds) {
+				continue
+			}
+			s.buckets[ns] = add(s.buckets[ns], cum)
+		}
+	}
+	if fam := fams["slacker_namespace_pending_calls"]; fam != nil {
+		for _, m := range fam.GetMetric() {
+			s.pending[label(m, "namespace")] = m.GetGauge().GetValue()
+		}
+	}
+	if fam := fams["slacker_calls_in_flight"]; fam != nil && len(fam.GetMetric()) > 0 {
+		s.inFlight = fam.GetMetric()[0].GetGauge().GetValue()
+	}
+	return s, nil
+}
+
+// failuresOf asks the status namespace of the server whose HTTP listener
+// is at base for its files failing to load.
+func (f *figures) failuresOf(ctx context.Context, base string) ([]Failure, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/"+namespaces.StatusNamespace+"/failures.json", bytes.NewReader([]byte("[]")))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := f.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("asking for the files failing to load: %s", resp.Status)
+	}
+	var out []Failure
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMetrics)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("asking for the files failing to load: %w", err)
+	}
+	return out, nil
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// delta is a counter's increase from prev to cur; a counter that went
+// down was reset (its server restarted), and counted cur since.
+func delta(cur, prev float64) float64 {
+	if cur < prev {
+		return cur
+	}
+	return cur - prev
+}
+
+// deltas is delta of each bucket.
+func deltas(cur, prev []float64) []float64 {
+	out := make([]float64, len(cur))
+	reset := len(prev) > 0 && len(cur) > 0 && cur[len(cur)-1] < prev[len(prev)-1]
+	for i := range cur {
+		if i < len(prev) && !reset {
+			out[i] = cur[i] - prev[i]
+		} else {
+			out[i] = cur[i]
+		}
+	}
+	return out
+}
+
+// add adds b to a, bucket by bucket, growing a as needed.
+func add(a, b []float64) []float64 {
+	for len(a) < len(b) {
+		a = append(a, 0)
+	}
+	for i, v := range b {
+		a[i] += v
+	}
+	return a
+}
+
+// quantile estimates the q-quantile of the calls counted in the
+// cumulative buckets cum, in milliseconds, as Prometheus'
+// histogram_quantile does: linearly within the bucket it falls in. It is
+// 0 without calls; a quantile in the +Inf bucket is the largest bound.
+func (b bounds) quantile(cum []float64, q float64) float64 {
+	if len(cum) == 0 || len(cum) != len(b) || cum[len(cum)-1] <= 0 {
+		return 0
+	}
+	rank := q * cum[len(cum)-1]
+	i, _ := slices.BinarySearchFunc(cum, rank, func(c, r float64) int {
+		if c < r {
+			return -1
+		}
+		return 1
+	})
+	if i >= len(b)-1 {
+		return b[len(b)-2] * 1000
+	}
+	lo, below := 0.0, 0.0
+	if i > 0 {
+		lo, below = b[i-1], cum[i-1]
+	}
+	in := cum[i] - below
+	if in <= 0 {
+		return b[i] * 1000
+	}
+	v := lo + (b[i]-lo)*(rank-below)/in
+	return math.Round(v*1e6) / 1e3
+}
+
+// parseSeq reads the ?after= of a request for figures: 0 if absent.
+func parseSeq(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseInt(s, 10, 64)
+}

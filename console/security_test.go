@@ -1,0 +1,124 @@
+package console
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// do sends a request to h and returns the answer's status and body.
+func do(h http.Handler, method, target, body string, header ...string) (int, string) {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			r.Host = header[i+1]
+			continue
+		}
+		r.Header.Set(header[i], header[i+1])
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code, w.Body.String()
+}
+
+func newConsole(t *testing.T, cfg Config) *Console {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// TestHosts checks that a console with Hosts answers to those names only,
+// whatever the port, so that a page served under another name that
+// resolves to loopback can't read it.
+func TestHosts(t *testing.T) {
+	c := newConsole(t, Config{Cluster: fakeCluster{}, Hosts: LoopbackHosts})
+	for host, want := range map[string]int{
+		"127.0.0.1:2110": http.StatusOK, "localhost": http.StatusOK, "LocalHost:80": http.StatusOK, "[::1]:2110": http.StatusOK,
+		"evil.example": http.StatusMisdirectedRequest, "evil.example:2110": http.StatusMisdirectedRequest, "127.0.0.2:2110": http.StatusMisdirectedRequest,
+	} {
+		if code, _ := do(c, "GET", "/api/config", "", "Host", host); code != want {
+			t.Errorf("Host %s: %d, want %d", host, code, want)
+		}
+	}
+}
+
+// TestToken checks that a console with Authenticate wants a token for
+// the cluster's data, not for its page or its settings.
+func TestToken(t *testing.T) {
+	c := newConsole(t, Config{Cluster: fakeCluster{}, Authenticate: func(tok string) bool { return tok == "s3cret" }})
+	for _, tc := range []struct {
+		method, path, body, token string
+		want                      int
+	}{
+		{"GET", "/", "", "", http.StatusOK},
+		{"GET", "/app.js", "", "", http.StatusOK},
+		{"GET", "/api/config", "", "", http.StatusOK},
+		{"GET", "/api/namespaces", "", "", http.StatusUnauthorized},
+		{"GET", "/api/namespaces", "", "wrong", http.StatusUnauthorized},
+		{"GET", "/api/namespaces", "", "s3cret", http.StatusOK},
+		{"GET", "/api/figures", "", "", http.StatusUnauthorized},
+		{"POST", "/api/call", `{"function": "math/add"}`, "", http.StatusUnauthorized},
+		{"POST", "/api/call", `{"function": "math/add"}`, "s3cret", http.StatusOK},
+	} {
+		h := []string{"Content-Type", "application/json"}
+		if tc.token != "" {
+			h = append(h, "Authorization", "Bearer "+tc.token)
+		}
+		if code, body := do(c, tc.method, tc.path, tc.body, h...); code != tc.want {
+			t.Errorf("%s %s with token %q: %d %s, want %d", tc.method, tc.path, tc.token, code, body, tc.want)
+		}
+	}
+	if _, body := do(c, "GET", "/api/config", ""); !strings.Contains(body, `"token":true`) || !strings.Contains(body, `"admin":false`) {
+		t.Errorf("settings: %s", body)
+	}
+}
+
+// TestAdmin checks that the console sends an operator's action to the
+// server's own admin endpoint, at the address it publishes, with the
+// console's admin token; and that it offers none without one.
+func TestAdmin(t *testing.T) {
+	a := newFakeServer(t)
+	cl := fakeCluster{http: map[string]string{"a:1": a.URL, "c:1": ""}}
+	json := []string{"Content-Type", "application/json"}
+	if code, body := do(newConsole(t, Config{Cluster: cl}), "POST", "/api/admin", `{"server": "a:1", "action": "offline"}`, json...); code != http.StatusForbidden || !strings.Contains(body, "--admin-token-file") {
+		t.Errorf("without an admin token: %d %s", code, body)
+	}
+	c := newConsole(t, Config{Cluster: cl, AdminToken: "op3rator"})
+	for _, tc := range []struct {
+		body string
+		want int
+		sent string // the request a gets, if any
+	}{
+		{`{"server": "a:1", "action": "offline"}`, http.StatusOK, "POST /_admin/offline Bearer op3rator"},
+		{`{"server": "a:1", "action": "online", "namespace": "math"}`, http.StatusOK, "POST /_admin/online?namespace=math Bearer op3rator"},
+		{`{"server": "a:1", "action": "weight", "weight": 3}`, http.StatusOK, "POST /_admin/weight?value=3 Bearer op3rator"},
+		{`{"server": "a:1", "action": "weight", "weight": -1}`, http.StatusBadRequest, ""},
+		{`{"server": "a:1", "action": "reboot"}`, http.StatusBadRequest, ""},
+		{`{"server": "b:1", "action": "offline"}`, http.StatusNotFound, ""},
+		{`{"server": "c:1", "action": "offline"}`, http.StatusConflict, ""},
+		{`{"server": "a:1", "action": "offline", "url": "http://elsewhere"}`, http.StatusBadRequest, ""},
+	} {
+		a.mu.Lock()
+		a.admin = nil
+		a.mu.Unlock()
+		code, body := do(c, "POST", "/api/admin", tc.body, json...)
+		a.mu.Lock()
+		sent := a.admin
+		a.mu.Unlock()
+		if code != tc.want || tc.sent != "" && !slices.Equal(sent, []string{tc.sent}) || tc.sent == "" && len(sent) > 0 {
+			t.Errorf("%s: %d %s, the server got %q; want %d and %q", tc.body, code, body, sent, tc.want, tc.sent)
+		}
+	}
+	if code, _ := do(c, "POST", "/api/admin", `{"server": "a:1", "action": "offline"}`, "Content-Type", "application/json", "Origin", "http://evil.example"); code != http.StatusForbidden {
+		t.Errorf("an action from another site's page: %d, want 403", code)
+	}
+	if code, _ := do(c, "POST", "/api/admin", `{"server": "a:1", "action": "offline"}`, "Content-Type", "text/plain"); code != http.StatusUnsupportedMediaType {
+		t.Errorf("a text/plain action: %d, want 415", code)
+	}
+}
