@@ -1,20 +1,32 @@
 // Package console serves a web console of a slacker-lua cluster, from
-// what its servers publish in ZooKeeper: its namespaces, each with its
-// servers, the version each serves, its leader and its functions with
-// their parameters and docs. The console is a page built into the binary
+// what its servers publish in ZooKeeper and from their own HTTP
+// listeners: its namespaces, each with its servers, the version each
+// serves, its leader and its functions with their parameters and docs; its
+// servers, with what an operator took offline and the files failing to
+// load; and their figures. The console is a page built into the binary
 // (plain HTML, CSS and JavaScript, nothing fetched from elsewhere) that
 // reads the cluster as JSON from the same handler:
 //
+//	GET  /api/config       what the page may offer, a [Settings]
 //	GET  /api/namespaces   every namespace, as a list of [Namespace]
-//	GET  /api/servers      every server of a namespace, as a list of [ServerInfo]
+//	GET  /api/servers      every server, as a list of [ServerInfo]
+//	GET  /api/figures      the figures, [Figures], with the points after ?after=SEQ
 //	POST /api/call         a call of a function, a [CallRequest]: its [CallAnswer]
+//	POST /api/admin        an operator's [Action]: its [ActionAnswer]
 //
 // The page asks again every second, so that a namespace added to a
-// server, or a version rolling out, shows without a reload. Each function
-// has a call form: JSON arguments, sent through the cluster client or to
-// a chosen server, answered with the result or the error, its result
-// code and the call's time. The console never shows argument values but
-// in that form's own answer.
+// server, or a version rolling out, shows without a reload; what did not
+// change is not sent again (ETag). The figures are read from every
+// server's /metrics, at the HTTP address it publishes, every
+// Config.Every: calls and errors a second, p50 and p99 latency and calls
+// in flight, of each server, each namespace and the whole cluster, over
+// the last Config.Window. Each function has a call form: JSON arguments,
+// sent through the cluster client or to a chosen server, answered with
+// the result or the error, its result code and the call's time. The
+// console never shows argument values but in that form's own answer.
+// With Config.AdminToken it takes servers and namespaces out of the
+// cluster and back, and changes weights, through the servers' own admin
+// endpoints.
 package console
 
 import (
@@ -22,6 +34,8 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -221,7 +235,7 @@ func (c *Console) namespaces(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, nss)
+	writeTagged(w, r, nss)
 }
 
 // Namespaces reads every namespace of c, sorted by name, as long as ctx
@@ -261,6 +275,28 @@ func namespace(name string, servers []cluster.Server) Namespace {
 	}
 	slices.SortFunc(ns.Functions, func(a, b cluster.Function) int { return strings.Compare(a.Name, b.Name) })
 	return ns
+}
+
+// writeTagged answers v as JSON, with an ETag of its bytes, or 304 Not
+// Modified to a request that has them already (If-None-Match): a page
+// asking every second reads what changed only.
+func writeTagged(w http.ResponseWriter, r *http.Request, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	h := fnv.New64a()
+	h.Write(b)
+	tag := fmt.Sprintf(`"%x"`, h.Sum64())
+	w.Header().Set("ETag", tag)
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if r.Header.Get("If-None-Match") == tag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

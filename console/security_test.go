@@ -122,3 +122,24 @@ func TestAdmin(t *testing.T) {
 		t.Errorf("a text/plain action: %d, want 415", code)
 	}
 }
+
+// TestNotModified checks that what a page asks for every second comes
+// with an ETag, and that asking again with it, unchanged, reads nothing.
+func TestNotModified(t *testing.T) {
+	c := newConsole(t, Config{Cluster: fakeCluster{http: map[string]string{"a:1": ""}}})
+	for _, path := range []string{"/api/namespaces", "/api/servers"} {
+		r := httptest.NewRequest("GET", path, nil)
+		w := httptest.NewRecorder()
+		c.ServeHTTP(w, r)
+		tag := w.Header().Get("ETag")
+		if w.Code != http.StatusOK || tag == "" || w.Body.Len() == 0 {
+			t.Fatalf("GET %s: %d, ETag %q, %d bytes", path, w.Code, tag, w.Body.Len())
+		}
+		if code, body := do(c, "GET", path, "", "If-None-Match", tag); code != http.StatusNotModified || body != "" {
+			t.Errorf("GET %s again, unchanged: %d, %q", path, code, body)
+		}
+		if code, _ := do(c, "GET", path, "", "If-None-Match", `"other"`); code != http.StatusOK {
+			t.Errorf("GET %s with another ETag: %d", path, code)
+		}
+	}
+}

@@ -35,7 +35,7 @@ func (c *Console) servers(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var servers []ServerInfo
 		if servers, err = Servers(ctx, c.cfg.Cluster, nss); err == nil {
-			writeJSON(w, http.StatusOK, servers)
+			writeTagged(w, r, servers)
 			return
 		}
 	}

@@ -196,3 +196,68 @@ func TestConsoleCalls(t *testing.T) {
 		t.Errorf("servers' namespaces: %v, want %v", got, want)
 	}
 }
+
+// TestConsoleSecurity runs `slacker-lua console` with --token-file: its
+// page loads, but the cluster's data wants a token of the file; and, on
+// loopback, it answers to the names of loopback only.
+func TestConsoleSecurity(t *testing.T) {
+	zks := zktest.Start(t)
+	tokens := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(tokens, []byte("# the console's users\ns3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startNode(t, zks.Addr, whoFile(0), "--token-file", tokens)
+	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster, "--token-file", tokens)
+	get := func(path, token, host string) int {
+		t.Helper()
+		r, err := http.NewRequest("GET", url+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		if host != "" {
+			r.Host = host
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		path, token, host string
+		want              int
+	}{
+		{"", "", "", http.StatusOK},
+		{"api/config", "", "", http.StatusOK},
+		{"api/namespaces", "", "", http.StatusUnauthorized},
+		{"api/namespaces", "wrong", "", http.StatusUnauthorized},
+		{"api/namespaces", "s3cret", "", http.StatusOK},
+		{"api/namespaces", "s3cret", "localhost", http.StatusOK},
+		{"api/namespaces", "s3cret", "rebound.example:2110", http.StatusMisdirectedRequest},
+		{"", "", "rebound.example", http.StatusMisdirectedRequest},
+	} {
+		if got := get(tc.path, tc.token, tc.host); got != tc.want {
+			t.Errorf("GET /%s, token %q, Host %q: %d, want %d", tc.path, tc.token, tc.host, got, tc.want)
+		}
+	}
+	// The console calls the server with the file's first token.
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		r, err := http.NewRequest("POST", url+"api/call", strings.NewReader(`{"function": "who/am_i"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var ans console.CallAnswer
+		return json.NewDecoder(resp.Body).Decode(&ans) == nil && ans.Code == "success"
+	}, "a call through the console, with the token")
+}

@@ -23,7 +23,7 @@ import (
 var httpRE = regexp.MustCompile(`msg="serving HTTP" http=(\S+)`)
 
 // httpURL is the base URL of the HTTP listener of s, started with --http.
-func httpURL(t *testing.T, s *cliServer) string {
+func httpURL(t testing.TB, s *cliServer) string {
 	t.Helper()
 	m := httpRE.FindStringSubmatch(s.log())
 	if m == nil {

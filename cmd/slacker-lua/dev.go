@@ -112,6 +112,7 @@ func (d *devCluster) start(ctx context.Context, n int) error {
 		srv, err := server.New(server.Config{
 			Dir:  d.dir,
 			Addr: "127.0.0.1:0",
+			HTTP: "127.0.0.1:0", // for the console's figures, which it publishes
 			Cluster: server.ClusterConfig{
 				ZooKeeper: []string{d.zk.Addr},
 				Layout:    d.layout,
@@ -151,6 +152,7 @@ func (d *devCluster) start(ctx context.Context, n int) error {
 		fmt.Fprintf(d.stdout, "  slacker-lua call --zk %s --cluster %s %s\n", zk, c, example)
 		fmt.Fprintf(d.stdout, "  slacker-lua call %s %s\n", d.servers[0].Addr(), example)
 	}
+	fmt.Fprintf(d.stdout, "  slacker-lua console --zk %s --cluster %s\n", zk, c)
 	fmt.Fprintf(d.stdout, "\nCtrl-C stops the servers and ZooKeeper, and deletes %s.\n", tmp)
 	return nil
 }

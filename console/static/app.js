@@ -38,9 +38,11 @@ function button(text, cls, onClick, attrs) {
   return b;
 }
 
-// api asks the console's API; it throws the API's error.
+// api asks the console's API; it throws the API's error. What has not
+// changed since it was last read comes from the browser's cache, checked
+// with the console (its ETag): not again over the network.
 async function api(path, opts) {
-  opts = Object.assign({ cache: "no-store" }, opts || {});
+  opts = Object.assign({ cache: "no-cache" }, opts || {});
   opts.headers = Object.assign({}, opts.headers || {});
   if (state.token) {
     opts.headers.Authorization = "Bearer " + state.token;
