@@ -768,6 +768,10 @@ func TestResult(t *testing.T) {
 	if v, err := empty.Value(); v != nil || err != nil {
 		t.Errorf("empty body: %v, %v", v, err)
 	}
+	r := NewResult([]byte(`[1,"two"]`), transport.JSON)
+	if v, err := r.Value(); err != nil || !reflect.DeepEqual(v, []any{int64(1), "two"}) || r.ContentType() != transport.ContentJSON {
+		t.Errorf("NewResult: %#v, %v, %v", v, err, r.ContentType())
+	}
 }
 
 func TestExceptionMessage(t *testing.T) {

@@ -24,6 +24,11 @@ type Result struct {
 	codec transport.Codec
 }
 
+// NewResult returns the Result of a call answered by other means than
+// this package's clients, such as an HTTP gateway: body, serialized by
+// codec.
+func NewResult(body []byte, codec transport.Codec) Result { return Result{body: body, codec: codec} }
+
 // errNoCodec is the error of decoding the zero Result.
 var errNoCodec = errors.New("client: decoding an empty Result")
 

@@ -143,3 +143,17 @@ func TestNotModified(t *testing.T) {
 		}
 	}
 }
+
+func TestNewGateway(t *testing.T) {
+	for _, bad := range []string{"", "127.0.0.1:8080", "ftp://h:1", "http://", "http://h:1/path"} {
+		if _, err := NewGateway(bad, http.DefaultClient, ""); err == nil {
+			t.Errorf("NewGateway(%q): no error", bad)
+		}
+	}
+	for url, addr := range map[string]string{"http://h:8080": "h:8080", "http://h:8080/": "h:8080", "http://h": "h:80", "https://h": "h:443"} {
+		g, err := NewGateway(url, http.DefaultClient, "")
+		if err != nil || g.addr != addr {
+			t.Errorf("NewGateway(%q): addr %v, %v; want %s", url, g, err, addr)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package namespaces
 import (
 	"context"
 	"slices"
+
+	"github.com/slacker-lua/slacker-lua/engine"
 )
 
 // StatusNamespace is the namespace [Registry.ServeStatus] serves.
@@ -14,7 +16,8 @@ const StatusNamespace = "slacker-lua.status"
 //
 //	namespaces()  the served namespaces, sorted by name: each a map of
 //	              "namespace", "file" and "version" (the file's hash; both
-//	              "" for Go namespaces) and "functions" (how many)
+//	              "" for Go namespaces), "functions" (how many), and
+//	              "stateful" and "idempotent" (its options)
 //	failures()    the files whose version on disk failed to load (see
 //	              [Registry.Failures]): each a map of "file",
 //	              "namespace", "version" (the hash of the version that
@@ -35,11 +38,17 @@ func (r *Registry) ServeStatus() error {
 				out := make([]any, 0, len(names))
 				for _, name := range names {
 					e := cur[name]
+					var opts engine.Options
+					if e.lua != nil {
+						opts = e.lua.Options()
+					}
 					out = append(out, map[string]any{
-						"namespace": name,
-						"file":      e.file,
-						"version":   e.hash(),
-						"functions": int64(len(e.meta)),
+						"namespace":  name,
+						"file":       e.file,
+						"version":    e.hash(),
+						"functions":  int64(len(e.meta)),
+						"stateful":   opts.Stateful,
+						"idempotent": opts.Idempotent,
 					})
 				}
 				return out, nil

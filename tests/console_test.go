@@ -261,3 +261,68 @@ func TestConsoleSecurity(t *testing.T) {
 		return json.NewDecoder(resp.Body).Decode(&ans) == nil && ans.Code == "success"
 	}, "a call through the console, with the token")
 }
+
+// TestConsoleServer runs `slacker-lua console URL` on one server outside
+// a cluster, by the URL of its HTTP listener: its namespaces with their
+// docs, its calls through the gateway (a result, an exception with its
+// message and code, not-found) and its figures.
+func TestConsoleServer(t *testing.T) {
+	dir := testutil.WriteFiles(t, map[string]string{
+		"who.lua":     "--- Says which server answers.\nfunction am_i() return 7 end",
+		"fails.lua":   "function boom() error(\"kaboom\", 0) end",
+		"counter.lua": "_options = {stateful = true}\nfunction inc() return 1 end",
+	})
+	s := startCLI(t, "--http", "127.0.0.1:0", dir)
+	base := httpURL(t, s)
+	url := startConsole(t, base, "--every", "200ms")
+	name := strings.TrimPrefix(base, "http://")
+
+	var nss []console.Namespace
+	getJSON(t, url+"api/namespaces", &nss)
+	got := map[string]console.Namespace{}
+	for _, ns := range nss {
+		got[ns.Name] = ns
+	}
+	if who := got["who"]; len(who.Servers) != 1 || who.Servers[0].Addr != name || who.Servers[0].Version == "" ||
+		len(who.Functions) != 1 || who.Functions[0].Doc != "Says which server answers." {
+		t.Errorf("who: %+v", who)
+	}
+	if c := got["counter"]; !c.Stateful || c.Leader != name {
+		t.Errorf("counter: %+v; want stateful, led by the server", c)
+	}
+	if _, ok := got["slacker-lua.status"]; ok || len(got) != 3 {
+		t.Errorf("namespaces: %v", slices.Collect(maps.Keys(got)))
+	}
+	for req, want := range map[string]console.CallAnswer{
+		`{"function": "who/am_i"}`:                           {Code: "success", Result: 7.0},
+		`{"function": "who/am_i", "server": "` + name + `"}`: {Code: "success", Result: 7.0},
+		`{"function": "fails/boom", "args": [1]}`:            {Code: "exception", Error: "kaboom"},
+		`{"function": "who/nothing"}`:                        {Code: "not-found"},
+	} {
+		resp, err := http.Post(url+"api/call", "application/json", strings.NewReader(req))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans console.CallAnswer
+		json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		if ans.Code != want.Code || ans.Result != want.Result || want.Error != "" && ans.Error != want.Error {
+			t.Errorf("%s: %+v, want %+v", req, ans, want)
+		}
+	}
+	var servers []console.ServerInfo
+	getJSON(t, url+"api/servers", &servers)
+	if len(servers) != 1 || servers[0].Addr != name || servers[0].HTTP != base || len(servers[0].Namespaces) != 3 {
+		t.Errorf("servers: %+v", servers)
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		var f console.Figures
+		getJSON(t, url+"api/figures", &f)
+		for _, p := range f.Points {
+			if p.Namespaces["who"].Calls > 0 {
+				return len(f.Unreachable) == 0
+			}
+		}
+		return false
+	}, "who's calls in the figures")
+}

@@ -83,6 +83,8 @@ type clientCommand struct {
 	hasCluster bool          // withCluster was called
 	cluster    clusterTarget // the cluster, when cluster.zk is set once parsed
 	raw        bool          // --raw, for commands withArgs
+	takesURL   bool          // withURL was called
+	url        string        // a server's HTTP listener, once parsed, for commands withURL
 }
 
 func newClientCommand(name, synopsis, about string, stdout, stderr io.Writer) *clientCommand {
@@ -98,6 +100,10 @@ func (c *clientCommand) withCluster(use string) {
 	c.cluster.register(c.fs, use)
 }
 
+// withURL lets the command name a server by the URL of its HTTP
+// listener, http://host:port, instead of ADDR or a cluster.
+func (c *clientCommand) withURL() { c.takesURL = true }
+
 // withArgs adds --raw, for commands that take a function's arguments.
 func (c *clientCommand) withArgs() {
 	c.fs.BoolVar(&c.raw, "raw", false, "send every ARG as a string, as typed; @FILE and - send the file's or stdin's text")
@@ -112,11 +118,15 @@ func (c *clientCommand) parse(args []string) (rest []string, code int, ok bool) 
 	}
 	rest = c.fs.Args()
 	addrGiven := len(rest) > 0 && looksLikeAddr(rest[0])
+	urlGiven := c.takesURL && len(rest) > 0 && (strings.HasPrefix(rest[0], "http://") || strings.HasPrefix(rest[0], "https://"))
 	switch {
 	case c.hasCluster && isSet(c.fs, "zk"):
-		if addrGiven {
-			return nil, c.usage("ADDR %s and --zk name two targets: give one", rest[0]), false
+		if addrGiven || urlGiven {
+			return nil, c.usage("%s and --zk name two targets: give one", rest[0]), false
 		}
+	case urlGiven:
+		c.url, rest = rest[0], rest[1:]
+		return rest, 0, true
 	case addrGiven:
 		c.addr, rest = rest[0], rest[1:]
 	case os.Getenv(envAddr) != "":

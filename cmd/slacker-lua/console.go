@@ -17,8 +17,9 @@ import (
 const defaultConsoleAddr = "127.0.0.1:2110"
 
 func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := newClientCommand("console", "[flags] --zk HOST:PORT,... --cluster NAME",
-		"Serves a web console of a cluster, from what its servers publish in ZooKeeper:\n"+
+	cmd := newClientCommand("console", "[flags] --zk HOST:PORT,... --cluster NAME | URL",
+		"Serves a web console of a cluster, from what its servers publish in ZooKeeper,\n"+
+			"or of one server, by the URL of its HTTP listener (serve --http), http://host:port:\n"+
 			"its namespaces, each with its servers, the version each serves, its leader\n"+
 			"and its functions with their docs, searchable; its servers, with what is\n"+
 			"offline and the files failing to load; the calls, errors and latencies of\n"+
@@ -28,6 +29,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			"servers, and asks its own users for a token of the file. It listens on\n"+
 			"loopback unless --listen says otherwise, and serves until interrupted.", stdout, stderr)
 	cmd.withCluster("show the --cluster found there")
+	cmd.withURL()
 	listen := cmd.fs.String("listen", defaultConsoleAddr, "the `host:port` the console listens at")
 	adminFile := cmd.fs.String("admin-token-file", "", "`file` whose first token the console gives the servers' admin endpoints: it offers offline, online and weight")
 	every := cmd.fs.Duration("every", console.DefaultEvery, "how often to read every server's /metrics for the charts")
@@ -37,9 +39,9 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	switch {
 	case len(rest) > 0 || cmd.addr != "":
-		return cmd.usage("want no ADDR: the console shows a cluster (got %s)", strings.Join(append([]string{cmd.addr}, rest...), " "))
-	case cmd.cluster.zk == "":
-		return cmd.usage("want --zk and --cluster")
+		return cmd.usage("want no ADDR: the console shows a cluster, or a server by the URL of its HTTP listener, http://host:port (got %s)", strings.TrimSpace(strings.Join(append([]string{cmd.addr}, rest...), " ")))
+	case cmd.cluster.zk == "" && cmd.url == "":
+		return cmd.usage("want --zk and --cluster, or the URL of a server's HTTP listener")
 	}
 	cfg := console.Config{Every: *every}
 	var err error
@@ -53,12 +55,34 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	c, code := cmd.connectCluster(ctx)
-	if c == nil {
-		return code
+	cfg.Logger = log
+	// The servers' HTTP listeners are reached with the TLS of the flags,
+	// as their binary protocol is.
+	tlsCfg, err := cmd.flags.security.tlsConfig()
+	if err != nil {
+		return cmd.usage("%v", err)
 	}
-	defer c.Close()
-	cfg.Cluster, cfg.Logger = c, log
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsCfg
+	cfg.HTTP = &http.Client{Timeout: console.DefaultTimeout, Transport: transport}
+	if cmd.url != "" {
+		token, err := cmd.flags.security.token()
+		if err != nil {
+			return cmd.usage("%v", err)
+		}
+		g, err := console.NewGateway(cmd.url, cfg.HTTP, token)
+		if err != nil {
+			return cmd.usage("%v", err)
+		}
+		cfg.Cluster = g
+	} else {
+		c, code := cmd.connectCluster(ctx)
+		if c == nil {
+			return code
+		}
+		defer c.Close()
+		cfg.Cluster = c
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		cmd.fail(err)
