@@ -119,6 +119,10 @@ func TestConsoleBrowser(t *testing.T) {
 	if s := p.text(row("counter")); !strings.Contains(s, "stateful") {
 		t.Errorf("counter's row does not say stateful: %q", s)
 	}
+	// who's two files differ, as a version rolling out would.
+	if s := p.text(row("who")); !strings.Contains(s, "2 versions") {
+		t.Errorf("who's row does not say it is served at 2 versions: %q", s)
+	}
 
 	// A file added to a server shows without a reload.
 	var loaded float64
@@ -193,9 +197,15 @@ func TestConsoleBrowser(t *testing.T) {
 		}
 	}
 
-	// The servers page: offline and back, with a token.
+	// The servers page: a file failing to load, with its line.
+	if err := os.WriteFile(filepath.Join(a.dir, "broken.lua"), []byte("function f()\n  return 1 +\nend\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p.eval(`location.hash = "#servers"`, nil)
 	srow := func(addr string) string { return fmt.Sprintf(`tr[data-server=%q]`, addr) }
+	p.wait("broken.lua failing on "+a.addr, fmt.Sprintf(`document.querySelector('%s .failure[data-failure="broken.lua"]')?.textContent.includes("broken.lua:3")`, srow(a.addr)))
+
+	// Offline and back, with a token.
 	p.wait("the servers page", fmt.Sprintf(`document.querySelector('%s [data-action=offline]')`, srow(a.addr)))
 	p.eval(fmt.Sprintf(`document.querySelector('%s [data-action=offline]').click()`, srow(a.addr)), nil)
 	if q := p.text("#confirm-text"); !strings.Contains(q, a.addr) {

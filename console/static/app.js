@@ -121,7 +121,17 @@ function drawFigures() {
   for (const td of document.querySelectorAll("td[data-kind]")) {
     const kind = td.dataset.kind, key = td.dataset.key;
     const f = (last && (last[kind] || {})[key]) || {};
-    const text = `${num(f.calls || 0)}/s` + (f.errors ? `, ${num(f.errors)} errors/s` : "") + (f.calls ? `, p99 ${num(f.p99 || 0)} ms` : "");
+    const parts = [`${num(f.calls || 0)}/s`];
+    if (f.errors) {
+      parts.push(`${num(f.errors)} errors/s`);
+    }
+    if (f.calls) {
+      parts.push(`p50 ${num(f.p50 || 0)} ms`, `p99 ${num(f.p99 || 0)} ms`);
+    }
+    if (f.inflight) {
+      parts.push(`${num(f.inflight)} in flight`);
+    }
+    const text = parts.join(", ");
     td.replaceChildren(spark(series(kind, key, "calls")), el("span", { class: "rate" }, text));
   }
 }
@@ -251,7 +261,8 @@ function confirmAct(text, action) {
     answer.textContent = "…";
     try {
       const a = await post("api/admin", action);
-      answer.textContent = `${action.action} ${action.namespace || ""} on ${action.server}: done; now ${JSON.stringify(a.state)}`;
+      const what = [action.action, action.namespace, action.action === "weight" ? action.weight : ""].filter(x => x !== undefined && x !== "").join(" ");
+      answer.textContent = `${what} on ${action.server}: done; now ${JSON.stringify(a.state)}`;
     } catch (e) {
       answer.className = "failed";
       answer.textContent = `${action.action} on ${action.server} failed: ${e.message}`;
