@@ -79,6 +79,10 @@ type Config struct {
 	// with: their /metrics, their status namespace and their admin
 	// endpoints. nil means one whose requests last no longer than Timeout.
 	HTTP *http.Client
+	// ServerToken is the token the console gives the servers' gateways
+	// (their --token-file) when it asks their status namespace for the
+	// files failing to load. "" gives none.
+	ServerToken string
 	// AdminToken is the token the console gives the servers' admin
 	// endpoints, to take a server or a namespace out of the cluster and
 	// back, or change a server's weight, as `slacker-lua admin` does. ""
@@ -174,7 +178,7 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("POST /api/call", c.call)
 	c.mux.HandleFunc("POST /api/admin", c.admin)
 	c.mux.Handle("GET /", http.FileServerFS(files))
-	c.figures = newFigures(cfg.Cluster, cfg.HTTP, cfg.Every, cfg.Window, cfg.Timeout)
+	c.figures = newFigures(cfg.Cluster, cfg.HTTP, cfg.ServerToken, cfg.Every, cfg.Window, cfg.Timeout)
 	return c, nil
 }
 

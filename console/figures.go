@@ -54,8 +54,8 @@ type Figures struct {
 	Every  float64 `json:"every"` // seconds between points
 	Points []Point `json:"points"`
 	// Failures are, for each server that has some, its files failing to
-	// load; Unreachable names each server whose figures could not be
-	// read at the last scrape, with why.
+	// load; Unreachable names each server whose figures, or files failing
+	// to load, could not be read at the last scrape, with why.
 	Failures    map[string][]Failure `json:"failures"`
 	Unreachable map[string]string    `json:"unreachable"`
 }
@@ -80,6 +80,7 @@ type bounds []float64
 type figures struct {
 	cluster  Cluster
 	http     *http.Client
+	token    string // given to the servers' gateways
 	every    time.Duration
 	keep     int
 	timeout  time.Duration
@@ -95,8 +96,8 @@ type figures struct {
 	down     map[string]string
 }
 
-func newFigures(c Cluster, hc *http.Client, every, window, timeout time.Duration) *figures {
-	f := &figures{cluster: c, http: hc, every: every, keep: max(int(window/every), 2), timeout: timeout,
+func newFigures(c Cluster, hc *http.Client, token string, every, window, timeout time.Duration) *figures {
+	f := &figures{cluster: c, http: hc, token: token, every: every, keep: max(int(window/every), 2), timeout: timeout,
 		done: make(chan struct{}), last: map[string]*scrape{}, failures: map[string][]Failure{}, down: map[string]string{}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	go f.loop()
@@ -136,7 +137,8 @@ func (f *figures) scrapeAll(ctx context.Context) {
 		addr     string
 		s        *scrape
 		failures []Failure
-		err      error
+		err      error // the figures could not be read
+		note     error // the figures were, the files failing to load not
 	}
 	results := make([]result, len(addrs))
 	var wg sync.WaitGroup
@@ -159,7 +161,7 @@ func (f *figures) scrapeAll(ctx context.Context) {
 			default:
 				r.s, r.err = f.scrapeOne(ctx, d.HTTP)
 				if r.err == nil {
-					r.failures, r.err = f.failuresOf(ctx, d.HTTP)
+					r.failures, r.note = f.failuresOf(ctx, d.HTTP)
 				}
 			}
 			results[i] = r
@@ -187,6 +189,9 @@ func (f *figures) scrapeAll(ctx context.Context) {
 		}
 		if len(r.failures) > 0 {
 			f.failures[r.addr] = r.failures
+		}
+		if r.note != nil {
+			f.down[r.addr] = r.note.Error()
 		}
 		prev := f.last[r.addr]
 		f.last[r.addr] = r.s
@@ -282,24 +287,40 @@ func (f *figures) since(seq int64) Figures {
 // maxMetrics bounds the /metrics page read from a server.
 const maxMetrics = 8 << 20
 
-// scrapeOne reads the /metrics of the server whose HTTP listener is at
-// base.
-func (f *figures) scrapeOne(ctx context.Context, base string) (*scrape, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+// fetch sends a request of url, with body as JSON if not nil, and
+// returns the answer's body, of at most maxMetrics bytes, if it is 200
+// OK.
+func (f *figures) fetch(ctx context.Context, method, url string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "text/plain")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if f.token != "" {
+		req.Header.Set("Authorization", "Bearer "+f.token)
+	}
 	resp, err := f.http.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s/metrics: %s", base, resp.Status)
+		return nil, fmt.Errorf("%s %s: %s", method, url, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, maxMetrics))
+}
+
+// scrapeOne reads the /metrics of the server whose HTTP listener is at
+// base.
+func (f *figures) scrapeOne(ctx context.Context, base string) (*scrape, error) {
+	page, err := f.fetch(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, maxMetrics))
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(page))
 	if err != nil {
 		return nil, fmt.Errorf("GET %s/metrics: %w", base, err)
 	}
@@ -356,21 +377,12 @@ func (f *figures) scrapeOne(ctx context.Context, base string) (*scrape, error) {
 // failuresOf asks the status namespace of the server whose HTTP listener
 // is at base for its files failing to load.
 func (f *figures) failuresOf(ctx context.Context, base string) ([]Failure, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/"+namespaces.StatusNamespace+"/failures.json", bytes.NewReader([]byte("[]")))
+	body, err := f.fetch(ctx, http.MethodPost, base+"/"+namespaces.StatusNamespace+"/failures.json", []byte("[]"))
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := f.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("asking for the files failing to load: %s", resp.Status)
+		return nil, fmt.Errorf("asking for the files failing to load: %w", err)
 	}
 	var out []Failure
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxMetrics)).Decode(&out); err != nil {
+	if err := json.Unmarshal(body, &out); err != nil {
 		return nil, fmt.Errorf("asking for the files failing to load: %w", err)
 	}
 	return out, nil

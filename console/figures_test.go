@@ -129,7 +129,7 @@ func (c fakeCluster) With(cluster.Picker) client.Caller { return c }
 func TestFigures(t *testing.T) {
 	a, b := newFakeServer(t), newFakeServer(t)
 	c := fakeCluster{http: map[string]string{"a:1": a.URL, "b:1": b.URL, "c:1": ""}}
-	f := newFigures(c, http.DefaultClient, 100*time.Millisecond, time.Minute, time.Second)
+	f := newFigures(c, http.DefaultClient, "", 100*time.Millisecond, time.Minute, time.Second)
 	defer f.close()
 	testutil.WaitFor(t, 5*time.Second, func() bool { return len(f.since(0).Points) >= 1 }, "a first point")
 	a.serve(1000, 100)

@@ -206,8 +206,8 @@ func TestConsoleSecurity(t *testing.T) {
 	if err := os.WriteFile(tokens, []byte("# the console's users\ns3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startNode(t, zks.Addr, whoFile(0), "--token-file", tokens)
-	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster, "--token-file", tokens)
+	startNode(t, zks.Addr, whoFile(0), "--token-file", tokens, "--http", "127.0.0.1:0")
+	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster, "--token-file", tokens, "--every", "200ms")
 	get := func(path, token, host string) int {
 		t.Helper()
 		r, err := http.NewRequest("GET", url+path, nil)
@@ -260,6 +260,21 @@ func TestConsoleSecurity(t *testing.T) {
 		var ans console.CallAnswer
 		return json.NewDecoder(resp.Body).Decode(&ans) == nil && ans.Code == "success"
 	}, "a call through the console, with the token")
+	// And asks its gateway for the files failing to load with it.
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		r, err := http.NewRequest("GET", url+"api/figures", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var f console.Figures
+		return json.NewDecoder(resp.Body).Decode(&f) == nil && len(f.Points) >= 2 && len(f.Unreachable) == 0
+	}, "the figures, and the files failing to load, read with the token")
 }
 
 // TestConsoleServer runs `slacker-lua console URL` on one server outside

@@ -65,12 +65,11 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsCfg
 	cfg.HTTP = &http.Client{Timeout: console.DefaultTimeout, Transport: transport}
+	if cfg.ServerToken, err = cmd.flags.security.token(); err != nil {
+		return cmd.usage("%v", err)
+	}
 	if cmd.url != "" {
-		token, err := cmd.flags.security.token()
-		if err != nil {
-			return cmd.usage("%v", err)
-		}
-		g, err := console.NewGateway(cmd.url, cfg.HTTP, token)
+		g, err := console.NewGateway(cmd.url, cfg.HTTP, cfg.ServerToken)
 		if err != nil {
 			return cmd.usage("%v", err)
 		}
