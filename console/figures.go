@@ -287,10 +287,9 @@ func (f *figures) since(seq int64) Figures {
 // maxMetrics bounds the /metrics page read from a server.
 const maxMetrics = 8 << 20
 
-// fetch sends a request of url, with body as JSON if not nil, and
-// returns the answer's body, of at most maxMetrics bytes, if it is 200
-// OK.
-func (f *figures) fetch(ctx context.Context, method, url string, body []byte) ([]byte, error) {
+// send sends a request of url, with body as JSON if not nil, and token,
+// if not "", as "Authorization: Bearer".
+func send(ctx context.Context, hc *http.Client, token, method, url string, body []byte) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -298,10 +297,16 @@ func (f *figures) fetch(ctx context.Context, method, url string, body []byte) ([
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if f.token != "" {
-		req.Header.Set("Authorization", "Bearer "+f.token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := f.http.Do(req)
+	return hc.Do(req)
+}
+
+// fetch sends a request of url, as send does, and returns the answer's
+// body, of at most maxMetrics bytes, if it is 200 OK.
+func (f *figures) fetch(ctx context.Context, method, url string, body []byte) ([]byte, error) {
+	resp, err := send(ctx, f.http, f.token, method, url, body)
 	if err != nil {
 		return nil, err
 	}

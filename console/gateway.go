@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,17 +59,7 @@ func NewGateway(base string, hc *http.Client, token string) (*Gateway, error) {
 // or the server's error, a *client.RemoteError, when the answer carries a
 // result code.
 func (g *Gateway) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, method, g.base+path, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if g.token != "" {
-		req.Header.Set("Authorization", "Bearer "+g.token)
-	}
-	resp, err := g.http.Do(req)
+	resp, err := send(ctx, g.http, g.token, method, g.base+path, body)
 	if err != nil {
 		return nil, err
 	}

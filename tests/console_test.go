@@ -3,6 +3,7 @@ package tests
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"maps"
 	"net/http"
 	"os"
@@ -208,23 +209,34 @@ func TestConsoleSecurity(t *testing.T) {
 	}
 	startNode(t, zks.Addr, whoFile(0), "--token-file", tokens, "--http", "127.0.0.1:0")
 	url := startConsole(t, "--zk", zks.Addr, "--cluster", testLayout.Cluster, "--token-file", tokens, "--every", "200ms")
-	get := func(path, token, host string) int {
+	// ask asks the console for path, with a JSON body if not "", the
+	// token if not "" and the Host header host if not "", and decodes a
+	// 200's answer into v if not nil.
+	ask := func(path, body, token, host string, v any) int {
 		t.Helper()
-		r, err := http.NewRequest("GET", url+path, nil)
+		method, r := "GET", io.Reader(nil)
+		if body != "" {
+			method, r = "POST", strings.NewReader(body)
+		}
+		req, err := http.NewRequest(method, url+path, r)
 		if err != nil {
 			t.Fatal(err)
 		}
+		req.Header.Set("Content-Type", "application/json")
 		if token != "" {
-			r.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		if host != "" {
-			r.Host = host
+			req.Host = host
 		}
-		resp, err := http.DefaultClient.Do(r)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
+		if v != nil && resp.StatusCode == http.StatusOK {
+			json.NewDecoder(resp.Body).Decode(v)
+		}
 		return resp.StatusCode
 	}
 	for _, tc := range []struct {
@@ -240,40 +252,19 @@ func TestConsoleSecurity(t *testing.T) {
 		{"api/namespaces", "s3cret", "rebound.example:2110", http.StatusMisdirectedRequest},
 		{"", "", "rebound.example", http.StatusMisdirectedRequest},
 	} {
-		if got := get(tc.path, tc.token, tc.host); got != tc.want {
+		if got := ask(tc.path, "", tc.token, tc.host, nil); got != tc.want {
 			t.Errorf("GET /%s, token %q, Host %q: %d, want %d", tc.path, tc.token, tc.host, got, tc.want)
 		}
 	}
 	// The console calls the server with the file's first token.
 	testutil.WaitFor(t, 10*time.Second, func() bool {
-		r, err := http.NewRequest("POST", url+"api/call", strings.NewReader(`{"function": "who/am_i"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Authorization", "Bearer s3cret")
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
 		var ans console.CallAnswer
-		return json.NewDecoder(resp.Body).Decode(&ans) == nil && ans.Code == "success"
+		return ask("api/call", `{"function": "who/am_i"}`, "s3cret", "", &ans) == http.StatusOK && ans.Code == "success"
 	}, "a call through the console, with the token")
 	// And asks its gateway for the files failing to load with it.
 	testutil.WaitFor(t, 10*time.Second, func() bool {
-		r, err := http.NewRequest("GET", url+"api/figures", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Header.Set("Authorization", "Bearer s3cret")
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
 		var f console.Figures
-		return json.NewDecoder(resp.Body).Decode(&f) == nil && len(f.Points) >= 2 && len(f.Unreachable) == 0
+		return ask("api/figures", "", "s3cret", "", &f) == http.StatusOK && len(f.Points) >= 2 && len(f.Unreachable) == 0
 	}, "the figures, and the files failing to load, read with the token")
 }
 
