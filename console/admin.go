@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,6 +54,19 @@ func (c *Console) admin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ActionAnswer{State: state})
 }
 
+// sameHost reports whether the URL u is on the host of addr, host:port:
+// the console gives its tokens to the HTTP listener a server publishes
+// only there, so that a node written in ZooKeeper by someone else can't
+// draw them elsewhere.
+func sameHost(addr, u string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	p, err := url.Parse(u)
+	return err == nil && strings.EqualFold(p.Hostname(), strings.Trim(host, "[]"))
+}
+
 // act sends the action a to its server's admin endpoint, and returns the
 // server's state after it, or an error with the HTTP status to answer.
 func (c *Console) act(ctx context.Context, a Action) (json.RawMessage, int, error) {
@@ -78,17 +92,14 @@ func (c *Console) act(ctx context.Context, a Action) (json.RawMessage, int, erro
 		return nil, http.StatusNotFound, fmt.Errorf("no server %s is registered", a.Server)
 	case d.HTTP == "":
 		return nil, http.StatusConflict, fmt.Errorf("server %s publishes no HTTP address: serve it with --http and --admin-token-file", a.Server)
+	case !sameHost(a.Server, d.HTTP):
+		return nil, http.StatusConflict, fmt.Errorf("server %s publishes an HTTP address on another host, %s: the console gives its admin token to the server's own host only", a.Server, d.HTTP)
 	}
 	u := d.HTTP + "/_admin/" + a.Action
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
-	if err != nil {
-		return nil, http.StatusBadGateway, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.cfg.AdminToken)
-	resp, err := c.cfg.HTTP.Do(req)
+	resp, err := send(ctx, c.cfg.HTTP, c.cfg.AdminToken, http.MethodPost, u, nil)
 	if err != nil {
 		return nil, http.StatusBadGateway, err
 	}

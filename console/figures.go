@@ -161,7 +161,7 @@ func (f *figures) scrapeAll(ctx context.Context) {
 			default:
 				r.s, r.err = f.scrapeOne(ctx, d.HTTP)
 				if r.err == nil {
-					r.failures, r.note = f.failuresOf(ctx, d.HTTP)
+					r.failures, r.note = f.failuresOf(ctx, addr, d.HTTP)
 				}
 			}
 			results[i] = r
@@ -303,10 +303,10 @@ func send(ctx context.Context, hc *http.Client, token, method, url string, body 
 	return hc.Do(req)
 }
 
-// fetch sends a request of url, as send does, and returns the answer's
-// body, of at most maxMetrics bytes, if it is 200 OK.
-func (f *figures) fetch(ctx context.Context, method, url string, body []byte) ([]byte, error) {
-	resp, err := send(ctx, f.http, f.token, method, url, body)
+// fetch sends a request of url, as send does, with token, and returns
+// the answer's body, of at most maxMetrics bytes, if it is 200 OK.
+func (f *figures) fetch(ctx context.Context, token, method, url string, body []byte) ([]byte, error) {
+	resp, err := send(ctx, f.http, token, method, url, body)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +320,7 @@ func (f *figures) fetch(ctx context.Context, method, url string, body []byte) ([
 // scrapeOne reads the /metrics of the server whose HTTP listener is at
 // base.
 func (f *figures) scrapeOne(ctx context.Context, base string) (*scrape, error) {
-	page, err := f.fetch(ctx, http.MethodGet, base+"/metrics", nil)
+	page, err := f.fetch(ctx, "", http.MethodGet, base+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -379,10 +379,15 @@ func (f *figures) scrapeOne(ctx context.Context, base string) (*scrape, error) {
 	return s, nil
 }
 
-// failuresOf asks the status namespace of the server whose HTTP listener
-// is at base for its files failing to load.
-func (f *figures) failuresOf(ctx context.Context, base string) ([]Failure, error) {
-	body, err := f.fetch(ctx, http.MethodPost, base+"/"+namespaces.StatusNamespace+"/failures.json", []byte("[]"))
+// failuresOf asks the status namespace of the server at addr, whose HTTP
+// listener is at base, for its files failing to load: with the console's
+// token for the servers if base is on addr's host (see sameHost).
+func (f *figures) failuresOf(ctx context.Context, addr, base string) ([]Failure, error) {
+	token := f.token
+	if !sameHost(addr, base) {
+		token = ""
+	}
+	body, err := f.fetch(ctx, token, http.MethodPost, base+"/"+namespaces.StatusNamespace+"/failures.json", []byte("[]"))
 	if err != nil {
 		return nil, fmt.Errorf("asking for the files failing to load: %w", err)
 	}

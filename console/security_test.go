@@ -84,9 +84,9 @@ func TestToken(t *testing.T) {
 // console's admin token; and that it offers none without one.
 func TestAdmin(t *testing.T) {
 	a := newFakeServer(t)
-	cl := fakeCluster{http: map[string]string{"a:1": a.URL, "c:1": ""}}
+	cl := fakeCluster{http: map[string]string{"127.0.0.1:1": a.URL, "127.0.0.1:3": "", "192.0.2.1:1": a.URL}}
 	json := []string{"Content-Type", "application/json"}
-	if code, body := do(newConsole(t, Config{Cluster: cl}), "POST", "/api/admin", `{"server": "a:1", "action": "offline"}`, json...); code != http.StatusForbidden || !strings.Contains(body, "--admin-token-file") {
+	if code, body := do(newConsole(t, Config{Cluster: cl}), "POST", "/api/admin", `{"server": "127.0.0.1:1", "action": "offline"}`, json...); code != http.StatusForbidden || !strings.Contains(body, "--admin-token-file") {
 		t.Errorf("without an admin token: %d %s", code, body)
 	}
 	c := newConsole(t, Config{Cluster: cl, AdminToken: "op3rator"})
@@ -95,14 +95,15 @@ func TestAdmin(t *testing.T) {
 		want int
 		sent string // the request a gets, if any
 	}{
-		{`{"server": "a:1", "action": "offline"}`, http.StatusOK, "POST /_admin/offline Bearer op3rator"},
-		{`{"server": "a:1", "action": "online", "namespace": "math"}`, http.StatusOK, "POST /_admin/online?namespace=math Bearer op3rator"},
-		{`{"server": "a:1", "action": "weight", "weight": 3}`, http.StatusOK, "POST /_admin/weight?value=3 Bearer op3rator"},
-		{`{"server": "a:1", "action": "weight", "weight": -1}`, http.StatusBadRequest, ""},
-		{`{"server": "a:1", "action": "reboot"}`, http.StatusBadRequest, ""},
-		{`{"server": "b:1", "action": "offline"}`, http.StatusNotFound, ""},
-		{`{"server": "c:1", "action": "offline"}`, http.StatusConflict, ""},
-		{`{"server": "a:1", "action": "offline", "url": "http://elsewhere"}`, http.StatusBadRequest, ""},
+		{`{"server": "127.0.0.1:1", "action": "offline"}`, http.StatusOK, "POST /_admin/offline Bearer op3rator"},
+		{`{"server": "127.0.0.1:1", "action": "online", "namespace": "math"}`, http.StatusOK, "POST /_admin/online?namespace=math Bearer op3rator"},
+		{`{"server": "127.0.0.1:1", "action": "weight", "weight": 3}`, http.StatusOK, "POST /_admin/weight?value=3 Bearer op3rator"},
+		{`{"server": "127.0.0.1:1", "action": "weight", "weight": -1}`, http.StatusBadRequest, ""},
+		{`{"server": "127.0.0.1:1", "action": "reboot"}`, http.StatusBadRequest, ""},
+		{`{"server": "127.0.0.1:2", "action": "offline"}`, http.StatusNotFound, ""},
+		{`{"server": "127.0.0.1:3", "action": "offline"}`, http.StatusConflict, ""},
+		{`{"server": "127.0.0.1:1", "action": "offline", "url": "http://elsewhere"}`, http.StatusBadRequest, ""},
+		{`{"server": "192.0.2.1:1", "action": "offline"}`, http.StatusConflict, ""}, // its HTTP address on another host: not given the token
 	} {
 		a.mu.Lock()
 		a.admin = nil
@@ -115,10 +116,10 @@ func TestAdmin(t *testing.T) {
 			t.Errorf("%s: %d %s, the server got %q; want %d and %q", tc.body, code, body, sent, tc.want, tc.sent)
 		}
 	}
-	if code, _ := do(c, "POST", "/api/admin", `{"server": "a:1", "action": "offline"}`, "Content-Type", "application/json", "Origin", "http://evil.example"); code != http.StatusForbidden {
+	if code, _ := do(c, "POST", "/api/admin", `{"server": "127.0.0.1:1", "action": "offline"}`, "Content-Type", "application/json", "Origin", "http://evil.example"); code != http.StatusForbidden {
 		t.Errorf("an action from another site's page: %d, want 403", code)
 	}
-	if code, _ := do(c, "POST", "/api/admin", `{"server": "a:1", "action": "offline"}`, "Content-Type", "text/plain"); code != http.StatusUnsupportedMediaType {
+	if code, _ := do(c, "POST", "/api/admin", `{"server": "127.0.0.1:1", "action": "offline"}`, "Content-Type", "text/plain"); code != http.StatusUnsupportedMediaType {
 		t.Errorf("a text/plain action: %d, want 415", code)
 	}
 }
@@ -140,6 +141,24 @@ func TestNotModified(t *testing.T) {
 		}
 		if code, _ := do(c, "GET", path, "", "If-None-Match", `"other"`); code != http.StatusOK {
 			t.Errorf("GET %s with another ETag: %d", path, code)
+		}
+	}
+}
+
+func TestSameHost(t *testing.T) {
+	for _, tc := range []struct {
+		addr, url string
+		want      bool
+	}{
+		{"127.0.0.1:2104", "http://127.0.0.1:8080", true},
+		{"h.example:2104", "https://H.example:8443", true},
+		{"[fd00::1]:2104", "http://[fd00::1]:8080", true},
+		{"127.0.0.1:2104", "http://127.0.0.2:8080", false},
+		{"h.example:2104", "http://h.example.evil:80", false},
+		{"nonsense", "http://nonsense", false},
+	} {
+		if got := sameHost(tc.addr, tc.url); got != tc.want {
+			t.Errorf("sameHost(%s, %s) = %v", tc.addr, tc.url, got)
 		}
 	}
 }
