@@ -71,9 +71,9 @@ type Config struct {
 	// server. 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Every is how often the console reads every server's /metrics for
-	// its figures (from the HTTP address the server publishes), and
-	// Window how long it keeps them. 0 means DefaultEvery and
-	// DefaultWindow.
+	// its figures (from the HTTP address the server publishes), each
+	// within Every and Timeout, and Window how long it keeps them. 0
+	// means DefaultEvery and DefaultWindow.
 	Every, Window time.Duration
 	// HTTP is the client the console reaches the servers' HTTP listeners
 	// with: their /metrics, their status namespace and their admin
@@ -178,7 +178,7 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("POST /api/call", c.call)
 	c.mux.HandleFunc("POST /api/admin", c.admin)
 	c.mux.Handle("GET /", http.FileServerFS(files))
-	c.figures = newFigures(cfg.Cluster, cfg.HTTP, cfg.ServerToken, cfg.Every, cfg.Window, cfg.Timeout)
+	c.figures = newFigures(cfg.Cluster, cfg.HTTP, cfg.ServerToken, cfg.Every, cfg.Window, min(cfg.Timeout, cfg.Every)) // a server that does not answer does not hold the others back
 	return c, nil
 }
 

@@ -314,7 +314,11 @@ func (f *figures) fetch(ctx context.Context, token, method, url string, body []b
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s %s: %s", method, url, resp.Status)
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, maxMetrics))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMetrics+1))
+	if err == nil && len(b) > maxMetrics {
+		err = fmt.Errorf("%s %s: an answer larger than %d MiB", method, url, maxMetrics>>20)
+	}
+	return b, err
 }
 
 // scrapeOne reads the /metrics of the server whose HTTP listener is at

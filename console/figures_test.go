@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -174,5 +175,54 @@ func TestFigures(t *testing.T) {
 	}
 	if why := all.Unreachable["c:1"]; !strings.Contains(why, "--http") {
 		t.Errorf("c, with no HTTP address: %q", why)
+	}
+}
+
+// TestFiguresHostileServers checks that a server whose /metrics never
+// ends, or never answers, is reported unreachable while the figures of
+// the others go on, and that the console reads no more of it than its
+// bound.
+func TestFiguresHostileServers(t *testing.T) {
+	good := newFakeServer(t)
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		line := []byte(`slacker_calls_total{code="success",function="f",namespace="` + strings.Repeat("x", 100) + `"} 1` + "\n")
+		for r.Context().Err() == nil {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	}))
+	defer endless.Close()
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer stuck.Close()
+	c := fakeCluster{http: map[string]string{"good:1": good.URL, "endless:1": endless.URL, "stuck:1": stuck.URL}}
+	f := newFigures(c, http.DefaultClient, "", 100*time.Millisecond, time.Minute, time.Second)
+	defer f.close()
+	testutil.WaitFor(t, 10*time.Second, func() bool { return len(f.since(0).Points) >= 1 }, "a first point")
+	good.serve(100, 0)
+	begin := time.Now()
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		for _, p := range f.since(0).Points {
+			if p.Servers["good:1"].Calls > 0 {
+				return true
+			}
+		}
+		return false
+	}, "the good server's calls")
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("the good server's calls took %v to show", d)
+	}
+	down := f.since(0).Unreachable
+	if !strings.Contains(down["stuck:1"], "deadline") && !strings.Contains(down["stuck:1"], "Timeout") {
+		t.Errorf("the stuck server: %q", down["stuck:1"])
+	}
+	if !strings.Contains(down["endless:1"], "larger than 8 MiB") {
+		t.Errorf("the endless server: %q", down["endless:1"])
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > 64<<20 {
+		t.Errorf("heap %d MiB after reading an endless /metrics", ms.HeapAlloc>>20)
 	}
 }
