@@ -21,12 +21,14 @@ import (
 //	namespaces/<ns>/_leader   not EDN: the leader's host:port, in UTF-8
 //
 // A member in FormatSlacker writes its ServerData as the map
-// {:weight 1, :version "0.1.0", :started-at #inst "...", ...} with the
-// entries of ServerData.Data beside those three, keyed by keywords where
-// their names make valid ones (the three win a clash). Clojure servers'
-// maps are theirs: ParseServerData takes :weight, :version and
-// :started-at (or :started_at) from them when they have the right types,
-// and the rest as Data.
+// {:weight 1, :version "0.1.0", :started-at #inst "...", ...}, with :http,
+// :offline and :offline-namespaces when it has them, and the entries of
+// ServerData.Data beside those, keyed by keywords where their names make
+// valid ones (the member's own keys win a clash). Clojure servers' maps
+// are theirs: ParseServerData takes :weight, :version, :started-at (or
+// :started_at), :http, :offline and :offline-namespaces (or
+// :offline_namespaces) from them when they have the right types, and the
+// rest as Data.
 
 // ednStartedLayout is the layout of #inst, as Clojure prints a Date.
 const ednStartedLayout = "2006-01-02T15:04:05.000-00:00"

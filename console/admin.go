@@ -32,10 +32,15 @@ type ActionAnswer struct {
 }
 
 // admin runs an Action, from the console's own pages (see decode), if
-// the console has an admin token.
+// the console has an admin token, and the request one that
+// Config.AdminAuthenticate accepts.
 func (c *Console) admin(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.AdminToken == "" {
 		writeJSON(w, http.StatusForbidden, ActionAnswer{Error: "the console has no admin token (slacker-lua console --admin-token-file)"})
+		return
+	}
+	if c.cfg.AdminAuthenticate != nil && !c.cfg.AdminAuthenticate(r.Header.Get("X-Admin-Token")) {
+		writeJSON(w, http.StatusForbidden, ActionAnswer{Error: "an action wants an admin token (X-Admin-Token): one of the console's --admin-token-file"})
 		return
 	}
 	var a Action

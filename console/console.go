@@ -77,7 +77,8 @@ type Config struct {
 	Every, Window time.Duration
 	// HTTP is the client the console reaches the servers' HTTP listeners
 	// with: their /metrics, their status namespace and their admin
-	// endpoints. nil means one whose requests last no longer than Timeout.
+	// endpoints. nil means one whose requests last no longer than Timeout
+	// and follow no redirect (see NoRedirects).
 	HTTP *http.Client
 	// ServerToken is the token the console gives the servers' gateways
 	// (their --token-file) when it asks their status namespace for the
@@ -88,6 +89,12 @@ type Config struct {
 	// back, or change a server's weight, as `slacker-lua admin` does. ""
 	// means no token: the console offers no action.
 	AdminToken string
+	// AdminAuthenticate, if not nil, is asked about the token that comes
+	// with every action (in an X-Admin-Token header): the page asks its
+	// user for one, so that reaching the console is not enough to take a
+	// server out of the cluster. nil takes actions from anyone the
+	// console takes requests from.
+	AdminAuthenticate func(token string) bool
 	// Authenticate, if not nil, is asked about the token of every request
 	// for the cluster (Authorization: Bearer TOKEN); the page asks its
 	// user for one. nil takes requests without a token.
@@ -102,13 +109,19 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// NoRedirects is an http.Client's CheckRedirect that follows no redirect:
+// the console's requests carry tokens, which a redirect could take to
+// another port or host.
+func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
 // LoopbackHosts are the host names of loopback, for Config.Hosts.
 var LoopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
 
-// Defaults of Config's fields.
+// Defaults of Config's fields, and the least Every.
 const (
 	DefaultEvery  = 2 * time.Second
 	DefaultWindow = 5 * time.Minute
+	MinEvery      = 100 * time.Millisecond
 )
 
 // DefaultTimeout is the default of Config.Timeout.
@@ -150,6 +163,8 @@ func New(cfg Config) (*Console, error) {
 		return nil, errors.New("console: Config.Cluster is required")
 	case cfg.Timeout < 0 || cfg.Every < 0 || cfg.Window < 0:
 		return nil, errors.New("console: Config.Timeout, Every or Window is negative")
+	case cfg.Every != 0 && cfg.Every < MinEvery:
+		return nil, fmt.Errorf("console: Config.Every %v is less than %v", cfg.Every, MinEvery)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = DefaultTimeout
@@ -161,7 +176,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Window = DefaultWindow
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: cfg.Timeout}
+		cfg.HTTP = &http.Client{Timeout: cfg.Timeout, CheckRedirect: NoRedirects}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -178,7 +193,7 @@ func New(cfg Config) (*Console, error) {
 	c.mux.HandleFunc("POST /api/call", c.call)
 	c.mux.HandleFunc("POST /api/admin", c.admin)
 	c.mux.Handle("GET /", http.FileServerFS(files))
-	c.figures = newFigures(cfg.Cluster, cfg.HTTP, cfg.ServerToken, cfg.Every, cfg.Window, min(cfg.Timeout, cfg.Every)) // a server that does not answer does not hold the others back
+	c.figures = newFigures(cfg.Cluster, cfg.HTTP, cfg.ServerToken, cfg.Logger, cfg.Every, cfg.Window, min(cfg.Timeout, cfg.Every)) // a server that does not answer does not hold the others back
 	return c, nil
 }
 
@@ -212,13 +227,16 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Settings is what GET /api/config answers: what the page may offer.
 type Settings struct {
-	Admin bool    `json:"admin"` // the console has an admin token: it offers actions
-	Token bool    `json:"token"` // the API wants a token
-	Every float64 `json:"every"` // seconds between the figures' points
+	Admin      bool    `json:"admin"`       // the console has an admin token: it offers actions
+	AdminToken bool    `json:"admin_token"` // an action wants a token of its own (X-Admin-Token)
+	Token      bool    `json:"token"`       // the API wants a token
+	Every      float64 `json:"every"`       // seconds between the figures' points
+	Window     float64 `json:"window"`      // seconds of them kept
 }
 
 func (c *Console) config(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, Settings{Admin: c.cfg.AdminToken != "", Token: c.cfg.Authenticate != nil, Every: c.cfg.Every.Seconds()})
+	writeJSON(w, http.StatusOK, Settings{Admin: c.cfg.AdminToken != "", AdminToken: c.cfg.AdminAuthenticate != nil,
+		Token: c.cfg.Authenticate != nil, Every: c.cfg.Every.Seconds(), Window: c.cfg.Window.Seconds()})
 }
 
 func (c *Console) figuresSince(w http.ResponseWriter, r *http.Request) {

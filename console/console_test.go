@@ -112,6 +112,9 @@ func TestNew(t *testing.T) {
 	if _, err := console.New(console.Config{}); err == nil || !strings.Contains(err.Error(), "Cluster is required") {
 		t.Errorf("no cluster: %v", err)
 	}
+	if _, err := console.New(console.Config{Cluster: &cluster.Client{}, Every: time.Nanosecond}); err == nil || !strings.Contains(err.Error(), "less than") {
+		t.Errorf("Every 1ns: %v", err)
+	}
 }
 
 func getJSON(url string, v any) error {

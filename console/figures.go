@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
@@ -51,7 +53,9 @@ type Failure struct {
 
 // Figures is what GET /api/figures answers.
 type Figures struct {
-	Every  float64 `json:"every"` // seconds between points
+	Every  float64 `json:"every"`           // seconds between points
+	Seq    int64   `json:"seq"`             // the last point's; a page that has later ones was of a console since restarted
+	Error  string  `json:"error,omitempty"` // why the last round could not list the servers
 	Points []Point `json:"points"`
 	// Failures are, for each server that has some, its files failing to
 	// load; Unreachable names each server whose figures, or files failing
@@ -63,6 +67,7 @@ type Figures struct {
 // scrape is what a server's /metrics said, at a time.
 type scrape struct {
 	at       time.Time
+	started  time.Time            // when the server says it started
 	calls    map[string]float64   // calls counted, by namespace
 	errors   map[string]float64   // calls not successful, by namespace
 	buckets  map[string][]float64 // cumulative counts of the duration histogram, by namespace, as bounds
@@ -78,26 +83,28 @@ type bounds []float64
 // figures scrapes the /metrics of every server that publishes an HTTP
 // address, every interval, and keeps the points of the last window.
 type figures struct {
-	cluster  Cluster
-	http     *http.Client
-	token    string // given to the servers' gateways
-	every    time.Duration
-	keep     int
-	timeout  time.Duration
-	ctx      context.Context // done when closed
-	cancel   context.CancelFunc
-	done     chan struct{} // closed when loop returns
+	cluster Cluster
+	http    *http.Client
+	token   string // given to the servers' gateways
+	log     *slog.Logger
+	every   time.Duration
+	keep    int
+	timeout time.Duration   // of a server's scrape
+	ctx     context.Context // done when closed
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when loop returns
+
 	mu       sync.Mutex
 	points   []Point // the last keep, oldest first
 	seq      int64
 	last     map[string]*scrape // by server
-	bounds   bounds             // of the first server scraped; the quantiles are of the servers that have them
 	failures map[string][]Failure
 	down     map[string]string
+	err      string // why the servers could not be listed, at the last round
 }
 
-func newFigures(c Cluster, hc *http.Client, token string, every, window, timeout time.Duration) *figures {
-	f := &figures{cluster: c, http: hc, token: token, every: every, keep: max(int(window/every), 2), timeout: timeout,
+func newFigures(c Cluster, hc *http.Client, token string, log *slog.Logger, every, window, timeout time.Duration) *figures {
+	f := &figures{cluster: c, http: hc, token: token, log: log, every: every, keep: max(int(window/every), 2), timeout: timeout,
 		done: make(chan struct{}), last: map[string]*scrape{}, failures: map[string][]Failure{}, down: map[string]string{}}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	go f.loop()
@@ -115,9 +122,7 @@ func (f *figures) loop() {
 	t := time.NewTicker(f.every)
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(f.ctx, f.timeout)
-		f.scrapeAll(ctx)
-		cancel()
+		f.scrapeAll(f.ctx)
 		select {
 		case <-f.ctx.Done():
 			return
@@ -126,19 +131,29 @@ func (f *figures) loop() {
 	}
 }
 
-// scrapeAll scrapes every server once, at most 8 at a time, and adds the
-// point they make.
+// result is what a round learnt of a server.
+type result struct {
+	addr     string
+	s        *scrape
+	failures []Failure
+	err      error // the figures could not be read
+	note     error // they were, the files failing to load not
+}
+
+// scrapeAll scrapes every server once, at most 8 at a time, each within
+// the scrape's timeout, and adds the point they make.
 func (f *figures) scrapeAll(ctx context.Context) {
-	addrs, err := f.cluster.ServerAddrs(ctx)
+	lctx, cancel := context.WithTimeout(ctx, f.timeout)
+	addrs, err := f.cluster.ServerAddrs(lctx)
+	cancel()
 	if err != nil {
+		f.mu.Lock()
+		if f.err == "" {
+			f.log.Warn("console: cannot list the servers for their figures", "err", err)
+		}
+		f.err = "cannot list the servers: " + err.Error()
+		f.mu.Unlock()
 		return
-	}
-	type result struct {
-		addr     string
-		s        *scrape
-		failures []Failure
-		err      error // the figures could not be read
-		note     error // the figures were, the files failing to load not
 	}
 	results := make([]result, len(addrs))
 	var wg sync.WaitGroup
@@ -147,32 +162,54 @@ func (f *figures) scrapeAll(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			r := result{addr: addr}
-			d, ok, err := f.cluster.ServerData(ctx, addr)
-			switch {
-			case err != nil:
-				r.err = err
-			case !ok:
-				r.err = errGone
-			case d.HTTP == "":
-				r.err = errNoHTTP
-			default:
-				r.s, r.err = f.scrapeOne(ctx, d.HTTP)
-				if r.err == nil {
-					r.failures, r.note = f.failuresOf(ctx, addr, d.HTTP)
-				}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				results[i] = result{addr: addr, err: ctx.Err()}
+				return
 			}
-			results[i] = r
+			defer func() { <-sem }()
+			sctx, cancel := context.WithTimeout(ctx, f.timeout)
+			defer cancel()
+			results[i] = f.scrapeServer(sctx, addr)
 		}()
 	}
 	wg.Wait()
+	f.add(results)
+}
 
+// scrapeServer reads the figures and the files failing to load of the
+// server at addr.
+func (f *figures) scrapeServer(ctx context.Context, addr string) result {
+	r := result{addr: addr}
+	d, ok, err := f.cluster.ServerData(ctx, addr)
+	switch {
+	case err != nil:
+		r.err = err
+	case !ok:
+		r.err = errGone
+	case d.HTTP == "":
+		r.err = errNoHTTP
+	default:
+		if r.s, r.err = f.scrapeOne(ctx, d.HTTP); r.err == nil {
+			r.s.started = d.StartedAt
+			r.failures, r.note = f.failuresOf(ctx, addr, d.HTTP)
+		}
+	}
+	return r
+}
+
+// add adds the point the results of a round make, each server's set
+// against its scrape of the round before.
+func (f *figures) add(results []result) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	now := time.Now()
-	p := Point{T: now.UnixMilli(), Servers: map[string]Figure{}, Namespaces: map[string]Figure{}}
+	f.err = ""
+	p := Point{T: time.Now().UnixMilli(), Servers: map[string]Figure{}, Namespaces: map[string]Figure{}}
+	// The namespaces' and the cluster's quantiles are of the servers whose
+	// histogram has the bounds of the round's first: those of another
+	// build are counted, but left out of them.
+	var ref bounds
 	nsBuckets := map[string][]float64{}
 	var all []float64
 	clear(f.failures)
@@ -195,27 +232,27 @@ func (f *figures) scrapeAll(ctx context.Context) {
 		}
 		prev := f.last[r.addr]
 		f.last[r.addr] = r.s
-		if f.bounds == nil {
-			f.bounds = r.s.bounds
-		}
-		if !slices.Equal(r.s.bounds, f.bounds) {
-			clear(r.s.buckets) // another histogram: counted, not in the quantiles
-		}
-		if prev == nil {
-			continue // a first scrape has nothing to be set against
+		if prev == nil || restarted(prev, r.s) {
+			continue // nothing to set this scrape against
 		}
 		dt := r.s.at.Sub(prev.at).Seconds()
+		if ref == nil {
+			ref = r.s.bounds
+		}
+		inRef := slices.Equal(r.s.bounds, ref)
 		var srv Figure
 		var srvBuckets []float64
 		for ns := range r.s.calls {
-			calls, errs := delta(r.s.calls[ns], prev.calls[ns])/dt, delta(r.s.errors[ns], prev.errors[ns])/dt
+			calls, errs := (r.s.calls[ns]-prev.calls[ns])/dt, (r.s.errors[ns]-prev.errors[ns])/dt
 			b := deltas(r.s.buckets[ns], prev.buckets[ns])
 			nf := p.Namespaces[ns]
 			nf.Calls += calls
 			nf.Errors += errs
 			p.Namespaces[ns] = nf
-			nsBuckets[ns] = add(nsBuckets[ns], b)
 			srvBuckets = add(srvBuckets, b)
+			if inRef {
+				nsBuckets[ns] = add(nsBuckets[ns], b)
+			}
 			srv.Calls += calls
 			srv.Errors += errs
 		}
@@ -225,8 +262,10 @@ func (f *figures) scrapeAll(ctx context.Context) {
 			p.Namespaces[ns] = nf
 		}
 		srv.InFlight = r.s.inFlight
-		srv.P50, srv.P99 = f.bounds.quantile(srvBuckets, .5), f.bounds.quantile(srvBuckets, .99)
-		all = add(all, srvBuckets)
+		srv.P50, srv.P99 = r.s.bounds.quantile(srvBuckets, .5), r.s.bounds.quantile(srvBuckets, .99)
+		if inRef {
+			all = add(all, srvBuckets)
+		}
 		p.Cluster.Calls += srv.Calls
 		p.Cluster.Errors += srv.Errors
 		p.Cluster.InFlight += srv.InFlight
@@ -238,26 +277,38 @@ func (f *figures) scrapeAll(ctx context.Context) {
 		}
 	}
 	for ns, nf := range p.Namespaces {
-		nf.P50, nf.P99 = f.bounds.quantile(nsBuckets[ns], .5), f.bounds.quantile(nsBuckets[ns], .99)
+		nf.P50, nf.P99 = ref.quantile(nsBuckets[ns], .5), ref.quantile(nsBuckets[ns], .99)
 		p.Namespaces[ns] = nf
 	}
-	p.Cluster.P50, p.Cluster.P99 = f.bounds.quantile(all, .5), f.bounds.quantile(all, .99)
-	for k, v := range p.Servers {
-		if v == (Figure{}) {
-			delete(p.Servers, k)
-		}
-	}
-	for k, v := range p.Namespaces {
-		if v == (Figure{}) {
-			delete(p.Namespaces, k)
-		}
-	}
+	p.Cluster.P50, p.Cluster.P99 = ref.quantile(all, .5), ref.quantile(all, .99)
+	maps.DeleteFunc(p.Servers, func(_ string, v Figure) bool { return v == Figure{} })
+	maps.DeleteFunc(p.Namespaces, func(_ string, v Figure) bool { return v == Figure{} })
 	f.seq++
 	p.Seq = f.seq
 	f.points = append(f.points, p)
 	if len(f.points) > f.keep {
 		f.points = slices.Delete(f.points, 0, len(f.points)-f.keep)
 	}
+}
+
+// restarted reports whether the server restarted between the scrapes
+// prev and cur: it says it started at another time, or a counter went
+// down, or its histogram changed. Its counters then count from zero.
+func restarted(prev, cur *scrape) bool {
+	if !prev.started.Equal(cur.started) || !slices.Equal(prev.bounds, cur.bounds) {
+		return true
+	}
+	for ns, n := range prev.calls {
+		if cur.calls[ns] < n || cur.errors[ns] < prev.errors[ns] {
+			return true
+		}
+		for i, c := range prev.buckets[ns] {
+			if i >= len(cur.buckets[ns]) || cur.buckets[ns][i] < c {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var (
@@ -269,18 +320,14 @@ var (
 func (f *figures) since(seq int64) Figures {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := Figures{Every: f.every.Seconds(), Points: []Point{}, Failures: map[string][]Failure{}, Unreachable: map[string]string{}}
+	out := Figures{Every: f.every.Seconds(), Seq: f.seq, Error: f.err, Points: []Point{}, Failures: map[string][]Failure{}, Unreachable: map[string]string{}}
 	for _, p := range f.points {
 		if p.Seq > seq {
 			out.Points = append(out.Points, p)
 		}
 	}
-	for k, v := range f.failures {
-		out.Failures[k] = v
-	}
-	for k, v := range f.down {
-		out.Unreachable[k] = v
-	}
+	maps.Copy(out.Failures, f.failures)
+	maps.Copy(out.Unreachable, f.down)
 	return out
 }
 
@@ -314,9 +361,18 @@ func (f *figures) fetch(ctx context.Context, token, method, url string, body []b
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s %s: %s", method, url, resp.Status)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMetrics+1))
+	b, err := readAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, url, err)
+	}
+	return b, nil
+}
+
+// readAll reads r to its end, and at most maxMetrics bytes of it.
+func readAll(r io.Reader) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxMetrics+1))
 	if err == nil && len(b) > maxMetrics {
-		err = fmt.Errorf("%s %s: an answer larger than %d MiB", method, url, maxMetrics>>20)
+		err = fmt.Errorf("an answer larger than %d MiB", maxMetrics>>20)
 	}
 	return b, err
 }
@@ -361,6 +417,9 @@ func (f *figures) scrapeOne(ctx context.Context, base string) (*scrape, error) {
 					hb = append(hb, b.GetUpperBound())
 					cum = append(cum, float64(b.GetCumulativeCount()))
 				}
+			}
+			if len(hb) == 0 {
+				continue // no bound to place a call by
 			}
 			hb, cum = append(hb, math.Inf(1)), append(cum, float64(h.GetSampleCount()))
 			if s.bounds == nil {
@@ -411,24 +470,14 @@ func label(m *dto.Metric, name string) string {
 	return ""
 }
 
-// delta is a counter's increase from prev to cur; a counter that went
-// down was reset (its server restarted), and counted cur since.
-func delta(cur, prev float64) float64 {
-	if cur < prev {
-		return cur
-	}
-	return cur - prev
-}
-
-// deltas is delta of each bucket.
+// deltas is the increase of each bucket from prev to cur, the server not
+// restarted since (see restarted).
 func deltas(cur, prev []float64) []float64 {
 	out := make([]float64, len(cur))
-	reset := len(prev) > 0 && len(cur) > 0 && cur[len(cur)-1] < prev[len(prev)-1]
 	for i := range cur {
-		if i < len(prev) && !reset {
-			out[i] = cur[i] - prev[i]
-		} else {
-			out[i] = cur[i]
+		out[i] = cur[i]
+		if i < len(prev) {
+			out[i] -= prev[i]
 		}
 	}
 	return out
@@ -450,8 +499,8 @@ func add(a, b []float64) []float64 {
 // histogram_quantile does: linearly within the bucket it falls in. It is
 // 0 without calls; a quantile in the +Inf bucket is the largest bound.
 func (b bounds) quantile(cum []float64, q float64) float64 {
-	if len(cum) == 0 || len(cum) != len(b) || cum[len(cum)-1] <= 0 {
-		return 0
+	if len(b) < 2 || len(cum) != len(b) || cum[len(cum)-1] <= 0 {
+		return 0 // no calls, or no bound
 	}
 	rank := q * cum[len(cum)-1]
 	i, _ := slices.BinarySearchFunc(cum, rank, func(c, r float64) int {

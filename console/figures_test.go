@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -38,18 +39,31 @@ func TestQuantile(t *testing.T) {
 	}
 }
 
-func TestDelta(t *testing.T) {
-	if d := delta(15, 10); d != 5 {
-		t.Errorf("delta(15, 10) = %v", d)
-	}
-	if d := delta(3, 10); d != 3 {
-		t.Errorf("a reset counter: delta(3, 10) = %v, want 3", d)
+func TestRestarted(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 0, 0, 0, 0, time.UTC)
+	b := bounds{.001, math.Inf(1)}
+	base := &scrape{started: t0, bounds: b, calls: map[string]float64{"m": 10}, errors: map[string]float64{"m": 2}, buckets: map[string][]float64{"m": {5, 10}}}
+	for _, tc := range []struct {
+		name string
+		cur  *scrape
+		want bool
+	}{
+		{"more calls", &scrape{started: t0, bounds: b, calls: map[string]float64{"m": 12}, errors: map[string]float64{"m": 2}, buckets: map[string][]float64{"m": {6, 12}}}, false},
+		{"another start", &scrape{started: t0.Add(time.Second), bounds: b, calls: map[string]float64{"m": 12}, errors: map[string]float64{"m": 2}, buckets: map[string][]float64{"m": {6, 12}}}, true},
+		{"fewer calls", &scrape{started: t0, bounds: b, calls: map[string]float64{"m": 3}, errors: map[string]float64{"m": 2}, buckets: map[string][]float64{"m": {1, 3}}}, true},
+		{"fewer errors only", &scrape{started: t0, bounds: b, calls: map[string]float64{"m": 12}, errors: map[string]float64{"m": 1}, buckets: map[string][]float64{"m": {6, 12}}}, true},
+		{"a bucket down", &scrape{started: t0, bounds: b, calls: map[string]float64{"m": 12}, errors: map[string]float64{"m": 2}, buckets: map[string][]float64{"m": {4, 12}}}, true},
+		{"other bounds", &scrape{started: t0, bounds: bounds{.01, math.Inf(1)}, calls: map[string]float64{"m": 12}, errors: map[string]float64{"m": 2}, buckets: map[string][]float64{"m": {6, 12}}}, true},
+	} {
+		if got := restarted(base, tc.cur); got != tc.want {
+			t.Errorf("%s: restarted %v, want %v", tc.name, got, tc.want)
+		}
 	}
 	if d := deltas([]float64{2, 5}, []float64{1, 3}); d[0] != 1 || d[1] != 2 {
 		t.Errorf("deltas: %v", d)
 	}
-	if d := deltas([]float64{1, 2}, []float64{1, 3}); d[0] != 1 || d[1] != 2 {
-		t.Errorf("a reset histogram: %v, want its counts", d)
+	if q := (bounds{math.Inf(1)}).quantile([]float64{5}, .5); q != 0 {
+		t.Errorf("a histogram of no bound: %v", q)
 	}
 }
 
@@ -130,7 +144,7 @@ func (c fakeCluster) With(cluster.Picker) client.Caller { return c }
 func TestFigures(t *testing.T) {
 	a, b := newFakeServer(t), newFakeServer(t)
 	c := fakeCluster{http: map[string]string{"a:1": a.URL, "b:1": b.URL, "c:1": ""}}
-	f := newFigures(c, http.DefaultClient, "", 100*time.Millisecond, time.Minute, time.Second)
+	f := newFigures(c, http.DefaultClient, "", slog.New(slog.DiscardHandler), 100*time.Millisecond, time.Minute, time.Second)
 	defer f.close()
 	testutil.WaitFor(t, 5*time.Second, func() bool { return len(f.since(0).Points) >= 1 }, "a first point")
 	a.serve(1000, 100)
@@ -196,7 +210,7 @@ func TestFiguresHostileServers(t *testing.T) {
 	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
 	defer stuck.Close()
 	c := fakeCluster{http: map[string]string{"good:1": good.URL, "endless:1": endless.URL, "stuck:1": stuck.URL}}
-	f := newFigures(c, http.DefaultClient, "", 100*time.Millisecond, time.Minute, time.Second)
+	f := newFigures(c, http.DefaultClient, "", slog.New(slog.DiscardHandler), 100*time.Millisecond, time.Minute, time.Second)
 	defer f.close()
 	testutil.WaitFor(t, 10*time.Second, func() bool { return len(f.since(0).Points) >= 1 }, "a first point")
 	good.serve(100, 0)
@@ -224,5 +238,31 @@ func TestFiguresHostileServers(t *testing.T) {
 	runtime.ReadMemStats(&ms)
 	if ms.HeapAlloc > 64<<20 {
 		t.Errorf("heap %d MiB after reading an endless /metrics", ms.HeapAlloc>>20)
+	}
+}
+
+// TestFiguresManySlowServers checks that each server's scrape has its own
+// time: 32 servers that take 250 ms each, 8 at a time, all within a
+// round whose servers each have 500 ms.
+func TestFiguresManySlowServers(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" {
+			time.Sleep(250 * time.Millisecond)
+			io.WriteString(w, "# TYPE slacker_calls_in_flight gauge\nslacker_calls_in_flight 1\n")
+			return
+		}
+		io.WriteString(w, "[]")
+	}))
+	defer slow.Close()
+	c := fakeCluster{http: map[string]string{}}
+	for i := range 32 {
+		c.http[fmt.Sprintf("127.0.0.1:%d", i+1)] = slow.URL
+	}
+	f := newFigures(c, http.DefaultClient, "", slog.New(slog.DiscardHandler), 500*time.Millisecond, time.Minute, 500*time.Millisecond)
+	defer f.close()
+	testutil.WaitFor(t, 20*time.Second, func() bool { return len(f.since(0).Points) >= 2 }, "two rounds")
+	fs := f.since(0)
+	if len(fs.Unreachable) > 0 || fs.Points[len(fs.Points)-1].Cluster.InFlight != 32 {
+		t.Errorf("%d servers unreachable (%v), %v in flight; want none, and 32", len(fs.Unreachable), fs.Unreachable, fs.Points[len(fs.Points)-1].Cluster.InFlight)
 	}
 }

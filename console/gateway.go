@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -31,9 +30,10 @@ type Gateway struct {
 	http  *http.Client
 	token string
 
-	mu   sync.Mutex
-	at   time.Time // when snap was read
-	snap map[string]cluster.NamespaceData
+	mu      sync.Mutex
+	at      time.Time // when snap was read
+	snap    map[string]cluster.NamespaceData
+	reading chan struct{} // closed when the reading under way ends; nil if none
 }
 
 // gatewayFresh is how long a Gateway's reading of the server's namespaces
@@ -64,9 +64,9 @@ func (g *Gateway) do(ctx context.Context, method, path string, body []byte) ([]b
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMetrics))
+	b, err := readAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %s%s: %w", method, g.base, path, err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		return b, nil
@@ -94,11 +94,39 @@ func codeNamed(name string) transport.Code {
 // namespaces reads the server's namespaces and their functions, or
 // returns those read within gatewayFresh.
 func (g *Gateway) namespaces(ctx context.Context) (map[string]cluster.NamespaceData, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.snap != nil && time.Since(g.at) < gatewayFresh {
-		return g.snap, nil
+	for {
+		g.mu.Lock()
+		if g.snap != nil && time.Since(g.at) < gatewayFresh {
+			defer g.mu.Unlock()
+			return g.snap, nil
+		}
+		wait := g.reading
+		if wait == nil {
+			// This request reads; those that come meanwhile wait for it,
+			// each as long as its own ctx allows.
+			g.reading = make(chan struct{})
+			g.mu.Unlock()
+			snap, err := g.read(ctx)
+			g.mu.Lock()
+			if err == nil {
+				g.snap, g.at = snap, time.Now()
+			}
+			close(g.reading)
+			g.reading = nil
+			g.mu.Unlock()
+			return snap, err
+		}
+		g.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("console: listing the namespaces of %s: %w", g.base, ctx.Err())
+		}
 	}
+}
+
+// read reads the server's namespaces and their functions.
+func (g *Gateway) read(ctx context.Context) (map[string]cluster.NamespaceData, error) {
 	b, err := g.do(ctx, http.MethodPost, "/"+namespaces.StatusNamespace+"/namespaces.json", []byte("[]"))
 	if err != nil {
 		return nil, fmt.Errorf("console: listing the namespaces of %s: %w", g.base, err)
@@ -138,7 +166,6 @@ func (g *Gateway) namespaces(ctx context.Context) (map[string]cluster.NamespaceD
 			snap[ns] = d
 		}
 	}
-	g.snap, g.at = snap, time.Now()
 	return snap, nil
 }
 

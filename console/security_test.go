@@ -116,6 +116,13 @@ func TestAdmin(t *testing.T) {
 			t.Errorf("%s: %d %s, the server got %q; want %d and %q", tc.body, code, body, sent, tc.want, tc.sent)
 		}
 	}
+	// With AdminAuthenticate, an action wants a token of its own.
+	guarded := newConsole(t, Config{Cluster: cl, AdminToken: "op3rator", AdminAuthenticate: func(tok string) bool { return tok == "mine" }})
+	for tok, want := range map[string]int{"": http.StatusForbidden, "wrong": http.StatusForbidden, "mine": http.StatusOK} {
+		if code, body := do(guarded, "POST", "/api/admin", `{"server": "127.0.0.1:1", "action": "online"}`, "Content-Type", "application/json", "X-Admin-Token", tok); code != want {
+			t.Errorf("an action with the admin token %q: %d %s, want %d", tok, code, body, want)
+		}
+	}
 	if code, _ := do(c, "POST", "/api/admin", `{"server": "127.0.0.1:1", "action": "offline"}`, "Content-Type", "application/json", "Origin", "http://evil.example"); code != http.StatusForbidden {
 		t.Errorf("an action from another site's page: %d, want 403", code)
 	}
@@ -174,5 +181,20 @@ func TestNewGateway(t *testing.T) {
 		if err != nil || g.addr != addr {
 			t.Errorf("NewGateway(%q): addr %v, %v; want %s", url, g, err, addr)
 		}
+	}
+}
+
+// TestNoRedirect checks that an admin endpoint that redirects does not
+// draw the admin token elsewhere.
+func TestNoRedirect(t *testing.T) {
+	elsewhere := newFakeServer(t)
+	redirect := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/_admin/offline", http.StatusTemporaryRedirect))
+	defer redirect.Close()
+	c := newConsole(t, Config{Cluster: fakeCluster{http: map[string]string{"127.0.0.1:1": redirect.URL}}, AdminToken: "op3rator"})
+	code, _ := do(c, "POST", "/api/admin", `{"server": "127.0.0.1:1", "action": "offline"}`, "Content-Type", "application/json")
+	elsewhere.mu.Lock()
+	defer elsewhere.mu.Unlock()
+	if code == http.StatusOK || len(elsewhere.admin) > 0 {
+		t.Errorf("a redirected action: %d, and %v got there", code, elsewhere.admin)
 	}
 }

@@ -225,7 +225,19 @@ func TestConsoleBrowser(t *testing.T) {
 	if got := whoServers(); len(got) != 2 {
 		t.Fatalf("before the confirmation, who's servers are %v", got)
 	}
-	p.eval(`document.getElementById("confirm-yes").click()`, nil)
+	// The console asks for an admin token of its own: a wrong one acts not.
+	var asked bool
+	p.eval(`!document.getElementById("admin-token-label").hidden`, &asked)
+	if !asked {
+		t.Fatal("the confirmation does not ask for an admin token")
+	}
+	p.eval(`document.getElementById("admin-token").value = "wrong"; document.getElementById("confirm-yes").click()`, nil)
+	p.wait("the refusal of a wrong admin token", `document.getElementById("action-answer").textContent.includes("failed")`)
+	if got := whoServers(); len(got) != 2 {
+		t.Fatalf("after an action with a wrong admin token, who's servers are %v", got)
+	}
+	p.eval(fmt.Sprintf(`document.querySelector('%s [data-action=offline]').click()`, srow(a.addr)), nil)
+	p.eval(`document.getElementById("admin-token").value = "op3rator"; document.getElementById("confirm-yes").click()`, nil)
 	testutil.WaitFor(t, 10*time.Second, func() bool { return slices.Equal(whoServers(), []string{b.addr}) }, a.addr+" out of the cluster")
 	p.wait("the action's answer", `document.getElementById("action-answer").textContent.includes("done")`)
 	p.wait("the server shown offline", fmt.Sprintf(`document.querySelector('%s [data-action=online]') && document.querySelector('%s').textContent.includes("offline")`, srow(a.addr), srow(a.addr)))

@@ -322,6 +322,12 @@ func TestConsoleServer(t *testing.T) {
 		t.Errorf("servers: %+v", servers)
 	}
 	testutil.WaitFor(t, 10*time.Second, func() bool {
+		// A call between two of the console's scrapes shows in its figures.
+		resp, err := http.Post(url+"api/call", "application/json", strings.NewReader(`{"function": "who/am_i"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
 		var f console.Figures
 		getJSON(t, url+"api/figures", &f)
 		for _, p := range f.Points {

@@ -121,8 +121,11 @@ func (c *clientCommand) parse(args []string) (rest []string, code int, ok bool) 
 	urlGiven := c.takesURL && len(rest) > 0 && (strings.HasPrefix(rest[0], "http://") || strings.HasPrefix(rest[0], "https://"))
 	switch {
 	case c.hasCluster && isSet(c.fs, "zk"):
-		if addrGiven || urlGiven {
-			return nil, c.usage("%s and --zk name two targets: give one", rest[0]), false
+		if addrGiven {
+			return nil, c.usage("ADDR %s and --zk name two targets: give one", rest[0]), false
+		}
+		if urlGiven {
+			return nil, c.usage("URL %s and --zk name two targets: give one", rest[0]), false
 		}
 	case urlGiven:
 		c.url, rest = rest[0], rest[1:]

@@ -25,13 +25,14 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			"offline and the files failing to load; the calls, errors and latencies of\n"+
 			"each, charted from the servers' /metrics (of those served with --http); and\n"+
 			"a form to call a function. With --admin-token-file it offers the actions of\n"+
-			"`slacker-lua admin`. With --token-file it gives the file's first token to the\n"+
+			"`slacker-lua admin`, to those who give it a token of the file. With\n"+
+			"--token-file it gives the file's first token to the\n"+
 			"servers, and asks its own users for a token of the file. It listens on\n"+
 			"loopback unless --listen says otherwise, and serves until interrupted.", stdout, stderr)
 	cmd.withCluster("show the --cluster found there")
 	cmd.withURL()
 	listen := cmd.fs.String("listen", defaultConsoleAddr, "the `host:port` the console listens at")
-	adminFile := cmd.fs.String("admin-token-file", "", "`file` whose first token the console gives the servers' admin endpoints: it offers offline, online and weight")
+	adminFile := cmd.fs.String("admin-token-file", "", "`file` of admin tokens: the console offers offline, online and weight, each asking its user for a token of the file, and gives the servers' admin endpoints the file's first")
 	every := cmd.fs.Duration("every", console.DefaultEvery, "how often to read every server's /metrics for the charts")
 	rest, code, ok := cmd.parse(args)
 	if !ok {
@@ -53,6 +54,11 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		if cfg.AdminToken, err = admin.token(); err != nil {
 			return cmd.usage("%v", strings.Replace(err.Error(), "--token-file", "--admin-token-file", 1))
 		}
+		// The page asks its user for a token of the file too: reaching
+		// the console is not enough to act.
+		if cfg.AdminAuthenticate, err = tokenCheck("--admin-token-file", *adminFile); err != nil {
+			return cmd.usage("%v", err)
+		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg.Logger = log
@@ -64,7 +70,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsCfg
-	cfg.HTTP = &http.Client{Timeout: console.DefaultTimeout, Transport: transport}
+	cfg.HTTP = &http.Client{Timeout: console.DefaultTimeout, Transport: transport, CheckRedirect: console.NoRedirects}
 	if cfg.ServerToken, err = cmd.flags.security.token(); err != nil {
 		return cmd.usage("%v", err)
 	}

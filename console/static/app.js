@@ -19,7 +19,7 @@ const state = {
   figures: { points: [], failures: {}, unreachable: {} },
   shown: { namespaces: "", servers: "" }, // the JSON drawn, to redraw only on change
 };
-const keep = 150; // points kept for the charts
+let keep = 150; // points kept for the charts: the console's window, once its settings are read
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -59,7 +59,9 @@ async function api(path, opts) {
     throw new Error("a token is required");
   }
   if (!r.ok) {
-    throw new Error((body && body.error) || r.statusText);
+    const e = new Error((body && body.error) || r.statusText);
+    e.status = r.status;
+    throw e;
   }
   return body;
 }
@@ -249,28 +251,43 @@ function drawServers() {
 
 // Actions.
 
+const adminKey = "slacker-lua-console-admin-token";
+
 function confirmAct(text, action) {
   const box = document.getElementById("confirm");
   document.getElementById("confirm-text").textContent = text;
+  const ask = state.settings.admin_token && !sessionStorage.getItem(adminKey);
+  document.getElementById("admin-token-label").hidden = !ask;
   box.hidden = false;
   const yes = document.getElementById("confirm-yes");
   yes.onclick = async () => {
     box.hidden = true;
+    if (ask) {
+      sessionStorage.setItem(adminKey, document.getElementById("admin-token").value);
+      document.getElementById("admin-token").value = "";
+    }
     const answer = document.getElementById("action-answer");
     answer.className = "";
     answer.textContent = "…";
     try {
-      const a = await post("api/admin", action);
+      const a = await api("api/admin", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "X-Admin-Token": sessionStorage.getItem(adminKey) || "" },
+        body: JSON.stringify(action),
+      });
       const what = [action.action, action.namespace, action.action === "weight" ? action.weight : ""].filter(x => x !== undefined && x !== "").join(" ");
       answer.textContent = `${what} on ${action.server}: done; now ${JSON.stringify(a.state)}`;
     } catch (e) {
+      if (state.settings.admin_token && e.status === 403) {
+        sessionStorage.removeItem(adminKey); // asked again at the next action
+      }
       answer.className = "failed";
       answer.textContent = `${action.action} on ${action.server} failed: ${e.message}`;
     }
     pollServers(true);
   };
   document.getElementById("confirm-no").onclick = () => { box.hidden = true; };
-  yes.focus();
+  (ask ? document.getElementById("admin-token") : yes).focus();
 }
 
 // Calls.
@@ -344,12 +361,19 @@ async function pollNamespaces() {
   }
 }
 
+let serversAsked = 0; // counts the polls of api/servers, so that only the last one's answer is drawn
+
 async function pollServers(force) {
+  const n = ++serversAsked;
   try {
     const body = await api("api/servers");
+    if (n !== serversAsked) {
+      return; // a later poll's answer is drawn
+    }
     state.servers = body;
     const json = JSON.stringify([body, state.figures.failures, state.figures.unreachable]);
-    if (force || json !== state.shown.servers) {
+    const typing = document.activeElement && document.activeElement.matches("#servers input");
+    if (force || (json !== state.shown.servers && !typing)) {
       state.shown.servers = json;
       drawServers();
     }
@@ -363,8 +387,12 @@ async function pollFigures() {
   const after = pts.length ? pts[pts.length - 1].seq : 0;
   try {
     const f = await api("api/figures?after=" + after);
-    if (f.points.length && pts.length && f.points[0].seq !== after + 1 && f.points[0].seq <= after) {
-      state.figures.points = []; // the console restarted: its points count again
+    if (f.seq < after) {
+      state.figures.points = []; // the console restarted: its points count again, read from the first next time
+      return;
+    }
+    if (f.error) {
+      document.getElementById("status").textContent = "figures: " + f.error;
     }
     state.figures.points = state.figures.points.concat(f.points).slice(-keep);
     state.figures.failures = f.failures;
@@ -377,8 +405,11 @@ async function pollFigures() {
 
 function every(ms, fn) {
   const loop = async () => {
-    await fn();
-    setTimeout(loop, ms);
+    try {
+      await fn();
+    } finally {
+      setTimeout(loop, ms);
+    }
   };
   loop();
 }
@@ -401,6 +432,7 @@ async function start() {
     document.getElementById("status").textContent = "cannot read the console's settings: " + e.message;
     return;
   }
+  keep = Math.max(2, Math.round(state.settings.window / state.settings.every));
   if (state.settings.token && !state.token) {
     document.getElementById("login").hidden = false;
     return;

@@ -63,18 +63,23 @@ func Start(t testing.TB) *Browser {
 	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
+		inR.Close()
+		inW.Close()
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--headless", "--remote-debugging-pipe", "--no-sandbox", "--disable-gpu",
 		"--disable-dev-shm-usage", "--disable-extensions", "--disable-background-networking", "--no-first-run",
 		"--no-default-browser-check", "--hide-scrollbars", "--mute-audio", "--user-data-dir="+t.TempDir(), "about:blank")
-	cmd.ExtraFiles = []*os.File{inR, outW} // fds 3 and 4: the pipe's ends, as chromium wants them
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	cmd.ExtraFiles = []*os.File{inR, outW}                             // fds 3 and 4: the pipe's ends, as chromium wants them
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // killed with the test's process, if its thread is the one that started it
+	err = cmd.Start()
+	inR.Close() // the browser's ends, its own once it started
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
 		t.Fatalf("starting %s: %v", bin, err)
 	}
-	inR.Close()
-	outW.Close()
 	b := &Browser{cmd: cmd, in: inW, done: make(chan struct{}), waiting: map[int64]chan reply{}}
 	go b.read(outR)
 	t.Cleanup(b.close)
@@ -149,7 +154,15 @@ func (b *Browser) send(ctx context.Context, session, method string, params, out 
 	if err != nil {
 		return err
 	}
+	if d, ok := ctx.Deadline(); ok {
+		b.in.SetWriteDeadline(d)
+	} else {
+		b.in.SetWriteDeadline(time.Time{})
+	}
 	if _, err := b.in.Write(append(data, 0)); err != nil {
+		b.mu.Lock()
+		delete(b.waiting, id)
+		b.mu.Unlock()
 		return fmt.Errorf("headless: %s: %w", method, err)
 	}
 	select {
@@ -201,9 +214,13 @@ func (b *Browser) Open(ctx context.Context, url string, width, height int) (*Pag
 	return p, p.Navigate(ctx, url)
 }
 
-// Navigate loads url in the page, and waits until its document has
-// loaded.
+// Navigate loads url in the page, and waits until its document, a new
+// one, has loaded.
 func (p *Page) Navigate(ctx context.Context, url string) error {
+	var before float64 // the time origin of the document before, which a new one's follows
+	if err := p.Eval(ctx, "performance.timeOrigin", &before); err != nil {
+		return err
+	}
 	var nav struct {
 		ErrorText string `json:"errorText"`
 	}
@@ -214,11 +231,12 @@ func (p *Page) Navigate(ctx context.Context, url string) error {
 		return fmt.Errorf("headless: loading %s: %s", url, nav.ErrorText)
 	}
 	for {
-		var ready string
-		if err := p.Eval(ctx, "document.readyState", &ready); err != nil {
+		var ready bool
+		js := fmt.Sprintf(`performance.timeOrigin > %f && document.readyState === "complete"`, before)
+		if err := p.Eval(ctx, js, &ready); err != nil && !errors.Is(err, ErrException) {
 			return err
 		}
-		if ready == "complete" {
+		if ready {
 			return nil
 		}
 		select {
