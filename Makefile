@@ -49,5 +49,6 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzScan -fuzztime 60s ./engine/
 	go test -run '^$$' -fuzz FuzzJSONScan -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzMsgpackCheck -fuzztime 60s ./transport/
+	go test -run '^$$' -fuzz FuzzValid -fuzztime 60s ./tracectx/
 	go test -run '^$$' -fuzz FuzzEDNDecode -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzNippyDecode -fuzztime 60s ./transport/

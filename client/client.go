@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/tracectx"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -254,7 +255,7 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 		Name:        p.name,
 		Body:        body,
 	}
-	var ext [1]transport.Extension
+	var ext [3]transport.Extension
 	var num [16]byte
 	if c.cfg.Version == transport.V6 {
 		deadline, ok := ctx.Deadline()
@@ -268,12 +269,34 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 			return fmt.Errorf("client: %s: encoding the deadline: %w", p.name, err)
 		}
 		ext[0] = transport.Extension{ID: transport.DeadlineExtension, Value: v}
-		pkt.Extensions = ext[:]
+		pkt.Extensions = ext[:1]
 		p.deadline = time.UnixMilli(ms)
+		if tc := tracectx.From(ctx); tc.Valid() {
+			if pkt.Extensions, err = c.appendTrace(pkt.Extensions, tc); err != nil {
+				return fmt.Errorf("client: %s: encoding the trace context: %w", p.name, err)
+			}
+		}
 	} else {
 		p.expireAfter(ctx, c.cfg.Timeout)
 	}
 	return cn.register(p, &pkt)
+}
+
+// appendTrace appends to exts the extensions of the trace context tc:
+// its traceparent, and its tracestate if any.
+func (c *Client) appendTrace(exts []transport.Extension, tc tracectx.Context) ([]transport.Extension, error) {
+	v, err := c.codec.Marshal(tc.Parent)
+	if err != nil {
+		return exts, err
+	}
+	exts = append(exts, transport.Extension{ID: transport.TraceParentExtension, Value: v})
+	if tc.State != "" {
+		if v, err = c.codec.Marshal(tc.State); err != nil {
+			return exts, err
+		}
+		exts = append(exts, transport.Extension{ID: transport.TraceStateExtension, Value: v})
+	}
+	return exts, nil
 }
 
 // maxKeptBody bounds the argument buffers the client keeps for reuse: a

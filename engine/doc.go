@@ -224,12 +224,15 @@
 //	                             are tables, arrays marked as arrays, null nil
 //	slacker.log.info(msg, k1, v1, ...)
 //	slacker.log.warn / .error / .debug
-//	                             a record on Config.Logger with namespace=<name>
-//	                             and the key/value pairs
+//	                             a record on Config.Logger with namespace=<name>,
+//	                             the key/value pairs, and trace_id=<id> when the
+//	                             call carries a trace context
 //	slacker.deadline()           the running call's deadline in Unix
 //	                             milliseconds, or nil
 //	slacker.remaining()          seconds left before it, or nil
 //	slacker.now()                the time in Unix milliseconds
+//	slacker.trace_id()           the running call's W3C trace id (32 hex digits,
+//	                             see package tracectx), or nil
 //	slacker.array(...)           a table of the arguments that converts to an
 //	                             array even when empty
 //	slacker.map()                an empty table that converts to a map

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/slacker-lua/slacker-lua/tracectx"
 )
 
 // openSlacker sets the global table slacker, the namespace's link to the
@@ -21,6 +23,7 @@ func (v *vm) openSlacker() {
 	mod.RawSetString("deadline", L.NewFunction(deadline))
 	mod.RawSetString("remaining", L.NewFunction(remaining))
 	mod.RawSetString("now", L.NewFunction(now))
+	mod.RawSetString("trace_id", L.NewFunction(traceID))
 	mod.RawSetString("array", L.NewFunction(v.charging(v.array)))
 	mod.RawSetString("map", L.NewFunction(v.newMap))
 
@@ -95,6 +98,18 @@ func remaining(L *lua.LState) int {
 		return 1
 	}
 	L.Push(lua.LNumber(max(time.Until(d).Seconds(), 0)))
+	return 1
+}
+
+// traceID is slacker.trace_id(): the W3C trace id of the running call,
+// 32 hex digits, or nil when the call carries no trace context.
+func traceID(L *lua.LState) int {
+	id := tracectx.From(contextOf(L)).TraceID()
+	if id == "" {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LString(id))
 	return 1
 }
 
@@ -190,6 +205,9 @@ func (v *vm) log(L *lua.LState, level slog.Level) int {
 			val = g
 		}
 		attrs = append(attrs, slog.Any(key, val))
+	}
+	if id := tracectx.From(ctx).TraceID(); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
 	}
 	v.ns.log.LogAttrs(ctx, level, msg, attrs...)
 	return 0

@@ -1,13 +1,17 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slacker-lua/slacker-lua/tracectx"
 )
 
 // fakeCaller records the calls of slacker.call and answers from a table.
@@ -205,4 +209,26 @@ func toFloat(v any) float64 {
 		return x
 	}
 	return -1
+}
+
+// TestSlackerTraceID checks slacker.trace_id() with and without a trace
+// context, and that slacker.log lines carry it.
+func TestSlackerTraceID(t *testing.T) {
+	var logs bytes.Buffer
+	ns := load(t, `
+return {
+  id = function() slacker.log.info("traced", "k", 1) return slacker.trace_id() end,
+}
+`, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if got := mustCall(t, ns, "id"); got != nil {
+		t.Errorf("without a trace context: %#v, want nil", got)
+	}
+	ctx := tracectx.With(context.Background(), tracectx.Context{Parent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+	got, err := ns.Call(ctx, "id", nil)
+	if err != nil || got != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("with one: %#v, %v", got, err)
+	}
+	if n := strings.Count(logs.String(), "trace_id=4bf92f3577b34da6a3ce929d0e0e4736"); n != 1 {
+		t.Errorf("%d log lines with the trace id:\n%s", n, logs.String())
+	}
 }

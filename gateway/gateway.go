@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/tracectx"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -175,6 +177,11 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, nil, http.StatusBadRequest, transport.CodeInvalidPacket, fmt.Sprintf("unknown content type %q", ext))
 		return
 	}
+	timeout, err := callTimeout(r.Header.Get(TimeoutHeader))
+	if err != nil {
+		g.fail(w, codec, http.StatusBadRequest, transport.CodeInvalidPacket, err.Error())
+		return
+	}
 	name := ns + "/" + fn
 	if f, ok := g.h.(transport.Finder); ok && !f.Has(name) {
 		// Answered before the body is read or decoded.
@@ -210,10 +217,13 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx := r.Context()
-	if g.cfg.Timeout > 0 {
+	ctx := tracectx.With(r.Context(), tracectx.Context{Parent: r.Header.Get("Traceparent"), State: r.Header.Get("Tracestate")})
+	if g.cfg.Timeout > 0 && (timeout == 0 || g.cfg.Timeout < timeout) {
+		timeout = g.cfg.Timeout
+	}
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.cfg.Timeout)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
 	res, err := g.h.Call(ctx, name, args)
@@ -229,6 +239,31 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.failed(w, codec, err)
+}
+
+// TimeoutHeader is the header of a call's time: a Go duration, such as
+// "1.5s" or "250ms", or a number of seconds. The call is cancelled when
+// it runs out, as with the binary protocol's deadline; the server's own
+// bounds (Config.Timeout, and the engine's) still apply.
+const TimeoutHeader = "X-Slacker-Timeout"
+
+// callTimeout parses the value of a TimeoutHeader; 0 if empty.
+func callTimeout(v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil || math.IsNaN(secs) || math.IsInf(secs, 0) || secs > math.MaxInt64/float64(time.Second) {
+			return 0, fmt.Errorf("%s: %q: want a duration, such as 1.5s, or seconds", TimeoutHeader, v)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("%s: %q: want more than 0", TimeoutHeader, v)
+	}
+	return d, nil
 }
 
 // codecNames name the content types in the gateway's answers, with

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slacker-lua/slacker-lua/tracectx"
 	"github.com/slacker-lua/slacker-lua/transport"
 	"github.com/slacker-lua/slacker-lua/transport/transporttest"
 )
@@ -211,6 +214,78 @@ func TestAuthenticate(t *testing.T) {
 			if tc.status == http.StatusUnauthorized && (resp.Header.Get("WWW-Authenticate") == "" || resp.Header.Get("X-Slacker-Code") != "acl-reject") {
 				t.Errorf("401 without its headers: %v", resp.Header)
 			}
+		}
+	}
+}
+
+// ctxHandler answers t/ctx with what the call's context carries: its
+// traceparent, its tracestate and the milliseconds left to its deadline
+// (-1 without one).
+type ctxHandler struct{ transporttest.Handler }
+
+func (h *ctxHandler) Call(ctx context.Context, name string, args []any) (any, error) {
+	if name != "t/ctx" {
+		return h.Handler.Call(ctx, name, args)
+	}
+	left := int64(-1)
+	if d, ok := ctx.Deadline(); ok {
+		left = time.Until(d).Milliseconds()
+	}
+	tc := tracectx.From(ctx)
+	return []any{tc.Parent, tc.State, left}, nil
+}
+
+// TestCallContext checks what a request's headers put in the call's
+// context: a trace context from traceparent and tracestate, and a
+// deadline from X-Slacker-Timeout, bounded by Config.Timeout.
+func TestCallContext(t *testing.T) {
+	g, err := New(&ctxHandler{}, Config{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	parent := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for _, tc := range []struct {
+		headers    map[string]string
+		status     int
+		trace      string
+		state      string
+		minL, maxL int64 // ms left
+	}{
+		{map[string]string{}, 200, "", "", 4000, 5000},
+		{map[string]string{"Traceparent": parent, "Tracestate": "k=v"}, 200, parent, "k=v", 4000, 5000},
+		{map[string]string{"Traceparent": "00-garbage", "Tracestate": "k=v"}, 200, "", "", 4000, 5000},
+		{map[string]string{TimeoutHeader: "1.5s"}, 200, "", "", 1000, 1500},
+		{map[string]string{TimeoutHeader: "0.25"}, 200, "", "", 100, 250},
+		{map[string]string{TimeoutHeader: "1h"}, 200, "", "", 4000, 5000}, // Config.Timeout bounds it
+		{map[string]string{TimeoutHeader: "soon"}, 400, "", "", 0, 0},
+		{map[string]string{TimeoutHeader: "-1s"}, 400, "", "", 0, 0},
+		{map[string]string{TimeoutHeader: "1e300"}, 400, "", "", 0, 0},
+	} {
+		req, err := http.NewRequest("POST", srv.URL+"/t/ctx.json", strings.NewReader("[]"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range tc.headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []any
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%v: %d, want %d", tc.headers, resp.StatusCode, tc.status)
+			continue
+		}
+		if tc.status != 200 {
+			continue
+		}
+		if len(got) != 3 || got[0] != tc.trace || got[1] != tc.state || got[2].(float64) < float64(tc.minL) || got[2].(float64) > float64(tc.maxL) {
+			t.Errorf("%v: %v; want %q %q and %d-%d ms left", tc.headers, got, tc.trace, tc.state, tc.minL, tc.maxL)
 		}
 	}
 }

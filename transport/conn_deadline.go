@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slacker-lua/slacker-lua/tracectx"
 )
 
 // deadlineTick is how often the calls of a connection are checked against
@@ -28,7 +30,8 @@ const deadlineTick = 5 * time.Millisecond
 // its deadline passed; contexts made from it end with it, with its Err
 // as their Err and their Cause.
 type callCtx struct {
-	deadline time.Time // zero when none
+	deadline time.Time        // zero when none
+	trace    tracectx.Context // the zero Context when none
 	done     chan struct{}
 	state    atomic.Int32 // running, canceled or expired
 
@@ -52,7 +55,13 @@ func (c *callCtx) init(deadline time.Time) {
 
 func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
 func (c *callCtx) Done() <-chan struct{}       { return c.done }
-func (c *callCtx) Value(any) any               { return nil }
+
+func (c *callCtx) Value(k any) any {
+	if k == tracectx.Key && c.trace.Parent != "" {
+		return c.trace
+	}
+	return nil
+}
 
 func (c *callCtx) Err() error {
 	select {
@@ -178,6 +187,36 @@ func (c *conn) watch() {
 			reaped = now
 		}
 	}
+}
+
+// callTrace returns the trace context carried by a request's extensions,
+// the zero Context if none, or if it is not valid.
+func callTrace(codec Codec, exts []Extension) tracectx.Context {
+	var tc tracectx.Context
+	for _, e := range exts {
+		var dst *string
+		switch e.ID {
+		case TraceParentExtension:
+			dst = &tc.Parent
+		case TraceStateExtension:
+			dst = &tc.State
+		default:
+			continue
+		}
+		if len(e.Value) > tracectx.MaxState+16 {
+			continue // longer than a valid one serialized
+		}
+		var v any
+		if codec.Unmarshal(e.Value, &v) == nil {
+			if s, ok := v.(string); ok {
+				*dst = s
+			}
+		}
+	}
+	if !tc.Valid() {
+		return tracectx.Context{}
+	}
+	return tc
 }
 
 // callDeadline returns the deadline carried by a request's extensions, or

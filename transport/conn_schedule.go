@@ -62,6 +62,7 @@ func (c *conn) handleRequest(p *Packet) bool {
 	cl := &call{version: p.Version, tid: p.TID, codec: codec, name: p.Name, args: args, start: now, more: c.rb.Buffered() > 0}
 	cl.keepExtensions(p.Extensions)
 	cl.ctx.init(deadline)
+	cl.ctx.trace = callTrace(codec, p.Extensions)
 	if !c.register(p, &cl.ctx) {
 		return true
 	}

@@ -112,6 +112,16 @@ const (
 // request's content type.
 const DeadlineExtension int16 = -1
 
+// TraceParentExtension and TraceStateExtension are the extension ids of
+// a call's W3C trace context: a traceparent and a tracestate, each a
+// string serialized in the request's content type (see package tracectx).
+// A server reads them into the call's context; a value that is not a
+// string, or a traceparent that is not well formed, is ignored.
+const (
+	TraceParentExtension int16 = -2
+	TraceStateExtension  int16 = -3
+)
+
 // Sizes of fixed fields, in bytes.
 const (
 	HeaderSize = 6 // version u8, tid i32, packet type u8

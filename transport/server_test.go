@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slacker-lua/slacker-lua/internal/testutil"
+	"github.com/slacker-lua/slacker-lua/tracectx"
 )
 
 // testHandler serves a few Go functions under the namespace "t", those of
@@ -46,6 +47,9 @@ func (h *testHandler) Call(ctx context.Context, name string, args []any) (any, e
 			return nil, nil
 		}
 		return args[0], nil
+	case "t/trace": // the trace context of the call: traceparent and tracestate
+		tc := tracectx.From(ctx)
+		return []any{tc.Parent, tc.State}, nil
 	case "t/block": // until ctx ends
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -363,6 +367,44 @@ func TestServerInterruptAndDeadline(t *testing.T) {
 	// An interrupt for a call that doesn't exist is ignored.
 	r.send(&Packet{Version: V6, Type: TypeInterrupt, TargetTID: 99})
 	r.callOK(3)
+}
+
+// TestServerTraceContext checks that a request's trace context
+// extensions reach the call's context, that invalid ones are ignored,
+// and that unknown extensions, and v5 requests, are served as ever, the
+// extensions echoed.
+func TestServerTraceContext(t *testing.T) {
+	_, addr := startServer(t, &testHandler{}, ServerConfig{})
+	r := dialRaw(t, addr)
+	parent := "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	for i, tc := range []struct {
+		ct   ContentType
+		exts []Extension
+		want string
+	}{
+		{ContentJSON, []Extension{{ID: TraceParentExtension, Value: []byte(`"` + parent + `"`)}, {ID: TraceStateExtension, Value: []byte(`"k=v"`)}}, `["` + parent + `","k=v"]`},
+		{ContentJSON, []Extension{{ID: TraceParentExtension, Value: []byte(`"00-bad"`)}, {ID: TraceStateExtension, Value: []byte(`"k=v"`)}}, `["",""]`},
+		{ContentJSON, []Extension{{ID: TraceParentExtension, Value: []byte(`42`)}}, `["",""]`},
+		{ContentJSON, []Extension{{ID: 77, Value: []byte(`{"what":"ever"}`)}, {ID: -99, Value: []byte(`not even JSON`)}}, `["",""]`},
+		{ContentEDN, []Extension{{ID: TraceParentExtension, Value: []byte(`"` + parent + `"`)}}, `["` + parent + `" ""]`},
+	} {
+		tid := int32(10 + i)
+		args := "[]"
+		r.send(request(V6, tid, tc.ct, "t/trace", args, tc.exts...))
+		p := r.recv()
+		if p.Type != TypeResponse || p.TID != tid || p.Code != CodeSuccess || string(p.Body) != tc.want {
+			t.Errorf("%d: got %+v (%s), want %s", i, p, p.Body, tc.want)
+			continue
+		}
+		if len(p.Extensions) != len(tc.exts) {
+			t.Errorf("%d: %d extensions echoed, want %d", i, len(p.Extensions), len(tc.exts))
+		}
+	}
+	// A v5 request has none: it is served.
+	r.send(request(V5, 20, ContentJSON, "t/trace", "[]"))
+	if p := r.recv(); p.Type != TypeResponse || p.Code != CodeSuccess || string(p.Body) != `["",""]` {
+		t.Errorf("v5: got %+v (%s)", p, p.Body)
+	}
 }
 
 func TestServerInspect(t *testing.T) {

@@ -1,0 +1,87 @@
+// Package tracectx carries a call's W3C trace context
+// (https://www.w3.org/TR/trace-context/) in a context.Context, from hop to
+// hop: the gateway reads it from an HTTP request's traceparent and
+// tracestate headers, the server from a request's extensions (see
+// PROTOCOL.md, "Extensions"), and the Go client sends it with its calls;
+// slacker.call passes it on, and Lua reads its trace id with
+// slacker.trace_id(). It knows nothing of OpenTelemetry, whose spans the
+// slackerotel package makes of it, and has no dependency.
+package tracectx
+
+import "context"
+
+// Context is a W3C trace context: a traceparent, as
+// "00-<trace-id>-<parent-id>-<flags>", and an optional tracestate.
+type Context struct {
+	Parent string
+	State  string
+}
+
+// Limits on what is carried: a traceparent of another version than 00
+// may be longer, and a tracestate has at most 32 entries of at most 256
+// bytes each (the recommendation is 512 in all).
+const (
+	MaxParent = 256
+	MaxState  = 8192
+)
+
+type key struct{}
+
+// Key is the key of a Context in a context.Context, for implementations
+// of context.Context that carry one in a field of their own.
+var Key any = key{}
+
+// With returns ctx carrying tc, if tc is valid; else ctx.
+func With(ctx context.Context, tc Context) context.Context {
+	if !tc.Valid() {
+		return ctx
+	}
+	return context.WithValue(ctx, key{}, tc)
+}
+
+// From returns the Context ctx carries, the zero Context if none.
+func From(ctx context.Context) Context {
+	tc, _ := ctx.Value(key{}).(Context)
+	return tc
+}
+
+// Valid reports whether tc's traceparent is well formed: a version of two
+// hex digits other than ff, then a trace id of 32 and a parent id of 16
+// hex digits, neither all zeros, and flags of 2; a version other than 00
+// may have more fields after a dash. A tracestate too long is not valid
+// either; its entries are not checked.
+func (tc Context) Valid() bool {
+	p := tc.Parent
+	if len(p) < 55 || len(p) > MaxParent || len(tc.State) > MaxState {
+		return false
+	}
+	if !hex(p[0:2]) || p[0:2] == "ff" || p[2] != '-' || !hex(p[3:35]) || p[35] != '-' || !hex(p[36:52]) || p[52] != '-' || !hex(p[53:55]) {
+		return false
+	}
+	if p[3:35] == "00000000000000000000000000000000" || p[36:52] == "0000000000000000" {
+		return false
+	}
+	if len(p) > 55 {
+		return p[0:2] != "00" && p[55] == '-'
+	}
+	return true
+}
+
+// TraceID returns tc's trace id, 32 lowercase hex digits; "" if tc is not
+// valid.
+func (tc Context) TraceID() string {
+	if !tc.Valid() {
+		return ""
+	}
+	return tc.Parent[3:35]
+}
+
+// hex reports whether s is lowercase hex digits.
+func hex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
