@@ -218,6 +218,7 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ctx := tracectx.With(r.Context(), tracectx.Context{Parent: r.Header.Get("Traceparent"), State: r.Header.Get("Tracestate")})
+	ctx = transport.WithRequestSize(ctx, len(body))
 	if g.cfg.Timeout > 0 && (timeout == 0 || g.cfg.Timeout < timeout) {
 		timeout = g.cfg.Timeout
 	}

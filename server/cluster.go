@@ -12,9 +12,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slacker-lua/slacker-lua/client"
 	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/slackerotel"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -255,17 +258,22 @@ type clusterCaller struct {
 
 // newClusterCaller makes the caller and connects its cluster client in
 // the background, as ZooKeeper may not be up yet.
-func newClusterCaller(cfg ClusterConfig, log *slog.Logger) *clusterCaller {
+// With tp, its calls through the cluster client make client spans.
+func newClusterCaller(cfg ClusterConfig, tp trace.TracerProvider, log *slog.Logger) *clusterCaller {
 	ctx, cancel := context.WithCancel(context.Background())
 	cc := &clusterCaller{cancel: cancel, stopped: make(chan struct{})}
+	ccfg := cluster.ClientConfig{
+		ZooKeeper:      cfg.ZooKeeper,
+		Layout:         cfg.Layout,
+		SessionTimeout: cfg.SessionTimeout,
+		Logger:         log,
+	}
+	if tp != nil {
+		ccfg.Interceptors = []client.Interceptor{slackerotel.Client(tp, slackerotel.ClientConfig{})}
+	}
 	go func() {
 		defer close(cc.stopped)
-		c, err := cluster.NewClient(ctx, cluster.ClientConfig{
-			ZooKeeper:      cfg.ZooKeeper,
-			Layout:         cfg.Layout,
-			SessionTimeout: cfg.SessionTimeout,
-			Logger:         log,
-		})
+		c, err := cluster.NewClient(ctx, ccfg)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("slacker.call cannot reach the cluster", "err", err)

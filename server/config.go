@@ -9,6 +9,8 @@ import (
 	"net"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/slacker-lua/slacker-lua/cluster"
 	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/gateway"
@@ -75,6 +77,11 @@ type Config struct {
 	// protocol, the first outermost, inside the server's own metrics.
 	// nil means none.
 	Interceptors []transport.Interceptor
+	// TracerProvider, if not nil, makes an OpenTelemetry span of every
+	// call the server serves, and of every call slacker.call makes through
+	// the cluster (see package slackerotel). nil makes none; a call's trace
+	// context travels all the same.
+	TracerProvider trace.TracerProvider
 	// SlowCall, if positive, logs every call that takes longer, at warn
 	// level. 0 logs none.
 	SlowCall time.Duration

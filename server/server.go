@@ -15,6 +15,7 @@ import (
 	"github.com/slacker-lua/slacker-lua/engine"
 	"github.com/slacker-lua/slacker-lua/internal/bytesize"
 	"github.com/slacker-lua/slacker-lua/namespaces"
+	"github.com/slacker-lua/slacker-lua/slackerotel"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -170,7 +171,7 @@ func (s *Server) start(ctx context.Context) error {
 	begin := time.Now()
 	ecfg := s.cfg.Engine
 	if s.cfg.Cluster.enabled() {
-		s.caller = newClusterCaller(s.cfg.Cluster, s.log)
+		s.caller = newClusterCaller(s.cfg.Cluster, s.cfg.TracerProvider, s.log)
 		s.stops = append(s.stops, s.caller.close)
 		ecfg.Caller = s.caller
 	}
@@ -217,16 +218,23 @@ func (s *Server) listen() error {
 	if s.cfg.SlowCall > 0 {
 		ics = append(ics, slowCalls(s.cfg.SlowCall, s.log))
 	}
-	handler := transport.Intercept(s.reg, ics...)
-	srv, err := transport.NewServer(handler, s.cfg.Transport)
-	if err != nil {
-		return fmt.Errorf("server: %w", err) // checked by New: not expected
-	}
-	s.srv = srv
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("cannot listen for the binary protocol: %w", err)
 	}
+	if tp := s.cfg.TracerProvider; tp != nil {
+		// Outermost: the other interceptors, and the server's metrics,
+		// run within the call's span.
+		addr, _, _ := advertised(s.cfg.Cluster.Advertise, ln.Addr())
+		ics = append([]transport.Interceptor{slackerotel.Server(tp, slackerotel.ServerConfig{Addr: addr})}, ics...)
+	}
+	handler := transport.Intercept(s.reg, ics...)
+	srv, err := transport.NewServer(handler, s.cfg.Transport)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("server: %w", err) // checked by New: not expected
+	}
+	s.srv = srv
 	if s.cfg.TLS != nil {
 		ln = tls.NewListener(ln, s.cfg.TLS)
 	}

@@ -32,6 +32,7 @@ const deadlineTick = 5 * time.Millisecond
 type callCtx struct {
 	deadline time.Time        // zero when none
 	trace    tracectx.Context // the zero Context when none
+	size     int              // of the request's body: see RequestSize
 	done     chan struct{}
 	state    atomic.Int32 // running, canceled or expired
 
@@ -57,10 +58,29 @@ func (c *callCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.
 func (c *callCtx) Done() <-chan struct{}       { return c.done }
 
 func (c *callCtx) Value(k any) any {
-	if k == tracectx.Key && c.trace.Parent != "" {
+	switch {
+	case k == tracectx.Key && c.trace.Parent != "":
 		return c.trace
+	case k == sizeKey{}:
+		return c.size
 	}
 	return nil
+}
+
+type sizeKey struct{}
+
+// WithRequestSize returns ctx carrying n, the size in bytes of a call's
+// serialized arguments, for its interceptors (see RequestSize). The
+// server's calls carry theirs; a gateway adds it.
+func WithRequestSize(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, sizeKey{}, n)
+}
+
+// RequestSize returns the size in bytes of the serialized arguments of
+// the call of ctx, if it is known.
+func RequestSize(ctx context.Context) (int, bool) {
+	n, ok := ctx.Value(sizeKey{}).(int)
+	return n, ok
 }
 
 func (c *callCtx) Err() error {

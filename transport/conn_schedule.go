@@ -63,6 +63,7 @@ func (c *conn) handleRequest(p *Packet) bool {
 	cl.keepExtensions(p.Extensions)
 	cl.ctx.init(deadline)
 	cl.ctx.trace = callTrace(codec, p.Extensions)
+	cl.ctx.size = len(body)
 	if !c.register(p, &cl.ctx) {
 		return true
 	}

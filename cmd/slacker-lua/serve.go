@@ -40,6 +40,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usage(err)
 	}
 	cfg.Logger = log
+	tp, stopTracing, err := f.trace.provider(f.listen, log)
+	if err != nil {
+		return usage(err)
+	}
+	defer stopTracing()
+	if tp != nil {
+		cfg.TracerProvider = tp
+		log.Info("tracing", "otlp_endpoint", f.trace.endpoint, "sample", f.trace.sample)
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		return usage(err)

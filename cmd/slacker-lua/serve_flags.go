@@ -43,6 +43,7 @@ type serveFlags struct {
 	mem                                      memoryFlags
 	cluster                                  clusterFlags
 	sec                                      serverSecurity
+	trace                                    tracingFlags
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -66,6 +67,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.frameTime, "frame-timeout", transport.DefaultFrameTimeout, "how long a frame may take to arrive once begun; over HTTP, a request's body")
 	fs.DurationVar(&f.slowCall, "slow-call", 0, "log every call that takes longer than this, with its time (0: none)")
 	f.sec.register(fs)
+	f.trace.register(fs)
 	fs.StringVar(&f.httpAddr, "http", "", "`address` of the HTTP gateway and health endpoints, such as 127.0.0.1:2105; none if empty")
 	fs.StringVar(&f.metricsAddr, "metrics", "", "`address` of a plain HTTP listener of /metrics, /healthz and /readyz alone, without the gateway, such as 127.0.0.1:9104; none if empty")
 	fs.StringVar(&f.pprof, "pprof", "", "`address` to serve Go's profiles at, under /debug/pprof/, such as 127.0.0.1:6060; none if empty")

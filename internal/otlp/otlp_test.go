@@ -1,0 +1,125 @@
+package otlp
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// TestEncodeDecode makes spans with the SDK, encodes them, and reads them
+// back with Decode: ids, parent, name, kind, attributes of each type,
+// events, status and resource.
+func TestEncodeDecode(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "test"))))
+	tr := tp.Tracer("scope")
+	ctx, parent := tr.Start(context.Background(), "parent", trace.WithSpanKind(trace.SpanKindServer))
+	_, child := tr.Start(ctx, "child", trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+		attribute.String("s", "v"), attribute.Bool("b", true), attribute.Int64("i", -7), attribute.Float64("f", 1.5),
+		attribute.StringSlice("ss", []string{"a", "b"})))
+	child.AddEvent("happened", trace.WithAttributes(attribute.Int("n", 3)))
+	child.SetStatus(codes.Error, "broke")
+	child.End()
+	parent.End()
+	got, err := Decode(Encode(rec.Ended()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("%d spans: %+v", len(got), got)
+	}
+	c, p := got[0], got[1]
+	pc, cc := parent.SpanContext(), child.SpanContext()
+	if c.Name != "child" || c.Kind != 3 || p.Name != "parent" || p.Kind != 2 {
+		t.Errorf("names and kinds: %+v, %+v", c, p)
+	}
+	if c.TraceID != cc.TraceID().String() || c.SpanID != cc.SpanID().String() || c.ParentSpanID != pc.SpanID().String() || p.ParentSpanID != "" {
+		t.Errorf("ids: %+v, %+v", c, p)
+	}
+	want := map[string]any{"s": "v", "b": true, "i": int64(-7), "f": 1.5, "ss": `["a","b"]`}
+	for k, v := range want {
+		if c.Attributes[k] != v {
+			t.Errorf("attribute %s: %#v, want %#v", k, c.Attributes[k], v)
+		}
+	}
+	if len(c.Events) != 1 || c.Events[0].Name != "happened" || c.Events[0].Attributes["n"] != int64(3) {
+		t.Errorf("events: %+v", c.Events)
+	}
+	if c.StatusCode != 2 || c.StatusMessage != "broke" || p.StatusCode != 0 {
+		t.Errorf("status: %d %q; parent %d", c.StatusCode, c.StatusMessage, p.StatusCode)
+	}
+	if c.Resource["service.name"] != "test" || c.Scope != "scope" {
+		t.Errorf("resource %v, scope %q", c.Resource, c.Scope)
+	}
+}
+
+func TestExporter(t *testing.T) {
+	var mu sync.Mutex
+	var got []Span
+	status := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		spans, err := Decode(b)
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path != "/v1/traces" || r.Header.Get("Content-Type") != "application/x-protobuf" || err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		got = append(got, spans...)
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	exp, err := New(srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	_, s := tp.Tracer("x").Start(context.Background(), "one")
+	s.End()
+	if err := exp.ExportSpans(context.Background(), rec.Ended()); err != nil || len(got) != 1 || got[0].Name != "one" {
+		t.Fatalf("export: %v, %+v", err, got)
+	}
+	mu.Lock()
+	status = http.StatusServiceUnavailable
+	mu.Unlock()
+	if err := exp.ExportSpans(context.Background(), rec.Ended()); err == nil {
+		t.Error("a 503 is no error")
+	}
+	exp.Shutdown(context.Background())
+	if err := exp.ExportSpans(context.Background(), rec.Ended()); err != nil || len(got) != 2 {
+		t.Errorf("after Shutdown: %v, %d spans", err, len(got))
+	}
+	for _, bad := range []string{"", "localhost:4318", "ftp://h"} {
+		if _, err := New(bad, http.DefaultClient); err == nil {
+			t.Errorf("New(%q): no error", bad)
+		}
+	}
+	if e, _ := New("http://h:4318/custom/path", http.DefaultClient); e.url != "http://h:4318/custom/path" {
+		t.Errorf("a path of its own: %s", e.url)
+	}
+}
+
+// FuzzDecode checks that Decode never panics.
+func FuzzDecode(f *testing.F) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	_, s := tp.Tracer("x").Start(context.Background(), "seed", trace.WithAttributes(attribute.String("k", "v")))
+	s.End()
+	f.Add(Encode(rec.Ended()))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		Decode(b) // an error or spans, never a panic
+	})
+}
