@@ -49,6 +49,14 @@ const (
 
 var propagator = propagation.TraceContext{}
 
+// The spans' kinds, as options made once. Their attributes are set once
+// a span is known to record: a call not sampled costs the fewest
+// allocations.
+var (
+	serverKind = trace.WithSpanKind(trace.SpanKindServer)
+	clientKind = trace.WithSpanKind(trace.SpanKindClient)
+)
+
 // carrier is a propagation.TextMapCarrier of a tracectx.Context.
 type carrier struct{ tc *tracectx.Context }
 
@@ -73,13 +81,25 @@ func (c carrier) Set(key, value string) {
 
 func (c carrier) Keys() []string { return []string{"traceparent", "tracestate"} }
 
-// withSpan returns ctx carrying the trace context of its span, for the
-// calls made under it.
-func withSpan(ctx context.Context) context.Context {
+// spanCtx is a context whose trace context is that of its span, for the
+// calls made under it: made only when asked for (by slacker.call, a
+// client, slacker.trace_id), so that a call that asks not costs nothing.
+type spanCtx struct{ context.Context }
+
+func (c spanCtx) Value(k any) any {
+	if k != tracectx.Key {
+		return c.Context.Value(k)
+	}
 	var tc tracectx.Context
-	propagator.Inject(ctx, carrier{&tc})
-	return tracectx.With(ctx, tc)
+	propagator.Inject(c.Context, carrier{&tc})
+	if !tc.Valid() {
+		return c.Context.Value(k)
+	}
+	return tc
 }
+
+// withSpan returns ctx carrying the trace context of its span.
+func withSpan(ctx context.Context) context.Context { return spanCtx{ctx} }
 
 // attrs are a call's attributes of the conventions, for name,
 // "namespace/function".
@@ -126,7 +146,7 @@ func Server(tp trace.TracerProvider, cfg ServerConfig) transport.Interceptor {
 			if tc.Parent != "" {
 				ctx = propagator.Extract(ctx, carrier{&tc})
 			}
-			ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(append(attrs(name), base...)...))
+			ctx, span := tracer.Start(ctx, name, serverKind)
 			if !span.IsRecording() {
 				// Not sampled: the trace context still goes on, with the
 				// caller's flags.
@@ -134,6 +154,8 @@ func Server(tp trace.TracerProvider, cfg ServerConfig) transport.Interceptor {
 				span.End()
 				return res, err
 			}
+			span.SetAttributes(attrs(name)...)
+			span.SetAttributes(base...)
 			if n, ok := transport.RequestSize(ctx); ok {
 				span.SetAttributes(RequestSizeKey.Int(n))
 			}
@@ -164,12 +186,14 @@ func Client(tp trace.TracerProvider, cfg ClientConfig) client.Interceptor {
 					ctx = propagator.Extract(ctx, carrier{&tc})
 				}
 			}
-			ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(append(attrs(name), base...)...))
+			ctx, span := tracer.Start(ctx, name, clientKind)
 			res, err := next(withSpan(ctx), name, args)
 			if !span.IsRecording() {
 				span.End()
 				return res, err
 			}
+			span.SetAttributes(attrs(name)...)
+			span.SetAttributes(base...)
 			if err == nil {
 				span.SetAttributes(ResponseSizeKey.Int(len(res.Raw())))
 			}

@@ -30,9 +30,9 @@ const deadlineTick = 5 * time.Millisecond
 // its deadline passed; contexts made from it end with it, with its Err
 // as their Err and their Cause.
 type callCtx struct {
-	deadline time.Time        // zero when none
-	trace    tracectx.Context // the zero Context when none
-	size     int              // of the request's body: see RequestSize
+	deadline time.Time         // zero when none
+	trace    *tracectx.Context // nil when none
+	size     int32             // of the request's body: see RequestSize
 	done     chan struct{}
 	state    atomic.Int32 // running, canceled or expired
 
@@ -59,10 +59,10 @@ func (c *callCtx) Done() <-chan struct{}       { return c.done }
 
 func (c *callCtx) Value(k any) any {
 	switch {
-	case k == tracectx.Key && c.trace.Parent != "":
-		return c.trace
+	case k == tracectx.Key && c.trace != nil:
+		return *c.trace
 	case k == sizeKey{}:
-		return c.size
+		return int(c.size)
 	}
 	return nil
 }
@@ -210,8 +210,8 @@ func (c *conn) watch() {
 }
 
 // callTrace returns the trace context carried by a request's extensions,
-// the zero Context if none, or if it is not valid.
-func callTrace(codec Codec, exts []Extension) tracectx.Context {
+// nil if none, or if it is not valid.
+func callTrace(codec Codec, exts []Extension) *tracectx.Context {
 	var tc tracectx.Context
 	for _, e := range exts {
 		var dst *string
@@ -234,9 +234,10 @@ func callTrace(codec Codec, exts []Extension) tracectx.Context {
 		}
 	}
 	if !tc.Valid() {
-		return tracectx.Context{}
+		return nil
 	}
-	return tc
+	out := tc // on the heap only when there is one
+	return &out
 }
 
 // callDeadline returns the deadline carried by a request's extensions, or

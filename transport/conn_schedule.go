@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -63,7 +64,7 @@ func (c *conn) handleRequest(p *Packet) bool {
 	cl.keepExtensions(p.Extensions)
 	cl.ctx.init(deadline)
 	cl.ctx.trace = callTrace(codec, p.Extensions)
-	cl.ctx.size = len(body)
+	cl.ctx.size = int32(min(len(body), math.MaxInt32))
 	if !c.register(p, &cl.ctx) {
 		return true
 	}
