@@ -56,4 +56,3 @@ func BenchmarkTracing(b *testing.B) {
 		})
 	}
 }
-
