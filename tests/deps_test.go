@@ -15,7 +15,8 @@ const (
 
 // TestDependencies checks the boundaries architecture.md names: only
 // cluster imports go-zookeeper, and a program that calls one server
-// links neither go-zookeeper nor gopher-lua.
+// links neither go-zookeeper nor gopher-lua, nor OpenTelemetry; and the
+// command links no gRPC, its OTLP exporter being its own.
 func TestDependencies(t *testing.T) {
 	goList := func(args ...string) []string {
 		t.Helper()
@@ -26,8 +27,13 @@ func TestDependencies(t *testing.T) {
 		return strings.Split(strings.TrimSpace(string(out)), "\n")
 	}
 	for _, dep := range goList("-deps", module+"/client") {
-		if strings.HasPrefix(dep, zooKeeper) || strings.HasPrefix(dep, gopherLua) {
+		if strings.HasPrefix(dep, zooKeeper) || strings.HasPrefix(dep, gopherLua) || strings.HasPrefix(dep, "go.opentelemetry.io/") {
 			t.Errorf("the one-server client links %s", dep)
+		}
+	}
+	for _, dep := range goList("-deps", module+"/cmd/slacker-lua") {
+		if strings.HasPrefix(dep, "google.golang.org/grpc") {
+			t.Errorf("the command links %s", dep)
 		}
 	}
 	importers := 0
