@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,15 +25,50 @@ const testTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01
 
 // hopFiles are the namespaces of a call of two hops: front/hop, on the
 // first server, calls back/info, on the second only, through the
-// cluster; each answers with the trace id and the seconds left it sees.
+// cluster; each answers with the trace id and the seconds left it sees,
+// front before it calls back.
 var hopFiles = [2]map[string]string{
 	{"front.lua": `function hop()
+  local left = slacker.remaining()
   local b = slacker.call("back/info")
-  return {trace = slacker.trace_id(), left = slacker.remaining(), back = b}
+  return {trace = slacker.trace_id(), left = left, back = b}
 end
 function fail() return slacker.call("back/boom") end`},
 	{"back.lua": `function info() return {trace = slacker.trace_id(), left = slacker.remaining()} end
 function boom() error("kaboom", 0) end`},
+}
+
+// hop is what front/hop answers.
+type hop struct {
+	Trace string  `json:"trace"`
+	Left  float64 `json:"left"`
+	Back  struct {
+		Trace string  `json:"trace"`
+		Left  float64 `json:"left"`
+	} `json:"back"`
+}
+
+// callHop calls front/hop on the gateway at base, with a traceparent and
+// an X-Slacker-Timeout.
+func callHop(t *testing.T, base, traceparent, timeout string) hop {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/front/hop.json", strings.NewReader("[]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Traceparent", traceparent)
+	req.Header.Set("Tracestate", "vendor=x")
+	req.Header.Set("X-Slacker-Timeout", timeout)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got hop
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: %+v, %v", resp.Status, got, err)
+	}
+	return got
 }
 
 // TestCallContextTravels calls the gateway of a server with a trace
@@ -49,35 +85,38 @@ func TestCallContextTravels(t *testing.T) {
 		return err == nil && len(ss) == 1
 	}, "back registered")
 
-	req, err := http.NewRequest("POST", httpURL(t, front.cliServer)+"/front/hop.json", strings.NewReader("[]"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Traceparent", testTraceparent)
-	req.Header.Set("Tracestate", "vendor=x")
-	req.Header.Set("X-Slacker-Timeout", "3s")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var got struct {
-		Trace string  `json:"trace"`
-		Left  float64 `json:"left"`
-		Back  struct {
-			Trace string  `json:"trace"`
-			Left  float64 `json:"left"`
-		} `json:"back"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("%s: %+v, %v", resp.Status, got, err)
-	}
+	got := callHop(t, httpURL(t, front.cliServer), testTraceparent, "3s")
 	const id = "4bf92f3577b34da6a3ce929d0e0e4736"
 	if got.Trace != id || got.Back.Trace != id {
 		t.Errorf("trace ids: front %q, back %q; want %s", got.Trace, got.Back.Trace, id)
 	}
 	if !(3 > got.Left && got.Left > got.Back.Left && got.Back.Left > 2) {
 		t.Errorf("seconds left: front %v, back %v; want 3 > front > back > 2", got.Left, got.Back.Left)
+	}
+	// The server's --timeout (10s) bounds the header's.
+	if got := callHop(t, httpURL(t, front.cliServer), testTraceparent, "1h"); !(10 >= got.Left && got.Left > got.Back.Left && got.Back.Left > 9) {
+		t.Errorf("an hour asked for: front %v, back %v seconds left; want 10 >= front > back > 9", got.Left, got.Back.Left)
+	}
+
+	// A request with extensions the server does not know is served, and
+	// they are echoed.
+	nc, err := net.Dial("tcp", back.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	pkt, err := transport.AppendPacket(nil, &transport.Packet{Version: transport.V6, TID: 1, Type: transport.TypeRequest, ContentType: transport.ContentJSON,
+		Name: "back/info", Body: []byte("[]"), Extensions: []transport.Extension{{ID: 77, Value: []byte(`{"future":1}`)}, {ID: -40, Value: []byte("x")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	var answer transport.Packet
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := transport.NewDecoder(nc, transport.Limits{}).Decode(&answer); err != nil || answer.Type != transport.TypeResponse || answer.Code != transport.CodeSuccess || len(answer.Extensions) != 2 {
+		t.Errorf("unknown extensions: %+v, %v", answer, err)
 	}
 
 	// The Go client sends its context's trace context; a v5 client has
@@ -178,8 +217,8 @@ func TestTraceSpansTheCluster(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if code := post("hop", testTraceparent); code != http.StatusOK {
-		t.Fatalf("front/hop: %d", code)
+	if got := callHop(t, httpURL(t, front.cliServer), testTraceparent, "3s"); !(3 > got.Left && got.Left > got.Back.Left && got.Back.Left > 2) {
+		t.Errorf("seconds left: front %v, back %v; want 3 > front > back > 2", got.Left, got.Back.Left)
 	}
 	const id, caller = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
 	var spans map[string]otlp.Span
