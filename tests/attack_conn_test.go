@@ -296,8 +296,10 @@ func TestAttackSlowHTTP(t *testing.T) {
 		return nc
 	}
 	a.probeDuring(t, func() {
-		headers := dial()
+		// Timed from before the dial: the server's clock starts when it
+		// accepts the connection.
 		start := time.Now()
+		headers := dial()
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
@@ -315,8 +317,8 @@ func TestAttackSlowHTTP(t *testing.T) {
 		wg.Wait()
 
 		body := dial()
+		start = time.Now() // before the headers, after which the body's time is counted
 		fmt.Fprintf(body, "POST /probe.ok/ping.json HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
-		start = time.Now()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
