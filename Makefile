@@ -51,5 +51,6 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzMsgpackCheck -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzValid -fuzztime 60s ./tracectx/
 	go test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./internal/otlp/
+	go test -run '^$$' -fuzz FuzzCallTrace -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzEDNDecode -fuzztime 60s ./transport/
 	go test -run '^$$' -fuzz FuzzNippyDecode -fuzztime 60s ./transport/

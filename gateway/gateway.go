@@ -217,7 +217,8 @@ func (g *Gateway) call(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx := tracectx.With(r.Context(), tracectx.Context{Parent: r.Header.Get("Traceparent"), State: r.Header.Get("Tracestate")})
+	// A tracestate may come in several headers: one list, in their order.
+	ctx := tracectx.With(r.Context(), tracectx.Context{Parent: r.Header.Get("Traceparent"), State: strings.Join(r.Header.Values("Tracestate"), ",")})
 	ctx = transport.WithRequestSize(ctx, len(body))
 	if g.cfg.Timeout > 0 && (timeout == 0 || g.cfg.Timeout < timeout) {
 		timeout = g.cfg.Timeout

@@ -87,7 +87,7 @@ func (c carrier) Keys() []string { return []string{"traceparent", "tracestate"} 
 type spanCtx struct{ context.Context }
 
 func (c spanCtx) Value(k any) any {
-	if k != tracectx.Key {
+	if k != (tracectx.Key{}) {
 		return c.Context.Value(k)
 	}
 	var tc tracectx.Context
@@ -98,8 +98,31 @@ func (c spanCtx) Value(k any) any {
 	return tc
 }
 
-// withSpan returns ctx carrying the trace context of its span.
-func withSpan(ctx context.Context) context.Context { return spanCtx{ctx} }
+// afterFuncer is a context that runs functions when it is done without a
+// goroutine of its own, as transport's calls' contexts do (see
+// context.AfterFunc): a context made from it need not start one.
+type afterFuncer interface {
+	AfterFunc(func()) func() bool
+}
+
+// spanAfterCtx is a spanCtx whose call's context is an afterFuncer: the
+// values the span added hide not that, so that the contexts the call
+// makes (such as the engine's deadline) start no goroutine.
+type spanAfterCtx struct {
+	spanCtx
+	after afterFuncer
+}
+
+func (c spanAfterCtx) AfterFunc(f func()) func() bool { return c.after.AfterFunc(f) }
+
+// withSpan returns ctx, made from the call's context call by adding
+// values alone, carrying the trace context of its span.
+func withSpan(ctx, call context.Context) context.Context {
+	if a, ok := call.(afterFuncer); ok {
+		return spanAfterCtx{spanCtx{ctx}, a}
+	}
+	return spanCtx{ctx}
+}
 
 // attrs are a call's attributes of the conventions, for name,
 // "namespace/function".
@@ -142,6 +165,7 @@ func Server(tp trace.TracerProvider, cfg ServerConfig) transport.Interceptor {
 	base := addrAttrs(cfg.Addr)
 	return func(next transport.CallFunc) transport.CallFunc {
 		return func(ctx context.Context, name string, args []any) (any, error) {
+			call := ctx
 			tc := tracectx.From(ctx)
 			if tc.Parent != "" {
 				ctx = propagator.Extract(ctx, carrier{&tc})
@@ -150,7 +174,7 @@ func Server(tp trace.TracerProvider, cfg ServerConfig) transport.Interceptor {
 			if !span.IsRecording() {
 				// Not sampled: the trace context still goes on, with the
 				// caller's flags.
-				res, err := next(withSpan(ctx), name, args)
+				res, err := next(withSpan(ctx, call), name, args)
 				span.End()
 				return res, err
 			}
@@ -159,7 +183,7 @@ func Server(tp trace.TracerProvider, cfg ServerConfig) transport.Interceptor {
 			if n, ok := transport.RequestSize(ctx); ok {
 				span.SetAttributes(RequestSizeKey.Int(n))
 			}
-			res, err := next(withSpan(ctx), name, args)
+			res, err := next(withSpan(ctx, call), name, args)
 			end(span, err)
 			return res, err
 		}
@@ -181,13 +205,14 @@ func Client(tp trace.TracerProvider, cfg ClientConfig) client.Interceptor {
 	base := addrAttrs(cfg.Addr)
 	return func(next client.CallFunc) client.CallFunc {
 		return func(ctx context.Context, name string, args []any) (client.Result, error) {
+			call := ctx
 			if !trace.SpanContextFromContext(ctx).IsValid() {
 				if tc := tracectx.From(ctx); tc.Parent != "" {
 					ctx = propagator.Extract(ctx, carrier{&tc})
 				}
 			}
 			ctx, span := tracer.Start(ctx, name, clientKind)
-			res, err := next(withSpan(ctx), name, args)
+			res, err := next(withSpan(ctx, call), name, args)
 			if !span.IsRecording() {
 				span.End()
 				return res, err

@@ -3,6 +3,7 @@ package slackerotel
 import (
 	"context"
 	"errors"
+	"runtime"
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -132,5 +133,41 @@ func TestClient(t *testing.T) {
 	var re *transport.RemoteError
 	if s := rec.Ended()[3]; !errors.As(err, &re) || attr(s, "rpc.slacker.result_code") != "not-found" || s.Status().Code.String() != "Error" {
 		t.Errorf("a failed call: %v, code %q", err, attr(s, "rpc.slacker.result_code"))
+	}
+}
+
+// afterCtx is a context done by AfterFunc alone, as transport's calls'
+// contexts are.
+type afterCtx struct {
+	context.Context
+	done chan struct{}
+}
+
+func (c *afterCtx) Done() <-chan struct{} { return c.done }
+func (c *afterCtx) AfterFunc(f func()) func() bool {
+	return func() bool { return true }
+}
+
+// TestNoGoroutinePerCall checks that the contexts a call makes from a
+// server span's start no goroutine when the call's own context needs
+// none: the span's values must not hide its AfterFunc.
+func TestNoGoroutinePerCall(t *testing.T) {
+	tp, _ := provider()
+	var cancels []context.CancelFunc
+	call := Server(tp, ServerConfig{})(func(ctx context.Context, name string, args []any) (any, error) {
+		_, cancel := context.WithCancel(ctx)
+		cancels = append(cancels, cancel)
+		return nil, nil
+	})
+	parent := &afterCtx{Context: context.Background(), done: make(chan struct{})}
+	before := runtime.NumGoroutine()
+	for range 100 {
+		call(parent, "ns/fn", nil)
+	}
+	if n := runtime.NumGoroutine() - before; n > 10 {
+		t.Errorf("%d goroutines for 100 calls", n)
+	}
+	for _, c := range cancels {
+		c()
 	}
 }

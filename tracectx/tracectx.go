@@ -18,41 +18,51 @@ type Context struct {
 }
 
 // Limits on what is carried: a traceparent of another version than 00
-// may be longer, and a tracestate has at most 32 entries of at most 256
-// bytes each (the recommendation is 512 in all).
+// may be longer; a tracestate has at most 32 list members of about 513
+// bytes each, and one longer than MaxState is dropped (the traceparent
+// kept, as W3C asks).
 const (
 	MaxParent = 256
 	MaxState  = 8192
 )
 
-type key struct{}
-
 // Key is the key of a Context in a context.Context, for implementations
-// of context.Context that carry one in a field of their own.
-var Key any = key{}
+// of context.Context that carry one in a field of their own: their
+// Value(Key{}) returns a Context.
+type Key struct{}
 
-// With returns ctx carrying tc, if tc is valid; else ctx.
+// With returns ctx carrying tc, if its traceparent is valid, else ctx; a
+// tracestate longer than MaxState is dropped.
 func With(ctx context.Context, tc Context) context.Context {
 	if !tc.Valid() {
 		return ctx
 	}
-	return context.WithValue(ctx, key{}, tc)
+	return context.WithValue(ctx, Key{}, tc.Bounded())
+}
+
+// Bounded returns tc without its tracestate if that is longer than
+// MaxState.
+func (tc Context) Bounded() Context {
+	if len(tc.State) > MaxState {
+		tc.State = ""
+	}
+	return tc
 }
 
 // From returns the Context ctx carries, the zero Context if none.
 func From(ctx context.Context) Context {
-	tc, _ := ctx.Value(key{}).(Context)
+	tc, _ := ctx.Value(Key{}).(Context)
 	return tc
 }
 
 // Valid reports whether tc's traceparent is well formed: a version of two
 // hex digits other than ff, then a trace id of 32 and a parent id of 16
-// hex digits, neither all zeros, and flags of 2; a version other than 00
-// may have more fields after a dash. A tracestate too long is not valid
-// either; its entries are not checked.
+// hex digits, neither all zeros, and flags of 2 (for version 00, none
+// but the sampled and random bits, 0x01 and 0x02); a version other than
+// 00 may have more fields after a dash. The tracestate is not looked at.
 func (tc Context) Valid() bool {
 	p := tc.Parent
-	if len(p) < 55 || len(p) > MaxParent || len(tc.State) > MaxState {
+	if len(p) < 55 || len(p) > MaxParent {
 		return false
 	}
 	if !hex(p[0:2]) || p[0:2] == "ff" || p[2] != '-' || !hex(p[3:35]) || p[35] != '-' || !hex(p[36:52]) || p[52] != '-' || !hex(p[53:55]) {
@@ -61,10 +71,10 @@ func (tc Context) Valid() bool {
 	if p[3:35] == "00000000000000000000000000000000" || p[36:52] == "0000000000000000" {
 		return false
 	}
-	if len(p) > 55 {
-		return p[0:2] != "00" && p[55] == '-'
+	if p[0:2] == "00" {
+		return len(p) == 55 && p[53] == '0' && p[54] <= '3'
 	}
-	return true
+	return len(p) == 55 || p[55] == '-'
 }
 
 // TraceID returns tc's trace id, 32 lowercase hex digits; "" if tc is not

@@ -13,6 +13,10 @@ func TestValid(t *testing.T) {
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00":      true,
 		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more": true, // a later version's fields
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-more": false,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03":      true,  // sampled and random
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09":      false, // bits version 00 has not
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff":      false,
+		"02-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff":      true, // a later version's flags are its own
 		"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01":      false,
 		"00-00000000000000000000000000000000-00f067aa0ba902b7-01":      false,
 		"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01":      false,
@@ -26,8 +30,12 @@ func TestValid(t *testing.T) {
 			t.Errorf("Valid(%q) = %v", p, got)
 		}
 	}
-	if (Context{Parent: good, State: strings.Repeat("a", MaxState+1)}).Valid() {
-		t.Error("a tracestate too long is valid")
+	long := Context{Parent: good, State: strings.Repeat("a", MaxState+1)}
+	if !long.Valid() {
+		t.Error("a tracestate too long voids the traceparent")
+	}
+	if got := From(With(context.Background(), long)); got.Parent != good || got.State != "" {
+		t.Errorf("a tracestate too long: %+v, want the traceparent alone", got)
 	}
 	if id := (Context{Parent: good}).TraceID(); id != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Errorf("TraceID: %q", id)
@@ -46,7 +54,7 @@ func TestWithFrom(t *testing.T) {
 	if got := From(With(ctx, tc)); got != tc {
 		t.Errorf("From(With(tc)) = %+v", got)
 	}
-	if got := From(context.WithValue(ctx, Key, tc)); got != tc {
+	if got := From(context.WithValue(ctx, Key{}, tc)); got != tc {
 		t.Errorf("Key: %+v", got)
 	}
 }

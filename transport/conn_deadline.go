@@ -59,7 +59,7 @@ func (c *callCtx) Done() <-chan struct{}       { return c.done }
 
 func (c *callCtx) Value(k any) any {
 	switch {
-	case k == tracectx.Key && c.trace != nil:
+	case k == tracectx.Key{} && c.trace != nil:
 		return *c.trace
 	case k == sizeKey{}:
 		return int(c.size)
@@ -224,7 +224,7 @@ func callTrace(codec Codec, exts []Extension) *tracectx.Context {
 			continue
 		}
 		if len(e.Value) > tracectx.MaxState+16 {
-			continue // longer than a valid one serialized
+			continue // longer than one kept, serialized
 		}
 		var v any
 		if codec.Unmarshal(e.Value, &v) == nil {
@@ -236,7 +236,7 @@ func callTrace(codec Codec, exts []Extension) *tracectx.Context {
 	if !tc.Valid() {
 		return nil
 	}
-	out := tc // on the heap only when there is one
+	out := tc.Bounded() // on the heap only when there is one
 	return &out
 }
 

@@ -965,3 +965,18 @@ func TestServerKeepsCallBytes(t *testing.T) {
 		t.Fatalf("t/wait answered %+v, body %q, extensions %v", p, p.Body, p.Extensions)
 	}
 }
+
+// FuzzCallTrace checks that the trace context extensions of any bytes,
+// in any codec, give a valid trace context or none, and never a panic.
+func FuzzCallTrace(f *testing.F) {
+	f.Add(byte(0), []byte(`"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`), []byte(`"k=v"`))
+	f.Add(byte(1), []byte("\xd9\x3700-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"), []byte("\xa3k=v"))
+	f.Add(byte(2), []byte(`{:a 1}`), []byte(`[1 2]`))
+	codecs := []Codec{JSON, Msgpack, EDN, Nippy}
+	f.Fuzz(func(t *testing.T, which byte, parent, state []byte) {
+		tc := callTrace(codecs[int(which)%len(codecs)], []Extension{{ID: TraceParentExtension, Value: parent}, {ID: TraceStateExtension, Value: state}})
+		if tc != nil && (!tc.Valid() || len(tc.State) > tracectx.MaxState) {
+			t.Fatalf("%+v", *tc)
+		}
+	})
+}

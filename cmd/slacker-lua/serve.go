@@ -40,7 +40,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return usage(err)
 	}
 	cfg.Logger = log
-	tp, stopTracing, err := f.trace.provider(f.listen, log)
+	instance := f.cluster.advertise
+	if instance == "" {
+		instance = f.listen
+	}
+	tp, stopTracing, err := f.trace.provider(instance, log)
 	if err != nil {
 		return usage(err)
 	}

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -31,6 +33,25 @@ func (f *tracingFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.sample, "trace-sample", 1, "with --otlp-endpoint, the `ratio` of the traces begun here that are sampled; a call's caller decides for the traces it began")
 }
 
+// errorLog is an OpenTelemetry error handler that logs to log, at most
+// once every interval, saying how many errors it left out: a collector
+// that is down makes one error a batch.
+func errorLog(log *slog.Logger, every time.Duration) otel.ErrorHandlerFunc {
+	var mu sync.Mutex
+	var last time.Time
+	skipped := 0
+	return func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if now := time.Now(); now.Sub(last) >= every {
+			log.Warn("cannot send spans", "err", err, "errors_not_logged", skipped)
+			last, skipped = now, 0
+			return
+		}
+		skipped++
+	}
+}
+
 // provider returns the TracerProvider of the flags, nil without
 // --otlp-endpoint, and what flushes and stops it.
 func (f *tracingFlags) provider(addr string, log *slog.Logger) (trace.TracerProvider, func(), error) {
@@ -46,11 +67,16 @@ func (f *tracingFlags) provider(addr string, log *slog.Logger) (trace.TracerProv
 	if err != nil {
 		return nil, nil, fmt.Errorf("--otlp-endpoint: %w", err)
 	}
-	res := resource.NewSchemaless(
+	// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win.
+	res, err := resource.Merge(resource.NewSchemaless(
 		attribute.String("service.name", "slacker-lua"),
 		attribute.String("service.version", transport.ServerVersion),
 		attribute.String("service.instance.id", addr),
-	)
+	), resource.Environment())
+	if err != nil {
+		return nil, nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	}
+	otel.SetErrorHandler(errorLog(log, time.Minute))
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(f.sample))),

@@ -2,7 +2,11 @@
 // SDK hands it is one ExportTraceServiceRequest, in protobuf, POSTed to a
 // collector's /v1/traces. It encodes the few messages that takes itself,
 // with protowire, rather than link the OTLP exporter's gRPC dependencies
-// into the server.
+// into the server. It writes what slacker-lua's spans have: ids, parent,
+// name, kind, times, attributes (slices as their JSON text), events and
+// status, and their resources and scopes' names and versions; not links,
+// nor dropped event and link counts. It neither retries a batch nor
+// compresses it.
 package otlp
 
 import (
