@@ -272,7 +272,7 @@ func (c *Client) send(ctx context.Context, p *Pending, args []any) error {
 		pkt.Extensions = ext[:1]
 		p.deadline = time.UnixMilli(ms)
 		if tc := tracectx.From(ctx); tc.Valid() {
-			if pkt.Extensions, err = c.appendTrace(pkt.Extensions, tc); err != nil {
+			if pkt.Extensions, err = c.appendTrace(pkt.Extensions, tc.Bounded()); err != nil {
 				return fmt.Errorf("client: %s: encoding the trace context: %w", p.name, err)
 			}
 		}
