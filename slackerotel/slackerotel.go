@@ -6,11 +6,12 @@
 // namespace, rpc.method the function, the result code, the server's
 // address and the request's size; a span is named "namespace/function".
 //
-// A server span is the child of the trace context the call carries (see
-// package tracectx), and the call goes on with the span's own, so that
-// slacker.call's calls, and their spans, are its children. A client span
-// is the child of the span of its context, or of its trace context, and
-// the call carries the client span's trace context to the server.
+// A span is the child of the span of the call's context, if any (an HTTP
+// server span an embedder's middleware made, say), or else of the trace
+// context the call carries (see package tracectx); the call goes on with
+// the span's own trace context. So slacker.call's calls, and their spans,
+// are a server span's children, and a client span's trace context goes
+// to the server.
 //
 // The package plugs into an OpenTelemetry SDK the program sets up (its
 // TracerProvider); it links no exporter.
@@ -165,29 +166,41 @@ func Server(tp trace.TracerProvider, cfg ServerConfig) transport.Interceptor {
 	base := addrAttrs(cfg.Addr)
 	return func(next transport.CallFunc) transport.CallFunc {
 		return func(ctx context.Context, name string, args []any) (any, error) {
-			call := ctx
-			tc := tracectx.From(ctx)
-			if tc.Parent != "" {
-				ctx = propagator.Extract(ctx, carrier{&tc})
-			}
-			ctx, span := tracer.Start(ctx, name, serverKind)
+			ctx, span := begin(ctx, tracer, name, serverKind, base)
 			if !span.IsRecording() {
 				// Not sampled: the trace context still goes on, with the
 				// caller's flags.
-				res, err := next(withSpan(ctx, call), name, args)
+				res, err := next(ctx, name, args)
 				span.End()
 				return res, err
 			}
-			span.SetAttributes(attrs(name)...)
-			span.SetAttributes(base...)
 			if n, ok := transport.RequestSize(ctx); ok {
 				span.SetAttributes(RequestSizeKey.Int(n))
 			}
-			res, err := next(withSpan(ctx, call), name, args)
+			res, err := next(ctx, name, args)
 			end(span, err)
 			return res, err
 		}
 	}
+}
+
+// begin starts the span of a call of name, of kind, with the attributes
+// base beside the conventions' own: the child of ctx's span or, if it has
+// none, of its trace context. It returns the context the call goes on
+// with, which carries the span's trace context.
+func begin(ctx context.Context, tracer trace.Tracer, name string, kind trace.SpanStartOption, base []attribute.KeyValue) (context.Context, trace.Span) {
+	call := ctx
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		if tc := tracectx.From(ctx); tc.Parent != "" {
+			ctx = propagator.Extract(ctx, carrier{&tc})
+		}
+	}
+	ctx, span := tracer.Start(ctx, name, kind)
+	if span.IsRecording() {
+		span.SetAttributes(attrs(name)...)
+		span.SetAttributes(base...)
+	}
+	return withSpan(ctx, call), span
 }
 
 // ClientConfig configures Client.
@@ -205,20 +218,12 @@ func Client(tp trace.TracerProvider, cfg ClientConfig) client.Interceptor {
 	base := addrAttrs(cfg.Addr)
 	return func(next client.CallFunc) client.CallFunc {
 		return func(ctx context.Context, name string, args []any) (client.Result, error) {
-			call := ctx
-			if !trace.SpanContextFromContext(ctx).IsValid() {
-				if tc := tracectx.From(ctx); tc.Parent != "" {
-					ctx = propagator.Extract(ctx, carrier{&tc})
-				}
-			}
-			ctx, span := tracer.Start(ctx, name, clientKind)
-			res, err := next(withSpan(ctx, call), name, args)
+			ctx, span := begin(ctx, tracer, name, clientKind, base)
+			res, err := next(ctx, name, args)
 			if !span.IsRecording() {
 				span.End()
 				return res, err
 			}
-			span.SetAttributes(attrs(name)...)
-			span.SetAttributes(base...)
 			if err == nil {
 				span.SetAttributes(ResponseSizeKey.Int(len(res.Raw())))
 			}
