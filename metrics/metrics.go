@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/slacker-lua/slacker-lua/tracectx"
 	"github.com/slacker-lua/slacker-lua/transport"
 )
 
@@ -97,12 +98,28 @@ func (m *Metrics) Interceptor() transport.Interceptor {
 				// Only served names become labels: a caller can't make up
 				// series.
 				ns, fn, _ = strings.Cut(name, "/")
-				m.duration.WithLabelValues(ns, fn).Observe(took.Seconds())
+				obs := m.duration.WithLabelValues(ns, fn)
+				if id := sampledTrace(ctx); id != "" {
+					// An exemplar: the trace of a sampled call, in
+					// OpenMetrics' answers.
+					obs.(prometheus.ExemplarObserver).ObserveWithExemplar(took.Seconds(), prometheus.Labels{"trace_id": id})
+				} else {
+					obs.Observe(took.Seconds())
+				}
 			}
 			m.calls.WithLabelValues(ns, fn, code.String()).Inc()
 			return res, err
 		}
 	}
+}
+
+// sampledTrace returns the trace id of the call of ctx if it is sampled,
+// else "".
+func sampledTrace(ctx context.Context) string {
+	if !tracectx.Sampled(ctx) {
+		return ""
+	}
+	return tracectx.From(ctx).TraceID()
 }
 
 // Reloaded counts a namespace file loaded, removed or failed: result is
@@ -127,9 +144,11 @@ func (m *Metrics) GaugeVec(name, help, label string, f func() map[string]float64
 	m.reg.MustRegister(&mapCollector{desc: prometheus.NewDesc(name, help, []string{label}, nil), f: f})
 }
 
-// Handler serves the figures at /metrics.
+// Handler serves the figures at /metrics: in Prometheus' text format, or
+// in OpenMetrics' to a scraper that asks for it, with the exemplars of
+// the duration histogram (the trace ids of sampled calls).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{EnableOpenMetrics: true})
 }
 
 // mapCollector collects the gauges of a map.

@@ -88,7 +88,11 @@ func (c carrier) Keys() []string { return []string{"traceparent", "tracestate"} 
 type spanCtx struct{ context.Context }
 
 func (c spanCtx) Value(k any) any {
-	if k != (tracectx.Key{}) {
+	switch k {
+	case tracectx.SampledKey{}:
+		return trace.SpanContextFromContext(c.Context).IsSampled()
+	case tracectx.Key{}:
+	default:
 		return c.Context.Value(k)
 	}
 	var tc tracectx.Context

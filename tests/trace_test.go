@@ -250,6 +250,22 @@ func TestTraceSpansTheCluster(t *testing.T) {
 		t.Errorf("back's server span: server.port %v, back at %s", bs.Attributes["server.port"], back.addr)
 	}
 
+	// The latency histogram's exemplar names the sampled call's trace.
+	req, err := http.NewRequest("GET", httpURL(t, front.cliServer)+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `slacker_call_duration_seconds_bucket{function="hop",namespace="front"`) || !strings.Contains(string(page), `trace_id="`+id+`"`) {
+		t.Errorf("no exemplar of trace %s in front's /metrics", id)
+	}
+
 	// A call that fails: its spans' status is an error, with its code.
 	const failed = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 	if code := post("fail", failed); code != http.StatusInternalServerError {

@@ -49,6 +49,34 @@ func (tc Context) Bounded() Context {
 	return tc
 }
 
+// SampledKey is the key under which a context may say, without making
+// its trace context, whether its call is sampled: its Value(SampledKey{})
+// is a bool. A context that does not answer is asked for its Context.
+type SampledKey struct{}
+
+// Sampled reports whether the call of ctx is sampled: its trace
+// context's sampled flag is set.
+func Sampled(ctx context.Context) bool {
+	if s, ok := ctx.Value(SampledKey{}).(bool); ok {
+		return s
+	}
+	return From(ctx).Sampled()
+}
+
+// Sampled reports whether tc is valid, and its sampled flag set.
+func (tc Context) Sampled() bool {
+	if !tc.Valid() {
+		return false
+	}
+	c := tc.Parent[54] // the flags' low digit
+	if c > '9' {
+		c -= 'a' - 10
+	} else {
+		c -= '0'
+	}
+	return c&1 == 1
+}
+
 // From returns the Context ctx carries, the zero Context if none.
 func From(ctx context.Context) Context {
 	tc, _ := ctx.Value(Key{}).(Context)

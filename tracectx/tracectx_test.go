@@ -73,3 +73,25 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+func TestSampled(t *testing.T) {
+	for p, want := range map[string]bool{
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01": true,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03": true,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00": false,
+		"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02": false,
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0f": true,
+		"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0e": false,
+		"bad": false,
+	} {
+		if got := (Context{Parent: p}).Sampled(); got != want {
+			t.Errorf("Sampled(%q) = %v", p, got)
+		}
+		if got := Sampled(With(context.Background(), Context{Parent: p})); got != want {
+			t.Errorf("Sampled(ctx of %q) = %v", p, got)
+		}
+	}
+	if !Sampled(context.WithValue(context.Background(), SampledKey{}, true)) {
+		t.Error("a context that says it is sampled")
+	}
+}

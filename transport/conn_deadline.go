@@ -61,6 +61,8 @@ func (c *callCtx) Value(k any) any {
 	switch {
 	case k == tracectx.Key{} && c.trace != nil:
 		return *c.trace
+	case k == tracectx.SampledKey{}:
+		return c.trace != nil && c.trace.Sampled()
 	case k == sizeKey{}:
 		return int(c.size)
 	}
