@@ -39,8 +39,8 @@ func newConsole(t *testing.T, cfg Config) *Console {
 func TestHosts(t *testing.T) {
 	c := newConsole(t, Config{Cluster: fakeCluster{}, Hosts: LoopbackHosts})
 	for host, want := range map[string]int{
-		"127.0.0.1:2110": http.StatusOK, "localhost": http.StatusOK, "LocalHost:80": http.StatusOK, "[::1]:2110": http.StatusOK,
-		"evil.example": http.StatusMisdirectedRequest, "evil.example:2110": http.StatusMisdirectedRequest, "127.0.0.2:2110": http.StatusMisdirectedRequest,
+		"127.0.0.1:7": http.StatusOK, "localhost": http.StatusOK, "LocalHost:80": http.StatusOK, "[::1]:9": http.StatusOK,
+		"evil.example": http.StatusMisdirectedRequest, "evil.example:7": http.StatusMisdirectedRequest, "127.0.0.2:7": http.StatusMisdirectedRequest,
 	} {
 		if code, _ := do(c, "GET", "/api/config", "", "Host", host); code != want {
 			t.Errorf("Host %s: %d, want %d", host, code, want)
@@ -157,10 +157,10 @@ func TestSameHost(t *testing.T) {
 		addr, url string
 		want      bool
 	}{
-		{"127.0.0.1:2104", "http://127.0.0.1:8080", true},
+		{"127.0.0.1:7", "http://127.0.0.1:9", true},
 		{"h.example:2104", "https://H.example:8443", true},
 		{"[fd00::1]:2104", "http://[fd00::1]:8080", true},
-		{"127.0.0.1:2104", "http://127.0.0.2:8080", false},
+		{"127.0.0.1:7", "http://127.0.0.2:9", false},
 		{"h.example:2104", "http://h.example.evil:80", false},
 		{"nonsense", "http://nonsense", false},
 	} {
@@ -171,7 +171,7 @@ func TestSameHost(t *testing.T) {
 }
 
 func TestNewGateway(t *testing.T) {
-	for _, bad := range []string{"", "127.0.0.1:8080", "ftp://h:1", "http://", "http://h:1/path"} {
+	for _, bad := range []string{"", "127.0.0.1:9", "ftp://h:1", "http://", "http://h:1/path"} {
 		if _, err := NewGateway(bad, http.DefaultClient, ""); err == nil {
 			t.Errorf("NewGateway(%q): no error", bad)
 		}

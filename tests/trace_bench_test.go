@@ -46,7 +46,7 @@ func BenchmarkTracing(b *testing.B) {
 				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp),
 					sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(mode.ratio))))
 				defer tp.Shutdown(b.Context())
-				ics = append(ics, slackerotel.Server(tp, slackerotel.ServerConfig{Addr: "127.0.0.1:2104"}))
+				ics = append(ics, slackerotel.Server(tp, slackerotel.ServerConfig{Addr: "127.0.0.1:7"}))
 			}
 			_, addr := transporttest.StartServer(b, transport.Intercept(s.reg, ics...), transport.ServerConfig{})
 			c := dial(b, addr, client.Config{ContentType: transport.ContentMsgpack})

@@ -35,13 +35,13 @@ func TestTracingFlags(t *testing.T) {
 	}{
 		{tracingFlags{}, false, true},
 		{tracingFlags{sample: 0.5}, true, false}, // without --otlp-endpoint
-		{tracingFlags{endpoint: "http://127.0.0.1:4318", sample: 1.5}, true, false},
-		{tracingFlags{endpoint: "127.0.0.1:4318", sample: 1}, false, false},
-		{tracingFlags{endpoint: "http://127.0.0.1:4318", sample: 0.01}, true, true},
+		{tracingFlags{endpoint: "http://127.0.0.1:9", sample: 1.5}, true, false},
+		{tracingFlags{endpoint: "127.0.0.1:9", sample: 1}, false, false},
+		{tracingFlags{endpoint: "http://127.0.0.1:9", sample: 0.01}, true, true},
 	} {
 		set := tc.set
 		tc.f.set = func(string) bool { return set }
-		tp, stop, err := tc.f.provider("127.0.0.1:2104", slog.New(slog.DiscardHandler))
+		tp, stop, err := tc.f.provider("127.0.0.1:7", slog.New(slog.DiscardHandler))
 		if (err == nil) != tc.ok {
 			t.Errorf("%+v: %v", tc.f, err)
 		}
