@@ -76,7 +76,7 @@ func (f *tracingFlags) provider(addr string, log *slog.Logger) (trace.TracerProv
 	if err != nil {
 		return nil, nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
 	}
-	otel.SetErrorHandler(errorLog(log, time.Minute))
+	otel.SetErrorHandler(errorLog(log, time.Minute)) // the SDK's handler is global: the command alone sets it
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(f.sample))),
