@@ -110,7 +110,11 @@ func TestSoak(t *testing.T) {
 	if testing.Short() && *soakFor == 0 {
 		t.Skip("the soak takes 30s")
 	}
-	testutil.CheckGoroutines(t)
+	// go-zookeeper may leave a connection's loop blocked when a client
+	// closes it while ZooKeeper is out: its flushRequests sends an error
+	// to a request whose channel (of 2) another error filled already. The
+	// race is the dependency's, and the soak closes clients in outages.
+	testutil.CheckGoroutinesExcept(t, "github.com/go-zookeeper/zk.(*Conn).flushRequests")
 	length, cycle, step := soakShort, soakShort, soakShortReport
 	if *soakFor > 0 {
 		length, cycle, step = *soakFor, soakLongCycle, soakLongReport
