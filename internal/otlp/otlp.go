@@ -5,8 +5,8 @@
 // into the server. It writes what slacker-lua's spans have: ids, parent,
 // name, kind, times, attributes (slices as their JSON text), events and
 // status, and their resources and scopes' names and versions; not links,
-// nor dropped event and link counts. It neither retries a batch nor
-// compresses it.
+// nor dropped event and link counts. It tries a batch again when the
+// collector asks it to (see Tries), and does not compress it.
 package otlp
 
 import (
@@ -17,8 +17,10 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -50,7 +52,13 @@ func New(endpoint string, hc *http.Client) (*Exporter, error) {
 	return &Exporter{url: u.String(), http: hc}, nil
 }
 
-// ExportSpans sends spans, as one request.
+// Tries bounds the requests of one batch: a collector that answers 429,
+// 502, 503 or 504, or can't be reached, is asked again after 100 ms, then
+// 200 ms and so on (or after its Retry-After, up to 5 s), as long as the
+// batch's context allows.
+const Tries = 4
+
+// ExportSpans sends spans, as one request, tried again as Tries says.
 func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
 	e.mu.Lock()
 	closed := e.closed
@@ -58,21 +66,56 @@ func (e *Exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 	if closed || len(spans) == 0 {
 		return nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(Encode(spans)))
+	body := Encode(spans)
+	wait := 100 * time.Millisecond
+	for try := 1; ; try++ {
+		again, err := e.post(ctx, body)
+		if err == nil || again <= 0 || try == Tries {
+			return err
+		}
+		if again == retryNow {
+			again = wait
+			wait *= 2
+		}
+		t := time.NewTimer(min(again, 5*time.Second))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		}
+	}
+}
+
+// retryNow asks post's caller to try again after its own backoff.
+const retryNow = time.Duration(math.MaxInt64)
+
+// post sends body once. It returns how long to wait before a try again,
+// retryNow for the caller's backoff, or 0 when trying again is no use.
+func (e *Exporter) post(ctx context.Context, body []byte) (time.Duration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	resp, err := e.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("otlp: %w", err)
+		return retryNow, fmt.Errorf("otlp: %w", err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("otlp: POST %s: %s", e.url, resp.Status)
+	switch {
+	case resp.StatusCode/100 == 2:
+		return 0, nil
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusBadGateway ||
+		resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
+		again := retryNow
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+			again = time.Duration(secs)*time.Second + 1 // a Retry-After of 0 is still a wait, of none
+		}
+		return again, fmt.Errorf("otlp: POST %s: %s", e.url, resp.Status)
 	}
-	return nil
+	return 0, fmt.Errorf("otlp: POST %s: %s", e.url, resp.Status)
 }
 
 // Shutdown stops the exporter: later spans are dropped.

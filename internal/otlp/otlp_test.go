@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -99,7 +100,7 @@ func TestExporter(t *testing.T) {
 		t.Error("a 503 is no error")
 	}
 	exp.Shutdown(context.Background())
-	if err := exp.ExportSpans(context.Background(), rec.Ended()); err != nil || len(got) != 2 {
+	if err := exp.ExportSpans(context.Background(), rec.Ended()); err != nil || len(got) != 1+Tries { // the 503 tried Tries times
 		t.Errorf("after Shutdown: %v, %d spans", err, len(got))
 	}
 	for _, bad := range []string{"", "localhost:4318", "ftp://h"} {
@@ -122,4 +123,65 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		Decode(b) // an error or spans, never a panic
 	})
+}
+
+// TestExporterRetries checks that a batch is tried again when the
+// collector asks for it (503, 429 with a Retry-After), up to Tries, and
+// not when it refuses it (400).
+func TestExporterRetries(t *testing.T) {
+	var mu sync.Mutex
+	var answers []int // the statuses to answer, in turn; 200 after them
+	requests := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		requests++
+		code := http.StatusOK
+		if len(answers) > 0 {
+			code, answers = answers[0], answers[1:]
+		}
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "0")
+		}
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	exp, err := New(srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	_, s := tp.Tracer("x").Start(context.Background(), "one")
+	s.End()
+	for _, tc := range []struct {
+		answers  []int
+		ok       bool
+		requests int
+	}{
+		{[]int{503, 429}, true, 3},
+		{[]int{400}, false, 1},
+		{[]int{503, 503, 503, 503, 503}, false, Tries},
+	} {
+		mu.Lock()
+		answers, requests = tc.answers, 0
+		mu.Unlock()
+		err := exp.ExportSpans(context.Background(), rec.Ended())
+		mu.Lock()
+		n := requests
+		mu.Unlock()
+		if (err == nil) != tc.ok || n != tc.requests {
+			t.Errorf("answers %v: %v after %d requests; want ok %v after %d", tc.answers, err, n, tc.ok, tc.requests)
+		}
+	}
+	// A batch whose context ends waits no longer.
+	mu.Lock()
+	answers = []int{503, 503, 503, 503}
+	mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	if err := exp.ExportSpans(ctx, rec.Ended()); err == nil || time.Since(begin) > 2*time.Second {
+		t.Errorf("a batch out of time: %v after %v", err, time.Since(begin))
+	}
 }
