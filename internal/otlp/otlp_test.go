@@ -65,6 +65,21 @@ func TestEncodeDecode(t *testing.T) {
 	}
 }
 
+// exporterOf returns an Exporter to srv, and a recorder of one span
+// ended, "one".
+func exporterOf(t *testing.T, srv *httptest.Server) (*Exporter, *tracetest.SpanRecorder) {
+	t.Helper()
+	exp, err := New(srv.URL, srv.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	_, s := tp.Tracer("x").Start(context.Background(), "one")
+	s.End()
+	return exp, rec
+}
+
 func TestExporter(t *testing.T) {
 	var mu sync.Mutex
 	var got []Span
@@ -82,14 +97,7 @@ func TestExporter(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	defer srv.Close()
-	exp, err := New(srv.URL, srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	_, s := tp.Tracer("x").Start(context.Background(), "one")
-	s.End()
+	exp, rec := exporterOf(t, srv)
 	if err := exp.ExportSpans(context.Background(), rec.Ended()); err != nil || len(got) != 1 || got[0].Name != "one" {
 		t.Fatalf("export: %v, %+v", err, got)
 	}
@@ -146,14 +154,7 @@ func TestExporterRetries(t *testing.T) {
 		w.WriteHeader(code)
 	}))
 	defer srv.Close()
-	exp, err := New(srv.URL, srv.Client())
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	_, s := tp.Tracer("x").Start(context.Background(), "one")
-	s.End()
+	exp, rec := exporterOf(t, srv)
 	for _, tc := range []struct {
 		answers  []int
 		ok       bool
