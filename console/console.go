@@ -114,8 +114,8 @@ type Config struct {
 // another port or host.
 func NoRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
-// LoopbackHosts are the host names of loopback, for Config.Hosts.
-var LoopbackHosts = []string{"localhost", "127.0.0.1", "::1"}
+// LoopbackHosts returns the host names of loopback, for Config.Hosts.
+func LoopbackHosts() []string { return []string{"localhost", "127.0.0.1", "::1"} }
 
 // Defaults of Config's fields, and the least Every.
 const (

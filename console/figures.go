@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -218,7 +219,7 @@ func (f *figures) add(results []result) {
 	for _, r := range results {
 		seen[r.addr] = true
 		if r.err != nil {
-			if r.err != errGone {
+			if !errors.Is(r.err, errGone) {
 				f.down[r.addr] = r.err.Error()
 			}
 			delete(f.last, r.addr)
@@ -312,8 +313,8 @@ func restarted(prev, cur *scrape) bool {
 }
 
 var (
-	errGone   = fmt.Errorf("no server node")
-	errNoHTTP = fmt.Errorf("publishes no HTTP address: serve it with --http for its figures")
+	errGone   = errors.New("no server node")
+	errNoHTTP = errors.New("publishes no HTTP address: serve it with --http for its figures")
 )
 
 // since returns the figures, with the points after seq.

@@ -37,7 +37,7 @@ func newConsole(t *testing.T, cfg Config) *Console {
 // whatever the port, so that a page served under another name that
 // resolves to loopback can't read it.
 func TestHosts(t *testing.T) {
-	c := newConsole(t, Config{Cluster: fakeCluster{}, Hosts: LoopbackHosts})
+	c := newConsole(t, Config{Cluster: fakeCluster{}, Hosts: LoopbackHosts()})
 	for host, want := range map[string]int{
 		"127.0.0.1:7": http.StatusOK, "localhost": http.StatusOK, "LocalHost:80": http.StatusOK, "[::1]:9": http.StatusOK,
 		"evil.example": http.StatusMisdirectedRequest, "evil.example:7": http.StatusMisdirectedRequest, "127.0.0.2:7": http.StatusMisdirectedRequest,

@@ -132,7 +132,7 @@ func TestBadConfig(t *testing.T) {
 		cfg  server.Config
 		want string
 	}{
-		{server.Config{Cluster: server.ClusterConfig{ZooKeeper: zk, Layout: cluster.Layout{Cluster: "c"}, Advertise: "0.0.0.0:2104"}}, "not a wildcard"},
+		{server.Config{Cluster: server.ClusterConfig{ZooKeeper: zk, Layout: cluster.Layout{Cluster: "c"}, Advertise: "0.0.0.0:7"}}, "not a wildcard"},
 		{server.Config{Cluster: server.ClusterConfig{ZooKeeper: zk}}, "Cluster"},
 		{server.Config{Cluster: server.ClusterConfig{Advertise: "10.0.0.1:1"}}, "set without ZooKeeper"},
 		{server.Config{AdminAuthenticate: func(string) bool { return true }}, "need HTTP and Cluster"},
@@ -140,7 +140,7 @@ func TestBadConfig(t *testing.T) {
 		{server.Config{Interceptors: []transport.Interceptor{nil}}, "nil interceptor"},
 		{server.Config{HTTP: "localhost"}, "want host:port"},
 		{server.Config{HTTP: addr}, "the same address as Addr"},
-		{server.Config{Cluster: server.ClusterConfig{ZooKeeper: []string{"127.0.0.1:2181", ""}, Layout: cluster.Layout{Cluster: "c"}}}, `ZooKeeper ""`},
+		{server.Config{Cluster: server.ClusterConfig{ZooKeeper: []string{"127.0.0.1:9", ""}, Layout: cluster.Layout{Cluster: "c"}}}, `ZooKeeper ""`},
 		{server.Config{Go: map[string][]namespaces.GoFunction{namespaces.StatusNamespace: nil}}, "the server's own namespace"},
 		{server.Config{Transport: server.Config{}.Transport}, ""},
 	} {

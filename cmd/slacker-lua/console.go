@@ -95,7 +95,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	bound := ln.Addr().(*net.TCPAddr)
 	if bound.IP.IsLoopback() {
-		cfg.Hosts = console.LoopbackHosts
+		cfg.Hosts = console.LoopbackHosts()
 	}
 	h, err := console.New(cfg)
 	if err != nil {

@@ -111,7 +111,7 @@ func TestExporter(t *testing.T) {
 	if err := exp.ExportSpans(context.Background(), rec.Ended()); err != nil || len(got) != 1+Tries { // the 503 tried Tries times
 		t.Errorf("after Shutdown: %v, %d spans", err, len(got))
 	}
-	for _, bad := range []string{"", "localhost:4318", "ftp://h"} {
+	for _, bad := range []string{"", "localhost:9", "ftp://h"} {
 		if _, err := New(bad, http.DefaultClient); err == nil {
 			t.Errorf("New(%q): no error", bad)
 		}
